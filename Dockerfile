@@ -1,0 +1,73 @@
+# syntax=docker/dockerfile:1
+#
+# The modelops operator image: `modelops operator` by default; the same image serves
+# models (`modelops serve`) and runs retraining Jobs.
+#
+# Base images are pinned by tag here. Production builds also pin the digest
+# (FROM python:3.11-slim-bookworm@sha256:...) and let a bot bump it, so a rebuild
+# gets exactly the same base.
+
+# ---- builder: wheels of the project and of every dependency -------------------------
+FROM python:3.11-slim-bookworm AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+WORKDIR /src
+
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip wheel --wheel-dir /wheels -r /tmp/requirements.txt
+
+# Then the project itself.
+COPY README.md ./
+COPY operator ./operator
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# ---- runtime ------------------------------------------------------------------------
+FROM python:3.11-slim-bookworm
+
+ARG VERSION=0.1.0
+ARG REVISION=""
+ARG CREATED=""
+ARG SOURCE=""
+
+LABEL org.opencontainers.image.title="modelops-operator" \
+      org.opencontainers.image.description="Kubernetes operator that serves ML models, rolls new versions out behind a Prometheus-judged canary, watches drift and retrains." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11-slim-bookworm"
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/modelops \
+    PATH=/opt/modelops/bin:$PATH
+
+# A fixed numeric non-root user, so Kubernetes can verify runAsNonRoot.
+RUN groupadd --system --gid 65532 modelops \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin modelops
+
+# Install from the builder's wheels only (no index), without copying the wheels into a layer.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    python -m venv /opt/modelops \
+    && /opt/modelops/bin/pip install --no-index --find-links=/wheels /wheels/modelops_operator-*.whl \
+    && /opt/modelops/bin/modelops --help > /dev/null
+
+USER 65532:65532
+WORKDIR /tmp
+
+# 8080: Prometheus metrics (/metrics); 8081: kopf liveness (/healthz).
+EXPOSE 8080 8081
+
+ENTRYPOINT ["modelops"]
+CMD ["operator"]

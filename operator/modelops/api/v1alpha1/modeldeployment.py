@@ -1,0 +1,521 @@
+"""ModelDeployment: serve a model version and roll new versions out behind a judged canary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from modelops.api.durations import Duration, parse_duration
+from modelops.api.v1alpha1.common import (
+    PRESERVE,
+    ApiModel,
+    Condition,
+    ConfigMapKeyReference,
+    EnvVar,
+    LocalObjectReference,
+    Name,
+    Nonce,
+    ResourceRequirements,
+    SecretKeyReference,
+    Sha256,
+    Version,
+    conditions_field,
+)
+
+ModelFormat = Literal["auto", "numpy-linear", "sklearn", "onnx", "custom"]
+Router = Literal["replicas", "gatewayAPI", "istio"]
+Strategy = Literal["canary", "shadow"]
+Phase = Literal[
+    "Pending", "Available", "Progressing", "Paused", "Promoting", "Baking", "RolledBack", "Degraded", "Frozen"
+]
+Verdict = Literal["Pass", "Fail", "Unknown"]
+MAX_STEPS = 20
+
+
+class ModelSource(ApiModel):
+    """Which model version to serve and where its artifact lives."""
+
+    name: Name = Field(description="Model name; labels every child object and metric (model=...).")
+    version: Version = Field(
+        description="Version to serve. Changing it starts a progressive rollout of the new version."
+    )
+    uri: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^(file|https?|pvc)://.+",
+        description=(
+            "Artifact location fetched and verified by the init container: file:///path, "
+            "http(s)://host/path or pvc://claim/path."
+        ),
+    )
+    sha256: Sha256 | None = Field(
+        default=None, description="Expected SHA-256 of the artifact; the pod refuses to start on a mismatch."
+    )
+    format: ModelFormat = Field(
+        default="auto",
+        description="Artifact format; auto infers it from the file extension (.npz, .joblib, .onnx).",
+    )
+    baseline: ConfigMapKeyReference | None = Field(
+        default=None,
+        description=(
+            "ConfigMap holding the training baseline (feature bucket edges); the server uses its "
+            "edges for feature histograms so drift tests have populated buckets."
+        ),
+    )
+
+
+class ModelFrom(ApiModel):
+    """Take new versions from a RetrainPolicy instead of editing spec.model."""
+
+    retrain_policy_ref: LocalObjectReference = Field(
+        description="RetrainPolicy whose status.latestValidated version is rolled out through the canary."
+    )
+
+
+class RuntimeSpec(ApiModel):
+    """How the model server pods run."""
+
+    image: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Model server image; default is the operator's own image running `modelops serve`.",
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="HTTP port of the model server (OIP v2 + /metrics).")
+    resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements(requests={"cpu": "100m", "memory": "256Mi"}),
+        description="Container resources of the model server.",
+    )
+    env: list[EnvVar] = Field(default_factory=list, description="Extra environment for the model server.")
+    service_account_name: Name | None = Field(default=None, description="ServiceAccount of the serving pods.")
+    pod_template: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "A core/v1 PodTemplateSpec merged under what the operator renders: add sidecars, "
+            "volumes, nodeSelector, tolerations. The model container is named `model`."
+        ),
+        json_schema_extra=PRESERVE,
+    )
+
+
+class Autoscaling(ApiModel):
+    """An HPA per variant; each variant's bounds follow its share of traffic."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minReplicas <= self.maxReplicas",
+                    "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas",
+                    "fieldPath": ".minReplicas",
+                }
+            ]
+        }
+    }
+
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="Lower bound of replicas at full traffic.")
+    max_replicas: int = Field(default=5, ge=1, le=1000, description="Upper bound of replicas at full traffic.")
+    target_cpu_utilization_percentage: int = Field(
+        default=70,
+        ge=1,
+        le=100,
+        alias="targetCPUUtilizationPercentage",  # the Kubernetes spelling (as in HPA v1)
+        description="Average CPU utilisation the HPA aims for.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("autoscaling.minReplicas must be <= autoscaling.maxReplicas")
+        return self
+
+
+class ParentReference(ApiModel):
+    """A Gateway API parent (usually the user's Gateway) the HTTPRoute attaches to."""
+
+    name: Name = Field(description="Name of the Gateway.")
+    namespace: Name | None = Field(default=None, description="Namespace of the Gateway; default the route's.")
+    section_name: str | None = Field(default=None, max_length=253, description="Listener name on the Gateway.")
+
+
+class TrafficSpec(ApiModel):
+    """How requests reach the variants and how the canary weight is enforced."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.router != 'gatewayAPI' || size(self.parentRefs) > 0",
+                    "message": "traffic.parentRefs must name at least one Gateway when router is gatewayAPI",
+                    "fieldPath": ".parentRefs",
+                },
+                {
+                    "rule": "self.router != 'istio' || size(self.hosts) > 0",
+                    "message": "traffic.hosts must list at least one host when router is istio",
+                    "fieldPath": ".hosts",
+                },
+            ]
+        }
+    }
+
+    router: Router = Field(
+        default="replicas",
+        description=(
+            "replicas: no mesh, weight = ratio of ready replicas behind one Service (coarse); "
+            "gatewayAPI: an owned HTTPRoute with weighted backendRefs; istio: an owned VirtualService."
+        ),
+    )
+    parent_refs: list[ParentReference] = Field(
+        default_factory=list, max_length=16, description="Gateways the HTTPRoute attaches to (gatewayAPI)."
+    )
+    hosts: list[Annotated[str, Field(max_length=253)]] = Field(
+        default_factory=list, max_length=16, description="Hostnames routed to the model (HTTPRoute / VirtualService)."
+    )
+    gateways: list[Annotated[str, Field(max_length=253)]] = Field(
+        default_factory=list, max_length=16, description="Istio gateways of the VirtualService (istio); default mesh."
+    )
+    port: int = Field(default=80, ge=1, le=65535, description="Port of the model's Service.")
+
+    @model_validator(mode="after")
+    def _router_needs(self) -> TrafficSpec:
+        if self.router == "gatewayAPI" and not self.parent_refs:
+            raise ValueError("traffic.parentRefs must name at least one Gateway when router is gatewayAPI")
+        if self.router == "istio" and not self.hosts:
+            raise ValueError("traffic.hosts must list at least one host when router is istio")
+        return self
+
+
+class PauseStep(ApiModel):
+    """Hold the rollout, for a duration or until resumed."""
+
+    duration: Duration | None = Field(
+        default=None, description="How long to pause; empty pauses until spec.rollout.paused goes false or promote."
+    )
+
+
+class AnalysisStep(ApiModel):
+    """Run the analysis until this many consecutive intervals pass."""
+
+    intervals: int = Field(default=1, ge=1, le=100, description="Passing analysis intervals needed to continue.")
+
+
+class RolloutStep(ApiModel):
+    """One step of a canary: exactly one of setWeight, pause, analysis."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.setWeight), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
+                    "message": "each rollout step sets exactly one of setWeight, pause, analysis",
+                }
+            ]
+        }
+    }
+
+    set_weight: int | None = Field(default=None, ge=0, le=100, description="Percent of traffic to the canary.")
+    pause: PauseStep | None = Field(default=None, description="Pause the rollout.")
+    analysis: AnalysisStep | None = Field(default=None, description="Wait for passing analysis intervals.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RolloutStep:
+        if sum(x is not None for x in (self.set_weight, self.pause, self.analysis)) != 1:
+            raise ValueError("each rollout step sets exactly one of setWeight, pause, analysis")
+        return self
+
+
+def default_steps() -> list[RolloutStep]:
+    return [
+        RolloutStep(set_weight=10),
+        RolloutStep(analysis=AnalysisStep(intervals=2)),
+        RolloutStep(set_weight=50),
+        RolloutStep(analysis=AnalysisStep(intervals=2)),
+    ]
+
+
+class ShadowSpec(ApiModel):
+    """Shadow phase: mirror traffic to the candidate, compare, then continue as a canary."""
+
+    mirror_percent: int = Field(default=100, ge=1, le=100, description="Percent of requests mirrored to the candidate.")
+    intervals: int = Field(default=3, ge=1, le=100, description="Passing analysis intervals before the canary starts.")
+
+
+class RolloutSpec(ApiModel):
+    """How a new version is rolled out, judged and promoted or rolled back."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+                    "message": "rollout.steps setWeight values must increase from step to step",
+                    "fieldPath": ".steps",
+                },
+                {
+                    "rule": (
+                        "self.steps.filter(s, has(s.setWeight)).all(s, "
+                        "self.steps.filter(t, has(t.setWeight) && t.setWeight == s.setWeight).size() == 1)"
+                    ),
+                    "message": "rollout.steps setWeight values must be strictly increasing (no repeats)",
+                    "fieldPath": ".steps",
+                },
+            ]
+        }
+    }
+
+    strategy: Strategy = Field(
+        default="canary",
+        description="canary: shift weight step by step; shadow: mirror traffic first, then continue as canary.",
+    )
+    steps: list[RolloutStep] = Field(
+        default_factory=default_steps,
+        max_length=MAX_STEPS,
+        description="Canary steps in order; after the last one the canary is promoted.",
+    )
+    shadow: ShadowSpec = Field(default_factory=ShadowSpec, description="Shadow phase settings (strategy: shadow).")
+    interval: Duration = Field(default="1m", description="How often the analysis runs during a rollout.")
+    min_requests: int = Field(
+        default=100, ge=1, description="Requests per variant per interval before any verdict; fewer gives Unknown."
+    )
+    max_failed_checks: int = Field(default=2, ge=1, le=100, description="Failed analyses that roll the canary back.")
+    max_unknown_checks: int = Field(
+        default=5, ge=1, le=1000, description="Analyses without a verdict (no data, Prometheus down) before rollback."
+    )
+    progress_deadline: Duration = Field(default="30m", description="Longest a rollout may take before rollback.")
+    bake_time: Duration = Field(
+        default="30m",
+        description="After promotion, keep the previous version warm and revert on a page-level burn; 0s disables.",
+    )
+    paused: bool = Field(default=False, description="Hold the rollout at its current step.")
+    promote: Nonce | None = Field(
+        default=None, description="Set to a new value to promote now, skipping remaining steps (acknowledged in status)."
+    )
+    abort: Nonce | None = Field(default=None, description="Set to a new value to abort and roll back the current rollout.")
+    retry: Nonce | None = Field(default=None, description="Set to a new value to retry a rolled-back version.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RolloutSpec:
+        weights = [s.set_weight for s in self.steps if s.set_weight is not None]
+        pairs = list(zip(weights, weights[1:], strict=False))
+        if any(b < a for a, b in pairs):
+            raise ValueError("rollout.steps setWeight values must increase from step to step")
+        if any(b == a for a, b in pairs):
+            raise ValueError("rollout.steps setWeight values must be strictly increasing (no repeats)")
+        # durations with days cannot be compared in CEL, so this rule lives here (reported as a condition)
+        if parse_duration(self.interval) > parse_duration(self.progress_deadline):
+            raise ValueError(
+                f"rollout.interval ({self.interval}) is longer than rollout.progressDeadline "
+                f"({self.progress_deadline}): no analysis could finish before the deadline"
+            )
+        return self
+
+
+class PrometheusSource(ApiModel):
+    """Where to query Prometheus."""
+
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Prometheus base URL; default the operator's --prometheus-url.",
+    )
+    bearer_token_secret_ref: SecretKeyReference | None = Field(
+        default=None, description="Secret key holding a bearer token for Prometheus."
+    )
+    insecure_skip_verify: bool = Field(default=False, description="Skip TLS verification (test setups only).")
+
+
+class AvailabilitySLO(ApiModel):
+    """Share of requests that must succeed."""
+
+    objective: float = Field(
+        default=99.9, gt=0, lt=100, description="Percent of successful requests, in (0, 100), e.g. 99.9."
+    )
+    window: Duration = Field(default="30d", description="SLO window the error budget is spread over.")
+
+
+class LatencySLO(ApiModel):
+    """Share of requests that must be faster than a threshold."""
+
+    objective: float = Field(default=99.0, gt=0, lt=100, description="Percent of requests under the threshold.")
+    threshold_seconds: float = Field(
+        default=0.25, gt=0, description="Latency threshold; must equal a bucket edge of the duration histogram."
+    )
+
+
+class SLOSpec(ApiModel):
+    """The service-level objectives canaries and bake windows are judged by."""
+
+    availability: AvailabilitySLO = Field(default_factory=AvailabilitySLO, description="Availability objective.")
+    latency: LatencySLO | None = Field(default_factory=LatencySLO, description="Latency objective; null disables.")
+
+
+class PredictionDrift(ApiModel):
+    """Compare canary predictions with stable predictions."""
+
+    enabled: bool = Field(default=True, description="Run the prediction drift check.")
+    max_psi: float = Field(default=0.1, gt=0, description="Largest PSI between canary and stable predictions.")
+    alpha: float = Field(default=0.01, gt=0, lt=1, description="Significance level of the homogeneity test.")
+
+
+class ThresholdRange(ApiModel):
+    """Inclusive bounds for a custom metric."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "has(self.min) || has(self.max)", "message": "thresholdRange needs min or max"},
+                {"rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+                 "message": "thresholdRange.min must be <= thresholdRange.max"},
+            ]
+        }
+    }
+
+    min: float | None = Field(default=None, description="Smallest passing value.")
+    max: float | None = Field(default=None, description="Largest passing value.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ThresholdRange:
+        if self.min is None and self.max is None:
+            raise ValueError("thresholdRange needs min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("thresholdRange.min must be <= thresholdRange.max")
+        return self
+
+
+class CustomMetric(ApiModel):
+    """A PromQL check; the query may use {{namespace}}, {{model}}, {{version}}, {{variant}}, {{interval}}."""
+
+    name: Name = Field(description="Check name shown in status and events.")
+    query: str = Field(min_length=1, max_length=4096, description="PromQL template returning one number.")
+    threshold_range: ThresholdRange = Field(description="Bounds a passing value lies within.")
+
+
+class AnalysisSpec(ApiModel):
+    """How a canary (and the stable version during bake) is judged."""
+
+    prometheus: PrometheusSource = Field(default_factory=PrometheusSource, description="Prometheus to query.")
+    slo: SLOSpec = Field(default_factory=SLOSpec, description="Objectives checked as burn rates and thresholds.")
+    compare_to_stable: bool = Field(
+        default=True, description="Fail a canary that is statistically worse than stable over the same interval."
+    )
+    prediction_drift: PredictionDrift = Field(
+        default_factory=PredictionDrift, description="Canary-vs-stable prediction distribution check."
+    )
+    metrics: list[CustomMetric] = Field(default_factory=list, max_length=32, description="Custom PromQL checks.")
+
+
+class FreezeSpec(ApiModel):
+    """Deploy freeze: no new rollout while the stable version burns error budget."""
+
+    burn_rate_above: float = Field(default=2.0, gt=0, description="Stable burn rate (1h window) that freezes rollouts.")
+    override: bool = Field(default=False, description="Roll out anyway while frozen.")
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Desired state of a served model."""
+
+    model: ModelSource = Field(description="The model version to serve.")
+    model_from: ModelFrom | None = Field(default=None, description="Take validated versions from a RetrainPolicy.")
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="Model server pods.")
+    replicas: int = Field(default=2, ge=1, le=1000, description="Replicas of the stable variant (without autoscaling).")
+    autoscaling: Autoscaling | None = Field(default=None, description="HPA per variant instead of fixed replicas.")
+    traffic: TrafficSpec = Field(default_factory=TrafficSpec, description="Routing and traffic split.")
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Progressive rollout of new versions.")
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="Checks that judge a new version.")
+    freeze: FreezeSpec | None = Field(default=None, description="Deploy freeze on budget burn; null disables.")
+    history_limit: int = Field(default=10, ge=1, le=100, description="Rollout history entries kept in status.")
+
+
+# ---- status -------------------------------------------------------------------------------
+
+
+class VariantStatus(ApiModel):
+    """What one variant (stable or canary) is running and how ready it is."""
+
+    version: str = Field(description="Model version.")
+    uri: str = Field(default="", description="Artifact URI.")
+    sha256: str | None = Field(default=None, description="Artifact checksum.")
+    replicas: int = Field(default=0, description="Desired replicas.")
+    ready_replicas: int = Field(default=0, description="Ready replicas (model loaded and verified).")
+
+
+class CheckResult(ApiModel):
+    """One check of one analysis: the verdict with the numbers behind it."""
+
+    name: str = Field(description="Check name.")
+    verdict: Verdict = Field(description="Pass, Fail or Unknown (never counted as a pass).")
+    value: float | None = Field(default=None, description="Measured value; null when there was no data.")
+    threshold: str = Field(default="", description="What the value was compared with.")
+    samples: int | None = Field(default=None, description="Requests or observations behind the value.")
+    query: str = Field(default="", description="The PromQL that produced the value.")
+    reason: str = Field(default="", description="One line a human can act on.")
+
+
+class AnalysisResult(ApiModel):
+    """The latest analysis."""
+
+    time: datetime = Field(description="Evaluation time (queries use it, so the decision can be reproduced).")
+    verdict: Verdict = Field(description="Fail if any check failed, else Unknown if any was unknown, else Pass.")
+    checks: list[CheckResult] = Field(default_factory=list, description="Every check with its numbers.")
+
+
+class HistoryEntry(ApiModel):
+    """One finished rollout."""
+
+    version: str = Field(description="Version that was rolled out.")
+    outcome: Literal["Promoted", "RolledBack", "Aborted", "Reverted"] = Field(description="How it ended.")
+    reason: str = Field(default="", description="Why, with the deciding values.")
+    at: datetime = Field(description="When it ended.")
+    retrain_run: str | None = Field(default=None, description="RetrainPolicy run that produced the version.")
+
+
+class Acknowledged(ApiModel):
+    """Nonces from spec.rollout the operator has acted on."""
+
+    promote: str | None = Field(default=None, description="Last promote nonce acted on.")
+    abort: str | None = Field(default=None, description="Last abort nonce acted on.")
+    retry: str | None = Field(default=None, description="Last retry nonce acted on.")
+
+
+class BakeStatus(ApiModel):
+    """The bake window after a promotion."""
+
+    until: datetime = Field(description="When the bake window ends.")
+    previous: VariantStatus = Field(description="The version kept warm to revert to.")
+
+
+class ModelDeploymentStatus(ApiModel):
+    """Observed state of a served model; everything a restarted operator needs to continue."""
+
+    model_config = {"extra": "ignore"}
+
+    observed_generation: int | None = Field(default=None, description="Generation of the spec last reconciled.")
+    phase: Phase = Field(default="Pending", description="Where the deployment is in its lifecycle.")
+    message: str = Field(default="", description="Human summary of the current state.")
+    stable: VariantStatus | None = Field(default=None, description="The version serving production traffic.")
+    canary: VariantStatus | None = Field(default=None, description="The version being rolled out.")
+    canary_weight: int = Field(default=0, description="Percent of traffic the canary receives now.")
+    current_step: int | None = Field(default=None, description="Index of the current rollout step.")
+    failed_checks: int = Field(default=0, description="Failed analyses in this rollout.")
+    unknown_checks: int = Field(default=0, description="Analyses without a verdict in this rollout.")
+    rollout_started_at: datetime | None = Field(default=None, description="When the current rollout began.")
+    step_started_at: datetime | None = Field(default=None, description="When the current step began.")
+    last_analysis: AnalysisResult | None = Field(default=None, description="The latest analysis and its checks.")
+    bake: BakeStatus | None = Field(default=None, description="The bake window after the last promotion.")
+    acknowledged: Acknowledged = Field(default_factory=Acknowledged, description="Manual requests acted on.")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Finished rollouts, newest first.")
+    conditions: list[Condition] = conditions_field()
+
+
+class ModelDeployment(ApiModel):
+    """A served ML model whose new versions roll out behind a Prometheus-judged canary."""
+
+    model_config = {"extra": "ignore"}
+
+    api_version: str = Field(default="modelops.dev/v1alpha1", description="modelops.dev/v1alpha1")
+    kind: str = Field(default="ModelDeployment", description="ModelDeployment")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ModelDeploymentSpec = Field(description="Desired state.")
+    status: ModelDeploymentStatus = Field(default_factory=ModelDeploymentStatus, description="Observed state.")

@@ -1,0 +1,168 @@
+"""RetrainPolicy: drift, SLO burn, a schedule or a person start a retraining Job, with guards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from modelops.api.durations import Duration
+from modelops.api.v1alpha1.common import (
+    PRESERVE,
+    ApiModel,
+    Condition,
+    LocalObjectReference,
+    Nonce,
+    conditions_field,
+)
+
+CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|([^\s]+\s+){4}[^\s]+)$"
+Trigger = Literal["drift", "burnRate", "schedule", "manual"]
+RunOutcome = Literal["Running", "Validated", "Rejected", "Failed", "Skipped"]
+
+
+class DriftTrigger(ApiModel):
+    """Retrain when a DriftMonitor turns Drifted."""
+
+    monitor_ref: LocalObjectReference = Field(description="The DriftMonitor to follow.")
+
+
+class BurnRateTrigger(ApiModel):
+    """Retrain when the stable version burns error budget (ticket level or above)."""
+
+    above: float = Field(default=1.0, gt=0, description="Burn rate of the stable version that triggers a run.")
+    window: Duration = Field(default="6h", description="Window the burn rate is measured over.")
+
+
+class Triggers(ApiModel):
+    """What starts a retraining run; any combination."""
+
+    drift: DriftTrigger | None = Field(default=None, description="Follow a DriftMonitor.")
+    burn_rate: BurnRateTrigger | None = Field(default=None, description="Follow the stable version's SLO burn.")
+    schedule: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=CRON_PATTERN,
+        description="Cron schedule in UTC (5 fields, or @daily/@weekly/...).",
+    )
+    manual: Nonce | None = Field(
+        default=None, description="Set to a new value to request a run now (`kubectl modelops retrain NAME`)."
+    )
+
+
+class OutputSpec(ApiModel):
+    """Where a run writes its model."""
+
+    uri_template: str = Field(
+        default="file:///models/{model}/{version}",
+        max_length=2048,
+        description="Artifact URI for a run; {model}, {version}, {run} and {namespace} are substituted.",
+    )
+
+
+class ValidationGate(ApiModel):
+    """A metric a trained model must satisfy before it is offered for rollout."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.min) || has(self.max) || self.mustBeatStable",
+                    "message": "a validation gate needs min, max or mustBeatStable",
+                }
+            ]
+        }
+    }
+
+    metric: str = Field(min_length=1, max_length=128, description="Metric name in the run's result (e.g. auc).")
+    min: float | None = Field(default=None, description="Smallest acceptable value.")
+    max: float | None = Field(default=None, description="Largest acceptable value.")
+    must_beat_stable: bool = Field(
+        default=False, description="Must be at least as good as the stable version's recorded value."
+    )
+    higher_is_better: bool = Field(default=True, description="Direction used by mustBeatStable.")
+
+    @model_validator(mode="after")
+    def _something(self) -> ValidationGate:
+        if self.min is None and self.max is None and not self.must_beat_stable:
+            raise ValueError("a validation gate needs min, max or mustBeatStable")
+        return self
+
+
+class RetrainPolicySpec(ApiModel):
+    """Desired retraining behaviour for one ModelDeployment."""
+
+    model_deployment_ref: LocalObjectReference = Field(description="The ModelDeployment retrained for.")
+    triggers: Triggers = Field(default_factory=Triggers, description="What starts a run.")
+    job_template: dict[str, Any] = Field(
+        description=(
+            "A batch/v1 JobSpec for the trainer (any image). The operator injects MODELOPS_* "
+            "environment (model, versions, output URI, trigger, data window) into every container."
+        ),
+        json_schema_extra=PRESERVE,
+    )
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Where runs write models.")
+    validation: list[ValidationGate] = Field(
+        default_factory=list, max_length=32, description="Gates a result must pass to become latestValidated."
+    )
+    data_window: Duration = Field(default="7d", description="Window of recent data the trainer should use.")
+    cooldown: Duration = Field(default="6h", description="Minimum time between the starts of two runs.")
+    max_concurrent: int = Field(default=1, ge=1, le=10, description="Runs active at the same time.")
+    max_runs_per_day: int = Field(default=3, ge=1, le=100, description="Runs started in any 24 hours.")
+    history_limit: int = Field(default=10, ge=1, le=100, description="Runs kept in status.")
+    suspend: bool = Field(default=False, description="Record triggers as skipped and start nothing.")
+
+
+class ValidatedModel(ApiModel):
+    """A trained model that passed its gates."""
+
+    version: str = Field(description="Model version.")
+    uri: str = Field(description="Artifact URI.")
+    sha256: str | None = Field(default=None, description="Artifact checksum.")
+    run: str = Field(description="The run that produced it.")
+    metrics: dict[str, float] = Field(default_factory=dict, description="Evaluation metrics of the run.")
+    baseline_config_map: str | None = Field(default=None, description="ConfigMap with its training baseline.")
+
+
+class RetrainRun(ApiModel):
+    """One retraining run (or a skipped trigger)."""
+
+    name: str = Field(description="Run name; the Job is named after it, so a restart never starts it twice.")
+    trigger: Trigger = Field(description="What started it.")
+    evidence: str = Field(default="", description="Why the trigger fired (drift summary, burn rate, schedule time).")
+    outcome: RunOutcome = Field(description="Running, Validated, Rejected, Failed or Skipped.")
+    reason: str = Field(default="", description="Why the run ended the way it did.")
+    job: str | None = Field(default=None, description="Job name.")
+    version: str | None = Field(default=None, description="Version the run produced.")
+    uri: str | None = Field(default=None, description="Artifact URI the run produced.")
+    sha256: str | None = Field(default=None, description="Artifact checksum.")
+    metrics: dict[str, float] = Field(default_factory=dict, description="Evaluation metrics reported by the trainer.")
+    started: datetime | None = Field(default=None, description="When the run (or skip) happened.")
+    finished: datetime | None = Field(default=None, description="When the run ended.")
+
+
+class RetrainPolicyStatus(ApiModel):
+    """Observed retraining state."""
+
+    model_config = {"extra": "ignore"}
+
+    observed_generation: int | None = Field(default=None, description="Generation of the spec last reconciled.")
+    runs: list[RetrainRun] = Field(default_factory=list, description="Recent runs and skipped triggers, newest first.")
+    last_run: RetrainRun | None = Field(default=None, description="The newest run that was started.")
+    next_scheduled: datetime | None = Field(default=None, description="Next time the schedule fires.")
+    latest_validated: ValidatedModel | None = Field(default=None, description="Newest model that passed validation.")
+    acknowledged_manual: str | None = Field(default=None, description="Last manual nonce acted on.")
+    conditions: list[Condition] = conditions_field()
+
+
+class RetrainPolicy(ApiModel):
+    """Turns drift, SLO burn or a schedule into a validated retrained model."""
+
+    model_config = {"extra": "ignore"}
+
+    api_version: str = Field(default="modelops.dev/v1alpha1", description="modelops.dev/v1alpha1")
+    kind: str = Field(default="RetrainPolicy", description="RetrainPolicy")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: RetrainPolicySpec = Field(description="Desired state.")
+    status: RetrainPolicyStatus = Field(default_factory=RetrainPolicyStatus, description="Observed state.")

@@ -1,0 +1,8 @@
+"""Thin kopf handlers: parse -> observe -> decide -> apply -> patch status.
+
+Importing this package registers every handler with kopf's default registry.
+"""
+
+from modelops.controllers import driftmonitor, lifecycle, modeldeployment, retrainpolicy
+
+__all__ = ["driftmonitor", "lifecycle", "modeldeployment", "retrainpolicy"]

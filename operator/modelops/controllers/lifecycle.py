@@ -1,0 +1,48 @@
+"""Operator start-up: kopf settings, metrics endpoint, configuration in memo."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from modelops.api.v1alpha1 import GROUP
+from modelops.controllers.config import OperatorConfig
+
+FINALIZER = f"{GROUP}/finalizer"
+log = logging.getLogger("modelops.operator")
+
+
+def apply_settings(settings: kopf.OperatorSettings) -> None:
+    """Our own annotation prefix and finalizer name; quiet events (we post our own)."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # kopf's "handler succeeded" events are noise on call
+    settings.posting.reporting_component = "modelops-operator"
+    settings.posting.event_name_prefix = "modelops-"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.batching.error_delays = (1, 2, 5, 10, 30, 60)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    apply_settings(settings)
+    config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
+    memo["config"] = config
+    if config.metrics_port:
+        start_http_server(config.metrics_port, addr=config.bind_address)
+    log.info(
+        "modelops operator started",
+        extra={
+            "namespaces": list(config.namespaces) or "all",
+            "metrics_port": config.metrics_port,
+            "prometheus_url": config.prometheus_url,
+        },
+    )

@@ -1,0 +1,138 @@
+"""A real Prometheus on 127.0.0.1 with its own config and data dir, for tests and the demo.
+
+The canary analysis queries Prometheus, so tests run the real server (Debian's
+/usr/bin/prometheus) rather than a fake: PromQL semantics, staleness and scrape
+timing are exactly what production sees. `reload()` swaps scrape configs mid-test.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from modelops.devcluster.ports import LOOPBACK, free_port
+from modelops.devcluster.procs import ManagedProcess, ProcessError, keep_workdirs, wait_for
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus is missing, failed to start, or rejected a config reload."""
+
+
+def _find_binary(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise PrometheusError(f"{binary!r} not found on PATH: install it with `apt-get install prometheus`")
+    return path
+
+
+class PrometheusServer:
+    """`with PrometheusServer({"scrape_configs": [...]}) as prom:` then query `prom.url`."""
+
+    def __init__(
+        self, config: dict[str, Any] | str, *, binary: str = "prometheus", start_timeout: float = 30.0
+    ) -> None:
+        self.config = config
+        self.binary = binary
+        self.start_timeout = start_timeout
+        self._workdir: Path | None = None
+        self._port: int | None = None
+        self._process: ManagedProcess | None = None
+
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            raise PrometheusError("PrometheusServer is not started")
+        return self._workdir
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise PrometheusError("PrometheusServer is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "prometheus.yml"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise PrometheusError("PrometheusServer is not started")
+        return self._process.pid
+
+    def start(self) -> PrometheusServer:
+        if self._workdir is not None:
+            return self
+        binary = _find_binary(self.binary)
+        self._workdir = Path(tempfile.mkdtemp(prefix="modelops-prometheus-"))
+        atexit.register(self.stop)
+        try:
+            self._write_config(self.config)
+            self._port = free_port()
+            self._process = ManagedProcess("prometheus", self._args(binary), self.workdir / "prometheus.log")
+            self._process.start()
+            wait_for("/-/ready", self._ready, [self._process], self._process, self.start_timeout)
+        except BaseException as e:
+            self.stop()
+            if isinstance(e, ProcessError):
+                raise PrometheusError(f"prometheus failed to start: {e}") from e
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+        if self._workdir is not None and not keep_workdirs():
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir = None
+        atexit.unregister(self.stop)
+
+    def reload(self, config: dict[str, Any] | str | None = None) -> None:
+        """Optionally rewrite the config, then POST /-/reload (fails if Prometheus rejects it)."""
+        if config is not None:
+            self.config = config
+            self._write_config(config)
+        req = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10):
+                pass
+        except urllib.error.HTTPError as e:
+            raise PrometheusError(f"reload rejected ({e.code}): {e.read().decode(errors='replace')}") from e
+
+    def __enter__(self) -> PrometheusServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _write_config(self, config: dict[str, Any] | str) -> None:
+        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+        self.config_path.write_text(text)
+
+    def _args(self, binary: str) -> list[str]:
+        return [
+            binary,
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ]
+
+    def _ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
+            return bool(resp.status == 200)

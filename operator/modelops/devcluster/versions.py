@@ -1,0 +1,14 @@
+"""Pinned versions of the control-plane components (the build cache is keyed by them)."""
+
+from __future__ import annotations
+
+KUBERNETES = "v1.36.3"
+ETCD = "v3.6.8"  # the etcd release Kubernetes KUBERNETES itself depends on
+KWOK = "v0.8.0"
+HELM = "v3.22.0"
+
+
+def staging_version(kubernetes: str = KUBERNETES) -> str:
+    """k8s.io/kubernetes vX.Y.Z ships its staging modules as v0.Y.Z."""
+    _major, minor, patch = kubernetes.lstrip("v").split(".")
+    return f"v0.{minor}.{patch}"

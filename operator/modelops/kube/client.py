@@ -1,0 +1,58 @@
+"""Read and patch modelops custom resources with the official client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modelops.api.v1alpha1 import GROUP, VERSION, KindInfo
+
+
+class NotFoundError(LookupError):
+    """The named resource does not exist."""
+
+
+def load(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (like kubectl)."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config(config_file=kubeconfig, context=context)
+    return client.ApiClient()
+
+
+def current_namespace() -> str:
+    """The kubeconfig context's namespace, else default (what kubectl would use)."""
+    try:
+        _, active = config.list_kube_config_contexts()
+        return cast(str, active.get("context", {}).get("namespace") or "default")
+    except (config.ConfigException, FileNotFoundError, TypeError):
+        return "default"
+
+
+@dataclass
+class CustomResources:
+    """Get and merge-patch one kind of modelops resource."""
+
+    api: client.ApiClient
+    info: KindInfo
+
+    def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            obj = self._custom().get_namespaced_custom_object(GROUP, VERSION, namespace, self.info.plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                raise NotFoundError(f"{self.info.kind} {namespace}/{name} not found") from error
+            raise
+        return cast(dict[str, Any], obj)
+
+    def patch_spec(self, namespace: str, name: str, spec_patch: dict[str, Any]) -> dict[str, Any]:
+        body = {"spec": spec_patch}
+        obj = self._custom().patch_namespaced_custom_object(GROUP, VERSION, namespace, self.info.plural, name, body)
+        return cast(dict[str, Any], obj)

@@ -1,0 +1,86 @@
+"""Invalid resources, one per validation rule, with the field the rejection must name.
+
+The same table drives two tests: the pydantic models refuse each case, and the real API
+server (schema + CEL from the generated CRDs) refuses it with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+MODEL = {"name": "fraud", "version": "v1", "uri": "file:///models/fraud/v1/model.npz"}
+VALID: dict[str, dict[str, Any]] = {
+    "ModelDeployment": {"model": MODEL},
+    "DriftMonitor": {"modelDeploymentRef": {"name": "fraud"}},
+    "RetrainPolicy": {
+        "modelDeploymentRef": {"name": "fraud"},
+        "jobTemplate": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "x"}]}}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    kind: str
+    path: tuple[str | int, ...]  # where in spec the bad value goes
+    value: Any
+    field: str  # what the API server's message must name
+    message: str = ""  # a fragment of the human message (CEL rules)
+
+    def spec(self) -> dict[str, Any]:
+        spec = copy.deepcopy(VALID[self.kind])
+        node: Any = spec
+        for key in self.path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+        node[self.path[-1]] = self.value
+        return spec
+
+
+CASES = [
+    Case("weight-over-100", "ModelDeployment", ("rollout", "steps"), [{"setWeight": 150}],
+         "spec.rollout.steps[0].setWeight"),
+    Case("weights-decrease", "ModelDeployment", ("rollout", "steps"), [{"setWeight": 50}, {"setWeight": 10}],
+         "spec.rollout.steps", "must increase"),
+    Case("weights-repeat", "ModelDeployment", ("rollout", "steps"), [{"setWeight": 10}, {"setWeight": 10}],
+         "spec.rollout.steps", "strictly increasing"),
+    Case("step-two-actions", "ModelDeployment", ("rollout", "steps"), [{"setWeight": 10, "pause": {}}],
+         "spec.rollout.steps[0]", "exactly one of setWeight, pause, analysis"),
+    Case("objective-100", "ModelDeployment", ("analysis", "slo", "availability", "objective"), 100,
+         "spec.analysis.slo.availability.objective"),
+    Case("objective-0", "ModelDeployment", ("analysis", "slo", "latency", "objective"), 0,
+         "spec.analysis.slo.latency.objective"),
+    Case("min-over-max-replicas", "ModelDeployment", ("autoscaling",), {"minReplicas": 5, "maxReplicas": 2},
+         "spec.autoscaling.minReplicas", "minReplicas must be <= autoscaling.maxReplicas"),
+    Case("version-not-a-label", "ModelDeployment", ("model", "version"), "v1/beta", "spec.model.version"),
+    Case("uri-scheme", "ModelDeployment", ("model", "uri"), "ftp://host/model.npz", "spec.model.uri"),
+    Case("sha256-length", "ModelDeployment", ("model", "sha256"), "abc123", "spec.model.sha256"),
+    Case("gateway-without-parent", "ModelDeployment", ("traffic",), {"router": "gatewayAPI"},
+         "spec.traffic.parentRefs", "must name at least one Gateway"),
+    Case("istio-without-hosts", "ModelDeployment", ("traffic",), {"router": "istio"},
+         "spec.traffic.hosts", "must list at least one host"),
+    Case("unknown-router", "ModelDeployment", ("traffic", "router"), "nginx", "spec.traffic.router"),
+    Case("duration-words", "ModelDeployment", ("rollout", "interval"), "5 minutes", "spec.rollout.interval"),
+    Case("threshold-min-over-max", "ModelDeployment", ("analysis", "metrics"),
+         [{"name": "m", "query": "vector(1)", "thresholdRange": {"min": 2, "max": 1}}],
+         "spec.analysis.metrics[0].thresholdRange", "min must be <= thresholdRange.max"),
+    Case("threshold-empty", "ModelDeployment", ("analysis", "metrics"),
+         [{"name": "m", "query": "vector(1)", "thresholdRange": {}}],
+         "spec.analysis.metrics[0].thresholdRange", "needs min or max"),
+    Case("two-reference-sources", "DriftMonitor", ("reference",),
+         {"configMapRef": {"name": "b"}, "past": {"offset": "7d"}},
+         "spec.reference", "exactly one of configMapRef, inline, past"),
+    Case("no-reference-source", "DriftMonitor", ("reference",), {},
+         "spec.reference", "exactly one of configMapRef, inline, past"),
+    Case("alpha-over-1", "DriftMonitor", ("alpha",), 1.5, "spec.alpha"),
+    Case("correction-unknown", "DriftMonitor", ("correction",), "holm", "spec.correction"),
+    Case("baseline-counts-mismatch", "DriftMonitor", ("reference",),
+         {"inline": {"features": [{"name": "x", "edges": [1, 2], "counts": [1, 2]}]}},
+         "spec.reference.inline.features[0]", "len(counts) == len(edges) + 1"),
+    Case("gate-without-bound", "RetrainPolicy", ("validation",), [{"metric": "auc"}],
+         "spec.validation[0]", "needs min, max or mustBeatStable"),
+    Case("cron-malformed", "RetrainPolicy", ("triggers", "schedule"), "every day", "spec.triggers.schedule"),
+    Case("max-concurrent-0", "RetrainPolicy", ("maxConcurrent",), 0, "spec.maxConcurrent"),
+]  # fmt: skip

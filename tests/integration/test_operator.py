@@ -1,0 +1,106 @@
+"""The operator process against the real control plane: admission, status, deletion, endpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelops.devcluster.operator import OperatorProcess
+from tests.api.invalid_cases import VALID
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE = "operator-tests"
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Any) -> Iterator[OperatorProcess]:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    with OperatorProcess(cluster.env, [NAMESPACE]) as process:
+        yield process
+    print(process.logs()[-3000:])
+
+
+def _apply(cluster: Any, kind: str, name: str, spec: dict[str, Any]) -> None:
+    body = {"apiVersion": "modelops.dev/v1alpha1", "kind": kind,
+            "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(body))
+
+
+def _get(cluster: Any, kind: str, name: str) -> dict[str, Any]:
+    return dict(json.loads(cluster.kubectl("get", "-n", NAMESPACE, kind, name, "-o", "json").stdout))
+
+
+def _wait_status(cluster: Any, kind: str, name: str, generation: int, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj = _get(cluster, kind, name)
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") == generation and status.get("conditions"):
+            return obj
+        time.sleep(0.3)
+    raise AssertionError(f"{kind}/{name} never observed generation {generation}: {obj.get('status')}")
+
+
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_each_kind_is_accepted_and_deletes_cleanly(cluster: Any, operator: OperatorProcess, kind: str) -> None:
+    name = f"ok-{kind.lower()}"
+    _apply(cluster, kind, name, VALID[kind])
+    obj = _wait_status(cluster, kind, name, generation=1)
+    accepted = _condition(obj, "Accepted")
+    assert (accepted["status"], accepted["reason"]) == ("True", "Valid")
+    assert accepted["observedGeneration"] == 1 and accepted["lastTransitionTime"]
+    # no finalizer: an uninstalled operator can never leave this object stuck in deletion
+    assert not obj["metadata"].get("finalizers")
+    assert any(k.startswith("modelops.dev/") for k in obj["metadata"].get("annotations", {}))
+    started = time.monotonic()
+    cluster.kubectl("delete", "-n", NAMESPACE, kind, name, "--timeout=30s")
+    assert time.monotonic() - started < 30
+    gone = cluster.kubectl("get", "-n", NAMESPACE, kind, name, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def test_rules_a_schema_cannot_express_become_a_condition(cluster: Any, operator: OperatorProcess) -> None:
+    spec = {**VALID["ModelDeployment"], "rollout": {"interval": "2h", "progressDeadline": "30m"}}
+    _apply(cluster, "ModelDeployment", "slow-analysis", spec)
+    obj = _wait_status(cluster, "ModelDeployment", "slow-analysis", generation=1)
+    accepted = _condition(obj, "Accepted")
+    assert (accepted["status"], accepted["reason"]) == ("False", "InvalidSpec")
+    assert "spec.rollout: rollout.interval (2h) is longer than rollout.progressDeadline (30m)" in accepted["message"]
+    events = cluster.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
+                             "involvedObject.name=slow-analysis", "-o", "json").stdout
+    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in json.loads(events)["items"])
+    # fixing the spec clears the condition and moves observedGeneration on
+    spec["rollout"]["interval"] = "1m"
+    _apply(cluster, "ModelDeployment", "slow-analysis", spec)
+    obj = _wait_status(cluster, "ModelDeployment", "slow-analysis", generation=2)
+    assert _condition(obj, "Accepted")["status"] == "True"
+    assert obj["status"]["phase"] == "Pending"
+
+
+def test_metrics_and_liveness_endpoints(operator: OperatorProcess) -> None:
+    with urllib.request.urlopen(operator.health_url, timeout=5) as resp:
+        assert resp.status == 200
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    assert "modelops_reconcile_total" in text and 'kind="ModelDeployment"' in text
+
+
+def test_logs_are_structured_json(operator: OperatorProcess) -> None:
+    lines = [line for line in operator.logs().splitlines() if line.startswith("{")]
+    assert lines, operator.logs()[-2000:]
+    record = json.loads(lines[-1])
+    assert {"message", "severity"} <= set(record) or {"message", "levelname"} <= set(record)
