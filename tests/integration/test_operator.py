@@ -31,8 +31,12 @@ def operator(cluster: Any) -> Iterator[OperatorProcess]:
 
 
 def _apply(cluster: Any, kind: str, name: str, spec: dict[str, Any]) -> None:
-    body = {"apiVersion": "modelops.dev/v1alpha1", "kind": kind,
-            "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}
+    body = {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec,
+    }
     cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(body))
 
 
@@ -80,8 +84,9 @@ def test_rules_a_schema_cannot_express_become_a_condition(cluster: Any, operator
     accepted = _condition(obj, "Accepted")
     assert (accepted["status"], accepted["reason"]) == ("False", "InvalidSpec")
     assert "spec.rollout: rollout.interval (2h) is longer than rollout.progressDeadline (30m)" in accepted["message"]
-    events = cluster.kubectl("get", "events", "-n", NAMESPACE, "--field-selector",
-                             "involvedObject.name=slow-analysis", "-o", "json").stdout
+    events = cluster.kubectl(
+        "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=slow-analysis", "-o", "json"
+    ).stdout
     assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in json.loads(events)["items"])
     # fixing the spec clears the condition and moves observedGeneration on
     spec["rollout"]["interval"] = "1m"

@@ -29,8 +29,8 @@ def stale(directory: Path) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.check:
         bad = [f"{d}/{name}" for d in args.check for name in stale(d)]
-        for path in bad:
-            print(f"out of date: {path} (run `make crds`)", file=sys.stderr)
+        for line in bad:
+            print(f"out of date: {line} (run `make crds`)", file=sys.stderr)
         return 1 if bad else 0
     if args.out:
         for path in write_all(*args.out):

@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--prometheus-url", help="default Prometheus for analysis (env MODELOPS_PROMETHEUS_URL)")
     p.add_argument("--metrics-port", type=int, default=8080, help="operator metrics on :PORT/metrics (0 disables)")
     p.add_argument("--health-port", type=int, default=8081, help="liveness on :PORT/healthz (0 disables)")
-    p.add_argument("--bind-address", default="0.0.0.0", help="address for the metrics and health endpoints")  # noqa: S104
+    p.add_argument("--bind-address", default="0.0.0.0", help="address for the metrics and health endpoints")
     p.add_argument("--log-format", choices=["text", "json"], help="log format (env MODELOPS_LOG_FORMAT)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
     p.add_argument("--serving-image", help="default model server image (env MODELOPS_SERVING_IMAGE)")

@@ -32,7 +32,8 @@ def model_deployment(obj: dict[str, Any]) -> str:
     stale = status.get("observedGeneration") != meta.get("generation")
     lines = [
         f"ModelDeployment {meta.get('namespace')}/{meta.get('name')}",
-        f"  Phase:    {status.get('phase', 'Unknown')}" + ("  (operator has not seen the latest spec)" if stale else ""),
+        f"  Phase:    {status.get('phase', 'Unknown')}"
+        + ("  (operator has not seen the latest spec)" if stale else ""),
         f"  Stable:   {_variant(status.get('stable'))}",
         f"  Canary:   {_variant(status.get('canary'))}  weight {status.get('canaryWeight', 0)}%"
         f"  step {status.get('currentStep', '-')}"
@@ -43,11 +44,11 @@ def model_deployment(obj: dict[str, Any]) -> str:
     analysis = status.get("lastAnalysis")
     if analysis:
         lines.append(f"\nLast analysis at {analysis.get('time')}: {analysis.get('verdict')}")
-        rows = [
+        checks = [
             (c.get("name"), c.get("verdict"), c.get("value"), c.get("threshold"), c.get("samples"), c.get("reason"))
             for c in analysis.get("checks") or []
         ]
-        lines.append(table(("CHECK", "VERDICT", "VALUE", "THRESHOLD", "SAMPLES", "REASON"), rows))
+        lines.append(table(("CHECK", "VERDICT", "VALUE", "THRESHOLD", "SAMPLES", "REASON"), checks))
     lines += ["", conditions(status)]
     history = status.get("history") or []
     if history:

@@ -48,8 +48,9 @@ def admit(
         spec = model.model_validate(dict(body.get("spec") or {}))
     except ValidationError as error:
         message = explain_validation(error)
-        conditions = set_condition(conditions, "Accepted", "False", "InvalidSpec", message,
-                                   now=now(), generation=generation)
+        conditions = set_condition(
+            conditions, "Accepted", "False", "InvalidSpec", message, now=now(), generation=generation
+        )
         _write(patch, conditions, generation)
         metrics.INVALID.labels(**labels).set(1)
         metrics.RECONCILES.labels(kind, "invalid").inc()
@@ -57,8 +58,9 @@ def admit(
             kopf.warn(body, reason="InvalidSpec", message=message[:1000])
         logger.warning("spec refused: %s", message)
         return None
-    conditions = set_condition(conditions, "Accepted", "True", "Valid", accepted_message,
-                               now=now(), generation=generation)
+    conditions = set_condition(
+        conditions, "Accepted", "True", "Valid", accepted_message, now=now(), generation=generation
+    )
     _write(patch, conditions, generation)
     _clear_invalid(labels)
     metrics.RECONCILES.labels(kind, "ok").inc()

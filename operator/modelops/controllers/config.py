@@ -14,7 +14,7 @@ class OperatorConfig:
     prometheus_url: str | None = None
     metrics_port: int = 8080
     health_port: int = 8081
-    bind_address: str = "0.0.0.0"  # noqa: S104 - probes and scrapes come from the kubelet / Prometheus
+    bind_address: str = "0.0.0.0"
     log_format: str = "text"
     log_level: str = "INFO"
     serving_image: str = "ghcr.io/modelops/modelops:0.1.0"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import kopf
 
 from modelops.api.v1alpha1 import MODEL_DEPLOYMENT, ModelDeploymentSpec

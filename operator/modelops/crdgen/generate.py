@@ -79,9 +79,7 @@ def filename(info: KindInfo) -> str:
 
 def render_all() -> dict[str, str]:
     """File name -> YAML text for every kind (deterministic, so a golden test can diff it)."""
-    return {
-        filename(info): HEADER + yaml.safe_dump(crd_for(info), sort_keys=False, width=100) for info in KINDS
-    }
+    return {filename(info): HEADER + yaml.safe_dump(crd_for(info), sort_keys=False, width=100) for info in KINDS}
 
 
 def write_all(*directories: Path) -> list[Path]:

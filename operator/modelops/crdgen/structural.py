@@ -52,7 +52,9 @@ def _jsonable(value: Any) -> Any:
 def model_schema(model: type[BaseModel], *, defaults: bool = True) -> JSON:
     """The structural schema of a model (defaults dropped when `defaults` is False)."""
     raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_Generator)
-    return _ordered(_convert(raw, raw.get("$defs", {}), defaults, path=model.__name__))
+    converted = _convert(raw, raw.get("$defs", {}), defaults, path=model.__name__)
+    ordered: JSON = _ordered(converted)
+    return ordered
 
 
 _ORDER = ("description", "type", "format", "nullable", "default", "enum", "x-kubernetes-int-or-string")
@@ -74,7 +76,7 @@ def _resolve(node: JSON, defs: JSON) -> JSON:
         name = node["$ref"].split("/")[-1]
         target = defs[name]
         node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
+    return dict(node)
 
 
 def _convert(node: JSON, defs: JSON, defaults: bool, path: str) -> JSON:
@@ -103,9 +105,7 @@ def _convert(node: JSON, defs: JSON, defaults: bool, path: str) -> JSON:
         out["type"] = "object"
         props = node.get("properties", {})
         if props:
-            out["properties"] = {
-                name: _convert(sub, defs, defaults, f"{path}.{name}") for name, sub in props.items()
-            }
+            out["properties"] = {name: _convert(sub, defs, defaults, f"{path}.{name}") for name, sub in props.items()}
             if node.get("required"):
                 out["required"] = list(node["required"])
         extra = node.get("additionalProperties")

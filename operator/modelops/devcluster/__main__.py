@@ -48,9 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start a dev cluster and block until Ctrl-C/SIGTERM")
     sub.add_parser("build", help="build the control-plane binaries (cached)", add_help=False)
+    sub.add_parser("demo", help="control plane + operator + examples: what kubectl shows on call")
     args, rest = parser.parse_known_args(argv)
     if args.command == "build":
         return build.main(rest)
+    if args.command == "demo":
+        from modelops.devcluster import demo
+
+        return demo.run()
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return _up()

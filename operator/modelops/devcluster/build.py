@@ -59,9 +59,7 @@ def missing(directory: Path | None = None) -> list[str]:
 
 def _go_proxy_file(path: str) -> bytes:
     """Fetch a file from the first HTTP(S) entry of GOPROXY (the module proxy)."""
-    proxy = subprocess.run(
-        ["go", "env", "GOPROXY"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    proxy = subprocess.run(["go", "env", "GOPROXY"], check=True, capture_output=True, text=True).stdout.strip()
     base = next(p for p in re.split(r"[,|]", proxy) if p.startswith("http"))
     with urllib.request.urlopen(f"{base.rstrip('/')}/{path}", timeout=60) as resp:
         data: bytes = resp.read()

@@ -38,8 +38,12 @@ def keep_workdirs() -> bool:
 
 
 def _die_with_parent() -> None:
-    """Runs in the forked child before exec: SIGTERM it when our process dies."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    """Runs in the forked child before exec: SIGKILL it when our process dies.
+
+    SIGKILL, not SIGTERM: nobody is left to escalate, and a kube-apiserver whose etcd
+    is going away can sit in graceful shutdown for a long time.
+    """
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -9,6 +9,7 @@ shape describes the prediction distribution. It is small enough for a ConfigMap.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -57,7 +58,7 @@ class Distribution(ApiModel):
         if self.type == "numeric":
             if len(self.counts) != len(self.edges) + 1:
                 raise ValueError("numeric distributions need len(counts) == len(edges) + 1 (the last is +Inf)")
-            if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            if any(b <= a for a, b in pairwise(self.edges)):
                 raise ValueError("edges must be strictly increasing")
         elif not self.categories:
             raise ValueError("categorical distributions need categories")

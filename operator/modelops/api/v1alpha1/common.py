@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 GROUP = "modelops.dev"
 VERSION = "v1alpha1"
@@ -26,7 +27,7 @@ QUANTITY_PATTERN = (
 )
 Quantity = int | Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 
-PRESERVE = {"x-kubernetes-preserve-unknown-fields": True}
+PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 
 
 class ApiModel(BaseModel):
@@ -75,9 +76,7 @@ class Condition(ApiModel):
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(default="", description="One CamelCase word a machine can match.")
     message: str = Field(default="", description="What happened, for a human.")
-    last_transition_time: datetime | None = Field(
-        default=None, description="When the status last changed."
-    )
+    last_transition_time: datetime | None = Field(default=None, description="When the status last changed.")
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation this condition was computed for."
     )

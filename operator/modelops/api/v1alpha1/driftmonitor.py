@@ -72,7 +72,9 @@ class DriftMonitorSpec(ApiModel):
     model_deployment_ref: LocalObjectReference = Field(description="The ModelDeployment whose traffic is watched.")
     variant: Literal["stable", "canary"] = Field(default="stable", description="Which variant's traffic to watch.")
     features: list[FeatureSelector] = Field(
-        default_factory=list, max_length=1000, description="Features to watch; empty means every feature in the reference."
+        default_factory=list,
+        max_length=1000,
+        description="Features to watch; empty means every feature in the reference.",
     )
     reference: ReferenceSource = Field(
         default_factory=lambda: ReferenceSource(past=PastWindow()),
@@ -80,7 +82,9 @@ class DriftMonitorSpec(ApiModel):
     )
     window: Duration = Field(default="1h", description="Window of production traffic each evaluation looks at.")
     interval: Duration = Field(default="5m", description="How often to evaluate.")
-    min_samples: int = Field(default=200, ge=1, description="Observations per feature below which it is InsufficientData.")
+    min_samples: int = Field(
+        default=200, ge=1, description="Observations per feature below which it is InsufficientData."
+    )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level after multiple-testing correction.")
     correction: Correction = Field(
         default="bh", description="Multiple-testing correction: bh (Benjamini-Hochberg), bonferroni or none."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -289,15 +290,18 @@ class RolloutSpec(ApiModel):
     )
     paused: bool = Field(default=False, description="Hold the rollout at its current step.")
     promote: Nonce | None = Field(
-        default=None, description="Set to a new value to promote now, skipping remaining steps (acknowledged in status)."
+        default=None,
+        description="Set to a new value to promote now, skipping remaining steps (acknowledged in status).",
     )
-    abort: Nonce | None = Field(default=None, description="Set to a new value to abort and roll back the current rollout.")
+    abort: Nonce | None = Field(
+        default=None, description="Set to a new value to abort and roll back the current rollout."
+    )
     retry: Nonce | None = Field(default=None, description="Set to a new value to retry a rolled-back version.")
 
     @model_validator(mode="after")
     def _consistent(self) -> RolloutSpec:
         weights = [s.set_weight for s in self.steps if s.set_weight is not None]
-        pairs = list(zip(weights, weights[1:], strict=False))
+        pairs = list(pairwise(weights))
         if any(b < a for a, b in pairs):
             raise ValueError("rollout.steps setWeight values must increase from step to step")
         if any(b == a for a, b in pairs):
@@ -366,8 +370,10 @@ class ThresholdRange(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 {"rule": "has(self.min) || has(self.max)", "message": "thresholdRange needs min or max"},
-                {"rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
-                 "message": "thresholdRange.min must be <= thresholdRange.max"},
+                {
+                    "rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+                    "message": "thresholdRange.min must be <= thresholdRange.max",
+                },
             ]
         }
     }
