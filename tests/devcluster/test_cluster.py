@@ -5,6 +5,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +121,26 @@ def test_stop_leaves_no_processes_behind() -> None:
     assert _cmdlines_mentioning(str(workdir)) == []
     if not keep_workdirs():
         assert not workdir.exists()
+
+
+def test_cli_up_tears_down_on_sigterm() -> None:
+    if build.missing():
+        build.build()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "modelops.devcluster", "up"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert cli.stdout is not None
+        lines = [cli.stdout.readline() for _ in range(2)]  # blocks until the cluster is up
+        exports = [line for line in lines if line.startswith("export KUBECONFIG=")]
+        assert exports, lines
+        workdir = str(Path(exports[0].split("=", 1)[1].strip()).parent)
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=30) == 0
+    finally:
+        cli.kill()
+        cli.wait()
+    assert _cmdlines_mentioning(workdir) == []
+    if not keep_workdirs():
+        assert not Path(workdir).exists()

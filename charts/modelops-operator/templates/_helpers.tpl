@@ -175,8 +175,9 @@ Rules for cluster-scoped resources; always in the ClusterRole.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
-{{- if .Values.watch.allNamespaces }}
-# kopf follows namespaces when it serves the whole cluster.
+{{- if not .Values.watch.allNamespaces }}
+# With a list of namespaces, kopf lists and watches namespaces to learn which of them
+# exist (and start serving one when it is created). Cluster-wide it does not.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]
