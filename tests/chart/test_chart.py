@@ -57,10 +57,6 @@ REQUIRED_NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
-CLUSTER_SCOPED = {
-    ("apiextensions.k8s.io", "customresourcedefinitions"),
-    ("", "namespaces"),
-}
 
 Docs = list[dict[str, Any]]
 Helm = Callable[..., subprocess.CompletedProcess[str]]
@@ -79,9 +75,7 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     }
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(binary), *args], capture_output=True, text=True, env=env, timeout=120, check=False
-        )
+        proc = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
         if check:
             assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
         return proc
@@ -150,7 +144,11 @@ def namespaced_docs(helm: Helm) -> Docs:
     return render(helm, *NAMESPACED)
 
 
-@pytest.mark.parametrize("extra", [(), NAMESPACED], ids=["all-namespaces", "namespaced"])
+@pytest.mark.parametrize(
+    "extra",
+    [(), NAMESPACED, ("--set", "metrics.serviceMonitor.enabled=true")],
+    ids=["all-namespaces", "namespaced", "service-monitor"],
+)
 def test_lint_strict(helm: Helm, extra: tuple[str, ...]) -> None:
     proc = helm("lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), *extra)
     assert "0 chart(s) failed" in proc.stdout, proc.stdout
@@ -174,9 +172,7 @@ def test_kube_version_constraint_is_enforced(helm: Helm) -> None:
 
 def test_default_objects(default_docs: Docs) -> None:
     kinds = sorted(d["kind"] for d in default_docs)
-    assert kinds == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"]
-    ), kinds
+    assert kinds == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"]), kinds
     for doc in default_docs:
         labels = doc["metadata"]["labels"]
         for label in RECOMMENDED_LABELS:
@@ -270,12 +266,11 @@ def test_cluster_wide_rbac(default_docs: Docs) -> None:
     role = only(default_docs, "ClusterRole")
     granted = grants(role["rules"])
     assert_covers(granted, REQUIRED_NAMESPACED)
-    assert_covers(
-        granted,
-        {("apiextensions.k8s.io", "customresourcedefinitions"): READ, ("", "namespaces"): {"list", "watch"}},
-    )
+    assert_covers(granted, {("apiextensions.k8s.io", "customresourcedefinitions"): READ})
+    # kopf serving the whole cluster never lists namespaces
+    assert ("", "namespaces") not in granted
     # least privilege: nothing beyond what the operator does
-    allowed = {**REQUIRED_NAMESPACED, **dict.fromkeys(CLUSTER_SCOPED, READ)}
+    allowed = {**REQUIRED_NAMESPACED, ("apiextensions.k8s.io", "customresourcedefinitions"): READ}
     allowed.update({("modelops.dev", f"{plural}/finalizers"): {"update"} for plural in KINDS})
     for key, verbs in granted.items():
         assert key in allowed, f"unexpected grant {key}"
@@ -312,11 +307,13 @@ def test_namespaced_rbac(namespaced_docs: Docs) -> None:
         }
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": RELEASE_NAMESPACE}]
 
-    # the ClusterRole keeps only cluster-scoped reads: no namespaced resource, no namespaces
-    for cluster_role in of_kind(namespaced_docs, "ClusterRole"):
-        granted = grants(cluster_role["rules"])
-        assert set(granted) == {("apiextensions.k8s.io", "customresourcedefinitions")}, granted
-        assert granted[("apiextensions.k8s.io", "customresourcedefinitions")] == READ
+    # the ClusterRole keeps only cluster-scoped reads, none of the namespaced resources:
+    # CRDs (kopf scans them) and namespaces (kopf learns which watched namespaces exist)
+    (cluster_role,) = of_kind(namespaced_docs, "ClusterRole")
+    assert grants(cluster_role["rules"]) == {
+        ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
+        ("", "namespaces"): {"list", "watch"},
+    }
 
     (container,) = only(namespaced_docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     argv = container["args"]

@@ -101,9 +101,7 @@ def check_cluster_wide_release(cluster: DevCluster, installed: str) -> None:
     (service,) = by_instance(cluster, "service", installed, NAMESPACE)
     (deployment,) = by_instance(cluster, "deployment", installed, NAMESPACE)
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
-    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
     assert service["spec"]["ports"][0]["name"] == "metrics"
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
@@ -124,7 +122,6 @@ def check_cluster_wide_release(cluster: DevCluster, installed: str) -> None:
         ("get", "pods/log"),
         ("create", "events"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),
-        ("watch", "namespaces"),
     ]:
         assert can_i(cluster, who, verb, resource, "-A"), f"cannot {verb} {resource}"
     for verb, resource in [
@@ -133,6 +130,7 @@ def check_cluster_wide_release(cluster: DevCluster, installed: str) -> None:
         ("delete", "modeldeployments.modelops.dev"),
         ("create", "clusterroles.rbac.authorization.k8s.io"),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("list", "namespaces"),
         ("create", "namespaces"),
     ]:
         assert not can_i(cluster, who, verb, resource, "-A"), f"can {verb} {resource}"
@@ -173,4 +171,5 @@ def check_namespaced_release(cluster: DevCluster, release: str, namespace: str, 
     assert can_i(cluster, who, "list", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(cluster, who, "watch", "modeldeployments.modelops.dev", "-n", "default")
     assert not can_i(cluster, who, "create", "deployments.apps", "-n", "default")
-    assert not can_i(cluster, who, "list", "namespaces")
+    assert can_i(cluster, who, "watch", "namespaces")
+    assert not can_i(cluster, who, "create", "namespaces")

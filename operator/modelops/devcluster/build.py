@@ -155,7 +155,14 @@ def build(force: bool = False) -> Path:
             _run(["go", "install", "-trimpath", "-ldflags=-s -w", kwok_pkg], work, gobin_env)
             shutil.move(str(work / "gobin" / "kwok"), out / "kwok")
         if "helm" in todo:
-            ver = f"-X helm.sh/helm/v3/internal/version.version={versions.HELM}"
+            # helm's release builds stamp its version and the Kubernetes version it assumes offline
+            # (`helm template`, client dry-runs); without them it would assume v1.20
+            _, kube_minor, _ = versions.KUBERNETES.lstrip("v").split(".")
+            chartutil = "helm.sh/helm/v3/pkg/chartutil"
+            ver = (
+                f"-X helm.sh/helm/v3/internal/version.version={versions.HELM}"
+                f" -X {chartutil}.k8sVersionMajor=1 -X {chartutil}.k8sVersionMinor={kube_minor}"
+            )
             helm_pkg = f"helm.sh/helm/v3/cmd/helm@{versions.HELM}"
             _run(["go", "install", "-trimpath", f"-ldflags=-s -w {ver}", helm_pkg], work, gobin_env)
             shutil.move(str(work / "gobin" / "helm"), out / "helm")

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -72,7 +73,7 @@ def run() -> int:
             _kubectl(cluster, "get", "-n", NS, "md", "fraud", "-o", "jsonpath={.spec.rollout}{'\\n'}")
 
             _say("5. Bad input is refused by the API server, naming the field")
-            bad = {
+            bad: dict[str, Any] = {
                 "apiVersion": "modelops.dev/v1alpha1",
                 "kind": "ModelDeployment",
                 "metadata": {"name": "bad", "namespace": NS},

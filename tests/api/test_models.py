@@ -1,0 +1,63 @@
+"""Round trips and defaults of the API models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelops.api.v1alpha1 import (
+    Baseline,
+    DriftMonitorSpec,
+    ModelDeployment,
+    ModelDeploymentSpec,
+    RetrainPolicySpec,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = {"ModelDeployment": ModelDeploymentSpec, "DriftMonitor": DriftMonitorSpec, "RetrainPolicy": RetrainPolicySpec}
+
+
+def _examples() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    docs = []
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        docs += [(f"{path.name}:{d['metadata']['name']}", d) for d in yaml.safe_load_all(path.read_text())]
+    return docs
+
+
+@pytest.mark.parametrize(("name", "doc"), _examples(), ids=[n for n, _ in _examples()])
+def test_examples_parse_and_round_trip(name: str, doc: dict) -> None:  # type: ignore[type-arg]
+    if doc["kind"] == "ConfigMap":
+        Baseline.model_validate_json(doc["data"]["baseline.json"])
+        return
+    spec = SPECS[doc["kind"]].model_validate(doc["spec"])
+    again = SPECS[doc["kind"]].model_validate(spec.wire())
+    assert again == spec
+
+
+def test_minimal_spec_has_working_defaults() -> None:
+    spec = ModelDeploymentSpec.model_validate({"model": {"name": "m", "version": "v1", "uri": "file:///m.npz"}})
+    assert spec.replicas == 2 and spec.traffic.router == "replicas"
+    assert [s.set_weight for s in spec.rollout.steps if s.set_weight is not None] == [10, 50]
+    assert spec.analysis.slo.availability.objective == 99.9
+    assert "autoscaling" not in spec.wire()  # optional blocks stay absent, not null
+
+
+def test_kubernetes_spelling_of_cpu_alias() -> None:
+    spec = ModelDeploymentSpec.model_validate(
+        {"model": {"name": "m", "version": "v1", "uri": "file:///m.npz"}, "autoscaling": {"maxReplicas": 4}}
+    )
+    assert spec.wire()["autoscaling"] == {"minReplicas": 1, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70}
+
+
+def test_status_tolerates_fields_from_newer_operators() -> None:
+    obj = ModelDeployment.model_validate(
+        {"spec": {"model": {"name": "m", "version": "v1", "uri": "file:///m.npz"}}, "status": {"futureField": 1}}
+    )
+    assert obj.status.phase == "Pending"
+
+
+def test_default_drift_reference_is_last_week() -> None:
+    spec = DriftMonitorSpec.model_validate({"modelDeploymentRef": {"name": "m"}})
+    assert spec.reference.past is not None and spec.reference.past.offset == "7d"
