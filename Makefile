@@ -8,6 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
+LINT_PATHS := operator tests $(wildcard bench)
 
 .PHONY: help deps venv prometheus cluster-binaries lint crds check-crds unit integration test demo cluster clean
 
@@ -40,8 +41,8 @@ check-crds: venv
 	$(PY) -m modelops.cli.main crds --check crds --check charts/modelops-operator/crds
 
 lint: venv check-crds ## ruff, mypy --strict, import-linter layer contracts
-	ruff check operator tests bench
-	ruff format --check operator tests bench
+	ruff check $(LINT_PATHS)
+	ruff format --check $(LINT_PATHS)
 	mypy
 	lint-imports
 
