@@ -1,0 +1,1 @@
+"""The reference trainer (`modelops train`) and the synthetic dataset generator."""
