@@ -1,4 +1,4 @@
-"""`modelops`: one binary for the operator, the CRD generator and (later) serve/train/fetch-model."""
+"""`modelops`: one binary for the operator, the model server, its init container and the CRD generator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from modelops import __version__
-from modelops.cli import crds_cmd, operator_cmd
+from modelops.cli import crds_cmd, dataset_cmd, fetch_cmd, operator_cmd, serve_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     crds_cmd.add_parser(sub)
     operator_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
+    fetch_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
+    dataset_cmd.add_parser(sub)
     return parser
 
 

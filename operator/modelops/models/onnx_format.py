@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from modelops.models.base import Batch, FeatureSpec, ModelError, Signature
+from modelops.models.base import Batch, FeatureSpec, ModelError, Signature, Task
 
 
 @dataclass
@@ -40,7 +40,7 @@ def load(path: Path) -> OnnxModel:
         raise ModelError("ONNX models need the extra: pip install 'modelops-operator[onnx]'") from error
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
+    except Exception as error:
         raise ModelError(f"{path}: cannot load with onnxruntime: {error}") from error
     inputs = session.get_inputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 2:
@@ -54,6 +54,6 @@ def load(path: Path) -> OnnxModel:
         names = [f"f{i}" for i in range(width)]
     outputs = session.get_outputs()
     probabilities = next((i for i, o in enumerate(outputs) if "prob" in o.name.lower()), None)
-    task = "binary" if probabilities is not None else "regression"
+    task: Task = "binary" if probabilities is not None else "regression"
     signature = Signature(tuple(FeatureSpec(n) for n in names), task=task)
     return OnnxModel(session, inputs[0].name, probabilities if probabilities is not None else 0, signature)

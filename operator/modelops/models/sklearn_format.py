@@ -34,7 +34,7 @@ def load(path: Path) -> SklearnModel:
         raise ModelError("scikit-learn models need the extra: pip install 'modelops-operator[sklearn]'") from error
     try:
         estimator = joblib.load(path)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad artifact
+    except Exception as error:
         raise ModelError(f"{path}: cannot load with joblib: {error}") from error
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:

@@ -1,0 +1,37 @@
+"""`modelops fetch-model`: the init container that fetches and verifies a model artifact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("fetch-model", help="fetch a model artifact, verify its sha256, place it atomically")
+    p.add_argument("--uri", required=True, help="file:///path, http(s)://host/path or pvc://claim/path")
+    p.add_argument("--sha256", help="expected sha256; a mismatch exits 2 and leaves nothing behind")
+    p.add_argument("--dest", required=True, type=Path, help="directory to place the artifact in")
+    p.add_argument("--pvc-root", type=Path, help="where claims are mounted (env MODELOPS_PVC_ROOT, default /mnt/pvc)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from modelops.runtime.fetch import ChecksumMismatch, FetchError, fetch
+
+    try:
+        fetched = fetch(args.uri, args.dest, sha256=args.sha256, pvc_root=args.pvc_root, timeout=args.timeout)
+    except ChecksumMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except FetchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not fetched.verified:
+        print(f"warning: {args.uri} has no expected sha256; fetched unverified ({fetched.sha256})", file=sys.stderr)
+    print(json.dumps({"path": str(fetched.path), "sha256": fetched.sha256, "bytes": fetched.size,
+                      "verified": fetched.verified}))  # fmt: skip
+    return 0

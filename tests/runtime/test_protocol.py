@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelops.models.base import FeatureSpec, Signature
+from modelops.runtime.protocol import InvalidRequest, infer_response, parse_infer
+from modelops.train.dataset import generate
+from tests.runtime.models_fixture import signature
+
+SIG = signature()
+DATA = generate(64, seed=3)
+
+
+def body(inputs: list[dict[str, Any]], **extra: Any) -> bytes:
+    return orjson.dumps({"inputs": inputs, **extra})
+
+
+def test_one_input_per_feature() -> None:
+    request = parse_infer(body(DATA.inference_inputs(0, 5), id="r1"), SIG)
+    assert request.id == "r1" and request.batch.rows == 5
+    np.testing.assert_array_equal(request.batch.numeric, DATA.numeric[:5])
+    assert request.batch.categorical["country"].tolist() == DATA.categorical["country"][:5].tolist()
+
+
+def test_matrix_input_for_numeric_models() -> None:
+    sig = Signature(tuple(FeatureSpec(f"f{i}") for i in range(3)))
+    request = parse_infer(body([{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}]), sig)
+    assert request.batch.numeric.tolist() == [[1, 2, 3], [4, 5, 6]]
+    nested = parse_infer(
+        body([{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [[1, 2, 3], [4, 5, 6]]}]), sig
+    )
+    assert nested.batch.numeric.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def _with(name: str, **changes: Any) -> list[dict[str, Any]]:
+    inputs = DATA.inference_inputs(0, 2)
+    return [{**t, **changes} if t["name"] == name else t for t in inputs]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "reason", "fragment"),
+    [
+        (DATA.inference_inputs(0, 2)[1:], "missing_feature", "missing feature(s) ['amount']"),
+        ([*DATA.inference_inputs(0, 2), {"name": "zzz", "shape": [2], "datatype": "FP64", "data": [1, 2]}],
+         "unknown_input", "unknown input(s) ['zzz']"),
+        (_with("amount", shape=[3]), "wrong_shape", "needs 3 values, got 2"),
+        (_with("amount", shape=[2, 2]), "wrong_shape", "shape must be [N] or [N, 1]"),
+        (_with("age_days", shape=[1], data=[1.0]), "wrong_shape", "'age_days' has 1 rows, other inputs have 2"),
+        (_with("amount", data=["a", "b"]), "wrong_type", "every value must be a number"),
+        (_with("amount", data=[True, 1.0]), "wrong_type", "every value must be a number"),
+        (_with("amount", datatype="BYTES"), "wrong_type", "numeric datatype"),
+        (_with("country", datatype="FP64"), "wrong_type", "categorical feature needs BYTES"),
+        (_with("amount", shape="2"), "wrong_shape", "shape must be a list"),
+    ],
+)  # fmt: skip
+def test_bad_input_names_the_problem(inputs: list[dict[str, Any]], reason: str, fragment: str) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        parse_infer(body(inputs), SIG)
+    assert error.value.reason == reason and error.value.status == 400
+    assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "bad_json"),
+        (b"[]", "bad_request"),
+        (b'{"inputs": []}', "bad_request"),
+        (b'{"inputs": [1]}', "bad_request"),
+    ],
+)
+def test_malformed_documents(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        parse_infer(raw, SIG)
+    assert error.value.reason == reason
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_literals_are_named(literal: bytes) -> None:
+    raw = body(DATA.inference_inputs(0, 1)).replace(b'"data":[', b'"data":[' + literal + b",", 1)
+    with pytest.raises(InvalidRequest) as error:
+        parse_infer(raw, SIG)
+    assert error.value.reason == "nan" and "not allowed" in str(error.value)
+
+
+def test_row_limit_is_413() -> None:
+    with pytest.raises(InvalidRequest) as error:
+        parse_infer(body(DATA.inference_inputs(0, 10)), SIG, max_rows=5)
+    assert (error.value.status, error.value.reason) == (413, "too_many_rows")
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_crash(raw: bytes) -> None:
+    with contextlib.suppress(InvalidRequest):
+        parse_infer(raw, SIG)
+
+
+@given(st.lists(st.one_of(st.floats(allow_nan=True), st.integers(), st.text(max_size=3), st.none()), max_size=6))
+def test_arbitrary_values_are_accepted_or_refused_cleanly(values: list[Any]) -> None:
+    inputs = DATA.inference_inputs(0, len(values)) if values else DATA.inference_inputs(0, 1)
+    inputs[0] = {**inputs[0], "data": values, "shape": [len(values)]}
+    try:
+        request = parse_infer(body(inputs), SIG)
+    except (InvalidRequest, orjson.JSONEncodeError):
+        return
+    assert all(math.isfinite(v) for v in request.batch.numeric[:, 0])
+
+
+def test_response_shape() -> None:
+    doc = orjson.loads(infer_response("m", "v1", "id-1", np.array([0.25, 0.5]), "predict"))
+    assert doc == {"model_name": "m", "model_version": "v1", "id": "id-1",
+                   "outputs": [{"name": "predict", "shape": [2], "datatype": "FP64", "data": [0.25, 0.5]}]}  # fmt: skip

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from modelops.api.v1alpha1.baseline import Baseline
+from modelops.runtime.telemetry import MAX_DYNAMIC_CATEGORIES, Telemetry
+from modelops.train.dataset import generate
+from tests.runtime.models_fixture import baseline
+
+
+def _series(text: str, name: str, **labels: str) -> dict[str, float]:
+    """le -> value (or '' -> value) for one metric filtered by labels."""
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            out[found.get("le", found.get("category", found.get("code", "")))] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _telemetry() -> tuple[Telemetry, Baseline]:
+    data = generate(1000, seed=1)
+    base = Baseline.model_validate(baseline(data))
+    return Telemetry(model="fraud", version="v1", variant="canary", baseline=base), base
+
+
+def test_buckets_follow_prometheus_le_exactly() -> None:
+    telemetry, base = _telemetry()
+    edges = base.features[0].edges
+    values = np.array([edges[0], np.nextafter(edges[0], np.inf), edges[-1], edges[-1] + 1, -1e9])
+    matrix = np.zeros((len(values), len(telemetry.numeric_names)))
+    matrix[:, 0] = values
+    telemetry.observe_numeric(matrix)
+    text = telemetry.exposition()[0].decode()
+    buckets = _series(text, "modelops_feature_value_bucket", feature="amount", variant="canary")
+    le = [float(k) for k in buckets if k != "+Inf"]
+    for edge, count in zip(le, [buckets[k] for k in buckets if k != "+Inf"], strict=True):
+        assert count == np.sum(values <= edge)  # cumulative, value == edge counted in that bucket
+    assert buckets["+Inf"] == len(values)
+
+
+@settings(max_examples=50)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.just(8)), elements=st.floats(-1e6, 1e6)))
+def test_counts_and_sums_match_a_reference(matrix: np.ndarray) -> None:
+    telemetry, base = _telemetry()
+    telemetry.observe_numeric(matrix)
+    text = telemetry.exposition()[0].decode()
+    for f, feature in enumerate(base.features[:8]):
+        buckets = _series(text, "modelops_feature_value_bucket", feature=feature.name)
+        expected = np.bincount(
+            np.searchsorted(feature.edges, matrix[:, f], side="left"), minlength=len(feature.edges) + 1
+        )
+        assert list(buckets.values()) == np.cumsum(expected).tolist()
+        if feature.edges[0] >= 0:  # a sum that can decrease is no counter: omitted for negative edges
+            total = _series(text, "modelops_feature_value_sum", feature=feature.name)[""]
+            assert np.isclose(total, matrix[:, f].sum())
+
+
+def test_categories_outside_the_baseline_are_pooled() -> None:
+    telemetry, _ = _telemetry()
+    telemetry.observe_categorical("country", ["US", "GB", "NG", "JP", "US"])
+    counts = _series(telemetry.exposition()[0].decode(), "modelops_feature_category_total", feature="country")
+    assert counts == {"GB": 1.0, "US": 2.0, "__other__": 2.0}
+
+
+def test_without_a_baseline_categories_are_capped() -> None:
+    telemetry = Telemetry(model="m", version="v", categorical_features={"city": ()})
+    telemetry.observe_categorical("city", [f"c{i}" for i in range(100)])
+    counts = _series(telemetry.exposition()[0].decode(), "modelops_feature_category_total", feature="city")
+    assert len(counts) == MAX_DYNAMIC_CATEGORIES + 1 and counts["__other__"] == 100 - MAX_DYNAMIC_CATEGORIES
+
+
+def test_requests_invalid_and_info() -> None:
+    telemetry = Telemetry(model="m", version="v", uri="file:///m.npz", sha256="ab")
+    telemetry.observe_request(200, 0.003)
+    telemetry.observe_request(400, 0.001)
+    telemetry.invalid("nan")
+    telemetry.invalid("something new")  # unknown reasons are pooled: cardinality stays bounded
+    text = telemetry.exposition()[0].decode()
+    assert _series(text, "modelops_requests_total") == {"200": 1.0, "400": 1.0}
+    assert 'reason="nan"' in text and 'reason="bad_request"' in text and "something new" not in text
+    assert 'modelops_model_info{model="m",sha256="ab",uri="file:///m.npz",variant="stable",version="v"} 1.0' in text
+    assert _series(text, "modelops_request_duration_seconds_bucket")["0.005"] == 2
+
+
+def test_observe_helper_for_other_servers() -> None:
+    telemetry, _base = _telemetry()
+    data = generate(10, seed=5)
+    features = {n: data.numeric[:, i].tolist() for i, n in enumerate(data.numeric_names)}
+    features["country"] = data.categorical["country"].tolist()
+    telemetry.observe(features=features, predictions=[0.1] * 10)
+    text = telemetry.exposition()[0].decode()
+    assert _series(text, "modelops_feature_value_bucket", feature="velocity")["+Inf"] == 10
+    assert _series(text, "modelops_prediction_count")[""] == 10
