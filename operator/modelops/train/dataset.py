@@ -11,9 +11,11 @@ ground truth so a model trained before it loses accuracy while inputs may look t
 from __future__ import annotations
 
 import csv
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -83,7 +85,9 @@ class Dataset:
             writer.writerow([*self.numeric_names, *self.categorical, LABEL])
             cats = list(self.categorical.values())
             for i in range(self.rows):
-                writer.writerow([*(repr(float(v)) for v in self.numeric[i]), *(c[i] for c in cats), int(self.labels[i])])
+                writer.writerow(
+                    [*(repr(float(v)) for v in self.numeric[i]), *(c[i] for c in cats), int(self.labels[i])]
+                )
 
     def write_npz(self, path: Path) -> None:
         arrays: dict[str, Any] = {name: self.numeric[:, i] for i, name in enumerate(self.numeric_names)}
@@ -125,3 +129,174 @@ def generate(rows: int, *, seed: int, n_numeric: int = 8, drift: Drift | None = 
     z = x @ w + country_effect - 2.5
     labels = (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(np.int64)
     return Dataset(names, x, {"country": country}, labels)
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read or used for training; the message says what to fix."""
+
+
+SYNTHETIC_PARAMS = ("rows", "seed", "n_numeric", "mean_shift", "scale", "country_weight", "concept")
+
+
+def parse_pairs(text: str, what: str) -> dict[str, float]:
+    """`amount:0.5,velocity=1` -> {"amount": 0.5, "velocity": 1.0} (either separator works)."""
+    pairs: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.replace("=", ":", 1).partition(":")
+        try:
+            if not sep or not name:
+                raise ValueError(item)
+            pairs[name.strip()] = float(value)
+        except ValueError as error:
+            raise DatasetError(f"{what}: expected NAME=NUMBER (or NAME:NUMBER) pairs, got {item!r}") from error
+    return pairs
+
+
+def parse_synthetic(uri: str) -> tuple[int, int, int, Drift]:
+    """`synthetic://?rows=..&seed=..&n_numeric=..&mean_shift=a:0.5&scale=..&country_weight=NG:3&concept=..`.
+
+    Returns (rows, seed, n_numeric, drift), so a Job or the demo can train without data files.
+    """
+    parts = urlsplit(uri)
+    query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+    unknown = sorted(set(query) - set(SYNTHETIC_PARAMS))
+    if parts.netloc or parts.path.strip("/") or unknown:
+        raise DatasetError(f"{uri}: unknown synthetic parameters {unknown}; known: {', '.join(SYNTHETIC_PARAMS)}")
+
+    def one(name: str, default: str) -> str:
+        return query.get(name, [default])[-1]
+
+    try:
+        rows, seed, n_numeric = int(one("rows", "20000")), int(one("seed", "0")), int(one("n_numeric", "8"))
+        concept = float(one("concept", "0"))
+    except ValueError as error:
+        raise DatasetError(f"{uri}: rows, seed and n_numeric must be integers and concept a number") from error
+    if rows < 1 or n_numeric < 1:
+        raise DatasetError(f"{uri}: rows and n_numeric must be at least 1")
+    drift = Drift(
+        mean_shift=parse_pairs(one("mean_shift", ""), "mean_shift"),
+        scale=parse_pairs(one("scale", ""), "scale"),
+        country_weights=parse_pairs(one("country_weight", ""), "country_weight"),
+        concept=concept,
+    )
+    return rows, seed, n_numeric, drift
+
+
+def read(uri: str, *, label: str = LABEL) -> Dataset:
+    """Load `file:///x.csv|.npz`, a plain path, or `synthetic://?...`; DatasetError says what is wrong.
+
+    Numeric columns are those whose every value parses as a number; the others are categorical.
+    Missing values, NaN/inf and labels other than 0/1 are refused rather than silently imputed:
+    a trainer that guesses produces a model nobody can explain.
+    """
+    if uri.startswith("synthetic:"):
+        rows, seed, n_numeric, drift = parse_synthetic(uri)
+        try:
+            return generate(rows, seed=seed, n_numeric=n_numeric, drift=drift)
+        except ValueError as error:
+            raise DatasetError(f"{uri}: {error}") from error
+    path = uri_path(uri)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".npz"):
+        raise DatasetError(f"{uri}: cannot tell the format from the extension (use .csv or .npz)")
+    try:
+        columns = _read_csv(path) if suffix == ".csv" else _read_npz(path)
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read: {error.strerror or error}") from error
+    return _from_columns(columns, label=label, source=str(path))
+
+
+def uri_path(uri: str) -> Path:
+    """`file:///a/b` or a plain path -> Path; other schemes are refused (mount them and use file://)."""
+    if "://" not in uri:
+        return Path(uri)
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise DatasetError(f"{uri}: only file:// URIs and plain paths are supported (mount the volume and use file://)")
+    return Path(unquote(parts.path))
+
+
+def _read_csv(path: Path) -> dict[str, npt.NDArray[Any]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            records = list(csv.reader(f))
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text: {error}") from error
+    except csv.Error as error:
+        raise DatasetError(f"{path}: malformed CSV: {error}") from error
+    if not records or not any(records[0]):
+        raise DatasetError(f"{path}: empty file (expected a header row)")
+    header = [h.strip() for h in records[0]]
+    body = [r for r in records[1:] if r]  # a trailing newline is not a row
+    bad = next((i for i, r in enumerate(body) if len(r) != len(header)), None)
+    if bad is not None:
+        raise DatasetError(f"{path}: line {bad + 2} has {len(body[bad])} fields, the header has {len(header)}")
+    if len(set(header)) != len(header) or not all(header):
+        raise DatasetError(f"{path}: the header has empty or duplicate column names")
+    cells = np.array(body, dtype=np.str_).reshape(len(body), len(header))
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for j, name in enumerate(header):
+        raw = np.char.strip(cells[:, j])
+        missing = np.flatnonzero(raw == "")
+        try:
+            values: npt.NDArray[Any] = raw[raw != ""].astype(np.float64)
+        except ValueError:
+            values = raw  # not all numbers: a categorical column
+        if missing.size:
+            kind = "numeric" if values.dtype == np.float64 else "categorical"
+            raise DatasetError(
+                f"{path}: {kind} column {name!r} has {missing.size} missing values (first on line {missing[0] + 2})"
+            )
+        columns[name] = values
+    return columns
+
+
+def _read_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: np.asarray(data[name]) for name in data.files}
+    except (ValueError, EOFError, zipfile.BadZipFile) as error:
+        # object arrays need pickle, which a dataset reader must never run
+        raise DatasetError(f"{path}: not a readable .npz of plain arrays: {error}") from error
+
+
+def _from_columns(columns: dict[str, npt.NDArray[Any]], *, label: str, source: str) -> Dataset:
+    if label not in columns:
+        raise DatasetError(f"{source}: no label column {label!r} (columns: {', '.join(columns)}); set --label")
+    lengths = {name: values.shape for name, values in columns.items()}
+    if any(len(shape) != 1 for shape in lengths.values()) or len({s[0] for s in lengths.values()}) != 1:
+        raise DatasetError(f"{source}: every column must be one-dimensional and the same length, got {lengths}")
+    rows = len(columns[label])
+    if rows == 0:
+        raise DatasetError(f"{source}: no rows")
+    labels = _labels(columns[label], f"{source}: label column {label!r}")
+    numeric = {n: v for n, v in columns.items() if n != label and v.dtype.kind in "biuf"}
+    categorical = {n: v.astype(np.str_) for n, v in columns.items() if n != label and v.dtype.kind == "U"}
+    other = sorted(set(columns) - set(numeric) - set(categorical) - {label})
+    if other:
+        raise DatasetError(f"{source}: columns {other} are neither numbers nor strings")
+    if not numeric and not categorical:
+        raise DatasetError(f"{source}: no feature columns besides the label {label!r}")
+    matrix = np.column_stack([v.astype(np.float64) for v in numeric.values()]) if numeric else np.empty((rows, 0))
+    bad_rows, bad_cols = np.nonzero(~np.isfinite(matrix))
+    if bad_rows.size:
+        names = sorted({list(numeric)[j] for j in bad_cols})
+        raise DatasetError(
+            f"{source}: {bad_rows.size} NaN or infinite values in {names} (first in row {bad_rows.min() + 1}); "
+            "clean or impute them before training"
+        )
+    return Dataset(list(numeric), matrix, categorical, labels)
+
+
+def _labels(values: npt.NDArray[Any], what: str) -> npt.NDArray[np.int64]:
+    if values.dtype.kind == "U":
+        lowered = np.char.lower(np.char.strip(values))
+        mapping = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+        unknown = sorted(set(np.unique(lowered).tolist()) - set(mapping))
+        if unknown:
+            raise DatasetError(f"{what} must be 0/1 (or true/false); found {unknown[:5]}")
+        return np.isin(lowered, ("1", "1.0", "true")).astype(np.int64)
+    if values.dtype.kind not in "biuf" or not np.all(np.isin(values, (0, 1))):
+        found = np.unique(values)[:5].tolist() if values.dtype.kind in "biuf" else str(values.dtype)
+        raise DatasetError(f"{what} must be 0/1; found {found}")
+    return values.astype(np.int64)

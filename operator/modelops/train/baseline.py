@@ -1,0 +1,89 @@
+"""The training baseline: reference-quantile histograms the server and the drift monitor share.
+
+Edges are quantiles of the training data, so every bucket holds a similar share of the
+reference and a chi-square test on production counts has populated cells. Counts use
+Prometheus `le` semantics exactly (a value equal to an edge falls in that edge's bucket),
+because the drift monitor compares them with `modelops_feature_value_bucket` series.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import numpy.typing as npt
+
+from modelops.api.v1alpha1.baseline import MAX_CATEGORIES, MAX_EDGES, OTHER_CATEGORY, Baseline, Distribution
+from modelops.api.v1alpha1.baseline import FeatureBaseline as FeatureBaselineDoc
+from modelops.train.dataset import Dataset
+
+SIGNIFICANT_DIGITS = 6  # edges are rounded (when harmless) so the document and the `le` labels stay short
+
+
+def quantile_edges(values: npt.NDArray[np.float64], buckets: int) -> list[float]:
+    """Upper edges of `buckets` equal-frequency buckets: the quantiles i/buckets, i < buckets.
+
+    Duplicate quantiles (heavy ties, constant columns) collapse, so there may be fewer edges.
+    """
+    if not 2 <= buckets <= MAX_EDGES + 1:
+        raise ValueError(f"buckets must be between 2 and {MAX_EDGES + 1}")
+    quantiles = np.unique(np.quantile(values, np.arange(1, buckets) / buckets))
+    # as few digits as move no edge by more than 1% of the narrowest bucket (timestamps need
+    # more than 6; 17 is exact), so rounding never merges or visibly reshapes buckets
+    tolerance = 0.01 * float(np.diff(quantiles).min()) if len(quantiles) > 1 else np.inf
+    for digits in range(SIGNIFICANT_DIGITS, 18):
+        rounded = np.array([float(f"{q:.{digits}g}") for q in quantiles])
+        if np.all(np.abs(rounded - quantiles) <= tolerance):
+            break
+    return [float(e) + 0.0 for e in rounded]  # + 0.0 turns -0.0 into 0.0
+
+
+def bucket_counts(values: npt.NDArray[np.float64], edges: list[float]) -> list[int]:
+    """counts[i] = #values in (edges[i-1], edges[i]]; the last is the +Inf bucket."""
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
+    return [int(c) for c in np.bincount(index, minlength=len(edges) + 1)]
+
+
+def numeric_distribution(values: npt.NDArray[np.float64], buckets: int) -> tuple[list[float], list[int]]:
+    edges = quantile_edges(values, buckets)
+    return edges, bucket_counts(values, edges)
+
+
+def category_counts(values: npt.NDArray[np.str_], max_categories: int) -> dict[str, int]:
+    """The `max_categories` most frequent categories (ties by name); the rest pooled under `__other__`."""
+    if not 1 <= max_categories < MAX_CATEGORIES:
+        raise ValueError(f"max categories must be between 1 and {MAX_CATEGORIES - 1} (one slot is {OTHER_CATEGORY})")
+    counts = Counter(np.asarray(values).tolist())
+    pooled = counts.pop(OTHER_CATEGORY, 0)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:max_categories])
+    pooled += sum(count for _, count in ranked[max_categories:])
+    if pooled:
+        kept[OTHER_CATEGORY] = pooled
+    return kept
+
+
+def build(
+    data: Dataset,
+    predictions: npt.NDArray[np.float64],
+    *,
+    model: str,
+    version: str,
+    buckets: int = 12,
+    max_categories: int = 20,
+) -> Baseline:
+    """The baseline of `data` (the training rows) and the model's predictions on them."""
+    features = []
+    for j, name in enumerate(data.numeric_names):
+        edges, counts = numeric_distribution(data.numeric[:, j], buckets)
+        features.append(FeatureBaselineDoc(name=name, type="numeric", edges=edges, counts=counts))
+    for name, values in data.categorical.items():
+        categories = category_counts(values, max_categories)
+        features.append(FeatureBaselineDoc(name=name, type="categorical", categories=categories))
+    edges, counts = numeric_distribution(predictions, buckets)
+    return Baseline(
+        model=model,
+        version=version,
+        features=features,
+        predictions=Distribution(type="numeric", edges=edges, counts=counts),
+    )
