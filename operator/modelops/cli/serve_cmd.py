@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--variant", default=env("MODELOPS_VARIANT", "stable"), choices=["stable", "canary", "shadow"])
     p.add_argument("--uri", default=env("MODELOPS_MODEL_URI", ""), help="artifact URI, for modelops_model_info")
     p.add_argument("--sha256", default=env("MODELOPS_MODEL_SHA256", ""), help="verify the file before loading")
-    p.add_argument("--host", default="0.0.0.0", help="address to bind")  # noqa: S104
+    p.add_argument("--host", default="0.0.0.0", help="address to bind")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413")
     p.add_argument("--max-rows", type=int, default=10_000, help="rows per request; more get 413")

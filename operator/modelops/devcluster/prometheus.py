@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,8 +38,18 @@ class PrometheusServer:
     """`with PrometheusServer({"scrape_configs": [...]}) as prom:` then query `prom.url`."""
 
     def __init__(
-        self, config: dict[str, Any] | str, *, binary: str = "prometheus", start_timeout: float = 30.0
+        self,
+        config: dict[str, Any] | str,
+        *,
+        binary: str = "prometheus",
+        start_timeout: float = 30.0,
+        blocks: Path | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
+        """`blocks`: a directory of TSDB blocks (e.g. from `promtool tsdb create-blocks-from`)
+        copied into the data directory before start, so tests can query known history."""
+        self.blocks = blocks
+        self.extra_args = tuple(extra_args)
         self.config = config
         self.binary = binary
         self.start_timeout = start_timeout
@@ -80,6 +91,8 @@ class PrometheusServer:
         atexit.register(self.stop)
         try:
             self._write_config(self.config)
+            if self.blocks is not None:
+                shutil.copytree(self.blocks, self.workdir / "data", dirs_exist_ok=True)
             self._port = free_port()
             self._process = ManagedProcess("prometheus", self._args(binary), self.workdir / "prometheus.log")
             self._process.start()
@@ -131,6 +144,7 @@ class PrometheusServer:
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--web.enable-lifecycle",
             "--log.level=warn",
+            *self.extra_args,
         ]
 
     def _ready(self) -> bool:

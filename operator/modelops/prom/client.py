@@ -1,0 +1,146 @@
+"""An async client for the Prometheus HTTP API (query, query_range, series).
+
+Evaluation time is always explicit, so a decision can be replayed later against the same
+data. Errors name the URL, the query and the reason. Transient failures (connection
+errors, timeouts, 429 and 5xx) are retried a bounded number of times with backoff;
+refusals (400/422, bad PromQL) are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+class PrometheusError(RuntimeError):
+    """A query failed; says where, what and why."""
+
+    def __init__(self, url: str, query: str, reason: str) -> None:
+        super().__init__(f"Prometheus {url}: query {query!r}: {reason}")
+        self.url, self.query, self.reason = url, query, reason
+
+
+class PrometheusUnreachable(PrometheusError):
+    """Prometheus could not be reached or kept failing (after retries)."""
+
+
+class PrometheusQueryError(PrometheusError):
+    """Prometheus refused the query."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One element of an instant vector."""
+
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class Series:
+    """One element of a range matrix."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]  # (unix time, value)
+
+
+def _ts(at: datetime | float) -> str:
+    return repr(at.timestamp() if isinstance(at, datetime) else float(at))
+
+
+def _value(raw: str) -> float:
+    return float(raw)  # Prometheus writes NaN, +Inf, -Inf as strings; float() reads them all
+
+
+class PrometheusClient:
+    """One Prometheus server. Use as an async context manager, or call aclose()."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        bearer_token: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        self._client = httpx.AsyncClient(
+            base_url=self.url, headers=headers, verify=verify, timeout=timeout, transport=transport
+        )
+        self.retries = retries
+        self.backoff = backoff
+        self.queries = 0  # sent, for the benchmark's "queries per analysis interval"
+
+    async def __aenter__(self) -> PrometheusClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _get(self, path: str, params: list[tuple[str, str]], query: str) -> Any:
+        form: dict[str, str | list[str]] = {}
+        for key, value in params:  # repeated keys (match[]) become lists
+            existing = form.get(key)
+            form[key] = value if existing is None else [*([existing] if isinstance(existing, str) else existing), value]
+        last = "no attempt"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            self.queries += 1
+            try:
+                response = await self._client.post(path, data=form)
+            except httpx.TransportError as error:
+                last = f"{type(error).__name__}: {error or 'no response'}"
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+                continue
+            try:
+                doc = response.json()
+            except ValueError:
+                raise PrometheusQueryError(self.url, query, f"HTTP {response.status_code}, body is not JSON") from None
+            if response.status_code >= 400 or doc.get("status") != "success":
+                reason = f"{doc.get('errorType', 'error')}: {doc.get('error', response.text[:200])}"
+                raise PrometheusQueryError(self.url, query, reason)
+            return doc["data"]
+        raise PrometheusUnreachable(self.url, query, f"{last} (after {self.retries + 1} attempts)")
+
+    async def query(self, expr: str, *, time: datetime | float) -> list[Sample]:
+        """An instant query at `time`; scalars come back as one unlabelled sample."""
+        data = await self._get("/api/v1/query", [("query", expr), ("time", _ts(time))], expr)
+        kind, result = data["resultType"], data["result"]
+        if kind == "vector":
+            return [Sample(r["metric"], _value(r["value"][1])) for r in result]
+        if kind == "scalar":
+            return [Sample({}, _value(result[1]))]
+        raise PrometheusQueryError(self.url, expr, f"expected a vector or scalar, got a {kind}")
+
+    async def query_range(
+        self, expr: str, *, start: datetime | float, end: datetime | float, step: float
+    ) -> list[Series]:
+        params = [("query", expr), ("start", _ts(start)), ("end", _ts(end)), ("step", repr(float(step)))]
+        data = await self._get("/api/v1/query_range", params, expr)
+        return [Series(r["metric"], tuple((float(t), _value(v)) for t, v in r["values"])) for r in data["result"]]
+
+    async def series(self, *matchers: str, start: datetime | float, end: datetime | float) -> list[dict[str, str]]:
+        params = [("match[]", m) for m in matchers] + [("start", _ts(start)), ("end", _ts(end))]
+        result: list[dict[str, str]] = await self._get("/api/v1/series", params, " or ".join(matchers))
+        return result
+
+
+def finite(samples: list[Sample]) -> list[Sample]:
+    """Drop NaN results (0/0 in PromQL): no data is no data, never zero."""
+    return [s for s in samples if not math.isnan(s.value)]

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from modelops.prom.promql import TemplateError, duration, escape_label_value, render_template, selector
+
+
+def test_label_values_cannot_break_out() -> None:
+    nasty = 'x"} or vector(1) or up{a="'
+    sel = selector("modelops_requests_total", {"model": nasty})
+    assert sel == 'modelops_requests_total{model="x\\"} or vector(1) or up{a=\\""}'
+    assert escape_label_value("a\\b\nc") == "a\\\\b\\nc"
+
+
+def test_regex_matchers_and_invalid_names() -> None:
+    assert selector("m", {"a": "1"}, regex={"code": "5.."}) == 'm{a="1",code=~"5.."}'
+    with pytest.raises(ValueError, match="invalid label name"):
+        selector("m", {"bad-name": "x"})
+    with pytest.raises(ValueError, match="invalid metric name"):
+        selector("m{}", {})
+
+
+def test_templates_substitute_known_variables_escaped() -> None:
+    out = render_template(
+        'sum(rate(x{namespace="{{namespace}}",model="{{ model }}"}[{{interval}}]))',
+        {"namespace": "ml", "model": 'a"b', "interval": "1m"},
+    )
+    assert out == 'sum(rate(x{namespace="ml",model="a\\"b"}[1m]))'
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{modle}}", "unknown variable {{modle}}"),
+        ("{{version}}", "has no value"),
+        ("[{{interval}}]", "not a PromQL duration"),
+    ],
+)
+def test_template_errors(template: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        render_template(template, {"interval": "1m) or vector(1"} if "interval" in template else {})
+
+
+def test_duration() -> None:
+    assert [duration(timedelta(seconds=s)) for s in (30, 300, 3600, 7200, 86400 * 3, 90)] == [
+        "30s",
+        "5m",
+        "1h",
+        "2h",
+        "3d",
+        "90s",
+    ]
