@@ -403,6 +403,15 @@ class AnalysisSpec(ApiModel):
 
     prometheus: PrometheusSource = Field(default_factory=PrometheusSource, description="Prometheus to query.")
     slo: SLOSpec = Field(default_factory=SLOSpec, description="Objectives checked as burn rates and thresholds.")
+    max_burn_rate: float = Field(
+        default=14.4,
+        gt=0,
+        description=(
+            "Largest SLO burn rate a canary may show over one analysis interval (14.4 = the page-level "
+            "rate: a 30-day budget gone in about 2 days). Failed only when confidently above, given traffic."
+        ),
+    )
+    alpha: float = Field(default=0.01, gt=0, lt=0.5, description="Significance level of every statistical canary test.")
     compare_to_stable: bool = Field(
         default=True, description="Fail a canary that is statistically worse than stable over the same interval."
     )

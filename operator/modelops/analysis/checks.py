@@ -1,0 +1,227 @@
+"""Canary checks with three outcomes: Pass, Fail, Unknown. Unknown is never a pass.
+
+Each check returns the value, the threshold, the number of samples, the query and a
+one-line reason, so a person on call sees why without opening Prometheus.
+
+- SLO burn checks (availability, latency): the canary's bad-event ratio over the analysis
+  interval, as a burn rate of the SLO budget. It fails only when the burn is *confidently*
+  above the limit (the lower end of a 1-alpha Wilson interval of the ratio is above
+  limit x budget), so one unlucky error at low traffic does not roll a canary back.
+- Canary vs stable (in the spirit of Kayenta): errors by a one-sided Fisher exact test
+  (is the canary's error proportion higher?), latency by a one-sided Mann-Whitney test on
+  the two bucketed latency distributions (is the canary slower?). Each fails only when
+  the difference is both significant and large enough to matter, so a canary is failed
+  for being worse than stable, not for a fixed number that ignores traffic.
+- Prediction drift: canary predictions vs stable predictions with the DriftMonitor's
+  statistics (chi-square homogeneity + PSI floor).
+- Custom: a value from a PromQL template within a threshold range.
+Fewer than `min_requests` per variant is Unknown for every check.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from scipy import special, stats
+
+from modelops.analysis import drift_stats
+from modelops.analysis.slo import Counts
+
+
+class Verdict(enum.StrEnum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    verdict: Verdict
+    value: float | None
+    threshold: str
+    samples: int | None
+    query: str
+    reason: str
+
+
+def combine(results: Sequence[CheckResult]) -> Verdict:
+    """Fail if any check failed, else Unknown if any was unknown (or there were none), else Pass."""
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return Verdict.FAIL
+    if Verdict.UNKNOWN in verdicts or not results:
+        return Verdict.UNKNOWN
+    return Verdict.PASS
+
+
+def _unknown(name: str, threshold: str, query: str, reason: str, samples: float | None = None) -> CheckResult:
+    return CheckResult(
+        name, Verdict.UNKNOWN, None, threshold, None if samples is None else round(samples), query, reason
+    )
+
+
+def wilson_lower(bad: float, total: float, alpha: float) -> float:
+    """Lower end of the one-sided 1-alpha Wilson score interval of a proportion."""
+    if total <= 0:
+        return 0.0
+    z = float(special.ndtri(1 - alpha))
+    p = bad / total
+    centre = p + z * z / (2 * total)
+    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return max((centre - margin) / (1 + z * z / total), 0.0)
+
+
+def slo_burn(
+    name: str,
+    counts: Counts | None,
+    *,
+    budget: Decimal,
+    max_burn: float,
+    min_requests: int,
+    alpha: float,
+    query: str,
+) -> CheckResult:
+    """Fail when the canary's bad ratio is confidently above max_burn x budget."""
+    limit = float(budget) * max_burn
+    threshold = f"burn <= {max_burn:g} (bad ratio <= {limit:.4g})"
+    if counts is None or counts.total <= 0:
+        return _unknown(name, threshold, query, "no traffic to the canary in the interval (no data)")
+    if counts.total < min_requests:
+        return _unknown(name, threshold, query, f"{counts.total:.0f} requests, fewer than minRequests {min_requests}",
+                        counts.total)  # fmt: skip
+    bad = min(max(counts.bad, 0.0), counts.total)
+    ratio = bad / counts.total
+    burn = ratio / float(budget)
+    lower = wilson_lower(bad, counts.total, alpha)
+    samples = round(counts.total)
+    if lower > limit:
+        reason = f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}): burn {burn:.3g}, confidently above {max_burn:g}"
+        return CheckResult(name, Verdict.FAIL, burn, threshold, samples, query, reason)
+    reason = f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}): burn {burn:.3g}"
+    reason += "" if burn <= max_burn else f", above {max_burn:g} but not significantly at this traffic"
+    return CheckResult(name, Verdict.PASS, burn, threshold, samples, query, reason)
+
+
+def compare_errors(
+    canary: Counts | None,
+    stable: Counts | None,
+    *,
+    alpha: float,
+    min_requests: int,
+    min_difference: float,
+    query: str,
+) -> CheckResult:
+    """One-sided Fisher exact test: is the canary's error proportion higher than stable's?"""
+    name = "errors-vs-stable"
+    threshold = f"p >= {alpha:g} or difference < {min_difference:.3g}"
+    for label, c in (("canary", canary), ("stable", stable)):
+        if c is None or c.total <= 0:
+            return _unknown(name, threshold, query, f"no {label} traffic in the interval (no data)")
+        if c.total < min_requests:
+            return _unknown(name, threshold, query, f"{label} has {c.total:.0f} requests, fewer than {min_requests}",
+                            c.total)  # fmt: skip
+    assert canary is not None and stable is not None
+    cb, ct = round(min(max(canary.bad, 0), canary.total)), round(canary.total)
+    sb, st = round(min(max(stable.bad, 0), stable.total)), round(stable.total)
+    p = float(stats.fisher_exact([[cb, ct - cb], [sb, st - sb]], alternative="greater").pvalue)
+    difference = cb / ct - sb / st
+    worse = p < alpha and difference >= min_difference
+    reason = f"canary {cb}/{ct} ({cb / ct:.2%}) vs stable {sb}/{st} ({sb / st:.2%}) errors, one-sided p={p:.3g}"
+    return CheckResult(name, Verdict.FAIL if worse else Verdict.PASS, difference, threshold, ct, query, reason)
+
+
+def mann_whitney_buckets(canary: np.ndarray, stable: np.ndarray) -> tuple[float, float]:
+    """(P(canary slower than stable) + ties/2, one-sided p) from two bucket-count vectors.
+
+    Observations in the same bucket are ties; ranks are mid-ranks and the normal
+    approximation uses the tie-corrected variance.
+    """
+    c = np.maximum(np.rint(canary), 0)
+    s = np.maximum(np.rint(stable), 0)
+    n1, n2 = c.sum(), s.sum()
+    t = c + s
+    below = np.concatenate([[0.0], np.cumsum(t)[:-1]])
+    midrank = below + (t + 1) / 2
+    u = float((c * midrank).sum() - n1 * (n1 + 1) / 2)
+    n = n1 + n2
+    variance = n1 * n2 / 12 * ((n + 1) - float((t**3 - t).sum()) / (n * (n - 1)))
+    if variance <= 0:
+        return 0.5, 1.0
+    z = (u - n1 * n2 / 2) / math.sqrt(variance)
+    return float(u / (n1 * n2)), float(special.ndtr(-z))
+
+
+def compare_latency(
+    canary: Sequence[float] | None,
+    stable: Sequence[float] | None,
+    *,
+    alpha: float,
+    min_requests: int,
+    min_effect: float,
+    query: str,
+) -> CheckResult:
+    """Fail when the canary is significantly slower and P(canary slower) >= 0.5 + min_effect."""
+    name = "latency-vs-stable"
+    threshold = f"p >= {alpha:g} or P(slower) < {0.5 + min_effect:.2f}"
+    for label, counts in (("canary", canary), ("stable", stable)):
+        total = float(sum(counts)) if counts is not None else 0.0
+        if total <= 0:
+            return _unknown(name, threshold, query, f"no {label} latency observations in the interval (no data)")
+        if total < min_requests:
+            return _unknown(
+                name, threshold, query, f"{label} has {total:.0f} requests, fewer than {min_requests}", total
+            )
+    assert canary is not None and stable is not None
+    effect, p = mann_whitney_buckets(np.asarray(canary, dtype=float), np.asarray(stable, dtype=float))
+    worse = p < alpha and effect >= 0.5 + min_effect
+    reason = f"P(canary slower than stable) = {effect:.3f}, one-sided p={p:.3g}"
+    return CheckResult(
+        name, Verdict.FAIL if worse else Verdict.PASS, effect, threshold, round(sum(canary)), query, reason
+    )
+
+
+def prediction_drift(
+    canary: Sequence[float] | None,
+    stable: Sequence[float] | None,
+    *,
+    max_psi: float,
+    alpha: float,
+    min_requests: int,
+    query: str,
+) -> CheckResult:
+    """Canary predictions vs stable predictions: Fail when homogeneity is rejected AND PSI > max."""
+    name = "prediction-drift"
+    threshold = f"PSI <= {max_psi:g} or p >= {alpha:g}"
+    for label, counts in (("canary", canary), ("stable", stable)):
+        total = float(sum(counts)) if counts is not None else 0.0
+        if total <= 0:
+            return _unknown(name, threshold, query, f"no {label} predictions in the interval (no data)")
+        if total < min_requests:
+            return _unknown(name, threshold, query, f"{label} has {total:.0f} predictions, fewer than {min_requests}",
+                            total)  # fmt: skip
+    assert canary is not None and stable is not None
+    result = drift_stats.compare(np.asarray([stable], dtype=float), np.asarray([canary], dtype=float))
+    psi, p = float(result.psi[0]), float(result.p_value[0])
+    drifted = p < alpha and psi > max_psi
+    reason = f"PSI {psi:.3f}, chi-square p={p:.3g} over {result.dof[0]:.0f} dof"
+    samples = round(float(result.n_current[0]))
+    return CheckResult(name, Verdict.FAIL if drifted else Verdict.PASS, psi, threshold, samples, query, reason)
+
+
+def custom(name: str, value: float | None, low: float | None, high: float | None, query: str) -> CheckResult:
+    bounds = " and ".join(
+        b for b in (f">= {low:g}" if low is not None else "", f"<= {high:g}" if high is not None else "") if b
+    )
+    if value is None or math.isnan(value):
+        return _unknown(name, bounds, query, "the query returned no data")
+    inside = (low is None or value >= low) and (high is None or value <= high)
+    verdict = Verdict.PASS if inside else Verdict.FAIL
+    return CheckResult(
+        name, verdict, value, bounds, None, query, f"value {value:.4g} {'within' if inside else 'outside'} {bounds}"
+    )

@@ -1,0 +1,162 @@
+"""Judge a canary from Prometheus: gather what the checks need, run them, combine the verdicts.
+
+Queries are all evaluated at one explicit time over one interval, for the canary and the
+stable variant alike, so the comparison is fair and the decision can be replayed. If
+Prometheus cannot be reached, every check is Unknown with the reason; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from modelops.analysis import checks
+from modelops.analysis.checks import CheckResult, Verdict
+from modelops.analysis.slo import error_budget
+from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
+from modelops.prom import promql
+from modelops.prom.client import PrometheusClient, PrometheusError
+from modelops.prom.sli import MissingBucket, counts, find_bucket
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which series belong to one variant."""
+
+    namespace: str
+    model: str
+    variant: str
+    version: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "model": self.model, "variant": self.variant, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    time: datetime
+    verdict: Verdict
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+
+
+def bucket_query(metric: str, labels: Mapping[str, str], window: timedelta) -> str:
+    return f"sum by (le) (increase({promql.selector(metric + '_bucket', labels)}[{promql.duration(window)}]))"
+
+
+async def buckets(client: PrometheusClient, query: str, *, at: datetime) -> list[float] | None:
+    """Per-bucket counts (not cumulative) in `le` order; None when there are no series."""
+    samples = [s for s in await client.query(query, time=at) if "le" in s.labels and not math.isnan(s.value)]
+    if not samples:
+        return None
+    cumulative = sorted((float(s.labels["le"]), s.value) for s in samples)
+    values = [c for _, c in cumulative]
+    return [max(b - a, 0.0) for a, b in zip([0.0, *values[:-1]], values, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Context:
+    client: PrometheusClient
+    spec: AnalysisSpec
+    canary: Variant
+    stable: Variant
+    interval: timedelta
+    min_requests: int
+    at: datetime
+
+    async def buckets(self, metric: str, variant: Variant) -> tuple[str, list[float] | None]:
+        query = bucket_query(metric, variant.labels, self.interval)
+        return query, await buckets(self.client, query, at=self.at)
+
+
+async def analyze(
+    client: PrometheusClient,
+    spec: AnalysisSpec,
+    *,
+    canary: Variant,
+    stable: Variant,
+    interval: timedelta,
+    min_requests: int,
+    at: datetime,
+) -> Analysis:
+    """Run every enabled check for one analysis interval ending at `at`."""
+    ctx = _Context(client, spec, canary, stable, interval, min_requests, at)
+    try:
+        results = await _checks(ctx)
+    except PrometheusError as error:
+        reason = f"Prometheus unavailable: {error.reason} ({error.url})"
+        results = [CheckResult(name, Verdict.UNKNOWN, None, "", None, error.query, reason) for name in _names(spec)]
+    return Analysis(at, checks.combine(results), tuple(results))
+
+
+def _names(spec: AnalysisSpec) -> list[str]:
+    names = ["availability"]
+    if spec.slo.latency is not None:
+        names.append("latency")
+    if spec.compare_to_stable:
+        names += ["errors-vs-stable", "latency-vs-stable"]
+    if spec.prediction_drift.enabled:
+        names.append("prediction-drift")
+    return names + [m.name for m in spec.metrics]
+
+
+async def _checks(ctx: _Context) -> list[CheckResult]:
+    spec, alpha, n = ctx.spec, ctx.spec.alpha, ctx.min_requests
+    out: list[CheckResult] = []
+    budget = error_budget(spec.slo.availability.objective)
+    canary_q = promql.availability(ctx.canary.labels, ctx.interval)
+    canary_counts = await counts(ctx.client, canary_q, at=ctx.at)
+    out.append(checks.slo_burn("availability", canary_counts, budget=budget, max_burn=spec.max_burn_rate,
+                               min_requests=n, alpha=alpha, query=canary_q.bad))  # fmt: skip
+    if spec.slo.latency is not None:
+        out.append(await _latency(ctx))
+    if spec.compare_to_stable:
+        stable_counts = await counts(ctx.client, promql.availability(ctx.stable.labels, ctx.interval), at=ctx.at)
+        out.append(checks.compare_errors(canary_counts, stable_counts, alpha=alpha, min_requests=n,
+                                         min_difference=float(budget), query=canary_q.bad))  # fmt: skip
+        query, canary_latency = await ctx.buckets(promql.DURATION, ctx.canary)
+        _, stable_latency = await ctx.buckets(promql.DURATION, ctx.stable)
+        out.append(checks.compare_latency(canary_latency, stable_latency, alpha=alpha, min_requests=n,
+                                          min_effect=0.05, query=query))  # fmt: skip
+    if spec.prediction_drift.enabled:
+        query, canary_predictions = await ctx.buckets("modelops_prediction", ctx.canary)
+        _, stable_predictions = await ctx.buckets("modelops_prediction", ctx.stable)
+        drift = spec.prediction_drift
+        out.append(checks.prediction_drift(canary_predictions, stable_predictions, max_psi=drift.max_psi,
+                                           alpha=drift.alpha, min_requests=n, query=query))  # fmt: skip
+    for metric in spec.metrics:
+        out.append(
+            await _custom(ctx, metric.name, metric.query, metric.threshold_range.min, metric.threshold_range.max)
+        )
+    return out
+
+
+async def _latency(ctx: _Context) -> CheckResult:
+    latency = ctx.spec.slo.latency
+    assert latency is not None
+    threshold = f"burn <= {ctx.spec.max_burn_rate:g}"
+    try:
+        le = await find_bucket(ctx.client, ctx.canary.labels, latency.threshold_seconds,
+                               start=ctx.at - ctx.interval, end=ctx.at)  # fmt: skip
+    except MissingBucket as error:
+        return CheckResult("latency", Verdict.UNKNOWN, None, threshold, None, "", str(error))
+    q = promql.latency(ctx.canary.labels, ctx.interval, le)
+    return checks.slo_burn("latency", await counts(ctx.client, q, at=ctx.at), budget=error_budget(latency.objective),
+                           max_burn=ctx.spec.max_burn_rate, min_requests=ctx.min_requests, alpha=ctx.spec.alpha,
+                           query=q.bad)  # fmt: skip
+
+
+async def _custom(ctx: _Context, name: str, template: str, low: float | None, high: float | None) -> CheckResult:
+    values = {**ctx.canary.labels, "interval": promql.duration(ctx.interval)}
+    try:
+        query = promql.render_template(template, values)
+    except promql.TemplateError as error:
+        return CheckResult(name, Verdict.UNKNOWN, None, "", None, template, f"bad query template: {error}")
+    samples = await ctx.client.query(query, time=ctx.at)
+    if len(samples) > 1:
+        return CheckResult(
+            name, Verdict.UNKNOWN, None, "", None, query, f"query returned {len(samples)} series, not one"
+        )
+    return checks.custom(name, samples[0].value if samples else None, low, high, query)

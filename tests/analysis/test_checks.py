@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelops.analysis.checks import (
+    CheckResult,
+    Verdict,
+    combine,
+    compare_errors,
+    compare_latency,
+    custom,
+    mann_whitney_buckets,
+    prediction_drift,
+    slo_burn,
+)
+from modelops.analysis.slo import Counts
+
+BUDGET = Decimal("0.001")
+
+
+def burn(bad: float, total: float, min_requests: int = 100) -> CheckResult:
+    return slo_burn("availability", Counts(bad, total), budget=BUDGET, max_burn=14.4, min_requests=min_requests,
+                    alpha=0.01, query="q")  # fmt: skip
+
+
+def test_ten_percent_errors_fail_once_there_are_min_requests() -> None:
+    assert burn(5, 50).verdict is Verdict.UNKNOWN and "fewer than minRequests 100" in burn(5, 50).reason
+    result = burn(10, 100)
+    assert result.verdict is Verdict.FAIL and result.value == 100 and result.samples == 100
+    assert "confidently above 14.4" in result.reason
+
+
+def test_no_traffic_is_unknown_never_pass() -> None:
+    result = slo_burn("availability", None, budget=BUDGET, max_burn=14.4, min_requests=1, alpha=0.01, query="q")
+    assert result.verdict is Verdict.UNKNOWN and result.value is None and "no data" in result.reason
+
+
+def test_one_unlucky_error_at_low_traffic_is_not_a_failure() -> None:
+    result = burn(2, 100)  # 2% observed, but 1.44% is well inside the interval at n=100
+    assert result.verdict is Verdict.PASS and "not significantly" in result.reason
+
+
+@given(st.integers(100, 5000), st.integers(0, 5000))
+def test_more_errors_never_turn_a_fail_into_a_pass(total: int, bad: int) -> None:
+    bad = min(bad, total)
+    if burn(bad, total).verdict is Verdict.FAIL and bad < total:
+        assert burn(bad + 1, total).verdict is Verdict.FAIL
+
+
+def test_combine_three_outcomes() -> None:
+    ok = burn(0, 1000)
+    unknown = burn(0, 10)
+    failed = burn(100, 1000)
+    assert combine([ok]) is Verdict.PASS and combine([]) is Verdict.UNKNOWN
+    assert combine([ok, unknown]) is Verdict.UNKNOWN and combine([ok, unknown, failed]) is Verdict.FAIL
+
+
+def test_canary_worse_than_stable() -> None:
+    worse = compare_errors(Counts(20, 1000), Counts(2, 1000), alpha=0.01, min_requests=100, min_difference=0.001,
+                           query="q")  # fmt: skip
+    same = compare_errors(Counts(3, 1000), Counts(2, 1000), alpha=0.01, min_requests=100, min_difference=0.001,
+                          query="q")  # fmt: skip
+    better = compare_errors(Counts(0, 1000), Counts(20, 1000), alpha=0.01, min_requests=100, min_difference=0.001,
+                            query="q")  # fmt: skip
+    assert (worse.verdict, same.verdict, better.verdict) == (Verdict.FAIL, Verdict.PASS, Verdict.PASS)
+    assert "canary 20/1000 (2.00%) vs stable 2/1000 (0.20%)" in worse.reason
+    missing = compare_errors(Counts(0, 1000), None, alpha=0.01, min_requests=100, min_difference=0.0, query="q")
+    assert missing.verdict is Verdict.UNKNOWN and "no stable traffic" in missing.reason
+
+
+def test_mann_whitney_on_buckets_matches_scipy_on_expanded_samples() -> None:
+    from scipy import stats
+
+    canary, stable = np.array([5.0, 20, 40, 35]), np.array([30.0, 40, 20, 10])
+    x = np.repeat(np.arange(4), canary.astype(int))
+    y = np.repeat(np.arange(4), stable.astype(int))
+    expected = stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic", use_continuity=False)
+    effect, p = mann_whitney_buckets(canary, stable)
+    assert effect == expected.statistic / (len(x) * len(y))
+    assert abs(p - expected.pvalue) < 1e-12
+
+
+def test_slower_canary_fails_latency_comparison() -> None:
+    slow = compare_latency([100, 300, 600], [500, 300, 200], alpha=0.01, min_requests=100, min_effect=0.05, query="q")
+    same = compare_latency([500, 300, 200], [510, 290, 200], alpha=0.01, min_requests=100, min_effect=0.05, query="q")
+    assert slow.verdict is Verdict.FAIL and same.verdict is Verdict.PASS
+
+
+def test_prediction_drift_needs_significance_and_size() -> None:
+    shifted = prediction_drift([100, 200, 700], [700, 200, 100], max_psi=0.1, alpha=0.01, min_requests=100, query="q")
+    same = prediction_drift([330, 340, 330], [340, 330, 330], max_psi=0.1, alpha=0.01, min_requests=100, query="q")
+    assert shifted.verdict is Verdict.FAIL and same.verdict is Verdict.PASS
+
+
+def test_custom_metric() -> None:
+    assert custom("m", 0.5, None, 1.0, "q").verdict is Verdict.PASS
+    assert custom("m", 2.0, 0.0, 1.0, "q").verdict is Verdict.FAIL
+    assert custom("m", None, 0.0, 1.0, "q").verdict is Verdict.UNKNOWN
+    assert custom("m", float("nan"), 0.0, None, "q").verdict is Verdict.UNKNOWN
+
+
+def test_identical_canaries_pass_at_least_95_percent_of_100_seeded_trials() -> None:
+    """Monte Carlo through the very functions the analysis runs: canary and stable drawn alike."""
+    rng = np.random.default_rng(20261123)
+    latency_p = np.array([0.6, 0.3, 0.08, 0.02])
+    prediction_p = np.full(10, 0.1)
+    failures = 0
+    for _ in range(100):
+        n_canary, n_stable = 200, 1800  # a 10% canary step with 2,000 requests per interval
+        results = [
+            burn(rng.binomial(n_canary, 0.001), n_canary),
+            compare_errors(Counts(rng.binomial(n_canary, 0.001), n_canary), Counts(rng.binomial(n_stable, 0.001), n_stable),
+                           alpha=0.01, min_requests=100, min_difference=0.001, query="q"),
+            compare_latency(rng.multinomial(n_canary, latency_p), rng.multinomial(n_stable, latency_p), alpha=0.01,
+                            min_requests=100, min_effect=0.05, query="q"),
+            prediction_drift(rng.multinomial(n_canary, prediction_p), rng.multinomial(n_stable, prediction_p),
+                             max_psi=0.1, alpha=0.01, min_requests=100, query="q"),
+        ]  # fmt: skip
+        failures += combine(results) is Verdict.FAIL
+    assert failures <= 5, f"{failures} false fails in 100 trials"

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import stats
+
+from modelops.analysis.drift_stats import compare, correct, merge_buckets
+
+counts = arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(2, 14)), elements=st.integers(0, 500))
+
+
+def _pair(draw_counts: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return draw_counts.astype(float), other[: draw_counts.shape[0], : draw_counts.shape[1]].astype(float)
+
+
+@settings(max_examples=60)
+@given(counts, counts)
+def test_symmetric(a: np.ndarray, b: np.ndarray) -> None:
+    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
+    x, y = compare(ref, cur), compare(cur, ref)
+    for field in ("chi2", "p_value", "ks", "psi", "js"):
+        np.testing.assert_allclose(getattr(x, field), getattr(y, field), rtol=1e-9, equal_nan=True)
+
+
+@given(counts)
+def test_identical_samples_show_no_drift(a: np.ndarray) -> None:
+    result = compare(a.astype(float), a.astype(float))
+    full = a.sum(axis=1) > 0
+    assert np.allclose(result.psi[full], 0) and np.allclose(result.js[full], 0) and np.allclose(result.ks[full], 0)
+    assert np.all(result.p_value[full] > 0.999)
+
+
+@given(counts, st.integers(1, 6))
+def test_empty_buckets_and_feature_order_do_not_matter(a: np.ndarray, pad: int) -> None:
+    ref = a.astype(float)
+    cur = np.roll(ref, 1, axis=1) + 1
+    base = compare(ref, cur)
+    padded = compare(np.hstack([ref, np.zeros((ref.shape[0], pad))]), np.hstack([cur, np.zeros((cur.shape[0], pad))]))
+    np.testing.assert_allclose(base.p_value, padded.p_value, equal_nan=True)
+    flipped = compare(ref[::-1], cur[::-1])
+    np.testing.assert_allclose(base.p_value, flipped.p_value[::-1], equal_nan=True)
+
+
+@given(counts, st.integers(2, 20))
+def test_severity_figures_ignore_scale_and_chi2_grows_with_it(a: np.ndarray, k: int) -> None:
+    ref = a.astype(float) + 1
+    cur = np.roll(ref, 1, axis=1)
+    one, many = compare(ref, cur), compare(ref * k, cur * k)
+    np.testing.assert_allclose(one.psi, many.psi, rtol=1e-9)
+    np.testing.assert_allclose(one.js, many.js, rtol=1e-9)
+    np.testing.assert_allclose(one.ks, many.ks, rtol=1e-9)
+    assert np.all(many.chi2 >= one.chi2 - 1e-9)
+
+
+def test_merging_reaches_expected_five() -> None:
+    ref = np.array([[1.0, 0, 2, 50, 50, 3, 0, 1]])
+    cur = np.array([[0.0, 1, 1, 20, 25, 1, 1, 0]])
+    mr, mc = merge_buckets(ref, cur)
+    n_ref, n_cur = mr.sum(), mc.sum()
+    expected = (mr + mc) * min(n_ref, n_cur) / (n_ref + n_cur)
+    assert np.all(expected[(mr + mc) > 0] >= 5) and mr.sum() == ref.sum() and mc.sum() == cur.sum()
+
+
+def test_chi2_matches_scipy_on_a_well_filled_table() -> None:
+    ref = np.array([[120.0, 80, 200, 100]])
+    cur = np.array([[60.0, 50, 70, 40]])
+    expected = stats.chi2_contingency(np.vstack([ref[0], cur[0]]), correction=False)
+    result = compare(ref, cur)
+    assert result.chi2[0] == pytest.approx(expected.statistic) and result.p_value[0] == pytest.approx(expected.pvalue)
+
+
+def test_fractional_and_negative_counts_from_increase_are_cleaned() -> None:
+    result = compare(np.array([[10.4, 19.6, -0.3]]), np.array([[10.0, 20.0, 0.0]]))
+    assert result.n_reference[0] == 30 and result.psi[0] == pytest.approx(0, abs=1e-3)
+
+
+def test_empty_sample_is_nan_not_a_verdict() -> None:
+    result = compare(np.array([[5.0, 5]]), np.array([[0.0, 0]]))
+    assert np.isnan(result.p_value[0]) and np.isnan(result.ks[0])
+
+
+@given(arrays(np.float64, st.integers(1, 40), elements=st.floats(0, 1)))
+def test_bh_matches_scipy_and_bonferroni_bounds_it(p: np.ndarray) -> None:
+    np.testing.assert_allclose(correct(p, "bh"), stats.false_discovery_control(p), rtol=1e-9)
+    assert np.all(correct(p, "bonferroni") >= correct(p, "bh") - 1e-12)
+    with_nan = np.append(p, np.nan)
+    assert np.isnan(correct(with_nan, "bh")[-1])
+    np.testing.assert_allclose(correct(with_nan, "bh")[:-1], correct(p, "bh"))
+
+
+def test_wasserstein_in_units_of_the_edges() -> None:
+    edges = np.array([[0.0, 1.0, 2.0, 3.0]])
+    ref = np.array([[0.0, 10, 0, 0, 0]])  # all mass in (0, 1]
+    cur = np.array([[0.0, 0, 10, 0, 0]])  # all mass in (1, 2]
+    assert compare(ref, cur, edges).wasserstein[0] == pytest.approx(1.0)
