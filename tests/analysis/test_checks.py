@@ -113,7 +113,8 @@ def test_identical_canaries_pass_at_least_95_percent_of_100_seeded_trials() -> N
         n_canary, n_stable = 200, 1800  # a 10% canary step with 2,000 requests per interval
         results = [
             burn(rng.binomial(n_canary, 0.001), n_canary),
-            compare_errors(Counts(rng.binomial(n_canary, 0.001), n_canary), Counts(rng.binomial(n_stable, 0.001), n_stable),
+            compare_errors(Counts(rng.binomial(n_canary, 0.001), n_canary),
+                           Counts(rng.binomial(n_stable, 0.001), n_stable),
                            alpha=0.01, min_requests=100, min_difference=0.001, query="q"),
             compare_latency(rng.multinomial(n_canary, latency_p), rng.multinomial(n_stable, latency_p), alpha=0.01,
                             min_requests=100, min_effect=0.05, query="q"),
