@@ -24,6 +24,7 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -48,6 +49,22 @@ class CheckResult:
     samples: int | None
     query: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis: when (the end of its interval), the combined verdict, every check."""
+
+    time: datetime
+    verdict: Verdict
+    checks: tuple[CheckResult, ...] = ()
+
+    def failing(self) -> str:
+        """The failed (else unknown) checks with their values, for events and history."""
+        worst = [c for c in self.checks if c.verdict is Verdict.FAIL] or [
+            c for c in self.checks if c.verdict is Verdict.UNKNOWN
+        ]
+        return "; ".join(f"{c.name}: {c.reason}" for c in worst)
 
 
 def combine(results: Sequence[CheckResult]) -> Verdict:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelops.analysis import checks
-from modelops.analysis.checks import CheckResult, Verdict
+from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import error_budget
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
 from modelops.prom import promql
@@ -33,13 +33,6 @@ class Variant:
     @property
     def labels(self) -> dict[str, str]:
         return {"namespace": self.namespace, "model": self.model, "variant": self.variant, "version": self.version}
-
-
-@dataclass(frozen=True)
-class Analysis:
-    time: datetime
-    verdict: Verdict
-    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
 
 
 def bucket_query(metric: str, labels: Mapping[str, str], window: timedelta) -> str:

@@ -191,7 +191,8 @@ class PauseStep(ApiModel):
     """Hold the rollout, for a duration or until resumed."""
 
     duration: Duration | None = Field(
-        default=None, description="How long to pause; empty pauses until spec.rollout.paused goes false or promote."
+        default=None,
+        description="How long to pause; empty pauses until spec.rollout.resume changes (kubectl modelops resume).",
     )
 
 
@@ -292,6 +293,9 @@ class RolloutSpec(ApiModel):
     promote: Nonce | None = Field(
         default=None,
         description="Set to a new value to promote now, skipping remaining steps (acknowledged in status).",
+    )
+    resume: Nonce | None = Field(
+        default=None, description="Set to a new value to continue past a pause step that has no duration."
     )
     abort: Nonce | None = Field(
         default=None, description="Set to a new value to abort and roll back the current rollout."
@@ -454,6 +458,11 @@ class VariantStatus(ApiModel):
     sha256: str | None = Field(default=None, description="Artifact checksum.")
     replicas: int = Field(default=0, description="Desired replicas.")
     ready_replicas: int = Field(default=0, description="Ready replicas (model loaded and verified).")
+    variant: Literal["stable", "canary"] = Field(
+        default="stable",
+        description="The variant label its pods carry: how the version entered production (fixed for its life, "
+        "so promotion never restarts pods; select series by version, not by this label).",
+    )
 
 
 class CheckResult(ApiModel):
@@ -480,7 +489,10 @@ class HistoryEntry(ApiModel):
     """One finished rollout."""
 
     version: str = Field(description="Version that was rolled out.")
-    outcome: Literal["Promoted", "RolledBack", "Aborted", "Reverted"] = Field(description="How it ended.")
+    outcome: Literal["Promoted", "RolledBack", "Aborted", "Reverted", "Superseded"] = Field(
+        description="Promoted; RolledBack by analysis or deadline; Aborted by a person; Reverted during bake; "
+        "Superseded by a newer version."
+    )
     reason: str = Field(default="", description="Why, with the deciding values.")
     at: datetime = Field(description="When it ended.")
     retrain_run: str | None = Field(default=None, description="RetrainPolicy run that produced the version.")
@@ -490,6 +502,7 @@ class Acknowledged(ApiModel):
     """Nonces from spec.rollout the operator has acted on."""
 
     promote: str | None = Field(default=None, description="Last promote nonce acted on.")
+    resume: str | None = Field(default=None, description="Last resume nonce acted on.")
     abort: str | None = Field(default=None, description="Last abort nonce acted on.")
     retry: str | None = Field(default=None, description="Last retry nonce acted on.")
 
@@ -513,12 +526,18 @@ class ModelDeploymentStatus(ApiModel):
     canary: VariantStatus | None = Field(default=None, description="The version being rolled out.")
     canary_weight: int = Field(default=0, description="Percent of traffic the canary receives now.")
     current_step: int | None = Field(default=None, description="Index of the current rollout step.")
+    shadowing: bool = Field(default=False, description="The candidate receives mirrored traffic only (shadow phase).")
+    step_passes: int = Field(default=0, description="Passing analyses in the current step.")
     failed_checks: int = Field(default=0, description="Failed analyses in this rollout.")
     unknown_checks: int = Field(default=0, description="Analyses without a verdict in this rollout.")
     rollout_started_at: datetime | None = Field(default=None, description="When the current rollout began.")
     step_started_at: datetime | None = Field(default=None, description="When the current step began.")
     last_analysis: AnalysisResult | None = Field(default=None, description="The latest analysis and its checks.")
     bake: BakeStatus | None = Field(default=None, description="The bake window after the last promotion.")
+    blocked_version: str | None = Field(
+        default=None,
+        description="A version that was rolled back or reverted: not rolled out again until spec.rollout.retry changes.",
+    )
     acknowledged: Acknowledged = Field(default_factory=Acknowledged, description="Manual requests acted on.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Finished rollouts, newest first.")
     conditions: list[Condition] = conditions_field()

@@ -1,0 +1,254 @@
+"""Serving objects of a ModelDeployment: one Deployment per live version, role Services, HPAs, a PDB.
+
+Pure functions of the spec and the plan the rollout state machine chose; the controller
+applies the result with server-side apply and deletes owned objects no longer rendered.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec
+from modelops.render import names
+
+MODEL_DIR = "/models"
+BASELINE_DIR = "/etc/modelops/baseline"
+PVC_ROOT = "/mnt/pvc"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ModelDeployment every child points back to (garbage collection, never adoption)."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """One version that should be running: which, how many replicas, and its role."""
+
+    version: str
+    uri: str
+    sha256: str | None
+    replicas: int
+    share: float  # traffic share in [0, 1], for HPA bounds
+    variant: str  # stable | canary | shadow: how this version entered production (metrics label)
+
+
+def _metadata(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": owner.namespace, "labels": dict(labels), "ownerReferences": [owner.reference()]}
+
+
+def _env(spec: ModelDeploymentSpec, plan: VersionPlan) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "MODELOPS_MODEL_NAME", "value": spec.model.name},
+        {"name": "MODELOPS_MODEL_VERSION", "value": plan.version},
+        {"name": "MODELOPS_VARIANT", "value": plan.variant},
+        {"name": "MODELOPS_MODEL_URI", "value": plan.uri},
+        {"name": "MODELOPS_MODEL_DIR", "value": MODEL_DIR},
+    ]
+    if plan.sha256:
+        env.append({"name": "MODELOPS_MODEL_SHA256", "value": plan.sha256})
+    return env + [e.wire() for e in spec.runtime.env]
+
+
+def _pvc_volume(uri: str) -> dict[str, Any] | None:
+    if not uri.startswith("pvc://"):
+        return None
+    claim = uri[len("pvc://") :].split("/", 1)[0]
+    return {"name": "source", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+
+
+def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, serving_image: str) -> dict[str, Any]:
+    """The Deployment of one version: fetch-and-verify init container, then the model server."""
+    md, model = owner.name, spec.model.name
+    labels = {**names.common_labels(md, model), names.VERSION_LABEL: plan.version, names.VARIANT_LABEL: plan.variant}
+    port = spec.runtime.port
+    image = spec.runtime.image or serving_image
+    fetch_args = ["fetch-model", "--uri", plan.uri, "--dest", MODEL_DIR]
+    if plan.sha256:
+        fetch_args += ["--sha256", plan.sha256]
+    volumes: list[dict[str, Any]] = [{"name": "models", "emptyDir": {}}]
+    mounts: list[dict[str, Any]] = [{"name": "models", "mountPath": MODEL_DIR}]
+    init_mounts = list(mounts)
+    pvc = _pvc_volume(plan.uri)
+    if pvc is not None:
+        volumes.append(pvc)
+        claim = pvc["persistentVolumeClaim"]["claimName"]
+        init_mounts.append({"name": "source", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
+    serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
+    if spec.model.baseline is not None:
+        volumes.append({"name": "baseline", "configMap": {"name": spec.model.baseline.name,
+                        "items": [{"key": spec.model.baseline.key, "path": "baseline.json"}]}})  # fmt: skip
+        mounts.append({"name": "baseline", "mountPath": BASELINE_DIR, "readOnly": True})
+        serve_args += ["--baseline", f"{BASELINE_DIR}/baseline.json"]
+    if spec.model.format != "auto":
+        serve_args += ["--format", spec.model.format]
+    security = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    container: dict[str, Any] = {
+        "name": "model",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": port}],
+        "env": _env(spec, plan),
+        "resources": spec.runtime.resources.wire(),
+        "volumeMounts": mounts,
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,
+                           "failureThreshold": 2},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10,
+                          "failureThreshold": 3},
+        "securityContext": security,
+    }  # fmt: skip
+    if spec.runtime.image is None:  # the reference server; a custom image brings its own entrypoint
+        container["command"] = ["modelops"]
+        container["args"] = serve_args
+    pod_spec: dict[str, Any] = {
+        "initContainers": [{
+            "name": "fetch",
+            "image": serving_image,
+            "command": ["modelops"],
+            "args": fetch_args,
+            "env": [{"name": "MODELOPS_PVC_ROOT", "value": PVC_ROOT}],
+            "volumeMounts": init_mounts,
+            "securityContext": security,
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+        }],
+        "containers": [container],
+        "volumes": volumes,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+    }  # fmt: skip
+    if spec.runtime.service_account_name:
+        pod_spec["serviceAccountName"] = spec.runtime.service_account_name
+    template = {
+        "metadata": {
+            "labels": labels,
+            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+                            "prometheus.io/path": "/metrics"},
+        },
+        "spec": pod_spec,
+    }  # fmt: skip
+    if spec.runtime.pod_template:
+        template = merge_pod_template(template, spec.runtime.pod_template)
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(owner, names.deployment_name(md, plan.version), labels),
+        "spec": {
+            "selector": {"matchLabels": names.version_selector(md, plan.version)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+            "revisionHistoryLimit": 2,
+            "template": template,
+        },
+    }
+    if spec.autoscaling is None:  # with an HPA the replica count is the HPA's to set
+        body["spec"]["replicas"] = plan.replicas
+    return body
+
+
+def merge_pod_template(ours: dict[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's PodTemplateSpec under ours: their labels/annotations/fields where we set none,
+    their containers appended, and a container named `model` merged into ours (ours wins)."""
+    out = copy.deepcopy(ours)
+    meta = theirs.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        out["metadata"][key] = {**(meta.get(key) or {}), **out["metadata"].get(key, {})}
+    spec = copy.deepcopy(dict(theirs.get("spec") or {}))
+    their_containers = spec.pop("containers", []) or []
+    their_volumes = spec.pop("volumes", []) or []
+    for key, value in spec.items():
+        out["spec"].setdefault(key, value)
+    model = out["spec"]["containers"][0]
+    for container in their_containers:
+        if container.get("name") == "model":
+            for key, value in container.items():
+                if key in ("env", "volumeMounts"):
+                    model[key] = model.get(key, []) + list(value)
+                else:
+                    model.setdefault(key, value)
+        else:
+            out["spec"]["containers"].append(container)
+    known = {v["name"] for v in out["spec"]["volumes"]}
+    out["spec"]["volumes"] += [v for v in their_volumes if v.get("name") not in known]
+    return out
+
+
+def service(owner: Owner, spec: ModelDeploymentSpec, name: str, pod_selector: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, name, names.common_labels(owner.name, spec.model.name)),
+        "spec": {
+            "selector": dict(pod_selector),
+            "ports": [{"name": "http", "port": spec.traffic.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def services(owner: Owner, spec: ModelDeploymentSpec, stable: str, canary: str | None) -> list[dict[str, Any]]:
+    """The model's Service, and one per role for the routers (stable and, during a rollout, canary).
+
+    With the replicas router the model's Service selects every version, so traffic splits by
+    ready replicas; with a mesh router it selects stable only and the route does the split.
+    """
+    md = owner.name
+    everything = names.selector(md)
+    model_selector = everything if spec.traffic.router == "replicas" else names.version_selector(md, stable)
+    out = [
+        service(owner, spec, md, model_selector),
+        service(owner, spec, names.role_service(md, "stable"), names.version_selector(md, stable)),
+    ]
+    if canary is not None:
+        out.append(service(owner, spec, names.role_service(md, "canary"), names.version_selector(md, canary)))
+    return out
+
+
+def hpa(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan) -> dict[str, Any] | None:
+    """An HPA per version whose bounds follow its traffic share (at least one replica)."""
+    scaling = spec.autoscaling
+    if scaling is None:
+        return None
+    low = max(1, math.ceil(scaling.min_replicas * plan.share))
+    high = max(low, math.ceil(scaling.max_replicas * plan.share))
+    name = names.deployment_name(owner.name, plan.version)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(owner, name, names.common_labels(owner.name, spec.model.name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": low,
+            "maxReplicas": high,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization", "averageUtilization": scaling.target_cpu_utilization_percentage}}}],
+        },
+    }  # fmt: skip
+
+
+def pdb(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:
+    """At most one serving pod of the model voluntarily disrupted at a time."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(owner, owner.name, names.common_labels(owner.name, spec.model.name)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": names.selector(owner.name)}},
+    }

@@ -1,0 +1,538 @@
+"""The rollout state machine: (spec, status, target, observations, now) -> decision.
+
+Pure and deterministic: the clock and everything observed are arguments, all state lives
+in the returned status, so an operator killed at any moment and restarted reaches the
+same outcome. The decision is declarative: which versions should run with how many
+replicas, the canary weight and mirror share, the events to post, and when to look again.
+
+Rules that matter on call:
+- Unknown (no data, too few requests, Prometheus down) never advances a step; it counts
+  toward maxUnknownChecks. Fail counts toward maxFailedChecks. Either limit, the progress
+  deadline, or an abort rolls back: all traffic to stable, the candidate scaled to zero.
+- A pass only counts once the canary has its replicas ready at the current weight and the
+  analysis window lies entirely after the step began, so every weight is actually judged.
+- After promotion the previous version's Deployment is kept (scaled to zero) for the bake
+  window; a page-level burn of the new stable version reverts to it.
+- A version that was rolled back or reverted is not tried again until spec.rollout.retry
+  changes (or the spec asks for another version).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from modelops.analysis.checks import Analysis, Verdict
+from modelops.analysis.slo import PairStatus, SLOEvaluation
+from modelops.api.conditions import set_condition
+from modelops.api.durations import parse_duration
+from modelops.api.v1alpha1.modeldeployment import (
+    AnalysisResult,
+    BakeStatus,
+    CheckResult,
+    HistoryEntry,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    VariantStatus,
+)
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The version the spec (or its RetrainPolicy) asks to serve."""
+
+    version: str
+    uri: str
+    sha256: str | None = None
+    retrain_run: str | None = None
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What the controller saw this tick."""
+
+    ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
+    analysis: Analysis | None = None  # run by the controller when `analysis_due` said so
+    stable_slo: SLOEvaluation | None = None  # multi-window burn of the stable version (bake, freeze)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One version that should run."""
+
+    version: str
+    uri: str
+    sha256: str | None
+    replicas: int
+    share: float  # traffic share, for HPA bounds
+    variant: str  # how it entered production: stable | canary | shadow
+    autoscaled: bool  # False for a version kept at zero replicas during bake
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ModelDeploymentStatus
+    plans: tuple[Plan, ...]
+    canary_weight: int
+    mirror_percent: int
+    events: tuple[Event, ...]
+    requeue_after: float | None  # seconds until the next tick that needs the clock
+
+
+def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    """Should the controller run an analysis (canary checks or the bake SLO) this tick?"""
+    if status.canary is None and status.bake is None:
+        return False
+    last = status.last_analysis.time if status.last_analysis else None
+    return last is None or now - last >= parse_duration(spec.rollout.interval)
+
+
+@dataclass
+class _Tick:
+    """Mutable working state of one decision (never escapes `decide`)."""
+
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus
+    target: Target
+    obs: Observations
+    now: datetime
+    events: list[Event] = field(default_factory=list)
+
+    def event(self, type_: EventType, reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def ready(self, version: str | None) -> int:
+        return self.obs.ready.get(version, 0) if version else 0
+
+
+def decide(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    target: Target,
+    obs: Observations,
+    now: datetime,
+    *,
+    generation: int | None = None,
+) -> Decision:
+    t = _Tick(spec, status.model_copy(deep=True), target, obs, now)
+    s = t.status
+    _retry(t)
+    if s.stable is None:
+        s.stable = _variant(target, spec.replicas)
+        s.phase = "Pending"
+        t.event("Normal", "Deploying", f"first version {target.version}")
+    if s.bake is not None:
+        _bake(t)
+    if s.canary is not None:
+        _progress(t)
+    if s.canary is None and s.phase not in {"Promoting"}:
+        _maybe_start(t)
+    _readiness(t)
+    _conditions(t, generation)
+    weight, mirror = _traffic(t)
+    return Decision(s, _plans(t, weight, mirror), weight, mirror, tuple(t.events), _requeue(t))
+
+
+# ---- transitions ----------------------------------------------------------------------------
+
+
+def _variant(target: Target, replicas: int) -> VariantStatus:
+    return VariantStatus(version=target.version, uri=target.uri, sha256=target.sha256, replicas=replicas)
+
+
+def _retry(t: _Tick) -> None:
+    s, nonce = t.status, t.spec.rollout.retry
+    if nonce is not None and nonce != s.acknowledged.retry:
+        s.acknowledged.retry = nonce
+        if s.blocked_version is not None:
+            t.event("Normal", "Retry", f"retrying {s.blocked_version} on request")
+            s.blocked_version = None
+
+
+def _maybe_start(t: _Tick) -> None:
+    s, spec, target = t.status, t.spec, t.target
+    assert s.stable is not None
+    if target.version == s.stable.version:
+        s.blocked_version = None  # the spec went back to what runs: nothing is blocked any more
+        return
+    if target.version == s.blocked_version:
+        if s.phase != "RolledBack":
+            s.phase = "RolledBack"
+        return
+    freeze = spec.freeze
+    burn = _stable_burn_1h(t.obs.stable_slo)
+    if freeze is not None and not freeze.override and burn is not None and burn > freeze.burn_rate_above:
+        if s.phase != "Frozen":
+            t.event("Warning", "Frozen", f"rollout of {target.version} waits: stable {s.stable.version} burns its "
+                                        f"budget at {burn:.3g}x (freeze above {freeze.burn_rate_above:g})")  # fmt: skip
+        s.phase = "Frozen"
+        return
+    if s.phase == "Pending":  # nothing serves yet, so nothing to protect: replace the first version outright
+        t.event("Normal", "Deploying", f"{target.version} replaces {s.stable.version}, which never became ready")
+        s.stable = _variant(target, spec.replicas)
+        return
+    s.canary = _variant(target, 0).model_copy(update={"variant": "canary"})
+    s.shadowing = spec.rollout.strategy == "shadow"
+    s.current_step = 0
+    s.rollout_started_at = s.step_started_at = t.now
+    s.failed_checks = s.unknown_checks = s.step_passes = 0
+    s.canary_weight = 0
+    s.last_analysis = None
+    s.phase = "Progressing"
+    how = "shadow, then canary" if s.shadowing else "canary"
+    t.event("Normal", "RolloutStarted", f"rolling out {target.version} over {s.stable.version} ({how})")
+
+
+def _stable_burn_1h(slo: SLOEvaluation | None) -> float | None:
+    if slo is None:
+        return None
+    fastest = min(slo.pairs, key=lambda r: r.pair.long, default=None)
+    return None if fastest is None or fastest.long_burn is None else float(fastest.long_burn)
+
+
+def _record(t: _Tick, analysis: Analysis) -> None:
+    t.status.last_analysis = AnalysisResult(
+        time=analysis.time,
+        verdict=str(analysis.verdict),
+        checks=[
+            CheckResult(name=c.name, verdict=str(c.verdict), value=c.value, threshold=c.threshold,
+                        samples=c.samples, query=c.query, reason=c.reason)
+            for c in analysis.checks
+        ],
+    )  # fmt: skip
+
+
+def _progress(t: _Tick) -> None:
+    s, rollout = t.status, t.spec.rollout
+    canary = s.canary
+    assert canary is not None and s.stable is not None
+    if t.target.version != canary.version:
+        _end_rollout(t, "Superseded", f"superseded by {t.target.version}", block=False)
+        return
+    if rollout.abort is not None and rollout.abort != s.acknowledged.abort:
+        s.acknowledged.abort = rollout.abort
+        _end_rollout(t, "Aborted", "aborted on request")
+        return
+    if rollout.promote is not None and rollout.promote != s.acknowledged.promote:
+        s.acknowledged.promote = rollout.promote
+        t.event("Normal", "PromoteRequested", f"promoting {canary.version} on request, skipping remaining steps")
+        _promote(t)
+        return
+    if s.phase == "Promoting":
+        _promote(t)
+        return
+    started = s.rollout_started_at or t.now
+    if t.now - started > parse_duration(rollout.progress_deadline):
+        _end_rollout(t, "RolledBack", f"progress deadline {rollout.progress_deadline} exceeded")
+        return
+    analysis = t.obs.analysis
+    if analysis is not None:
+        _record(t, analysis)
+        if analysis.verdict is Verdict.FAIL:
+            s.failed_checks += 1
+            s.step_passes = 0
+            t.event("Warning", "AnalysisFailed", f"{s.failed_checks}/{rollout.max_failed_checks} failed: "
+                                                 f"{analysis.failing()}")  # fmt: skip
+            if s.failed_checks >= rollout.max_failed_checks:
+                _end_rollout(t, "RolledBack", f"{s.failed_checks} failed analyses; last: {analysis.failing()}")
+                return
+        elif analysis.verdict is Verdict.UNKNOWN:
+            s.unknown_checks += 1
+            t.event("Warning", "AnalysisUnknown", f"{s.unknown_checks}/{rollout.max_unknown_checks} without a "
+                                                  f"verdict, holding: {analysis.failing()}")  # fmt: skip
+            if s.unknown_checks >= rollout.max_unknown_checks:
+                _end_rollout(t, "RolledBack", f"{s.unknown_checks} analyses without a verdict; last: "
+                                              f"{analysis.failing()}")  # fmt: skip
+                return
+        elif _counts(t, analysis):
+            s.step_passes += 1
+    if rollout.paused:
+        if s.phase != "Paused":
+            t.event("Normal", "Paused", f"paused at step {s.current_step}")
+        s.phase = "Paused"
+        return
+    if s.phase == "Paused":
+        t.event("Normal", "Resumed", f"resumed at step {s.current_step}")
+    s.phase = "Progressing"
+    _advance(t)
+
+
+def _counts(t: _Tick, analysis: Analysis) -> bool:
+    """A pass counts when its whole window came after the step began and the canary was ready."""
+    s = t.status
+    window_start = analysis.time - parse_duration(t.spec.rollout.interval)
+    began = s.step_started_at or t.now
+    return window_start >= began and _canary_ready(t)
+
+
+def _canary_ready(t: _Tick) -> bool:
+    canary = t.status.canary
+    return canary is not None and t.ready(canary.version) >= max(1, _canary_replicas(t))
+
+
+def _advance(t: _Tick) -> None:
+    """Complete as many steps as the observations allow (pauses and analyses wait)."""
+    s, rollout = t.status, t.spec.rollout
+    if s.shadowing:
+        if s.step_passes >= rollout.shadow.intervals:
+            s.shadowing = False
+            s.current_step = 0
+            _step_begins(t, "shadow phase passed; continuing as a canary")
+        return
+    while s.current_step is not None and s.current_step < len(rollout.steps):
+        step = rollout.steps[s.current_step]
+        if step.set_weight is not None:
+            if s.canary_weight != step.set_weight:
+                s.canary_weight = step.set_weight
+                s.step_started_at = t.now
+                s.step_passes = 0
+                t.event("Normal", "WeightSet", f"canary {s.canary.version if s.canary else ''} at {step.set_weight}%")
+                return
+            if not _canary_ready(t):
+                s.step_started_at = t.now  # judged only from when it can take its share
+                return
+            if s.step_passes < 1:
+                return
+        elif step.pause is not None:
+            if step.pause.duration is None:
+                nonce = rollout.resume
+                if nonce is None or nonce == s.acknowledged.resume:
+                    s.phase = "Paused"
+                    return
+                s.acknowledged.resume = nonce
+            elif t.now - (s.step_started_at or t.now) < parse_duration(step.pause.duration):
+                return
+        elif step.analysis is not None and s.step_passes < step.analysis.intervals:
+            return
+        s.current_step += 1
+        _step_begins(t, f"step {s.current_step - 1} complete")
+    if s.current_step is not None and s.current_step >= len(rollout.steps):
+        _promote(t)
+
+
+def _step_begins(t: _Tick, why: str) -> None:
+    t.status.step_started_at = t.now
+    t.status.step_passes = 0
+    t.event("Normal", "StepComplete", why)
+
+
+def _promote(t: _Tick) -> None:
+    """Scale the candidate to full size; once it is ready, it becomes stable and the bake begins."""
+    s, spec = t.status, t.spec
+    canary, stable = s.canary, s.stable
+    assert canary is not None and stable is not None
+    if s.phase != "Promoting":
+        s.phase = "Promoting"
+        s.shadowing = False
+        t.event("Normal", "Promoting", f"scaling {canary.version} to {_full(t)} replicas before the switch")
+    if t.ready(canary.version) < _full(t):
+        return
+    previous = stable.model_copy(update={"replicas": 0, "ready_replicas": 0})
+    s.stable = canary.model_copy(update={"replicas": spec.replicas})
+    s.canary = None
+    s.canary_weight = 0
+    s.current_step = None
+    on_the_way = (
+        f" ({s.failed_checks} failed, {s.unknown_checks} unknown analyses on the way)" if s.failed_checks else ""
+    )
+    _history(t, canary.version, "Promoted", f"all steps passed{on_the_way}")
+    bake = parse_duration(spec.rollout.bake_time)
+    if bake > timedelta(0):
+        s.bake = BakeStatus(until=t.now + bake, previous=previous)
+        s.phase = "Baking"
+        s.last_analysis = None
+        t.event("Normal", "Promoted", f"{canary.version} is stable; baking for {spec.rollout.bake_time}, "
+                                      f"{previous.version} kept to revert to")  # fmt: skip
+    else:
+        s.phase = "Available"
+        t.event("Normal", "Promoted", f"{canary.version} is stable")
+
+
+def _full(t: _Tick) -> int:
+    """Replicas a version needs before it takes all traffic."""
+    scaling = t.spec.autoscaling
+    return scaling.min_replicas if scaling is not None else t.spec.replicas
+
+
+def _bake(t: _Tick) -> None:
+    s = t.status
+    bake, stable = s.bake, s.stable
+    assert bake is not None and stable is not None
+    slo = t.obs.stable_slo
+    if slo is not None:
+        s.last_analysis = AnalysisResult(time=t.now, verdict="Fail" if slo.severity == "page" else "Pass", checks=[
+            CheckResult(name=f"burn-{r.pair.name}", verdict=_pair_verdict(r.status), threshold=f"<= {r.pair.factor}",
+                        value=None if r.long_burn is None else float(r.long_burn), reason=r.reason)
+            for r in slo.pairs
+        ])  # fmt: skip
+    if slo is not None and slo.severity == "page" and slo.firing is not None:
+        reason = f"page-level burn during bake: {slo.firing.reason}"
+        s.blocked_version = stable.version
+        _history(t, stable.version, "Reverted", reason)
+        t.event("Warning", "Reverted", f"reverting {stable.version} to {bake.previous.version}: {reason}")
+        s.stable = bake.previous.model_copy(update={"replicas": t.spec.replicas})
+        s.bake = None
+        s.phase = "RolledBack"
+        return
+    if t.now >= bake.until:
+        t.event("Normal", "BakeComplete", f"{stable.version} baked until {bake.until.isoformat()}; "
+                                          f"{bake.previous.version} removed")  # fmt: skip
+        s.bake = None
+        s.phase = "Available"
+
+
+def _pair_verdict(status: PairStatus) -> Literal["Pass", "Fail", "Unknown"]:
+    return {PairStatus.FIRING: "Fail", PairStatus.OK: "Pass"}.get(status, "Unknown")  # type: ignore[return-value]
+
+
+def _end_rollout(t: _Tick, outcome: Literal["RolledBack", "Aborted", "Superseded"], reason: str,
+                 block: bool = True) -> None:  # fmt: skip
+    s = t.status
+    canary = s.canary
+    assert canary is not None
+    _history(t, canary.version, outcome, reason)
+    s.canary = None
+    s.canary_weight = 0
+    s.current_step = None
+    s.shadowing = False
+    s.step_passes = 0
+    if block:
+        s.blocked_version = canary.version
+        s.phase = "RolledBack"
+        t.event(
+            "Warning",
+            outcome,
+            f"{canary.version}: {reason}; all traffic back to {s.stable.version if s.stable else ''}",
+        )
+    else:
+        s.phase = "Available"
+        t.event("Normal", outcome, f"{canary.version}: {reason}")
+
+
+def _history(t: _Tick, version: str, outcome: Literal["Promoted", "RolledBack", "Aborted", "Reverted", "Superseded"],
+             reason: str) -> None:  # fmt: skip
+    run = t.target.retrain_run if version == t.target.version else None
+    entry = HistoryEntry(version=version, outcome=outcome, reason=reason[:1000], at=t.now, retrain_run=run)
+    t.status.history = [entry, *t.status.history][: t.spec.history_limit]
+
+
+# ---- what runs ------------------------------------------------------------------------------
+
+
+def _readiness(t: _Tick) -> None:
+    s = t.status
+    assert s.stable is not None
+    s.stable.ready_replicas = t.ready(s.stable.version)
+    if s.canary is not None:
+        s.canary.replicas = _canary_replicas(t)
+        s.canary.ready_replicas = t.ready(s.canary.version)
+    if s.phase == "Pending" and s.stable.ready_replicas >= 1:
+        s.phase = "Available"
+        t.event("Normal", "Available", f"{s.stable.version} is serving")
+    elif s.phase == "Available" and s.stable.ready_replicas == 0:
+        s.phase = "Degraded"
+        t.event("Warning", "Degraded", f"no ready replica of {s.stable.version}")
+    elif s.phase == "Degraded" and s.stable.ready_replicas >= 1:
+        s.phase = "Available"
+        t.event("Normal", "Available", f"{s.stable.version} is serving again")
+    s.message = _message(t)
+
+
+def _canary_replicas(t: _Tick) -> int:
+    s, spec = t.status, t.spec
+    if s.canary is None:
+        return 0
+    if s.phase == "Promoting":
+        return _full(t)
+    share = (spec.rollout.shadow.mirror_percent if s.shadowing else s.canary_weight) / 100
+    if spec.traffic.router == "replicas" and not s.shadowing:
+        # the weight is the ratio of ready replicas: c / (c + stable) = share
+        return max(1, round(spec.replicas * share / max(1e-9, 1 - share))) if share < 1 else spec.replicas
+    return max(1, math.ceil(spec.replicas * share))
+
+
+def _traffic(t: _Tick) -> tuple[int, int]:
+    s = t.status
+    if s.canary is None:
+        return 0, 0
+    if s.shadowing:
+        return 0, t.spec.rollout.shadow.mirror_percent
+    return s.canary_weight, 0
+
+
+def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
+    s, spec = t.status, t.spec
+    assert s.stable is not None
+    scaled = spec.autoscaling is not None
+    stable = s.stable
+    plans = [
+        Plan(stable.version, stable.uri, stable.sha256, spec.replicas, (100 - weight) / 100, stable.variant, scaled)
+    ]
+    if s.canary is not None:
+        c = s.canary
+        share = 1.0 if s.phase == "Promoting" else max(weight, mirror) / 100
+        plans.append(Plan(c.version, c.uri, c.sha256, _canary_replicas(t), share, c.variant, scaled))
+    if s.bake is not None:
+        p = s.bake.previous
+        plans.append(Plan(p.version, p.uri, p.sha256, 0, 0.0, p.variant, False))
+    return tuple(plans)
+
+
+def _requeue(t: _Tick) -> float | None:
+    s = t.status
+    interval = parse_duration(t.spec.rollout.interval).total_seconds()
+    if s.canary is not None or s.bake is not None or s.phase == "Frozen":
+        return max(1.0, interval / 4)
+    if s.phase == "Pending":
+        return 2.0
+    return None
+
+
+def _message(t: _Tick) -> str:
+    s = t.status
+    assert s.stable is not None
+    if s.canary is not None:
+        if s.phase == "Promoting":
+            return f"promoting {s.canary.version}: {s.canary.ready_replicas}/{t.spec.replicas} ready"
+        where = "shadow" if s.shadowing else f"step {s.current_step}/{len(t.spec.rollout.steps)} at {s.canary_weight}%"
+        return (f"{s.canary.version} {where}: {s.step_passes} passed, {s.failed_checks} failed, "
+                f"{s.unknown_checks} unknown")  # fmt: skip
+    if s.bake is not None:
+        return f"{s.stable.version} baking until {s.bake.until.isoformat()}; {s.bake.previous.version} kept"
+    if s.phase == "RolledBack" and s.blocked_version:
+        return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
+    if s.phase == "Frozen":
+        return f"rollout of {t.target.version} frozen while {s.stable.version} burns its error budget"
+    return f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
+
+
+def _conditions(t: _Tick, generation: int | None) -> None:
+    s = t.status
+    assert s.stable is not None
+    ready = s.stable.ready_replicas >= 1
+    progressing = s.canary is not None or s.phase == "Promoting"
+    degraded = s.phase in {"Degraded", "RolledBack"}
+    frozen = s.phase == "Frozen"
+    table: list[tuple[str, bool, str, str]] = [
+        ("Ready", ready, "Serving" if ready else "NotReady", s.message if ready else f"no ready {s.stable.version}"),
+        ("Progressing", progressing, s.phase, s.message if progressing else "no rollout in progress"),
+        ("Degraded", degraded, s.phase if degraded else "Healthy", s.message if degraded else ""),
+        ("Frozen", frozen, "BudgetBurn" if frozen else "NotFrozen", s.message if frozen else ""),
+    ]
+    conditions = s.conditions
+    for type_, true, reason, message in table:
+        conditions = set_condition(conditions, type_, "True" if true else "False", reason, message, now=t.now,
+                                   generation=generation)  # fmt: skip
+    s.conditions = conditions

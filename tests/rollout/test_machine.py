@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelops.analysis.checks import Analysis, CheckResult, Verdict
+from modelops.analysis.slo import Counts, error_budget, evaluate, standard_pairs, windows
+from modelops.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus
+from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+V1 = Target("v1", "file:///m/v1.npz")
+V2 = Target("v2", "file:///m/v2.npz", retrain_run="rp-7")
+
+
+def spec(**rollout: Any) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec.model_validate({
+        "model": {"name": "fraud", "version": "v1", "uri": "file:///m/v1.npz"},
+        "rollout": {"interval": "1m", "bakeTime": "10m", **rollout},
+    })  # fmt: skip
+
+
+def analysis(verdict: Verdict, at: datetime) -> Analysis:
+    return Analysis(at, verdict, (CheckResult("availability", verdict, 1.0, "t", 500, "q", f"{verdict}"),))
+
+
+@dataclass
+class Sim:
+    """Drives decide() like the controller: pods become ready as planned, analyses when due."""
+
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus = field(default_factory=ModelDeploymentStatus)
+    now: datetime = T0
+    last: Decision | None = None
+    roundtrip: bool = False
+
+    def tick(self, target: Target, verdict: Verdict | None = None, *, slo: Any = None,
+             ready: dict[str, int] | None = None, step: timedelta = timedelta(seconds=20)) -> Decision:  # fmt: skip
+        self.now += step
+        planned = {p.version: p.replicas for p in self.last.plans} if self.last else {}
+        obs = Observations(
+            ready=ready if ready is not None else planned,
+            analysis=analysis(verdict, self.now)
+            if verdict and analysis_due(self.spec, self.status, self.now)
+            else None,
+            stable_slo=slo,
+        )
+        status = ModelDeploymentStatus.model_validate(self.status.wire()) if self.roundtrip else self.status
+        self.last = decide(self.spec, status, target, obs, self.now, generation=1)
+        self.status = self.last.status
+        return self.last
+
+    def run(self, target: Target, verdicts: Callable[[int], Verdict | None], ticks: int) -> Iterator[Decision]:
+        for i in range(ticks):
+            yield self.tick(target, verdicts(i))
+
+
+def deployed(s: ModelDeploymentSpec | None = None) -> Sim:
+    sim = Sim(s or spec())
+    sim.tick(V1)
+    sim.tick(V1)
+    assert sim.status.phase == "Available"
+    return sim
+
+
+def test_first_version_goes_straight_to_stable() -> None:
+    sim = Sim(spec())
+    first = sim.tick(V1, ready={})
+    assert first.status.phase == "Pending" and [p.version for p in first.plans] == ["v1"]
+    assert sim.tick(V1).status.phase == "Available"
+    assert {c.type: c.status for c in sim.status.conditions} == {"Ready": "True", "Progressing": "False",
+                                                                 "Degraded": "False", "Frozen": "False"}  # fmt: skip
+
+
+def test_healthy_canary_walks_every_step_then_bakes_then_settles() -> None:
+    sim = deployed()
+    weights = [d.canary_weight for d in sim.run(V2, lambda i: Verdict.PASS, 40)]
+    assert 10 in weights and 50 in weights
+    assert sim.status.stable is not None and sim.status.stable.version == "v2"
+    assert sim.status.history[0].outcome == "Promoted" and sim.status.history[0].retrain_run == "rp-7"
+    assert sim.status.phase in {"Baking", "Available"}
+    for _ in range(40):
+        sim.tick(V2, Verdict.PASS)
+    assert sim.status.phase == "Available" and sim.status.bake is None
+    assert [p.version for p in sim.last.plans] == ["v2"]  # type: ignore[union-attr]
+    assert sim.status.stable.variant == "canary"  # the label its pods were created with: no restart at promotion
+
+
+def test_failing_canary_rolls_back_with_the_reason() -> None:
+    sim = deployed()
+    decisions = list(sim.run(V2, lambda i: Verdict.FAIL, 12))
+    assert sim.status.phase == "RolledBack" and sim.status.blocked_version == "v2"
+    assert sim.status.history[0].outcome == "RolledBack" and "failed analyses" in sim.status.history[0].reason
+    final = decisions[-1]
+    assert final.canary_weight == 0 and [p.version for p in final.plans] == ["v1"]
+    assert any(e.reason == "RolledBack" and e.type == "Warning" for d in decisions for e in d.events)
+    # the blocked version is not retried by itself...
+    for _ in range(5):
+        sim.tick(V2, Verdict.PASS)
+    assert sim.status.canary is None
+    # ...but is when a person asks
+    sim.spec = spec(retry="again")
+    sim.tick(V2, Verdict.PASS)
+    assert sim.status.canary is not None and sim.status.canary.version == "v2"
+
+
+def test_unknown_holds_then_rolls_back_at_the_limit() -> None:
+    sim = deployed(spec(maxUnknownChecks=3))
+    steps = [d.status.current_step for d in sim.run(V2, lambda i: Verdict.UNKNOWN, 20)]
+    assert max(s for s in steps if s is not None) == 0  # never past the first step
+    assert sim.status.phase == "RolledBack" and "without a verdict" in sim.status.history[0].reason
+
+
+def test_progress_deadline() -> None:
+    sim = deployed(spec(progressDeadline="5m"))
+    list(sim.run(V2, lambda i: None, 30))  # no analysis ever arrives
+    assert sim.status.phase == "RolledBack" and "deadline" in sim.status.history[0].reason
+
+
+def test_pause_resume_promote_abort() -> None:
+    sim = deployed(spec(paused=True))
+    list(sim.run(V2, lambda i: Verdict.PASS, 10))
+    assert sim.status.phase == "Paused" and sim.status.current_step == 0
+    sim.spec = spec(paused=False, promote="now")
+    for _ in range(3):
+        sim.tick(V2, Verdict.PASS)
+    assert sim.status.history[0].outcome == "Promoted" and sim.status.acknowledged.promote == "now"
+    sim2 = deployed()
+    list(sim2.run(V2, lambda i: Verdict.PASS, 3))
+    sim2.spec = spec(abort="stop")
+    sim2.tick(V2, Verdict.PASS)
+    assert sim2.status.phase == "RolledBack" and sim2.status.history[0].outcome == "Aborted"
+
+
+def test_pause_step_without_duration_waits_for_resume() -> None:
+    sim = deployed(spec(steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}]))
+    list(sim.run(V2, lambda i: Verdict.PASS, 15))
+    assert sim.status.current_step == 1 and sim.status.phase == "Paused"
+    sim.spec = spec(steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}], resume="go")
+    list(sim.run(V2, lambda i: Verdict.PASS, 15))
+    assert sim.status.history and sim.status.history[0].outcome == "Promoted"
+
+
+def _burn(ratio: float) -> Any:
+    pairs = standard_pairs(timedelta(days=30))
+    return evaluate(pairs, error_budget(99.9), {w: Counts(ratio * 100_000, 100_000) for w in windows(pairs)})
+
+
+def test_page_burn_during_bake_reverts_to_the_kept_version() -> None:
+    sim = deployed()
+    list(sim.run(V2, lambda i: Verdict.PASS, 40))
+    assert sim.status.phase == "Baking" and sim.status.bake is not None
+    assert [(p.version, p.replicas) for p in sim.last.plans][-1] == ("v1", 0)  # type: ignore[union-attr]
+    sim.tick(V2, slo=_burn(0.05))
+    assert sim.status.phase == "RolledBack" and sim.status.stable.version == "v1"  # type: ignore[union-attr]
+    assert sim.status.history[0].outcome == "Reverted" and "page-level burn" in sim.status.history[0].reason
+    assert sim.status.blocked_version == "v2"
+
+
+def test_freeze_holds_new_rollouts_while_stable_burns() -> None:
+    frozen = ModelDeploymentSpec.model_validate({**spec().wire(), "freeze": {"burnRateAbove": 2}})
+    sim = deployed(frozen)
+    sim.tick(V2, slo=_burn(0.01))  # burn 10
+    assert sim.status.phase == "Frozen" and sim.status.canary is None
+    sim.tick(V2, slo=_burn(0.0001))
+    assert sim.status.phase == "Progressing"
+
+
+def test_newer_version_supersedes_the_running_canary() -> None:
+    sim = deployed()
+    list(sim.run(V2, lambda i: Verdict.PASS, 3))
+    sim.tick(Target("v3", "file:///m/v3.npz"), Verdict.PASS)
+    assert sim.status.history[0].outcome == "Superseded" and sim.status.canary.version == "v3"  # type: ignore[union-attr]
+
+
+def test_shadow_mirrors_then_continues_as_canary() -> None:
+    sim = deployed(spec(strategy="shadow", shadow={"mirrorPercent": 50, "intervals": 2}))
+    first = sim.tick(V2, Verdict.PASS)
+    assert (first.canary_weight, first.mirror_percent) == (0, 50)
+    decisions = list(sim.run(V2, lambda i: Verdict.PASS, 12))
+    assert any(d.canary_weight > 0 and d.mirror_percent == 0 for d in decisions)
+
+
+def test_broken_first_version_is_replaced_outright() -> None:
+    sim = Sim(spec())
+    sim.tick(V1, ready={})
+    sim.tick(V2, ready={})
+    assert sim.status.stable.version == "v2" and sim.status.canary is None  # type: ignore[union-attr]
+
+
+def test_replicas_router_sizes_the_canary_for_its_weight() -> None:
+    sim = deployed(ModelDeploymentSpec.model_validate({**spec().wire(), "replicas": 9}))
+    for d in sim.run(V2, lambda i: Verdict.PASS, 12):
+        canary = [p for p in d.plans if p.version == "v2"]
+        if d.canary_weight == 10 and canary and d.status.phase == "Progressing":
+            assert canary[0].replicas == 1  # 1 / (1 + 9) = 10%
+        if d.canary_weight == 50 and canary and d.status.phase == "Progressing":
+            assert canary[0].replicas == 9
+
+
+verdicts = st.lists(st.sampled_from([Verdict.PASS, Verdict.FAIL, Verdict.UNKNOWN, None]), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(verdicts, st.booleans())
+def test_properties(sequence: list[Verdict | None], roundtrip: bool) -> None:
+    sim = deployed()
+    sim.roundtrip = roundtrip
+    passes = 0
+    for i, verdict in enumerate(sequence):
+        decision = sim.tick(V2, verdict)
+        a = decision.status.last_analysis
+        if a is not None and a.time == sim.now and a.verdict == "Pass":
+            passes += 1
+        if decision.status.phase == "RolledBack":
+            assert decision.canary_weight == 0 and decision.mirror_percent == 0
+            assert [p.version for p in decision.plans if p.replicas > 0] == [decision.status.stable.version]  # type: ignore[union-attr]
+        if any(h.outcome == "Promoted" for h in decision.status.history):
+            assert passes >= 1, f"promoted without a pass at tick {i}"
+    if all(v in (Verdict.UNKNOWN, None) for v in sequence):
+        assert (sim.status.current_step or 0) == 0 and not sim.status.history
+
+
+@settings(max_examples=60, deadline=None)
+@given(verdicts)
+def test_a_restarted_operator_reaches_the_same_outcome(sequence: list[Verdict | None]) -> None:
+    memory, restarted = deployed(), deployed()
+    restarted.roundtrip = True
+    for verdict in sequence:
+        a, b = memory.tick(V2, verdict), restarted.tick(V2, verdict)
+        assert a.status.wire() == b.status.wire() and a.plans == b.plans and a.canary_weight == b.canary_weight
