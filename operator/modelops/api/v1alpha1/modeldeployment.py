@@ -536,7 +536,8 @@ class ModelDeploymentStatus(ApiModel):
     bake: BakeStatus | None = Field(default=None, description="The bake window after the last promotion.")
     blocked_version: str | None = Field(
         default=None,
-        description="A version that was rolled back or reverted: not rolled out again until spec.rollout.retry changes.",
+        description="A version that was rolled back or reverted; not rolled out again until spec.rollout.retry "
+        "changes.",
     )
     acknowledged: Acknowledged = Field(default_factory=Acknowledged, description="Manual requests acted on.")
     history: list[HistoryEntry] = Field(default_factory=list, description="Finished rollouts, newest first.")
