@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelops.api.v1alpha1 import ModelDeploymentSpec
+from modelops.render import names
+from modelops.render.routes import http_route, virtual_service
+from modelops.render.serving import Owner, VersionPlan, deployment, hpa, pdb, services
+
+OWNER = Owner("fraud", "ml", "uid-1")
+IMAGE = "ghcr.io/modelops/modelops:0.1.0"
+
+
+def spec(**extra: Any) -> ModelDeploymentSpec:
+    base: dict[str, Any] = {"model": {"name": "fraud", "version": "v2", "uri": "file:///m/v2/model.npz",
+                                      "sha256": "a" * 64, "baseline": {"name": "fraud-baseline"}}}  # fmt: skip
+    return ModelDeploymentSpec.model_validate({**base, **extra})
+
+
+PLAN = VersionPlan("v2", "file:///m/v2/model.npz", "a" * 64, 3, 0.1, "canary")
+
+
+def test_deployment_fetches_verifies_and_serves() -> None:
+    d = deployment(OWNER, spec(), PLAN, serving_image=IMAGE)
+    assert d["metadata"]["name"] == "fraud-v2" and d["spec"]["replicas"] == 3
+    assert d["metadata"]["ownerReferences"][0] == {"apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment",
+                                                    "name": "fraud", "uid": "uid-1", "controller": True,
+                                                    "blockOwnerDeletion": True}  # fmt: skip
+    assert d["spec"]["selector"]["matchLabels"] == {names.DEPLOYMENT_LABEL: "fraud", names.VERSION_LABEL: "v2"}
+    pod = d["spec"]["template"]
+    assert pod["metadata"]["labels"][names.VARIANT_LABEL] == "canary"
+    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    init = pod["spec"]["initContainers"][0]
+    assert init["args"] == ["fetch-model", "--uri", "file:///m/v2/model.npz", "--dest", "/models", "--sha256", "a" * 64]
+    model = pod["spec"]["containers"][0]
+    assert model["args"][:3] == ["serve", "--model-dir", "/models"] and "--baseline" in model["args"]
+    assert model["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert {e["name"]: e.get("value") for e in model["env"]}["MODELOPS_MODEL_VERSION"] == "v2"
+    assert model["securityContext"]["readOnlyRootFilesystem"] is True and pod["spec"]["securityContext"]["runAsNonRoot"]
+
+
+def test_custom_image_keeps_its_entrypoint_and_hpa_owns_replicas() -> None:
+    s = spec(runtime={"image": "my/server:1"}, autoscaling={"minReplicas": 2, "maxReplicas": 10})
+    d = deployment(OWNER, s, PLAN, serving_image=IMAGE)
+    model = d["spec"]["template"]["spec"]["containers"][0]
+    assert model["image"] == "my/server:1" and "command" not in model and "args" not in model
+    assert d["spec"]["template"]["spec"]["initContainers"][0]["image"] == IMAGE
+    assert "replicas" not in d["spec"]
+    h = hpa(OWNER, s, PLAN)
+    assert h is not None and (h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) == (1, 1)  # 10% of 2..10
+    full = hpa(OWNER, s, VersionPlan("v1", "u", None, 0, 0.9, "stable"))
+    assert full is not None and (full["spec"]["minReplicas"], full["spec"]["maxReplicas"]) == (2, 9)
+
+
+def test_pvc_sources_are_mounted_read_only_for_the_init_container() -> None:
+    plan = VersionPlan("v2", "pvc://models/fraud/v2.npz", None, 1, 1.0, "stable")
+    pod = deployment(OWNER, spec(), plan, serving_image=IMAGE)["spec"]["template"]["spec"]
+    assert {"name": "source", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}} in pod["volumes"]
+    assert {"name": "source", "mountPath": "/mnt/pvc/models", "readOnly": True} in pod["initContainers"][0][
+        "volumeMounts"
+    ]
+
+
+def test_user_pod_template_is_merged_under_ours() -> None:
+    template = {
+        "metadata": {"labels": {"team": "risk", names.VERSION_LABEL: "spoofed"}},
+        "spec": {"nodeSelector": {"pool": "ml"}, "securityContext": {"runAsUser": 0},
+                 "containers": [{"name": "model", "env": [{"name": "X", "value": "1"}], "image": "ignored"},
+                                {"name": "sidecar", "image": "envoy"}],
+                 "volumes": [{"name": "extra", "emptyDir": {}}]},
+    }  # fmt: skip
+    pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
+    assert pod["metadata"]["labels"]["team"] == "risk" and pod["metadata"]["labels"][names.VERSION_LABEL] == "v2"
+    assert pod["spec"]["nodeSelector"] == {"pool": "ml"} and pod["spec"]["securityContext"]["runAsUser"] == 65532
+    containers = pod["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["model", "sidecar"] and containers[0]["image"] == IMAGE
+    assert {"name": "X", "value": "1"} in containers[0]["env"]
+    assert {"name": "extra", "emptyDir": {}} in pod["spec"]["volumes"]
+
+
+@pytest.mark.parametrize(("router", "model_selects_all"), [("replicas", True), ("gatewayAPI", False), ("istio", False)])
+def test_services_per_router(router: str, model_selects_all: bool) -> None:
+    traffic: dict[str, Any] = {"router": router, "parentRefs": [{"name": "gw"}], "hosts": ["fraud.example"]}
+    svcs = {s["metadata"]["name"]: s for s in services(OWNER, spec(traffic=traffic), "v1", "v2")}
+    assert set(svcs) == {"fraud", "fraud-stable", "fraud-canary"}
+    assert svcs["fraud-canary"]["spec"]["selector"] == {names.DEPLOYMENT_LABEL: "fraud", names.VERSION_LABEL: "v2"}
+    assert (svcs["fraud"]["spec"]["selector"] == {names.DEPLOYMENT_LABEL: "fraud"}) is model_selects_all
+
+
+def test_pdb() -> None:
+    assert pdb(OWNER, spec())["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {names.DEPLOYMENT_LABEL: "fraud"}},
+    }
+
+
+def test_routes_split_and_mirror() -> None:
+    s = spec(traffic={"router": "gatewayAPI", "parentRefs": [{"name": "public", "namespace": "gw"}], "hosts": ["a.b"]})
+    route = http_route(OWNER, s, 25, 0, has_canary=True)
+    rule = route["spec"]["rules"][0]
+    assert [(b["name"], b["weight"]) for b in rule["backendRefs"]] == [("fraud-stable", 75), ("fraud-canary", 25)]
+    assert route["spec"]["parentRefs"] == [{"name": "public", "namespace": "gw"}] and route["spec"]["hostnames"] == [
+        "a.b"
+    ]
+    shadow = http_route(OWNER, s, 0, 100, has_canary=True)["spec"]["rules"][0]
+    assert shadow["filters"][0]["requestMirror"] == {"backendRef": {"name": "fraud-canary", "port": 80}, "percent": 100}
+    vs = virtual_service(OWNER, spec(traffic={"router": "istio", "hosts": ["fraud"]}), 10, 20, has_canary=True)
+    http = vs["spec"]["http"][0]
+    assert [r["weight"] for r in http["route"]] == [90, 10] and http["mirrorPercentage"] == {"value": 20.0}
+    settled = virtual_service(OWNER, spec(traffic={"router": "istio", "hosts": ["fraud"]}), 0, 0, has_canary=False)
+    assert settled["spec"]["http"][0]["route"] == [{"destination": {"host": "fraud-stable", "port": {"number": 80}},
+                                                    "weight": 100}]  # fmt: skip
+
+
+@given(st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", fullmatch=True),
+       st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True))  # fmt: skip
+def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> None:
+    name = names.deployment_name(md, version)
+    assert len(name) <= 63 and name == name.lower() and name[0].isalnum() and name[-1].isalnum()
+    if version.lower() != version:
+        assert name != names.deployment_name(md, version.lower())
