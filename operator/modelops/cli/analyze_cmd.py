@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
         async with PrometheusClient(url, verify=not spec.analysis.prometheus.insecure_skip_verify) as client:
             return await analyze(
                 client, spec.analysis, interval=interval, min_requests=spec.rollout.min_requests, at=at,
-                canary=Variant(namespace, spec.model.name, "canary", canary),
-                stable=Variant(namespace, spec.model.name, "stable", stable),
+                canary=Variant(namespace, spec.model.name, canary),
+                stable=Variant(namespace, spec.model.name, stable),
             )  # fmt: skip
 
     result = asyncio.run(judge())

@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from modelops.controllers import driftmonitor, lifecycle, modeldeployment, retrainpolicy
+from modelops.controllers import driftmonitor, lifecycle, retrainpolicy, rollout, watch
 
-__all__ = ["driftmonitor", "lifecycle", "modeldeployment", "retrainpolicy"]
+__all__ = ["driftmonitor", "lifecycle", "retrainpolicy", "rollout", "watch"]

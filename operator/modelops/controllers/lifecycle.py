@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 
 from modelops.api.v1alpha1 import GROUP
 from modelops.controllers.config import OperatorConfig
+from modelops.kube import Kube, load
 
 FINALIZER = f"{GROUP}/finalizer"
 log = logging.getLogger("modelops.operator")
@@ -36,6 +37,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     apply_settings(settings)
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
     memo["config"] = config
+    memo["kube"] = Kube(load())
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=config.bind_address)
     log.info(

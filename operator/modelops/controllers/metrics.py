@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import contextlib
+
+from prometheus_client import Counter, Enum, Gauge, Histogram
 
 RECONCILES = Counter(
     "modelops_reconcile_total",
@@ -20,3 +22,21 @@ INVALID = Gauge(
     "Resources whose spec the operator cannot act on (Accepted=False).",
     ["kind", "namespace", "name"],
 )
+CANARY_WEIGHT = Gauge(
+    "modelops_canary_weight",
+    "Percent of traffic the canary really receives (the replica ratio for the replicas router).",
+    ["namespace", "name"],
+)
+PHASE = Enum(
+    "modelops_rollout_phase",
+    "Phase of each ModelDeployment.",
+    ["namespace", "name"],
+    states=["Pending", "Available", "Progressing", "Paused", "Promoting", "Baking", "RolledBack", "Degraded", "Frozen"],
+)
+
+
+def forget_deployment(namespace: str, name: str) -> None:
+    """Drop a deleted ModelDeployment's series."""
+    for metric in (CANARY_WEIGHT, PHASE):
+        with contextlib.suppress(KeyError):
+            metric.remove(namespace, name)

@@ -23,16 +23,16 @@ from modelops.prom.sli import MissingBucket, counts, find_bucket
 
 @dataclass(frozen=True)
 class Variant:
-    """Which series belong to one variant."""
+    """Which series belong to one side of the comparison: selected by version, never by the
+    `variant` label (pods keep the label they were created with when their version is promoted)."""
 
     namespace: str
     model: str
-    variant: str
     version: str
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"namespace": self.namespace, "model": self.model, "variant": self.variant, "version": self.version}
+        return {"namespace": self.namespace, "model": self.model, "version": self.version}
 
 
 def bucket_query(metric: str, labels: Mapping[str, str], window: timedelta) -> str:

@@ -7,12 +7,13 @@ compares `le` numerically (the exposition may write 0.25 as "0.25" or "2.5e-01")
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 
-from modelops.analysis.slo import Counts
+from modelops.analysis.slo import Counts, SLOEvaluation, WindowPair, evaluate, windows
 from modelops.prom.client import PrometheusClient, Sample
-from modelops.prom.promql import DURATION, SLIQueries, selector
+from modelops.prom.promql import DURATION, SLIQueries, availability, selector
 
 
 class MissingBucket(LookupError):
@@ -46,3 +47,11 @@ async def counts(client: PrometheusClient, queries: SLIQueries, *, at: datetime)
         return None
     bad = _one(await client.query(queries.bad, time=at)) or 0.0
     return Counts(bad=max(bad, 0.0), total=total)
+
+
+async def evaluate_slo(
+    client: PrometheusClient, labels: Mapping[str, str], pairs: Sequence[WindowPair], budget: Decimal, *, at: datetime
+) -> SLOEvaluation:
+    """Multi-window burn rates of one version's availability (two queries per distinct window)."""
+    window_counts = {w: await counts(client, availability(labels, w), at=at) for w in windows(pairs)}
+    return evaluate(pairs, budget, window_counts)

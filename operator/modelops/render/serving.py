@@ -48,7 +48,7 @@ class VersionPlan:
     sha256: str | None
     replicas: int
     share: float  # traffic share in [0, 1], for HPA bounds
-    variant: str  # stable | canary | shadow: how this version entered production (metrics label)
+    variant: str  # stable | canary: how this version entered production (its pods' metrics label)
 
 
 def _metadata(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:

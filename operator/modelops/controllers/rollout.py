@@ -1,0 +1,247 @@
+"""The ModelDeployment controller: one daemon per object, level-based.
+
+Each pass: parse the spec (a bad one becomes Accepted=False, nothing else happens), read
+the children from the watch caches, run the analysis if one is due, let the pure state
+machine decide, write the status if it changed, apply the children whose hash differs,
+delete owned children no longer wanted, post the decision's events, and sleep until the
+decision's requeue time or until the object or one of its children changes.
+
+Everything the next pass needs is in .status and in the children, so an operator killed
+between any two lines continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from modelops.analysis.checks import Analysis, CheckResult, Verdict
+from modelops.analysis.slo import SLOEvaluation, error_budget, standard_pairs
+from modelops.api.conditions import explain_validation, set_condition
+from modelops.api.durations import parse_duration
+from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
+from modelops.controllers import metrics
+from modelops.controllers.config import OperatorConfig
+from modelops.controllers.patches import merge_patch
+from modelops.controllers.watch import WAKERS, Child, Key, children_of
+from modelops.kube import KindNotInstalled, Kube
+from modelops.prom.canary import Variant, analyze
+from modelops.prom.client import PrometheusClient, PrometheusError
+from modelops.prom.sli import evaluate_slo
+from modelops.render.children import HASH_ANNOTATION, key, serving_objects, stamp
+from modelops.render.serving import Owner, VersionPlan
+from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
+from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
+
+log = logging.getLogger("modelops.rollout")
+RESYNC_SECONDS = 600.0
+ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
+API_VERSION = f"{GROUP}/{VERSION}"
+# kinds that come and go with versions and routers (Services and the PDB always exist)
+REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_ROUTE_KINDS)}
+
+
+def _prometheus(memo: kopf.Memo, config: OperatorConfig, spec: ModelDeploymentSpec) -> PrometheusClient | None:
+    url = spec.analysis.prometheus.url or config.prometheus_url
+    if not url:
+        return None
+    clients: dict[str, PrometheusClient] = memo.setdefault("prometheus", {})
+    verify = not spec.analysis.prometheus.insecure_skip_verify
+    cache_key = f"{url}|{verify}"
+    if cache_key not in clients:
+        clients[cache_key] = PrometheusClient(url, verify=verify, timeout=5.0, retries=2)
+    return clients[cache_key]
+
+
+def _no_prometheus(at: datetime) -> Analysis:
+    reason = "no Prometheus configured (spec.analysis.prometheus.url or the operator's --prometheus-url)"
+    return Analysis(at, Verdict.UNKNOWN, (CheckResult("prometheus", Verdict.UNKNOWN, None, "", None, "", reason),))
+
+
+async def _observe(
+    client: PrometheusClient | None, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, *,
+    namespace: str, target: Target, ready: dict[str, int], now: datetime,
+) -> Observations:  # fmt: skip
+    """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
+    analysis: Analysis | None = None
+    slo: SLOEvaluation | None = None
+    due = analysis_due(spec, status, now)
+    model = spec.model.name
+    if due and status.canary is not None and status.stable is not None:
+        if client is None:
+            analysis = _no_prometheus(now)
+        else:
+            analysis = await analyze(
+                client, spec.analysis, at=now, min_requests=spec.rollout.min_requests,
+                interval=parse_duration(spec.rollout.interval),
+                canary=Variant(namespace, model, status.canary.version),
+                stable=Variant(namespace, model, status.stable.version),
+            )  # fmt: skip
+    wants_slo = (due and status.bake is not None) or (
+        spec.freeze is not None and status.canary is None and status.stable is not None
+        and target.version != status.stable.version and status.phase != "Pending"
+    )  # fmt: skip
+    if wants_slo and client is not None and status.stable is not None:
+        objective = spec.analysis.slo.availability
+        pairs = standard_pairs(parse_duration(objective.window))
+        labels = {"namespace": namespace, "model": model, "version": status.stable.version}
+        try:
+            slo = await evaluate_slo(client, labels, pairs, error_budget(objective.objective), at=now)
+        except PrometheusError as error:
+            log.warning("stable SLO of %s/%s unavailable: %s", namespace, model, error)
+    return Observations(ready=ready, analysis=analysis, stable_slo=slo)
+
+
+async def _sync_children(
+    kube: Kube, owner: Owner, desired: list[dict[str, Any]], observed: list[Child], logger: kopf.Logger,
+) -> list[str]:  # fmt: skip
+    """Apply what differs, delete what is no longer wanted; return problems for the Degraded condition."""
+    problems: list[str] = []
+    seen = {(c.api_version, c.kind, c.name): c for c in observed}
+    for body in desired:
+        k = key(body)
+        current = seen.get(k)
+        if current is not None and current.applied_hash == body["metadata"]["annotations"][HASH_ANNOTATION]:
+            continue
+        if current is None:  # not in our cache: make sure we are not about to take over someone's object
+            existing = await kube.get(k[0], k[1], owner.namespace, k[2])
+            refs = (existing or {}).get("metadata", {}).get("ownerReferences") or []
+            if existing is not None and not any(r.get("uid") == owner.uid for r in refs):
+                problems.append(f"{k[1]} {k[2]} exists and is not ours; leaving it alone")
+                continue
+        try:
+            await kube.apply(body)
+        except KindNotInstalled as error:
+            problems.append(str(error))
+    wanted = {key(b) for b in desired}
+    for child in observed:
+        ident = (child.api_version, child.kind, child.name)
+        if ident not in wanted and child.kind in REMOVABLE:
+            logger.info("deleting %s %s (no longer rendered)", child.kind, child.name)
+            await kube.delete(child.api_version, child.kind, owner.namespace, child.name)
+    return problems
+
+
+def _desired(
+    owner: Owner, spec: ModelDeploymentSpec, decision: Decision, config: OperatorConfig
+) -> list[dict[str, Any]]:
+    status = decision.status
+    assert status.stable is not None
+    plans = [VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant) for p in decision.plans]
+    router = ROUTERS[spec.traffic.router]
+    objects = serving_objects(
+        owner, spec, plans, stable_version=status.stable.version,
+        canary_version=status.canary.version if status.canary else None, serving_image=config.serving_image,
+    )  # fmt: skip
+    objects += router.objects(owner, spec, decision.canary_weight, decision.mirror_percent, status.canary is not None)
+    return [stamp(o) for o in objects]
+
+
+async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], logger: kopf.Logger) -> float:
+    """One level-based pass; returns seconds until the next pass is needed."""
+    started = time.monotonic()
+    config: OperatorConfig = memo["config"]
+    kube: Kube = memo["kube"]
+    meta = body["metadata"]
+    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+    raw_status = dict(body.get("status") or {})
+    status = ModelDeploymentStatus.model_validate(raw_status)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        spec = ModelDeploymentSpec.model_validate(dict(body["spec"]))
+    except ValidationError as error:
+        message = explain_validation(error)
+        status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
+                                          generation=generation)  # fmt: skip
+        if raw_status.get("observedGeneration") != generation:
+            kopf.warn(body, reason="InvalidSpec", message=message[:1000])
+        status.observed_generation = generation
+        await _write_status(kube, namespace, name, raw_status, status)
+        metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "invalid").inc()
+        return RESYNC_SECONDS
+    owner = Owner(name, namespace, meta["uid"])
+    observed = children_of((namespace, name), indexes)
+    ready = {c.version: c.ready for c in observed if c.kind == "Deployment" and c.version}
+    target = Target(spec.model.version, spec.model.uri, spec.model.sha256)
+    client = _prometheus(memo, config, spec)
+    obs = await _observe(client, spec, status, namespace=namespace, target=target, ready=ready, now=now)
+    decision = decide(spec, status, target, obs, now, generation=generation)
+    new = decision.status
+    new.observed_generation = generation
+    new.conditions = set_condition(new.conditions, "Accepted", "True", "Valid", "spec is valid", now=now,
+                                   generation=generation)  # fmt: skip
+    router = ROUTERS[spec.traffic.router]
+    if new.canary is not None:
+        stable_ready = new.stable.ready_replicas if new.stable else 0
+        effective = router.effective_weight(decision.canary_weight, stable_ready, new.canary.ready_replicas)
+        metrics.CANARY_WEIGHT.labels(namespace, name).set(effective)
+    else:
+        metrics.CANARY_WEIGHT.labels(namespace, name).set(0)
+    await _write_status(kube, namespace, name, raw_status, new)  # state first: children follow from it
+    problems = await _sync_children(kube, owner, _desired(owner, spec, decision, config), observed, logger)
+    if problems:
+        logger.warning("children: %s", "; ".join(problems))
+    for event in decision.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
+        logger.info("%s: %s", event.reason, event.message)
+    metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
+    metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
+    metrics.PHASE.labels(namespace, name).state(new.phase)
+    return decision.requeue_after or RESYNC_SECONDS
+
+
+async def _write_status(
+    kube: Kube, namespace: str, name: str, raw: dict[str, Any], status: ModelDeploymentStatus
+) -> None:
+    """Merge-patch only what changed (nulls for what went away): no write when nothing did."""
+    patch = merge_patch(raw, status.wire())
+    if patch:
+        await kube.patch_status(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, name, patch)
+
+
+@kopf.daemon(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout", cancellation_timeout=10.0)
+async def rollout(
+    stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    wake = WAKERS.event(key)
+    failures = 0
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await reconcile(body, memo, kwargs, logger)
+                failures = 0
+            except Exception as error:  # a failed pass is retried with backoff, never fatal
+                delay = ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
+                failures += 1
+                metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "error").inc()
+                logger.exception("reconcile failed (retry in %.0fs): %s", delay, error)
+            await _sleep(wake, stopped, delay)
+    finally:
+        WAKERS.forget(key)
+
+
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+@kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="wake")
+async def wake_on_change(namespace: str | None, name: str, **_: Any) -> None:
+    WAKERS.wake((namespace or "", name))
+
+
+@kopf.on.delete(GROUP, VERSION, MODEL_DEPLOYMENT.plural, optional=True, id="forget")
+async def forget(namespace: str | None, name: str, **_: Any) -> None:
+    metrics.forget_deployment(namespace or "", name)
