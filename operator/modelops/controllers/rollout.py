@@ -13,10 +13,12 @@ between any two lines continues where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -34,7 +36,8 @@ from modelops.kube import KindNotInstalled, Kube
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusClient, PrometheusError
 from modelops.prom.sli import evaluate_slo
-from modelops.render.children import HASH_ANNOTATION, key, serving_objects, stamp
+from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
+from modelops.render.children import key as child_key
 from modelops.render.serving import Owner, VersionPlan
 from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
 from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
@@ -57,6 +60,10 @@ def _prometheus(memo: kopf.Memo, config: OperatorConfig, spec: ModelDeploymentSp
     if cache_key not in clients:
         clients[cache_key] = PrometheusClient(url, verify=verify, timeout=5.0, retries=2)
     return clients[cache_key]
+
+
+def _body(raw: dict[str, Any]) -> kopf.Body:
+    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def _no_prometheus(at: datetime) -> Analysis:
@@ -99,13 +106,14 @@ async def _observe(
 
 
 async def _sync_children(
-    kube: Kube, owner: Owner, desired: list[dict[str, Any]], observed: list[Child], logger: kopf.Logger,
+    kube: Kube, owner: Owner, desired: list[dict[str, Any]], observed: list[Child],
+    logger: logging.LoggerAdapter[logging.Logger],
 ) -> list[str]:  # fmt: skip
     """Apply what differs, delete what is no longer wanted; return problems for the Degraded condition."""
     problems: list[str] = []
     seen = {(c.api_version, c.kind, c.name): c for c in observed}
     for body in desired:
-        k = key(body)
+        k = child_key(body)
         current = seen.get(k)
         if current is not None and current.applied_hash == body["metadata"]["annotations"][HASH_ANNOTATION]:
             continue
@@ -119,7 +127,7 @@ async def _sync_children(
             await kube.apply(body)
         except KindNotInstalled as error:
             problems.append(str(error))
-    wanted = {key(b) for b in desired}
+    wanted = {child_key(b) for b in desired}
     for child in observed:
         ident = (child.api_version, child.kind, child.name)
         if ident not in wanted and child.kind in REMOVABLE:
@@ -143,7 +151,9 @@ def _desired(
     return [stamp(o) for o in objects]
 
 
-async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], logger: kopf.Logger) -> float:
+async def reconcile(
+    body: dict[str, Any], memo: kopf.Memo, indexes: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
+) -> float:
     """One level-based pass; returns seconds until the next pass is needed."""
     started = time.monotonic()
     config: OperatorConfig = memo["config"]
@@ -160,7 +170,7 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], l
         status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
                                           generation=generation)  # fmt: skip
         if raw_status.get("observedGeneration") != generation:
-            kopf.warn(body, reason="InvalidSpec", message=message[:1000])
+            kopf.warn(_body(body), reason="InvalidSpec", message=message[:1000])
         status.observed_generation = generation
         await _write_status(kube, namespace, name, raw_status, status)
         metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "invalid").inc()
@@ -188,7 +198,7 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], l
     if problems:
         logger.warning("children: %s", "; ".join(problems))
     for event in decision.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1000])
+        kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
@@ -205,43 +215,73 @@ async def _write_status(
         await kube.patch_status(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, name, patch)
 
 
-@kopf.daemon(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout", cancellation_timeout=10.0)
-async def rollout(
-    stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
-) -> None:
-    key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    wake = WAKERS.event(key)
-    failures = 0
-    try:
-        while not stopped:
+class Supervisor:
+    """One reconcile loop (an asyncio task) per ModelDeployment, fed by watch events.
+
+    Not a kopf daemon on purpose: kopf puts a finalizer on every object with a daemon or
+    timer, and a finalizer means `kubectl delete` hangs whenever the operator is down. The
+    children are owned and garbage-collected, so nothing needs to run before deletion.
+    """
+
+    def __init__(self) -> None:
+        self.bodies: dict[Key, dict[str, Any]] = {}
+        self.tasks: dict[Key, asyncio.Task[None]] = {}
+        self.indexes: dict[str, Any] = {}
+
+    def observe(self, event_type: str | None, body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
+        key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if event_type == "DELETED" or body["metadata"].get("deletionTimestamp"):
+            self.stop(key)
+            return
+        self.bodies[key] = copy.deepcopy(dict(body))
+        self.indexes = indexes  # kopf's index stores are live; any handler's reference will do
+        task = self.tasks.get(key)
+        if task is None or task.done():
+            self.tasks[key] = asyncio.create_task(self._loop(key, memo), name=f"rollout/{key[0]}/{key[1]}")
+        WAKERS.wake(key)
+
+    def stop(self, key: Key) -> None:
+        task = self.tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self.bodies.pop(key, None)
+        WAKERS.forget(key)
+        metrics.forget_deployment(*key)
+
+    async def stop_all(self) -> None:
+        tasks = list(self.tasks.values())
+        for key in list(self.tasks):
+            self.stop(key)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, key: Key, memo: kopf.Memo) -> None:
+        wake = WAKERS.event(key)
+        logger = logging.LoggerAdapter(log, {"object": {"namespace": key[0], "name": key[1]}})
+        failures = 0
+        while key in self.bodies:
             wake.clear()
             try:
-                delay = await reconcile(body, memo, kwargs, logger)
+                delay = await reconcile(self.bodies[key], memo, self.indexes, logger)
                 failures = 0
+            except asyncio.CancelledError:
+                raise
             except Exception as error:  # a failed pass is retried with backoff, never fatal
                 delay = ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
                 failures += 1
                 metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "error").inc()
                 logger.exception("reconcile failed (retry in %.0fs): %s", delay, error)
-            await _sleep(wake, stopped, delay)
-    finally:
-        WAKERS.forget(key)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
 
 
-async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+SUPERVISOR = Supervisor()
 
 
-@kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="wake")
-async def wake_on_change(namespace: str | None, name: str, **_: Any) -> None:
-    WAKERS.wake((namespace or "", name))
+@kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout")
+async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    SUPERVISOR.observe(type, body, memo, kwargs)
 
 
-@kopf.on.delete(GROUP, VERSION, MODEL_DEPLOYMENT.plural, optional=True, id="forget")
-async def forget(namespace: str | None, name: str, **_: Any) -> None:
-    metrics.forget_deployment(namespace or "", name)
+@kopf.on.cleanup()
+async def stop_loops(**_: Any) -> None:
+    await SUPERVISOR.stop_all()
