@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from modelops import __version__
-from modelops.cli import analyze_cmd, crds_cmd, dataset_cmd, fetch_cmd, operator_cmd, serve_cmd, train_cmd
+from modelops.cli import analyze_cmd, crds_cmd, dataset_cmd, drift_cmd, fetch_cmd, operator_cmd, serve_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     crds_cmd.add_parser(sub)
     operator_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
+    drift_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
     fetch_cmd.add_parser(sub)
     train_cmd.add_parser(sub)

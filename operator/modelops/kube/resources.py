@@ -43,7 +43,9 @@ class Kube:
         try:
             return self._client().resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError as error:
-            raise KindNotInstalled(f"{kind}.{api_version} is not served by this cluster (is its CRD installed?)") from error
+            raise KindNotInstalled(
+                f"{kind}.{api_version} is not served by this cluster (is its CRD installed?)"
+            ) from error
 
     def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(body["apiVersion"], body["kind"])
@@ -85,5 +87,7 @@ class Kube:
         resource.patch(body={"status": status}, name=name, namespace=namespace,
                        content_type="application/merge-patch+json")  # fmt: skip
 
-    async def patch_status(self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
         await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
