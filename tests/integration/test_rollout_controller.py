@@ -1,0 +1,192 @@
+"""The ModelDeployment controller on the real control plane (kwok runs the pods; no Prometheus).
+
+Without Prometheus every analysis is Unknown, which is exactly what these tests need to
+prove the safety rules; the judged rollouts with real metrics live in the data-plane tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelops.devcluster import crds as extra_crds
+from modelops.devcluster.operator import OperatorProcess
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+NS = "rollout-tests"
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Any) -> Iterator[OperatorProcess]:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    extra_crds.install(cluster, extra_crds.gateway_api_crds())
+    cluster.kubectl("create", "namespace", NS, check=False)
+    with OperatorProcess(cluster.env, [NS]) as process:
+        yield process
+    print(process.logs()[-4000:])
+
+
+def _apply(cluster: Any, name: str, version: str, **spec: Any) -> None:
+    body = {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"model": {"name": name, "version": version, "uri": f"file:///models/{version}/model.npz"}, **spec},
+    }
+    cluster.kubectl("apply", "--server-side", "--field-manager=tests", "-f", "-", input=yaml.safe_dump(body))  # fmt: skip
+
+
+def _get(cluster: Any, kind: str, name: str) -> dict[str, Any] | None:
+    out = cluster.kubectl("get", "-n", NS, kind, name, "-o", "json", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def _wait(cluster: Any, name: str, what: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    obj: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        obj = _get(cluster, "md", name)
+        if obj is not None and what(obj.get("status") or {}):
+            return obj
+        time.sleep(0.5)
+    raise AssertionError(
+        f"{name}: condition not reached in {timeout}s; status: {json.dumps((obj or {}).get('status'))}"
+    )
+
+
+def _deployments(cluster: Any, name: str) -> dict[str, int]:
+    out = json.loads(
+        cluster.kubectl("get", "-n", NS, "deploy", "-l", f"modelops.dev/deployment={name}", "-o", "json").stdout
+    )
+    return {d["metadata"]["name"]: d["spec"].get("replicas", 0) for d in out["items"]}
+
+
+def test_first_version_serves_with_owned_children(cluster: Any, operator: OperatorProcess) -> None:
+    _apply(cluster, "first", "v1", replicas=2)
+    obj = _wait(cluster, "first", lambda s: s.get("phase") == "Available")
+    assert obj["status"]["stable"]["readyReplicas"] == 2 and not obj["metadata"].get("finalizers")
+    uid = obj["metadata"]["uid"]
+    for kind, name in (("deploy", "first-v1"), ("svc", "first"), ("svc", "first-stable"), ("pdb", "first")):
+        child = _get(cluster, kind, name)
+        assert child is not None, (kind, name)
+        assert child["metadata"]["ownerReferences"][0]["uid"] == uid
+        assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "modelops"
+    pods = json.loads(
+        cluster.kubectl("get", "pods", "-n", NS, "-l", "modelops.dev/deployment=first", "-o", "json").stdout
+    )
+    assert len(pods["items"]) == 2 and all(p["status"]["podIP"].startswith("127.") for p in pods["items"])
+    columns = cluster.kubectl("get", "-n", NS, "md", "first").stdout.splitlines()[1].split()
+    assert columns[1:3] == ["Available", "v1"]
+
+
+def test_without_data_a_rollout_holds_then_rolls_back(cluster: Any, operator: OperatorProcess) -> None:
+    rollout = {"interval": "3s", "maxUnknownChecks": 3}
+    _apply(cluster, "blind", "v1", rollout=rollout)
+    _wait(cluster, "blind", lambda s: s.get("phase") == "Available")
+    _apply(cluster, "blind", "v2", rollout=rollout)
+    _wait(cluster, "blind", lambda s: s.get("canary", {}).get("version") == "v2")
+    assert "blind-v2" in _deployments(cluster, "blind")
+    obj = _wait(cluster, "blind", lambda s: s.get("phase") == "RolledBack")
+    status = obj["status"]
+    assert status["stable"]["version"] == "v1" and "canary" not in status and status["canaryWeight"] == 0
+    assert (
+        status["blockedVersion"] == "v2"
+        and status["unknownChecks"] >= 3
+        or status["history"][0]["outcome"] == "RolledBack"
+    )
+    assert "no Prometheus configured" in status["history"][0]["reason"]
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert degraded["status"] == "True" and "spec.rollout.retry" in degraded["message"]
+    deadline = time.monotonic() + 20
+    while "blind-v2" in _deployments(cluster, "blind") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _deployments(cluster, "blind") == {"blind-v1": 2}
+    events = json.loads(cluster.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=blind",
+                                        "-o", "json").stdout)["items"]  # fmt: skip
+    reasons = {e["reason"] for e in events}
+    assert {"RolloutStarted", "AnalysisUnknown", "RolledBack"} <= reasons
+
+
+def test_promote_nonce_skips_steps_and_bake_keeps_the_previous_version(cluster: Any, operator: OperatorProcess) -> None:
+    rollout: dict[str, Any] = {"interval": "2s", "bakeTime": "6s", "maxUnknownChecks": 100}
+    _apply(cluster, "manual", "v1", rollout=rollout)
+    _wait(cluster, "manual", lambda s: s.get("phase") == "Available")
+    _apply(cluster, "manual", "v2", rollout=rollout)
+    _wait(cluster, "manual", lambda s: s.get("phase") == "Progressing")
+    _apply(cluster, "manual", "v2", rollout={**rollout, "promote": "on-call-1"})
+    obj = _wait(cluster, "manual", lambda s: s.get("phase") == "Baking")
+    assert obj["status"]["stable"]["version"] == "v2" and obj["status"]["acknowledged"]["promote"] == "on-call-1"
+    assert obj["status"]["bake"]["previous"]["version"] == "v1"
+    assert _deployments(cluster, "manual") == {"manual-v1": 0, "manual-v2": 2}  # v1 kept, scaled to zero
+    _wait(cluster, "manual", lambda s: s.get("phase") == "Available", timeout=30)
+    deadline = time.monotonic() + 20
+    while "manual-v1" in _deployments(cluster, "manual") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _deployments(cluster, "manual") == {"manual-v2": 2}
+    # applying the same manifest again (GitOps resync) does not promote anything twice
+    _apply(cluster, "manual", "v2", rollout={**rollout, "promote": "on-call-1"})
+    time.sleep(2)
+    assert [h["outcome"] for h in _get(cluster, "md", "manual")["status"]["history"]] == ["Promoted"]  # type: ignore[index]
+
+
+def test_an_object_a_user_wrote_is_never_taken_over(cluster: Any, operator: OperatorProcess) -> None:
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "mine-stable", "namespace": NS,
+               "labels": {"owner": "user"}}, "spec": {"selector": {"app": "user"}, "ports": [{"port": 81}]}}  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(service))
+    _apply(cluster, "mine", "v1")
+    _wait(cluster, "mine", lambda s: s.get("phase") == "Available")
+    time.sleep(2)
+    svc = _get(cluster, "svc", "mine-stable")
+    assert svc is not None and svc["spec"]["selector"] == {"app": "user"} and not svc["metadata"].get("ownerReferences")
+
+
+def test_gateway_api_route_carries_the_weights(cluster: Any, operator: OperatorProcess) -> None:
+    traffic = {
+        "router": "gatewayAPI",
+        "parentRefs": [{"name": "public", "namespace": "gateways"}],
+        "hosts": ["m.example"],
+    }
+    rollout = {"interval": "2s", "paused": True, "steps": [{"setWeight": 30}, {"analysis": {"intervals": 1}}]}
+    _apply(cluster, "routed", "v1", traffic=traffic, rollout=rollout)
+    _wait(cluster, "routed", lambda s: s.get("phase") == "Available")
+    route = _get(cluster, "httproute", "routed")
+    assert route is not None
+    assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [("routed-stable", 100)]
+    _apply(cluster, "routed", "v2", traffic=traffic, rollout={**rollout, "paused": False})
+    _wait(cluster, "routed", lambda s: s.get("canaryWeight") == 30)
+    deadline = time.monotonic() + 20
+    weights: list[tuple[str, int]] = []
+    while time.monotonic() < deadline:
+        route = _get(cluster, "httproute", "routed")
+        weights = [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] if route else []
+        if weights == [("routed-stable", 70), ("routed-canary", 30)]:
+            break
+        time.sleep(0.5)
+    assert weights == [("routed-stable", 70), ("routed-canary", 30)]
+    assert route is not None and route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                                                  "name": "public", "namespace": "gateways"}]  # fmt: skip
+
+
+def test_a_killed_operator_continues_the_same_rollout(cluster: Any, operator: OperatorProcess) -> None:
+    rollout: dict[str, Any] = {"interval": "2s", "maxUnknownChecks": 4, "paused": True}
+    _apply(cluster, "crash", "v1", rollout=rollout)
+    _wait(cluster, "crash", lambda s: s.get("phase") == "Available")
+    _apply(cluster, "crash", "v2", rollout=rollout)
+    before = _wait(cluster, "crash", lambda s: s.get("phase") == "Paused")["status"]
+    operator.kill()
+    _apply(cluster, "crash", "v2", rollout={**rollout, "paused": False})  # changed while no operator runs
+    with OperatorProcess(cluster.env, [NS]) as second:
+        obj = _wait(cluster, "crash", lambda s: s.get("phase") == "RolledBack", timeout=60)
+        status = obj["status"]
+        assert status["history"][0]["version"] == "v2" and "without a verdict" in status["history"][0]["reason"]
+        assert before["rolloutStartedAt"] and status["history"][0]["at"] >= before["rolloutStartedAt"]
+        del second
+    operator.start()
