@@ -7,6 +7,8 @@ prove the safety rules; the judged rollouts with real metrics live in the data-p
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -188,3 +190,25 @@ def test_a_killed_operator_continues_the_same_rollout(cluster: Any, operator: Op
         assert before["rolloutStartedAt"] and status["history"][0]["at"] >= before["rolloutStartedAt"]
         del second
     operator.start()
+
+
+def _plugin(cluster: Any, *args: str) -> str:
+    env = {**cluster.env, "PYTHONPATH": str(ROOT / "operator")}
+    command = [sys.executable, "-m", "modelops.cli.kubectl_plugin", "-n", NS, *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def test_kubectl_plugin_verbs_steer_a_rollout(cluster: Any, operator: OperatorProcess) -> None:
+    rollout = {"interval": "2s", "bakeTime": "0s", "maxUnknownChecks": 100}
+    _apply(cluster, "oncall", "v1", rollout=rollout)
+    _wait(cluster, "oncall", lambda s: s.get("phase") == "Available")
+    _apply(cluster, "oncall", "v2", rollout=rollout)
+    _wait(cluster, "oncall", lambda s: s.get("phase") == "Progressing")
+    assert "pause requested" in _plugin(cluster, "pause", "oncall")
+    _wait(cluster, "oncall", lambda s: s.get("phase") == "Paused")
+    _plugin(cluster, "resume", "oncall")
+    _wait(cluster, "oncall", lambda s: s.get("phase") == "Progressing")
+    _plugin(cluster, "promote", "oncall")
+    obj = _wait(cluster, "oncall", lambda s: s.get("stable", {}).get("version") == "v2")
+    assert obj["status"]["history"][0]["outcome"] == "Promoted"
+    assert "ModelDeployment rollout-tests/oncall" in _plugin(cluster, "status", "oncall")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from modelops.api.v1alpha1 import MODEL_DEPLOYMENT
 from modelops.cli import status_view
@@ -20,7 +23,29 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="phase, versions, last analysis with values, conditions, history")
     status.add_argument("name", help="ModelDeployment name")
     status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    for verb, text in ACTIONS.items():
+        action = sub.add_parser(verb, help=text)
+        action.add_argument("name", help="ModelDeployment name")
     return parser
+
+
+# verb -> what it does; each sets a declarative field of spec.rollout that the operator acknowledges
+ACTIONS = {
+    "promote": "promote the canary now, skipping the remaining steps (spec.rollout.promote)",
+    "abort": "abort the rollout: all traffic back to stable (spec.rollout.abort)",
+    "pause": "hold the rollout at its current step (spec.rollout.paused=true)",
+    "resume": "continue a paused rollout, or past a pause step without duration (spec.rollout.resume)",
+    "retry": "roll out again a version that was rolled back (spec.rollout.retry)",
+}
+
+
+def rollout_patch(verb: str, nonce: str) -> dict[str, Any]:
+    """The spec.rollout change a verb makes; nonces are new values, so every request acts once."""
+    if verb == "pause":
+        return {"paused": True}
+    if verb == "resume":
+        return {"paused": False, "resume": nonce}
+    return {verb: nonce}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except kube.NotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.verb in ACTIONS:
+        nonce = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        change = rollout_patch(args.verb, nonce)
+        resources.patch_spec(namespace, args.name, {"rollout": change})
+        print(f"modeldeployment.modelops.dev/{args.name}: {args.verb} requested ({json.dumps(change)}); "
+              f"watch with: kubectl get md {args.name} -n {namespace} -w")  # fmt: skip
+        return 0
     if args.output == "json":
         print(json.dumps(obj.get("status") or {}, indent=2, sort_keys=True))
     else:
