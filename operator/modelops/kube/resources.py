@@ -13,10 +13,16 @@ import threading
 from typing import Any, cast
 
 from kubernetes import client
+from prometheus_client import Counter
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 FIELD_MANAGER = "modelops-operator"
+API_WRITES = Counter(
+    "modelops_api_writes",
+    "Write requests the operator sent to the Kubernetes API, by verb and kind (zero once a fleet has settled).",
+    ["verb", "kind"],
+)
 
 
 class KindNotInstalled(LookupError):
@@ -51,6 +57,7 @@ class Kube:
         resource = self._resource(body["apiVersion"], body["kind"])
         meta = body["metadata"]
         self.writes += 1
+        API_WRITES.labels("apply", body["kind"]).inc()
         result = resource.server_side_apply(
             body=body, name=meta["name"], namespace=meta.get("namespace"),
             field_manager=self.field_manager, force_conflicts=True,
@@ -72,6 +79,7 @@ class Kube:
 
     def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         self.writes += 1
+        API_WRITES.labels("delete", kind).inc()
         try:
             self._resource(api_version, kind).delete(name=name, namespace=namespace)
         except NotFoundError:
@@ -83,6 +91,7 @@ class Kube:
 
     def _patch_status(self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.writes += 1
+        API_WRITES.labels("patch-status", kind).inc()
         resource = self._resource(api_version, kind).subresources["status"]
         resource.patch(body={"status": status}, name=name, namespace=namespace,
                        content_type="application/merge-patch+json")  # fmt: skip
