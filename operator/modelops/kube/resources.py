@@ -13,9 +13,9 @@ import threading
 from typing import Any, cast
 
 from kubernetes import client
-from prometheus_client import Counter
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from prometheus_client import Counter
 
 FIELD_MANAGER = "modelops-operator"
 API_WRITES = Counter(

@@ -1,0 +1,746 @@
+"""A mini-kubelet for the dev cluster: model-server pods run as local processes on their pod IPs.
+
+kwok marks pods Running and Ready but runs nothing, so by itself the dev cluster has no
+data plane. `DataPlane` polls the API server and, for each Running pod whose containers run
+the modelops image's ``modelops`` command, does what a kubelet would, locally:
+
+1. materialises the pod's volumes in a per-pod directory (emptyDir: a fresh directory;
+   configMap, secret, downwardAPI and projected: files written from the API objects once,
+   at start) and rewrites container paths under a volume mount, in args and env values, to
+   the local directory (``--dest /models`` becomes ``--dest <pod dir>/volumes/models``);
+2. runs the init containers in order, each to completion within `init_timeout`; a failing
+   one is reported by `status()` and the pod's servers are not started;
+3. runs each regular container as ``python -m modelops.cli.main <args>`` with the pod's env
+   (literal values and ``fieldRef``) and, for ``serve``, ``--host <pod IP>`` appended so
+   the server binds the pod's 127.1.x.x address on its container port.
+
+It stops a pod's processes when the pod is gone, no longer Running, terminating, or was
+replaced (new uid). Containers with another command or image are skipped with a logged
+reason (so are pods with none runnable); volumes of other types fail the pod with a clear
+message. A crashed server is reported, not restarted.
+
+What it is not: a container runtime (no isolation, images, resources, probes or restarts)
+or a network (Services get no endpoints, because Kubernetes refuses loopback addresses in
+EndpointSlices; `modelops.devcluster.traffic` routes by reading the API instead). Every
+address it serves on or probes is on 127.0.0.0/8; any other pod IP is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+import modelops
+from modelops.devcluster.cluster import DevCluster
+from modelops.devcluster.procs import ManagedProcess, keep_workdirs, stop_all, tail
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
+READY_PATH = "/v2/health/ready"
+MODELOPS_COMMAND = "modelops"
+DEFAULT_PORT = 8080
+_PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "MODELOPS_PVC_ROOT")
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+_FIELD_KEY = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
+
+# `python -m modelops.cli.main`, except that the child first asks the kernel to SIGKILL it
+# when the thread that forked it dies (PR_SET_PDEATHSIG = 1). ManagedProcess only does that
+# from the main thread and ours is the poll thread, which outlives every child it starts; so a
+# SIGKILLed test run still leaves no server holding a pod IP and port for the next run.
+_LAUNCHER = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(137)\n"
+    "sys.argv = ['modelops', *sys.argv[2:]]\n"
+    "runpy.run_module('modelops.cli.main', run_name='__main__', alter_sys=True)\n"
+)
+
+
+class DataPlaneError(RuntimeError):
+    """A pod could not be run, or did not become ready in time."""
+
+
+class NonLoopbackError(DataPlaneError, ValueError):
+    """An address outside 127.0.0.0/8: the dev data plane never serves on or dials one."""
+
+
+def require_loopback(ip: str) -> str:
+    """Return `ip` if it is on 127.0.0.0/8, else raise NonLoopbackError."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError as error:
+        raise NonLoopbackError(f"{ip!r} is not an IP address; only 127.0.0.0/8 is allowed") from error
+    if address not in LOOPBACK_NET:
+        raise NonLoopbackError(f"refusing {ip}: only 127.0.0.0/8 is allowed in the dev data plane")
+    return ip
+
+
+class _SetupError(Exception):
+    """The pod cannot be set up; `retry` when a later poll may succeed (a ConfigMap not created yet)."""
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class LocalPod:
+    """What runs where: one pod's local state, as `pods()` and `status()` report it.
+
+    phase: waiting (volumes not available yet), initializing, running, failed or skipped.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    ip: str
+    port: int | None
+    labels: Mapping[str, str]
+    phase: str
+    message: str
+    pid: int | None
+    ready: bool
+    directory: Path
+
+    @property
+    def model(self) -> str:
+        return self.labels.get("modelops.dev/model", "")
+
+    @property
+    def version(self) -> str:
+        return self.labels.get("modelops.dev/version", "")
+
+    @property
+    def variant(self) -> str:
+        return self.labels.get("modelops.dev/variant", "")
+
+
+@dataclass
+class _Command:
+    """One container, translated to a local process."""
+
+    container: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log_path: Path
+    serves: bool  # `modelops serve`: probed for readiness
+
+
+@dataclass
+class _Plan:
+    init: list[_Command]
+    main: list[_Command]
+    port: int | None
+
+
+class _Process(ManagedProcess):
+    """ManagedProcess plus the exit code an init container is judged by."""
+
+    def exit_code(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+
+@dataclass
+class _PodRun:
+    pod: dict[str, Any]
+    directory: Path
+    phase: str = "waiting"
+    message: str = ""
+    plan: _Plan | None = None
+    pending_init: list[_Command] = field(default_factory=list)
+    init: _Process | None = None
+    init_deadline: float = 0.0
+    processes: list[_Process] = field(default_factory=list)
+    servers: list[_Process] = field(default_factory=list)
+    ready: bool = False
+
+    @property
+    def uid(self) -> str:
+        return str(self.pod["metadata"]["uid"])
+
+    @property
+    def ip(self) -> str:
+        return str(self.pod.get("status", {}).get("podIP", ""))
+
+    def snapshot(self) -> LocalPod:
+        meta = self.pod["metadata"]
+        return LocalPod(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=self.uid,
+            ip=self.ip,
+            port=self.plan.port if self.plan else None,
+            labels=dict(meta.get("labels", {})),
+            phase=self.phase,
+            message=self.message,
+            pid=self.servers[0].pid if self.servers else None,
+            ready=self.ready,
+            directory=self.directory,
+        )
+
+
+class DataPlane:
+    """`with DataPlane(cluster, ["ns"]) as dp: dp.wait_ready(...)`; see the module docstring."""
+
+    def __init__(
+        self,
+        cluster: DevCluster,
+        namespaces: Sequence[str] | None = None,
+        *,
+        allow_fault_injection: bool = False,
+        workdir: Path | None = None,
+        init_timeout: float = 60.0,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.cluster = cluster
+        self.namespaces = list(namespaces or [])
+        self.allow_fault_injection = allow_fault_injection
+        self.init_timeout = init_timeout
+        self.poll_interval = poll_interval
+        self._given_workdir = workdir
+        self._workdir: Path | None = None
+        self._runs: dict[tuple[str, str], _PodRun] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reported: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            raise DataPlaneError("DataPlane is not started")
+        return self._workdir
+
+    def start(self) -> DataPlane:
+        if self._thread is not None:
+            return self
+        if self._given_workdir is not None:
+            self._given_workdir.mkdir(parents=True, exist_ok=True)
+            self._workdir = self._given_workdir
+        else:
+            self._workdir = Path(tempfile.mkdtemp(prefix="modelops-dataplane-"))
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="modelops-dataplane", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling; the poll thread stops every process it started before it exits."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=60)
+            self._thread = None
+        with self._lock:
+            leftovers = [p for run in self._runs.values() for p in run.processes]
+            self._runs.clear()
+        stop_all(leftovers, timeout=5.0)  # only if the thread could not (it normally has)
+        if self._workdir is not None and self._given_workdir is None and not keep_workdirs():
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir = None
+
+    def __enter__(self) -> DataPlane:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what runs where -------------------------------------------------------------
+
+    def pods(self) -> list[LocalPod]:
+        with self._lock:
+            return sorted((run.snapshot() for run in self._runs.values()), key=lambda p: (p.namespace, p.name))
+
+    def status(self, name: str, namespace: str | None = None) -> LocalPod | None:
+        return next((p for p in self.pods() if p.name == name and namespace in (None, p.namespace)), None)
+
+    def logs(self, name: str, namespace: str | None = None, container: str | None = None) -> str:
+        """A pod's container logs (all containers, init first, when `container` is None)."""
+        pod = self.status(name, namespace)
+        if pod is None:
+            raise DataPlaneError(f"pod {name} is not run by this data plane")
+        parts = []
+        for path in sorted((pod.directory / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime):
+            if container in (None, path.stem):
+                text = path.read_text(errors="replace")
+                parts.append(text if container else f"==> {path.stem} <==\n{text}")
+        return "\n".join(parts)
+
+    def wait_ready(
+        self,
+        selector: Mapping[str, str] | str | Sequence[str] | None = None,
+        timeout: float = 30.0,
+        *,
+        count: int | None = None,
+        namespace: str | None = None,
+    ) -> list[LocalPod]:
+        """Wait until the selected pods answer /v2/health/ready with 200 on their pod IP.
+
+        `selector` is a label selector (``{"app": "x"}`` or ``"app=x,tier=y"``) or a list of
+        pod names; pods are selected among those this data plane runs. Waits for at least
+        `count` pods (default: one, or every name given) and fails fast on a failed pod.
+        """
+        names, labels = _selection(selector)
+        wanted = count if count is not None else (len(names) if names else 1)
+        deadline = time.monotonic() + timeout
+        while True:
+            chosen = [p for p in self.pods() if _selected(p, names, labels, namespace)]
+            failed = [p for p in chosen if p.phase in ("failed", "skipped")]
+            if failed:
+                pod = failed[0]
+                raise DataPlaneError(f"pod {pod.namespace}/{pod.name} {pod.phase}: {pod.message}")
+            ready = [p for p in chosen if p.phase == "running" and (p.ready if p.port is None else _probe(p))]
+            if len(ready) >= wanted and len(ready) == len(chosen) and (not names or len(ready) == len(names)):
+                return ready
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{p.name}: {p.phase} {p.message}".strip() for p in chosen) or "none yet"
+                raise DataPlaneError(f"{len(ready)}/{wanted} pods ready after {timeout:.0f}s ({states})")
+            time.sleep(0.2)
+
+    # -- the poll loop ---------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._sync()
+                except Exception:  # the API server may be restarting; keep polling
+                    log.exception("data plane poll failed")
+                self._stop.wait(self.poll_interval)
+        finally:
+            with self._lock:
+                runs = list(self._runs.values())
+                self._runs.clear()
+            stop_all([p for run in runs for p in run.processes], timeout=5.0)
+
+    def _list_pods(self) -> list[dict[str, Any]]:
+        query = "?" + urllib.parse.urlencode({"fieldSelector": "status.phase=Running"})
+        paths = [f"/api/v1/namespaces/{ns}/pods{query}" for ns in self.namespaces] or [f"/api/v1/pods{query}"]
+        pods: list[dict[str, Any]] = []
+        for path in paths:
+            status, body = self.cluster.api("GET", path)
+            if status != 200:
+                raise DataPlaneError(f"GET {path} failed ({status}): {body}")
+            pods.extend(body.get("items", []))
+        return pods
+
+    def _sync(self) -> None:
+        live = {
+            (p["metadata"]["namespace"], p["metadata"]["name"]): p
+            for p in self._list_pods()
+            if not p["metadata"].get("deletionTimestamp")
+        }
+        with self._lock:
+            gone = [k for k, run in self._runs.items() if k not in live or live[k]["metadata"]["uid"] != run.uid]
+            stopped = [self._runs.pop(k) for k in gone]
+        for run in stopped:
+            log.info("pod %s gone, replaced or stopped: stopping its processes", run.pod["metadata"]["name"])
+        stop_all([p for run in stopped for p in run.processes], timeout=5.0)
+        for key, pod in live.items():
+            with self._lock:
+                known = self._runs.get(key)
+                if known is None:
+                    directory = self.workdir / key[0] / f"{key[1]}-{pod['metadata']['uid'][:8]}"
+                    run = self._runs[key] = _PodRun(pod, directory)
+                else:
+                    run = known
+                    run.pod = pod  # labels, IP
+            self._advance(run)
+
+    def _advance(self, run: _PodRun) -> None:
+        """One step of a pod's lifecycle; never blocks for long (the loop serves every pod)."""
+        if run.phase == "waiting":
+            self._setup(run)
+        if run.phase == "initializing":
+            self._step_init(run)
+        if run.phase == "running":
+            self._check_servers(run)
+
+    def _setup(self, run: _PodRun) -> None:
+        if not run.ip:
+            run.message = "no pod IP yet"
+            return
+        try:
+            require_loopback(run.ip)
+            plan = _Planner(self.cluster, run.pod, run.directory, self.allow_fault_injection).plan()
+        except NonLoopbackError as error:
+            self._finish(run, "failed", str(error))
+            return
+        except _SetupError as error:
+            if error.retry:
+                run.message = str(error)
+            else:
+                self._finish(run, "failed", str(error))
+            return
+        if not plan.main:
+            self._finish(run, "skipped", "no container runs the modelops command")
+            return
+        run.plan = plan
+        run.pending_init = list(plan.init)
+        run.phase, run.message = "initializing", ""
+
+    def _step_init(self, run: _PodRun) -> None:
+        assert run.plan is not None
+        if run.init is not None:
+            code = run.init.exit_code()
+            if code is None:
+                if time.monotonic() > run.init_deadline:
+                    run.init.stop(timeout=2.0)
+                    why = run.init.describe_failure(f"timed out after {self.init_timeout:.0f}s")
+                    self._finish(run, "failed", f"init container {why}")
+                return
+            if code != 0:
+                why = run.init.describe_failure(f"exited with code {code}")
+                self._finish(run, "failed", f"init container {why}")
+                return
+            run.init = None
+        if run.pending_init:
+            command = run.pending_init.pop(0)
+            run.init = self._spawn(run, command)
+            run.init_deadline = time.monotonic() + self.init_timeout
+            return
+        run.servers = [self._spawn(run, c) for c in run.plan.main]
+        run.phase, run.message = "running", ""
+
+    def _check_servers(self, run: _PodRun) -> None:
+        for proc in run.servers:
+            code = proc.exit_code()
+            if code is not None:
+                run.ready = False
+                self._finish(run, "failed", proc.describe_failure(f"exited with code {code}"))
+                return
+        if not run.ready:
+            pod = run.snapshot()
+            run.ready = pod.port is None or _probe(pod)  # nothing serves: running is all there is
+
+    def _spawn(self, run: _PodRun, command: _Command) -> _Process:
+        proc = _Process(command.container, command.argv, command.log_path, env=command.env, cwd=command.cwd)
+        with self._lock:
+            run.processes.append(proc)
+        proc.start()
+        log.info("pod %s: started %s (pid %d)", run.pod["metadata"]["name"], command.container, proc.pid)
+        return proc
+
+    def _finish(self, run: _PodRun, phase: str, message: str) -> None:
+        run.phase, run.message = phase, message
+        if run.uid not in self._reported:
+            self._reported.add(run.uid)
+            log.warning("pod %s %s: %s", run.pod["metadata"]["name"], phase, message)
+
+
+# -- translating a pod spec --------------------------------------------------------------
+
+
+class _Planner:
+    """Turns one pod's spec into local commands, materialising the volumes they mount."""
+
+    def __init__(self, cluster: DevCluster, pod: dict[str, Any], directory: Path, fault_injection: bool) -> None:
+        self.cluster = cluster
+        self.pod = pod
+        self.meta: dict[str, Any] = pod["metadata"]
+        self.spec: dict[str, Any] = pod["spec"]
+        self.directory = directory
+        self.fault_injection = fault_injection
+
+    def plan(self) -> _Plan:
+        init = [c for c in self.spec.get("initContainers", []) if self._runnable(c, "init container")]
+        main = [c for c in self.spec.get("containers", []) if self._runnable(c, "container")]
+        if not main:
+            return _Plan([], [], None)
+        volumes = self._volumes({m["name"] for c in (*init, *main) for m in c.get("volumeMounts", [])})
+        (self.directory / "logs").mkdir(parents=True, exist_ok=True)
+        commands = [self._command(c, volumes) for c in main]
+        serving = [c for c, command in zip(main, commands, strict=True) if command.serves]
+        port = _server_port(serving[0]) if serving else None
+        return _Plan([self._command(c, volumes) for c in init], commands, port)
+
+    def _runnable(self, container: dict[str, Any], what: str) -> bool:
+        if _modelops_args(container) is not None:
+            return True
+        reason = (
+            f"runs {container['command'][0]!r}" if container.get("command") else f"image {container.get('image')!r}"
+        )
+        log.info(
+            "pod %s: skipping %s %s: it %s, not the modelops image's `modelops` command",
+            self.meta["name"], what, container["name"], reason,
+        )  # fmt: skip
+        return False
+
+    def _command(self, container: dict[str, Any], volumes: Mapping[str, Path]) -> _Command:
+        mounts = _mounts(container, volumes)
+        env = self._env(container, mounts)
+        args = _modelops_args(container) or []
+        args = [_rewrite_arg(_expand(a, env), mounts) for a in args]
+        serves = bool(args) and args[0] == "serve"
+        if serves:
+            args += ["--host", self.pod["status"]["podIP"]]
+            if self.fault_injection:
+                args.append("--allow-fault-injection")
+        argv = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args]
+        log_path = self.directory / "logs" / f"{container['name']}.log"
+        return _Command(container["name"], argv, env, self.directory, log_path, serves)
+
+    def _env(self, container: dict[str, Any], mounts: Sequence[tuple[str, Path]]) -> dict[str, str]:
+        if container.get("envFrom"):
+            raise _SetupError(f"container {container['name']}: envFrom is not supported by the local data plane")
+        defined: dict[str, str] = {}
+        for var in container.get("env", []):
+            if "valueFrom" in var:
+                ref = var["valueFrom"].get("fieldRef")
+                if ref is None:
+                    kinds = ", ".join(var["valueFrom"])
+                    raise _SetupError(
+                        f"container {container['name']}: env {var['name']} uses {kinds}; "
+                        "the local data plane supports literal values and fieldRef"
+                    )
+                defined[var["name"]] = self._field(ref["fieldPath"])
+            else:
+                defined[var["name"]] = _rewrite_path(_expand(var.get("value", ""), defined), mounts)
+        package_root = str(Path(modelops.__file__).resolve().parent.parent)
+        base = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
+        base["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        base.update(HOME=str(self.directory), HOSTNAME=self.meta["name"], PYTHONUNBUFFERED="1")
+        return {**base, **defined}
+
+    def _field(self, path: str) -> str:
+        simple = {
+            "metadata.name": self.meta["name"],
+            "metadata.namespace": self.meta["namespace"],
+            "metadata.uid": self.meta["uid"],
+            "spec.nodeName": self.spec.get("nodeName", ""),
+            "spec.serviceAccountName": self.spec.get("serviceAccountName", ""),
+            "status.podIP": self.pod["status"].get("podIP", ""),
+            "status.hostIP": self.pod["status"].get("hostIP", ""),
+        }
+        if path in simple:
+            return str(simple[path])
+        keyed = _FIELD_KEY.fullmatch(path)
+        if keyed:
+            return str(self.meta.get(keyed.group(1), {}).get(keyed.group(2), ""))
+        raise _SetupError(f"fieldRef {path!r} is not supported by the local data plane")
+
+    # volumes
+
+    def _volumes(self, used: set[str]) -> dict[str, Path]:
+        local: dict[str, Path] = {}
+        for volume in self.spec.get("volumes", []):
+            name = volume["name"]
+            if name not in used:
+                continue
+            target = self.directory / "volumes" / name
+            if "emptyDir" in volume:
+                target.mkdir(parents=True, exist_ok=True)
+            elif "configMap" in volume:
+                self._write(target, self._source("configmaps", volume["configMap"]), volume["configMap"])
+            elif "secret" in volume:
+                source = {**volume["secret"], "name": volume["secret"]["secretName"]}
+                self._write(target, self._source("secrets", source), source)
+            elif "downwardAPI" in volume:
+                self._write(target, self._downward(volume["downwardAPI"]), {})
+            elif "projected" in volume:
+                self._projected(target, volume["projected"])
+            else:
+                kind = next((k for k in volume if k != "name"), "unknown")
+                raise _SetupError(
+                    f"volume {name} is of type {kind}; the local data plane supports emptyDir, configMap, "
+                    "secret, downwardAPI and projected volumes"
+                )
+            local[name] = target
+        missing = used - set(local)
+        if missing:
+            raise _SetupError(f"volume mounts name undefined volumes {sorted(missing)}")
+        return local
+
+    def _source(self, resource: str, ref: Mapping[str, Any]) -> dict[str, bytes] | None:
+        """The data of a ConfigMap or Secret (None if optional and missing)."""
+        path = f"/api/v1/namespaces/{self.meta['namespace']}/{resource}/{ref['name']}"
+        status, body = self.cluster.api("GET", path)
+        if status == 404 and ref.get("optional"):
+            return None
+        if status != 200:
+            raise _SetupError(f"{resource[:-1]} {ref['name']} not available ({status})", retry=True)
+        if resource == "secrets":
+            return {k: base64.b64decode(v) for k, v in body.get("data", {}).items()}
+        data = {k: v.encode() for k, v in body.get("data", {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in body.get("binaryData", {}).items()})
+        return data
+
+    def _write(self, target: Path, data: Mapping[str, bytes] | None, ref: Mapping[str, Any]) -> None:
+        target.mkdir(parents=True, exist_ok=True)
+        if data is None:
+            return
+        items = ref.get("items") or [{"key": k, "path": k} for k in data]
+        for item in items:
+            if item["key"] not in data:
+                if ref.get("optional"):
+                    continue
+                raise _SetupError(f"{ref.get('name', 'volume')} has no key {item['key']!r}")
+            path = _inside(target, item["path"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data[item["key"]])
+
+    def _downward(self, source: Mapping[str, Any]) -> dict[str, bytes]:
+        data = {}
+        for item in source.get("items", []):
+            if "fieldRef" not in item:
+                raise _SetupError(f"downwardAPI item {item['path']}: only fieldRef is supported locally")
+            data[item["path"]] = self._field(item["fieldRef"]["fieldPath"]).encode()
+        return data
+
+    def _projected(self, target: Path, projected: Mapping[str, Any]) -> None:
+        target.mkdir(parents=True, exist_ok=True)
+        for source in projected.get("sources", []):
+            if "configMap" in source:
+                self._write(target, self._source("configmaps", source["configMap"]), source["configMap"])
+            elif "secret" in source:
+                self._write(target, self._source("secrets", source["secret"]), source["secret"])
+            elif "downwardAPI" in source:
+                self._write(target, self._downward(source["downwardAPI"]), {})
+            elif "serviceAccountToken" in source:
+                # no token: in-cluster API access would mean dialling the kubernetes Service's
+                # ClusterIP, which the dev data plane never does
+                log.info("pod %s: service-account token not materialised locally", self.meta["name"])
+            else:
+                raise _SetupError(f"projected volume source {sorted(source)} is not supported locally")
+
+
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def _modelops_args(container: Mapping[str, Any]) -> list[str] | None:
+    """The `modelops` arguments a container runs, or None if it runs something else.
+
+    Either the command is `modelops` (any directory), or there is no command and the image is
+    the modelops image, whose entrypoint is `modelops`.
+    """
+    command = list(container.get("command") or [])
+    args = [str(a) for a in container.get("args") or []]
+    if command:
+        if PurePosixPath(command[0]).name != MODELOPS_COMMAND:
+            return None
+        return [*command[1:], *args]
+    image = str(container.get("image", "")).split("@")[0]
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return args if repository.rsplit("/", 1)[-1] == MODELOPS_COMMAND else None
+
+
+def _server_port(container: Mapping[str, Any]) -> int:
+    ports = [p for p in container.get("ports", []) if p.get("protocol", "TCP") == "TCP"]
+    named = [p for p in ports if p.get("name") == "http"]
+    if named or ports:
+        return int((named or ports)[0]["containerPort"])
+    args = _modelops_args(container) or []
+    for i, arg in enumerate(args):
+        if arg == "--port" and i + 1 < len(args):
+            return int(args[i + 1])
+        if arg.startswith("--port="):
+            return int(arg.split("=", 1)[1])
+    return DEFAULT_PORT
+
+
+def _mounts(container: Mapping[str, Any], volumes: Mapping[str, Path]) -> list[tuple[str, Path]]:
+    """(mount path, local path) pairs, longest mount path first so nested mounts win."""
+    pairs = []
+    for mount in container.get("volumeMounts", []):
+        local = volumes[mount["name"]]
+        if mount.get("subPath"):
+            local = _inside(local, mount["subPath"])
+        pairs.append((mount["mountPath"].rstrip("/") or "/", local))
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def _rewrite_path(value: str, mounts: Sequence[tuple[str, Path]]) -> str:
+    """A container path under a volume mount, as the local path; anything else unchanged."""
+    for mount_path, local in mounts:
+        if value == mount_path or value.startswith(mount_path + "/"):
+            return str(local) + value[len(mount_path) :]
+    return value
+
+
+def _rewrite_arg(arg: str, mounts: Sequence[tuple[str, Path]]) -> str:
+    if arg.startswith("-") and "=" in arg:
+        option, value = arg.split("=", 1)
+        return f"{option}={_rewrite_path(value, mounts)}"
+    return _rewrite_path(arg, mounts)
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: defined variables are substituted, $$ escapes, others stay."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return _VAR_REF.sub(substitute, value)
+
+
+def _inside(root: Path, relative: str) -> Path:
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise _SetupError(f"path {relative!r} escapes its volume")
+    return path
+
+
+def _selection(selector: Mapping[str, str] | str | Sequence[str] | None) -> tuple[set[str], dict[str, str]]:
+    """(pod names, labels) from a name list, a label dict or an equality-based selector string."""
+    if selector is None:
+        return set(), {}
+    if isinstance(selector, Mapping):
+        return set(), dict(selector)
+    if isinstance(selector, str):
+        labels = {}
+        for term in filter(None, (t.strip() for t in selector.split(","))):
+            key, sep, value = term.replace("==", "=").partition("=")
+            if not sep or "!" in key:
+                raise ValueError(f"only equality selectors are supported, got {term!r}")
+            labels[key.strip()] = value.strip()
+        return set(), labels
+    return set(selector), {}
+
+
+def _selected(pod: LocalPod, names: Iterable[str], labels: Mapping[str, str], namespace: str | None) -> bool:
+    names = set(names)
+    return (
+        namespace in (None, pod.namespace)
+        and (not names or pod.name in names)
+        and all(pod.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def _probe(pod: LocalPod) -> bool:
+    """GET /v2/health/ready on the pod IP (loopback only); a fresh connection, so any thread may call it."""
+    if pod.port is None or not pod.ip:
+        return False
+    url = f"http://{require_loopback(pod.ip)}:{pod.port}{READY_PATH}"
+    try:
+        return httpx.get(url, timeout=0.5, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def log_tail(pod: LocalPod, container: str = "model", lines: int = 40) -> str:
+    """The last lines of one container's log, for failure messages."""
+    return tail(pod.directory / "logs" / f"{container}.log", lines)
