@@ -1,112 +1,118 @@
-"""`make demo`: the local control plane, the operator, and what kubectl shows an on-call engineer.
+"""`make demo`: a model rolled out safely with nobody watching, on one machine.
 
-Everything runs on loopback: the control plane, kwok's fake node (pod IPs in 127.x), and the
-operator as a local process. Each step prints the command it runs and what came back.
+1. The stack starts on loopback: control plane (kwok runs the pods), Prometheus, the
+   operator, the reference model servers as local processes, traffic through an HTTPRoute.
+2. v1 serves production traffic.
+3. v2 (retrained, healthy) goes out as a canary: 10% -> judged -> 50% -> judged -> promoted,
+   then bakes.
+4. v3 fails 10% of its requests: the analysis catches it at 10% and rolls it back by itself.
+5. Bad input is refused with a message naming the field.
+Progress is printed live; everything is torn down at the end.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
 import time
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from modelops.devcluster import build
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.operator import OperatorProcess
+from modelops.devcluster.stack import Artifact, Stack
+from modelops.devcluster.traffic import Fault, HTTPRoute
 
-ROOT = Path(__file__).resolve().parents[3]
 NS = "demo"
+MODEL = "fraud"
+ROLLOUT = {
+    "steps": [{"setWeight": 10}, {"analysis": {"intervals": 1}}, {"setWeight": 50}, {"analysis": {"intervals": 1}}],
+    "interval": "10s",
+    "minRequests": 40,
+    "maxFailedChecks": 2,
+    "bakeTime": "20s",
+    "progressDeadline": "10m",
+}
 
 
 def _say(title: str) -> None:
     print(f"\n\033[1m== {title}\033[0m", flush=True)
 
 
-def _kubectl(cluster: DevCluster, *args: str, input: str | None = None, check: bool = True) -> str:
-    print(f"$ kubectl {' '.join(args)}", flush=True)
-    result = cluster.kubectl(*args, input=input, check=check)
-    out = (result.stdout + result.stderr).rstrip()
-    print(out, flush=True)
-    return out
+def _line(status: dict[str, Any]) -> None:
+    verdict = (status.get("lastAnalysis") or {}).get("verdict", "-")
+    when = f"{datetime.now(UTC):%H:%M:%S}"
+    phase, weight, step = status.get("phase", "?"), status.get("canaryWeight", 0), status.get("currentStep", "-")
+    message = status.get("message", "")
+    print(f"  {when}  {phase:<11} weight {weight:>3}%  step {step!s:<4} analysis {verdict:<7}  {message}", flush=True)
 
 
-def _wait_observed(cluster: DevCluster, kind: str, name: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        obj = json.loads(cluster.kubectl("get", "-n", NS, kind, name, "-o", "json").stdout)
-        if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]:
-            return
-        time.sleep(0.3)
-    raise TimeoutError(f"the operator did not reconcile {kind}/{name} within {timeout:.0f}s")
+def _model_deployment(artifact: Artifact) -> dict[str, Any]:
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": MODEL, "namespace": NS},
+        "spec": {
+            "model": {"name": MODEL, "version": artifact.version, "uri": artifact.uri, "sha256": artifact.sha256,
+                      "baseline": {"name": f"{MODEL}-baseline"}},
+            "replicas": 2,
+            "traffic": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["fraud.example"]},
+            "rollout": ROLLOUT,
+            "analysis": {"slo": {"availability": {"objective": 99.9}, "latency": {"objective": 99,
+                                                                                  "thresholdSeconds": 0.25}}},
+        },
+    }  # fmt: skip
+
+
+def _checks(stack: Stack) -> None:
+    for check in (stack.status(MODEL).get("lastAnalysis") or {}).get("checks", []):
+        print(f"    {check['name']:<18} {check['verdict']:<8} {check.get('reason', '')}")
 
 
 def run() -> int:
     started = time.monotonic()
-    build.build()
-    _say("1. A real control plane on loopback (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
-    with DevCluster() as cluster:
-        print(f"up in {time.monotonic() - started:.1f}s; KUBECONFIG={cluster.kubeconfig}")
-        _kubectl(cluster, "get", "nodes", "-o", "wide")
+    _say("1. Start everything on loopback: control plane, Prometheus, operator, data plane")
+    with Stack(NS) as stack:
+        _say("2. Train three versions with the reference trainer")
+        v1 = stack.train(MODEL, "v1", seed=1)
+        v2 = stack.train(MODEL, "v2", seed=2)
+        v3 = stack.train(MODEL, "v3", seed=3)
+        for a in (v1, v2, v3):
+            print(f"  {a.version}: AUC {a.metrics.get('auc', float('nan')):.3f}  sha256 {a.sha256[:12]}…  {a.uri}")
+        _say("3. Deploy v1 and send production traffic through the operator's HTTPRoute")
+        stack.apply(stack.baseline_configmap(f"{MODEL}-baseline", v1), _model_deployment(v1))
+        stack.wait(MODEL, lambda s: s.get("phase") == "Available", timeout=60, on_change=_line)
+        traffic = stack.traffic(HTTPRoute(MODEL), rate=60)
+        traffic.faults["v3"] = Fault(error_rate=0.10)  # v3 is broken: 10% of its requests fail
+        print(stack.kubectl("get", "-n", NS, "md,deploy,httproute"))
 
-        _say("2. Install the CRDs generated from the pydantic models")
-        _kubectl(cluster, "apply", "--server-side", "-f", str(ROOT / "crds"))
-        _kubectl(cluster, "wait", "--for=condition=Established", "-f", str(ROOT / "crds"))
-        _kubectl(cluster, "create", "namespace", NS)
+        _say("4. Roll out v2 (healthy): judged at 10% and 50%, promoted, then bakes")
+        t0 = time.monotonic()
+        stack.apply(_model_deployment(v2))
+        stack.wait(MODEL, lambda s: (s.get("stable") or {}).get("version") == "v2" and s.get("phase") == "Available",
+                   timeout=300, on_change=_line)  # fmt: skip
+        print(f"  v2 promoted and baked in {time.monotonic() - t0:.0f}s; last analysis:")
+        _checks(stack)
 
-        _say("3. Start the operator (kopf; JSON logs, metrics and liveness on loopback)")
-        with OperatorProcess(cluster.env, [NS], log_dir=Path(tempfile.mkdtemp(prefix="modelops-demo-"))) as op:
-            print(f"operator healthy: {op.health_url}; metrics: {op.metrics_url}; logs: {op.log_path}")
+        _say("5. Roll out v3 (10% of its requests fail): caught and rolled back automatically")
+        t0 = time.monotonic()
+        stack.apply(_model_deployment(v3))
+        status = stack.wait(MODEL, lambda s: s.get("phase") == "RolledBack", timeout=300, on_change=_line)
+        print(
+            f"  v3 rolled back {time.monotonic() - t0:.0f}s after the rollout began: {status['history'][0]['reason']}"
+        )
+        _checks(stack)
+        traffic.stop()
+        print(stack.kubectl("get", "-n", NS, "md,deploy"))
+        print(stack.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.kind=ModelDeployment",
+                            "--sort-by=.lastTimestamp"))  # fmt: skip
 
-            _say("4. Apply every example; the API server fills in the documented defaults")
-            for path in sorted((ROOT / "examples").glob("*.yaml")):
-                _kubectl(cluster, "apply", "-n", NS, "--server-side", "-f", str(path))
-            for path in sorted((ROOT / "examples").glob("*.yaml")):
-                for doc in yaml.safe_load_all(path.read_text()):
-                    if doc["apiVersion"].startswith("modelops.dev/"):
-                        _wait_observed(cluster, doc["kind"], doc["metadata"]["name"])
-            _kubectl(cluster, "get", "-n", NS, "modelops")
-            _kubectl(cluster, "get", "-n", NS, "md", "fraud", "-o", "jsonpath={.spec.rollout}{'\\n'}")
-
-            _say("5. Bad input is refused by the API server, naming the field")
-            bad: dict[str, Any] = {
-                "apiVersion": "modelops.dev/v1alpha1",
-                "kind": "ModelDeployment",
-                "metadata": {"name": "bad", "namespace": NS},
-                "spec": {
-                    "model": {"name": "bad", "version": "v1", "uri": "file:///m.npz"},
-                    "rollout": {"steps": [{"setWeight": 50}, {"setWeight": 10}]},
-                    "analysis": {"slo": {"availability": {"objective": 100}}},
-                },
-            }
-            _kubectl(cluster, "apply", "-f", "-", input=yaml.safe_dump(bad), check=False)
-
-            _say("6. What a schema cannot check becomes a condition and a Warning event")
-            bad["metadata"]["name"] = "slow"
-            bad["spec"] = {**bad["spec"], "rollout": {"interval": "2h", "progressDeadline": "30m"}, "analysis": {}}
-            _kubectl(cluster, "apply", "-f", "-", input=yaml.safe_dump(bad))
-            _wait_observed(cluster, "ModelDeployment", "slow")
-            _kubectl(
-                cluster,
-                "get",
-                "-n",
-                NS,
-                "md",
-                "slow",
-                "-o",
-                "jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{'\\n'}{end}",
-            )
-            _kubectl(cluster, "get", "events", "-n", NS, "--field-selector", "reason=InvalidSpec")
-
-            _say("7. kubectl explain documents every field")
-            _kubectl(cluster, "explain", "modeldeployment.spec.rollout")
-
-        _say("8. Deleting never hangs: children are owned, the operator adds no finalizer")
-        _kubectl(cluster, "delete", "-n", NS, "md", "--all", "--timeout=30s")
+        _say("6. Bad input is refused by the API server, naming the field")
+        bad = _model_deployment(v1)
+        bad["metadata"]["name"] = "bad"
+        bad["spec"]["rollout"] = {"steps": [{"setWeight": 50}, {"setWeight": 10}]}
+        bad["spec"]["analysis"] = {"slo": {"availability": {"objective": 100}}}
+        print(stack.kubectl("apply", "-f", "-", input=yaml.safe_dump(bad), check=False))
+        print(f"  {traffic.sent} requests served by local model servers; Prometheus at {stack.prometheus.url}")
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; everything was torn down.")
     return 0
 

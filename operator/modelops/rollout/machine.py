@@ -95,7 +95,9 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     """Should the controller run an analysis (canary checks or the bake SLO) this tick?"""
     if status.canary is None and status.bake is None:
         return False
-    last = status.last_analysis.time if status.last_analysis else None
+    # the first canary analysis comes one interval after the rollout began: before that its window
+    # would hold no canary traffic, and an Unknown would be spent for nothing
+    last = status.last_analysis.time if status.last_analysis else (status.rollout_started_at if status.canary else None)
     return last is None or now - last >= parse_duration(spec.rollout.interval)
 
 

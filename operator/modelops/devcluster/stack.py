@@ -1,0 +1,180 @@
+"""The whole product on one machine: control plane, operator, Prometheus, data plane, traffic.
+
+Used by `make demo` and by the end-to-end tests. Everything listens on loopback and is torn
+down on exit: the control plane (kwok runs the pods), the reference model servers as local
+processes on the pods' 127.x IPs, Prometheus discovering them through the API server, the
+operator judging rollouts from that Prometheus, and a traffic generator that routes the way
+the cluster says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from modelops.devcluster import build, crds
+from modelops.devcluster.cluster import DevCluster
+from modelops.devcluster.dataplane import DataPlane
+from modelops.devcluster.operator import OperatorProcess
+from modelops.devcluster.prometheus import PrometheusServer
+from modelops.devcluster.scrape import PodDiscovery, prometheus_config
+from modelops.devcluster.traffic import Fault, Target, TrafficGenerator
+from modelops.train.dataset import Dataset, generate
+from modelops.train.trainer import Settings, train
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A trained model version on local disk, addressed by a file:// URI."""
+
+    version: str
+    uri: str
+    sha256: str
+    baseline: Path
+    metrics: Mapping[str, float]
+
+
+@dataclass
+class Traffic:
+    """Traffic in the background, in short bounded runs, until stopped (faults can change between runs)."""
+
+    generator: TrafficGenerator
+    faults: dict[str, Fault] = field(default_factory=dict)
+    sent: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Traffic:
+        self._thread = threading.Thread(target=self._loop, name="traffic", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        chunk = max(1, int(self.generator.rate_per_s))
+        while not self._stop.is_set():
+            self.generator.faults = dict(self.faults)
+            report = self.generator.run(chunk, max_seconds=1.0)
+            self.sent += report.sent
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class Stack:
+    """`with Stack("demo") as stack:` then train, apply, send traffic, watch."""
+
+    def __init__(self, namespace: str = "demo", *, scrape_interval: str = "1s", log: Callable[[str], None] = print):
+        self.namespace = namespace
+        self.scrape_interval = scrape_interval
+        self.log = log
+        self.workdir = Path(tempfile.mkdtemp(prefix="modelops-stack-"))
+        self._exit = contextlib.ExitStack()
+        self.cluster: DevCluster
+        self.dataplane: DataPlane
+        self.prometheus: PrometheusServer
+        self.operator: OperatorProcess
+        self.discovery: PodDiscovery
+
+    def start(self) -> Stack:
+        started = time.monotonic()
+        build.build()
+        try:
+            self.cluster = self._exit.enter_context(DevCluster())
+            self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+            crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd()])
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+            self.kubectl("create", "namespace", self.namespace)
+            self.dataplane = self._exit.enter_context(
+                DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)
+            )
+            self.discovery = self._exit.enter_context(PodDiscovery(self.cluster, [self.namespace]))
+            config = prometheus_config(self.cluster, namespaces=[self.namespace], scrape_interval=self.scrape_interval,
+                                       discovery_url=self.discovery.url)  # fmt: skip
+            self.prometheus = self._exit.enter_context(PrometheusServer(config))
+            self.operator = self._exit.enter_context(
+                OperatorProcess(
+                    self.cluster.env, [self.namespace], prometheus_url=self.prometheus.url, log_dir=self.workdir
+                )
+            )
+        except BaseException:
+            self._exit.close()
+            raise
+        self.log(f"stack up in {time.monotonic() - started:.1f}s: API {self.cluster.server}, "
+                 f"Prometheus {self.prometheus.url}, operator metrics {self.operator.metrics_url}")  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        result = self.cluster.kubectl(*args, input=input, check=check, timeout=120)
+        return result.stdout + result.stderr
+
+    def apply(self, *documents: dict[str, Any]) -> None:
+        manifest = yaml.safe_dump_all(list(documents), sort_keys=False)
+        self.kubectl("apply", "-n", self.namespace, "--server-side", "--field-manager=demo", "-f", "-", input=manifest)
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return dict(json.loads(self.kubectl("get", "-n", self.namespace, kind, name, "-o", "json")))
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get("md", name).get("status") or {})
+
+    def train(self, model: str, version: str, *, rows: int = 20_000, seed: int = 1, drift: str = "") -> Artifact:
+        """Train `version` with the reference trainer on synthetic data; returns its local artifact."""
+        out = self.workdir / "models" / model / version
+        data = f"synthetic://?rows={rows}&seed={seed}{'&' + drift if drift else ''}"
+        result = train(Settings(data=data, out=out, model=model, version=version, seed=seed))
+        return Artifact(version, f"file://{out / 'model.npz'}", result["sha256"], out / "baseline.json",
+                        result["metrics"])  # fmt: skip
+
+    def baseline_configmap(self, name: str, artifact: Artifact) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": self.namespace},
+                "data": {"baseline.json": artifact.baseline.read_text()}}  # fmt: skip
+
+    def traffic(self, target: Target, *, dataset: Dataset | None = None, rate: float = 50.0, seed: int = 7) -> Traffic:
+        generator = TrafficGenerator(self.cluster, self.namespace, target=target, rate_per_s=rate, seed=seed,
+                                     dataset=dataset or generate(5000, seed=seed))  # fmt: skip
+        return Traffic(generator).start()
+
+    def wait(self, name: str, condition: Callable[[dict[str, Any]], bool], *, timeout: float,
+             on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Poll the ModelDeployment's status until `condition` holds; report each change."""
+        deadline = time.monotonic() + timeout
+        last: tuple[Any, ...] | None = None
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = self.status(name)
+            shown = (status.get("phase"), status.get("canaryWeight"), status.get("currentStep"),
+                     (status.get("lastAnalysis") or {}).get("time"), status.get("message"))  # fmt: skip
+            if shown != last and on_change is not None:
+                on_change(status)
+            last = shown
+            if condition(status):
+                return status
+            time.sleep(0.5)
+        raise TimeoutError(f"{name}: not reached within {timeout:.0f}s; status: {json.dumps(status)[:2000]}")
