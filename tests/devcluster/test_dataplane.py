@@ -42,7 +42,6 @@ pytestmark = pytest.mark.integration
 NAMESPACE = "dataplane-tests"
 MODEL = "fraud"
 IMAGE = "ghcr.io/modelops/modelops:0.1.0"
-POD_NET = ipaddress.ip_network("127.1.0.0/16")
 WAIT_S = 30.0
 RATE = 250.0
 Factory = Callable[[dict[str, Any] | str], PrometheusServer]
@@ -286,7 +285,7 @@ def test_two_replicas_serve_on_their_pod_ips(cluster: DevCluster, dataplane: Dat
     assert {p.name: p.ip for p in stable} == api_ips
     assert len({p.ip for p in stable}) == 2
     for pod in stable:
-        assert ipaddress.ip_address(pod.ip) in POD_NET
+        assert ipaddress.ip_address(pod.ip) in ipaddress.ip_network(cluster.pod_cidr)
         assert pod.pid is not None and _alive(pod.pid)  # a live local process
         metadata = httpx.get(f"http://{pod.ip}:{pod.port}/v2/models/{MODEL}", timeout=5, trust_env=False).json()
         assert metadata["versions"] == ["v1"]

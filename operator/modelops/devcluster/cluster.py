@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import atexit
 import base64
+import fcntl
 import json
 import os
+import random
 import shutil
 import ssl
 import subprocess
@@ -23,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -40,6 +42,27 @@ from modelops.devcluster.procs import (
 
 NODE_NAME = "kwok-node-0"
 POD_CIDR = "127.1.0.0/16"
+
+
+def _free_pod_cidr() -> tuple[str, IO[str]]:
+    """A loopback /16 no other dev cluster on this machine is using for its pods.
+
+    Pods bind their 127.x IPs for real (the data plane), so two clusters at once (tests and a
+    demo, or parallel test runs) must not hand out the same addresses. Claimed with a lock on a
+    file, held until the cluster stops (or its process dies); 127.0.0.0/16 is left alone.
+    """
+    for second in [1, *random.sample(range(2, 255), 253)]:
+        lock = Path(tempfile.gettempdir()) / f"modelops-podcidr-127.{second}.lock"
+        handle = lock.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return f"127.{second}.0.0/16", handle
+    raise DevClusterError("no free loopback /16 for pod IPs")
+
+
 SERVICE_CIDR = "10.96.0.0/16"  # ClusterIPs are allocated from here, never contacted
 FIRST_SERVICE_IP = "10.96.0.1"
 _SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -89,7 +112,7 @@ class DevCluster:
     def __init__(self, bin_dir: Path | None = None, *, start_timeout: float = 120.0) -> None:
         self.bin_dir = bin_dir or build.bin_dir()
         self.node_name = NODE_NAME
-        self.pod_cidr = POD_CIDR
+        self.pod_cidr, self._cidr_lock = _free_pod_cidr()
         self.start_timeout = start_timeout
         self._workdir: Path | None = None
         self._ports: _Ports | None = None
@@ -159,6 +182,7 @@ class DevCluster:
     def stop(self) -> None:
         """Stop every component (all at once, then SIGKILL stragglers) and drop the workdir."""
         stop_all(list(reversed(self._processes)))
+        self._cidr_lock.close()  # the pod addresses are free for another cluster
         if self._workdir is not None and not keep_workdirs():
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._workdir = None

@@ -12,7 +12,7 @@ the modelops image's ``modelops`` command, does what a kubelet would, locally:
    one is reported by `status()` and the pod's servers are not started;
 3. runs each regular container as ``python -m modelops.cli.main <args>`` with the pod's env
    (literal values and ``fieldRef``) and, for ``serve``, ``--host <pod IP>`` appended so
-   the server binds the pod's 127.1.x.x address on its container port.
+   the server binds the pod's 127.x address on its container port.
 
 It stops a pod's processes when the pod is gone, no longer Running, terminating, or was
 replaced (new uid). Containers with another command or image are skipped with a logged
