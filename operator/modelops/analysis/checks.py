@@ -153,6 +153,20 @@ def compare_errors(
     return CheckResult(name, Verdict.FAIL if worse else Verdict.PASS, difference, threshold, ct, query, reason)
 
 
+def _too_few(
+    name: str, threshold: str, query: str, *, canary: Sequence[float] | None, stable: Sequence[float] | None,
+    min_requests: int, what: str,
+) -> CheckResult | None:  # fmt: skip
+    """Unknown when either side has no observations or fewer than min_requests; else None."""
+    for label, counts in (("canary", canary), ("stable", stable)):
+        total = float(sum(counts)) if counts is not None else 0.0
+        if total <= 0:
+            return _unknown(name, threshold, query, f"no {label} {what} in the interval (no data)")
+        if total < min_requests:
+            return _unknown(name, threshold, query, f"{label} has {total:.0f} {what}, fewer than {min_requests}", total)
+    return None
+
+
 def mann_whitney_buckets(canary: np.ndarray, stable: np.ndarray) -> tuple[float, float]:
     """(P(canary slower than stable) + ties/2, one-sided p) from two bucket-count vectors.
 
@@ -186,14 +200,10 @@ def compare_latency(
     """Fail when the canary is significantly slower and P(canary slower) >= 0.5 + min_effect."""
     name = "latency-vs-stable"
     threshold = f"p >= {alpha:g} or P(slower) < {0.5 + min_effect:.2f}"
-    for label, counts in (("canary", canary), ("stable", stable)):
-        total = float(sum(counts)) if counts is not None else 0.0
-        if total <= 0:
-            return _unknown(name, threshold, query, f"no {label} latency observations in the interval (no data)")
-        if total < min_requests:
-            return _unknown(
-                name, threshold, query, f"{label} has {total:.0f} requests, fewer than {min_requests}", total
-            )
+    missing = _too_few(name, threshold, query, canary=canary, stable=stable, min_requests=min_requests,
+                       what="latency observations")  # fmt: skip
+    if missing is not None:
+        return missing
     assert canary is not None and stable is not None
     effect, p = mann_whitney_buckets(np.asarray(canary, dtype=float), np.asarray(stable, dtype=float))
     worse = p < alpha and effect >= 0.5 + min_effect
@@ -215,13 +225,10 @@ def prediction_drift(
     """Canary predictions vs stable predictions: Fail when homogeneity is rejected AND PSI > max."""
     name = "prediction-drift"
     threshold = f"PSI <= {max_psi:g} or p >= {alpha:g}"
-    for label, counts in (("canary", canary), ("stable", stable)):
-        total = float(sum(counts)) if counts is not None else 0.0
-        if total <= 0:
-            return _unknown(name, threshold, query, f"no {label} predictions in the interval (no data)")
-        if total < min_requests:
-            return _unknown(name, threshold, query, f"{label} has {total:.0f} predictions, fewer than {min_requests}",
-                            total)  # fmt: skip
+    missing = _too_few(name, threshold, query, canary=canary, stable=stable, min_requests=min_requests,
+                       what="predictions")  # fmt: skip
+    if missing is not None:
+        return missing
     assert canary is not None and stable is not None
     result = drift_stats.compare(np.asarray([stable], dtype=float), np.asarray([canary], dtype=float))
     psi, p = float(result.psi[0]), float(result.p_value[0])
