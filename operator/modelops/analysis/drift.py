@@ -1,0 +1,717 @@
+"""Drift of a model's inputs and outputs against a reference: which features drifted, and is the model Drifted.
+
+Pure: values in, values out. The controller queries Prometheus, turns the answers into
+`Observations` with `from_prometheus`, calls `evaluate`, feeds the result to `next_state`
+and writes `to_status` into the DriftMonitor's status; `modelops drift evaluate` does the
+same with two baseline documents.
+
+How a feature is judged (see docs/drift.md):
+
+- Numeric features and numeric predictions: the chi-square homogeneity test of
+  `drift_stats` on the bucket counts (adjacent buckets merged until each expects >= 5), all
+  numeric features in one vectorised pass.
+- Categorical features: the same test on the union of categories. Categories are ordered
+  by their combined count, so the adjacent merging pools the rare ones together; categories
+  the reference never saw share one bin of their own instead of hiding in `__other__`.
+- p-values are corrected across every tested feature (Benjamini-Hochberg by default), and
+  a feature drifts only when its adjusted p-value is below alpha AND its PSI reaches the
+  effect floor: significance alone flags negligible shifts once traffic is large, PSI alone
+  fires on noise when traffic is small.
+- Fewer than `min_samples` current observations: InsufficientData, neither drifted nor
+  clean, and left out of the drift share. Bad input (edges that do not match the
+  reference, a feature missing, a malformed entry) is an error on that feature alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from modelops.analysis import drift_stats
+from modelops.analysis.drift_stats import Correction
+from modelops.api.v1alpha1.baseline import Baseline, Distribution
+from modelops.api.v1alpha1.driftmonitor import DriftMonitorSpec, FeatureDrift
+
+Array = npt.NDArray[np.float64]
+FeatureType = Literal["numeric", "categorical"]
+
+PREDICTION = "__prediction__"  # the prediction distribution, tested as one more feature
+EDGE_RTOL = 1e-9  # `le` labels and baseline edges are the same float64 written two ways
+EDGE_ATOL = 1e-12
+MAX_LISTED = 5  # edges named in a mismatch message
+
+# Telemetry series the controller queries: one PromQL query per family, whatever the feature count.
+FEATURE_BUCKETS = "modelops_feature_value_bucket"  # sum by (feature, le)
+FEATURE_CATEGORIES = "modelops_feature_category_total"  # sum by (feature, category)
+PREDICTION_BUCKETS = "modelops_prediction_bucket"  # sum by (le)
+
+
+# ---- inputs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Histogram:
+    """Per-bucket counts (not cumulative) with Prometheus `le` upper edges; the last count is +Inf.
+
+    Counts are floats because increase() extrapolates; the statistics round them.
+    """
+
+    edges: Array
+    counts: Array
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.edges) != 1 or np.ndim(self.counts) != 1:
+            raise ValueError("edges and counts must be one-dimensional")
+
+    @classmethod
+    def of(cls, edges: Iterable[float], counts: Iterable[float]) -> Histogram:
+        return cls(np.asarray(list(edges), dtype=np.float64), np.asarray(list(counts), dtype=np.float64))
+
+
+Categories = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Observations:
+    """One side of a comparison: numeric histograms and category counts per feature.
+
+    `errors` holds features that could not be read (e.g. live buckets that do not match the
+    reference edges); they are reported as errors, never silently dropped.
+    """
+
+    numeric: Mapping[str, Histogram] = field(default_factory=dict)
+    categorical: Mapping[str, Categories] = field(default_factory=dict)
+    predictions: Histogram | Categories | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_baseline(cls, baseline: Baseline) -> Observations:
+        numeric: dict[str, Histogram] = {}
+        categorical: dict[str, Categories] = {}
+        for f in baseline.features:
+            if f.type == "numeric":
+                numeric[f.name] = Histogram.of(f.edges, f.counts)
+            else:
+                categorical[f.name] = {k: float(v) for k, v in f.categories.items()}
+        return cls(numeric, categorical, _distribution(baseline.predictions))
+
+    @classmethod
+    def from_document(cls, document: Any) -> Observations:
+        """A baseline-format document read leniently: a malformed feature becomes that feature's
+        error instead of rejecting the whole document, and counts may be fractional (as
+        exported from Prometheus)."""
+        if not isinstance(document, Mapping):
+            raise ValueError("a baseline document must be a JSON object")
+        entries = document.get("features") or []
+        if not isinstance(entries, list):
+            raise ValueError("`features` must be a list")
+        numeric: dict[str, Histogram] = {}
+        categorical: dict[str, Categories] = {}
+        errors: dict[str, str] = {}
+        for i, entry in enumerate(entries):
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"features[{i}] has no name")
+            try:
+                parsed = _parse_entry(entry)
+            except (TypeError, ValueError) as error:
+                errors[name] = f"malformed entry: {error}"
+                continue
+            if isinstance(parsed, Histogram):
+                numeric[name] = parsed
+            else:
+                categorical[name] = parsed
+        predictions: Histogram | Categories | None = None
+        if document.get("predictions") is not None:
+            try:
+                predictions = _parse_entry(document["predictions"])
+            except (TypeError, ValueError) as error:
+                errors[PREDICTION] = f"malformed predictions: {error}"
+        return cls(numeric, categorical, predictions, errors)
+
+    def kind(self, name: str) -> FeatureType | None:
+        if name == PREDICTION:
+            if self.predictions is None:
+                return None
+            return "numeric" if isinstance(self.predictions, Histogram) else "categorical"
+        if name in self.numeric:
+            return "numeric"
+        return "categorical" if name in self.categorical else None
+
+    def histogram(self, name: str) -> Histogram | None:
+        if name == PREDICTION:
+            return self.predictions if isinstance(self.predictions, Histogram) else None
+        return self.numeric.get(name)
+
+    def categories(self, name: str) -> Categories | None:
+        if name == PREDICTION:
+            return None if self.predictions is None or isinstance(self.predictions, Histogram) else self.predictions
+        return self.categorical.get(name)
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self.numeric, *self.categorical, *(n for n in self.errors if n != PREDICTION)]))
+
+
+def _distribution(d: Distribution | None) -> Histogram | Categories | None:
+    if d is None:
+        return None
+    if d.type == "numeric":
+        return Histogram.of(d.edges, d.counts)
+    return {k: float(v) for k, v in d.categories.items()}
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _parse_entry(entry: Any) -> Histogram | dict[str, float]:
+    if not isinstance(entry, Mapping):
+        raise TypeError("not an object")
+    kind = entry.get("type", "numeric")
+    if kind == "numeric":
+        edges, counts = entry.get("edges", []), entry.get("counts", [])
+        if not isinstance(edges, list) or not isinstance(counts, list):
+            raise TypeError("edges and counts must be lists")
+        return Histogram.of([_number(e) for e in edges], [_number(c) for c in counts])
+    if kind == "categorical":
+        categories = entry.get("categories", {})
+        if not isinstance(categories, Mapping):
+            raise TypeError("categories must be an object")
+        return {str(k): _number(v) for k, v in categories.items()}
+    raise ValueError(f"unknown type {kind!r} (numeric or categorical)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `evaluate` needs from a DriftMonitorSpec (and what the CLI takes as flags)."""
+
+    alpha: float = 0.05
+    correction: Correction = "bh"
+    psi_floor: float = 0.1
+    min_samples: int = 200
+    predictions: bool = True
+    features: tuple[tuple[str, FeatureType | None], ...] = ()  # empty: every feature of the reference
+
+    @classmethod
+    def from_spec(cls, spec: DriftMonitorSpec) -> Settings:
+        return cls(
+            alpha=spec.alpha,
+            correction=spec.correction,
+            psi_floor=spec.effect_floor.psi,
+            min_samples=spec.min_samples,
+            predictions=spec.predictions,
+            features=tuple((f.name, f.type) for f in spec.features),
+        )
+
+
+# ---- Prometheus results -> observations --------------------------------------------------
+
+
+def _les(buckets: Sequence[tuple[str, float]]) -> Array:
+    """`le` label values as numbers; a label that is not one is named in the error."""
+    try:
+        les = np.array([float(le) for le, _ in buckets], dtype=np.float64)
+    except ValueError:
+        bad = next(le for le, _ in buckets if not _is_float(le))
+        raise ValueError(f"le={bad!r} is not a number") from None
+    unusable = np.isnan(les) | (les == -np.inf)
+    if unusable.any():
+        raise ValueError(f"le={buckets[int(np.argmax(unusable))][0]!r} is not an upper bucket edge")
+    return les
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _format_edges(edges: Iterable[float]) -> str:
+    listed = [f"{e:g}" for e in edges]
+    more = len(listed) - MAX_LISTED
+    return ", ".join(listed[:MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+def _match(live: Array, reference: Array) -> npt.NDArray[np.int64]:
+    """Index of the reference edge each live edge equals (within tolerance), -1 if none."""
+    if reference.size == 0:
+        return np.full(live.shape, -1, dtype=np.int64)
+    right = np.clip(np.searchsorted(reference, live), 0, reference.size - 1)
+    left = np.clip(right - 1, 0, reference.size - 1)
+    index = np.where(np.abs(reference[left] - live) < np.abs(reference[right] - live), left, right)
+    return np.where(_close(live, reference[index]), index, -1)
+
+
+def _close(live: Array, reference: Array) -> npt.NDArray[np.bool_]:
+    """np.isclose's rule (|a - b| <= atol + rtol |b|) without its overhead; NaN is never close."""
+    return np.asarray(np.abs(live - reference) <= EDGE_ATOL + EDGE_RTOL * np.abs(reference))
+
+
+def buckets_from_cumulative(
+    buckets: Sequence[tuple[str, float]], edges: Sequence[float] | Array | None = None
+) -> Histogram:
+    """Cumulative `le` buckets (as Prometheus returns them) -> per-bucket counts on `edges`.
+
+    `le` is compared numerically ("1e+06" is 1000000), series with the same `le` are added
+    (they count disjoint observations), +Inf goes last. increase() can leave the cumulative
+    counts slightly non-monotone (each series is extrapolated on its own); a running maximum
+    restores the order without changing the total. Without `edges` the `le` values are the
+    edges. Raises ValueError naming the problem: a bad `le` or count, no +Inf bucket, or
+    `le` values that are not exactly the reference edges.
+    """
+    les = _les(buckets)
+    values = np.array([v for _, v in buckets], dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("a bucket count is NaN or infinite")
+    infinite = np.isinf(les)
+    if not infinite.any():
+        raise ValueError("no le=+Inf bucket (the total)")
+    finite_les, finite_values = les[~infinite], values[~infinite]
+    if edges is None:
+        reference = np.unique(finite_les)
+        index = np.searchsorted(reference, finite_les)
+    else:
+        reference = np.asarray(edges, dtype=np.float64)
+        index = _match(finite_les, reference)
+        present = np.zeros(reference.size, dtype=bool)
+        present[index[index >= 0]] = True
+        if not present.all() or (index < 0).any():
+            problems = []
+            if not present.all():
+                problems.append(f"missing le {_format_edges(reference[~present])}")
+            if (index < 0).any():
+                problems.append(f"unexpected le {_format_edges(np.unique(finite_les[index < 0]))}")
+            raise ValueError(f"buckets do not match the reference edges: {'; '.join(problems)}")
+    cumulative = np.bincount(index, weights=finite_values, minlength=reference.size + 1)[: reference.size + 1]
+    cumulative[-1] = values[infinite].sum()
+    cumulative = np.maximum.accumulate(np.maximum(cumulative, 0.0))
+    return Histogram(reference, np.diff(cumulative, prepend=0.0))
+
+
+def _clean_categories(counts: Mapping[str, float]) -> dict[str, float]:
+    out = {str(k): float(v) for k, v in counts.items()}
+    if not all(math.isfinite(v) for v in out.values()):
+        raise ValueError("a category count is NaN or infinite")
+    return {k: max(v, 0.0) for k, v in out.items()}
+
+
+def from_prometheus(
+    buckets: Mapping[str, Sequence[tuple[str, float]]],
+    categories: Mapping[str, Mapping[str, float]] | None = None,
+    predictions: Sequence[tuple[str, float]] | Mapping[str, float] | None = None,
+    *,
+    reference: Baseline | Observations | None = None,
+) -> Observations:
+    """Prometheus answers -> Observations aligned with the reference edges.
+
+    `buckets`: {feature: [(le, cumulative count), ...]} from
+    `sum by (feature, le) (increase(modelops_feature_value_bucket{...}[w]))`;
+    `categories`: {feature: {category: count}} from `sum by (feature, category) (...)`;
+    `predictions`: [(le, cumulative count)] (or {class: count}). A feature whose series do not
+    fit gets an error naming why; the others are unaffected.
+    """
+    ref = Observations.from_baseline(reference) if isinstance(reference, Baseline) else reference
+    numeric: dict[str, Histogram] = {}
+    categorical: dict[str, Categories] = {}
+    errors: dict[str, str] = {}
+    for name, series in buckets.items():
+        edges = ref.histogram(name) if ref is not None else None
+        try:
+            numeric[name] = buckets_from_cumulative(series, None if edges is None else edges.edges)
+        except ValueError as error:
+            errors[name] = str(error)
+    for name, counts in (categories or {}).items():
+        try:
+            categorical[name] = _clean_categories(counts)
+        except ValueError as error:
+            errors[name] = str(error)
+    converted: Histogram | Categories | None = None
+    if isinstance(predictions, Mapping):
+        try:
+            converted = _clean_categories(predictions)
+        except ValueError as error:
+            errors[PREDICTION] = str(error)
+    elif predictions is not None:
+        edges = ref.histogram(PREDICTION) if ref is not None else None
+        try:
+            converted = buckets_from_cumulative(predictions, None if edges is None else edges.edges)
+        except ValueError as error:
+            errors[PREDICTION] = str(error)
+    return Observations(numeric, categorical, converted, errors)
+
+
+# ---- evaluation --------------------------------------------------------------------------
+
+
+class FeatureResult(NamedTuple):
+    """One feature's outcome. Statistics are None when the feature was not tested.
+
+    A NamedTuple, not a dataclass: evaluations of 1,000 features build 1,000 of these, and
+    this is the cheapest immutable record to build.
+    """
+
+    name: str
+    type: FeatureType | None
+    test: str = ""
+    samples: int = 0
+    reference_samples: int = 0
+    p_value: float | None = None
+    adjusted_p_value: float | None = None
+    chi2: float | None = None
+    dof: int | None = None
+    ks: float | None = None
+    psi: float | None = None
+    js: float | None = None
+    wasserstein: float | None = None
+    drifted: bool = False
+    insufficient_data: bool = False
+    error: str | None = None
+
+    @property
+    def tested(self) -> bool:
+        return self.p_value is not None
+
+    @property
+    def outcome(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.insufficient_data:
+            return "insufficient"
+        return "drifted" if self.drifted else "ok"
+
+
+@dataclass(frozen=True)
+class DriftEvaluation:
+    """Every feature's result, worst first, and the share of tested features that drifted."""
+
+    features: tuple[FeatureResult, ...]
+    settings: Settings
+    tested: int
+    drifted_count: int
+
+    @property
+    def insufficient_data(self) -> bool:
+        """No feature could be tested: this evaluation says nothing about drift."""
+        return self.tested == 0
+
+    @property
+    def drift_share(self) -> float | None:
+        return self.drifted_count / self.tested if self.tested else None
+
+    @property
+    def worst_feature(self) -> str | None:
+        return self.features[0].name if self.features and self.features[0].tested else None
+
+    @property
+    def errors(self) -> tuple[FeatureResult, ...]:
+        return tuple(f for f in self.features if f.error is not None)
+
+    def drifted(self, drift_share: float) -> bool | None:
+        """This evaluation alone (no hysteresis): None when nothing could be tested."""
+        share = self.drift_share
+        return None if share is None else share >= drift_share
+
+    def feature(self, name: str) -> FeatureResult | None:
+        return next((f for f in self.features if f.name == name), None)
+
+
+def _selection(reference: Observations, settings: Settings) -> list[tuple[str, FeatureType | None]]:
+    chosen = settings.features or tuple((name, None) for name in reference.names())
+    selected = list(dict.fromkeys(chosen))
+    if settings.predictions and (PREDICTION, None) not in selected:
+        selected.append((PREDICTION, None))
+    return selected
+
+
+def _problem(name: str, wanted: FeatureType | None, reference: Observations, current: Observations) -> str | None:
+    """Why this feature cannot be compared at all, before looking at its numbers."""
+    what = "the prediction distribution" if name == PREDICTION else "the feature"
+    if name in reference.errors:
+        return f"reference: {reference.errors[name]}"
+    kind = reference.kind(name)
+    if kind is None:
+        return f"{what} is not in the reference"
+    if wanted is not None and wanted != kind:
+        return f"selected as {wanted} but the reference has it as {kind}"
+    if name in current.errors:
+        return current.errors[name]
+    live = current.kind(name)
+    if live is None:
+        return f"{what} is missing from the current data"
+    if live != kind:
+        return f"{kind} in the reference but {live} in the current data"
+    return None
+
+
+def _edge_mismatch(reference: Array, live: Array) -> str:
+    index = _match(live, reference)
+    present = np.zeros(reference.size, dtype=bool)
+    present[index[index >= 0]] = True
+    problems = []
+    if not present.all():
+        problems.append(f"missing le {_format_edges(reference[~present])}")
+    if (index < 0).any():
+        problems.append(f"unexpected le {_format_edges(live[index < 0])}")
+    return f"buckets do not match the reference edges: {'; '.join(problems)}"
+
+
+def _malformed(h: Histogram) -> str | None:
+    if h.counts.size != h.edges.size + 1:
+        return f"malformed entry: {h.counts.size} counts for {h.edges.size} edges (need edges + 1, the last is +Inf)"
+    if not np.all(np.isfinite(h.edges)) or np.any(np.diff(h.edges) <= 0):
+        return "malformed entry: edges must be finite and strictly increasing"
+    if not np.all(np.isfinite(h.counts)):
+        return "malformed entry: a count is NaN or infinite"
+    return None
+
+
+def _padded(rows: Sequence[Array], width: int, fill: float, lengths: npt.NDArray[np.int64] | None = None) -> Array:
+    """Rows of different lengths as one matrix, filled on the right (one copy, no per-row loop)."""
+    if lengths is None:
+        lengths = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
+    total = int(lengths.sum())
+    if not total:
+        return np.full((len(rows), width), fill)
+    flat = np.concatenate(rows)
+    if total == len(rows) * width:  # the usual case: every feature has as many buckets
+        return flat.reshape(len(rows), width)
+    out = np.full((len(rows), width), fill)
+    starts = np.cumsum(lengths) - lengths
+    out[np.repeat(np.arange(len(rows)), lengths), np.arange(total) - np.repeat(starts, lengths)] = flat
+    return out
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Features ready for one drift_stats.compare call."""
+
+    names: list[str]
+    test: str
+    reference: Array
+    current: Array
+    edges: Array | None
+
+
+def _well_formed(edges: Array, counts: Array, lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Per row: finite, strictly increasing edges (NaN-padded) and finite counts."""
+    finite_edges = np.isfinite(edges).sum(axis=1) == lengths
+    increasing = ~(np.diff(edges, axis=1) <= 0).any(axis=1)  # comparisons with the NaN padding are False
+    return np.asarray(finite_edges & increasing & np.isfinite(counts).all(axis=1))
+
+
+def _numeric_rows(entries: Sequence[tuple[str, Histogram, Histogram]], results: dict[str, FeatureResult]) -> _Rows:
+    """Validate every numeric feature at once; the bad ones go to `results` as errors."""
+    refs, curs = [r for _, r, _ in entries], [c for _, _, c in entries]
+    n = len(entries)
+    arrays = ([r.edges for r in refs], [r.counts for r in refs], [c.edges for c in curs], [c.counts for c in curs])
+    lengths = [np.fromiter((x.size for x in xs), dtype=np.int64, count=n) for xs in arrays]
+    re_n, rc_n, ce_n, cc_n = lengths
+    shaped = (rc_n == re_n + 1) & (cc_n == ce_n + 1) & (re_n == ce_n)
+    if not shaped.all():  # keep malformed rows out of the matrices; they are reported below
+        keep, empty = shaped.tolist(), np.empty(0)
+        re_e, re_c, ce_e, ce_c = ([x if k else empty for x, k in zip(xs, keep, strict=True)] for xs in arrays)
+        arrays = (re_e, re_c, ce_e, ce_c)
+        lengths = [np.where(shaped, x, 0) for x in lengths]
+        re_n = lengths[0]
+    width = int(re_n.max())
+    re, rc, ce, cc = (
+        _padded(xs, width + extra, fill, n_x)
+        for xs, n_x, extra, fill in zip(arrays, lengths, (0, 1, 0, 1), (np.nan, 0.0, np.nan, 0.0), strict=True)
+    )
+    same = (_close(ce, re) | (np.isnan(ce) & np.isnan(re))).all(axis=1)
+    valid = shaped & _well_formed(re, rc, re_n) & _well_formed(ce, cc, re_n) & same
+    names = [name for name, _, _ in entries]
+    if valid.all():
+        return _Rows(names, "chi2", rc, cc, re)
+    for i in np.flatnonzero(~valid).tolist():
+        name, r, c = entries[i]
+        bad = _malformed(r)
+        message = f"reference: {bad}" if bad else _malformed(c) or _edge_mismatch(r.edges, c.edges)
+        results[name] = FeatureResult(name, "numeric", error=message)
+    kept = [name for name, ok in zip(names, valid.tolist(), strict=True) if ok]
+    return _Rows(kept, "chi2", rc[valid], cc[valid], re[valid])
+
+
+def _categorical_row(reference: Categories, current: Categories) -> tuple[Array, Array]:
+    """Reference and current counts over the reference's categories plus one bin for unseen ones,
+    ordered by combined count (ties by name) so that merging adjacent bins pools the rare ones."""
+    names = sorted(reference)
+    unseen = sum(v for k, v in current.items() if k not in reference)
+    r = np.array([reference[k] for k in names] + [0.0])
+    c = np.array([current.get(k, 0.0) for k in names] + [unseen])
+    order = np.argsort(-(np.rint(r) + np.rint(c)), kind="stable")
+    return r[order], c[order]
+
+
+def _categorical_rows(
+    entries: Sequence[tuple[str, Categories, Categories]], results: dict[str, FeatureResult]
+) -> _Rows:
+    names: list[str] = []
+    refs: list[Array] = []
+    curs: list[Array] = []
+    for name, reference, current in entries:
+        try:
+            r, c = _categorical_row(_clean_categories(reference), _clean_categories(current))
+        except ValueError as error:
+            results[name] = FeatureResult(name, "categorical", error=f"malformed entry: {error}")
+            continue
+        names.append(name)
+        refs.append(r)
+        curs.append(c)
+    width = max((r.size for r in refs), default=0)
+    return _Rows(names, "chi2-categorical", _padded(refs, width, 0.0), _padded(curs, width, 0.0), None)
+
+
+def evaluate(
+    reference: Baseline | Observations, current: Baseline | Observations, settings: Settings | None = None
+) -> DriftEvaluation:
+    """Test every selected feature (and the predictions) of `current` against `reference`.
+
+    All numeric features go through drift_stats in one call, all categorical ones in another;
+    the p-values are then corrected together. Nothing raises for bad data: a feature that
+    cannot be compared carries an error and the rest are evaluated.
+    """
+    settings = settings or Settings()
+    ref = Observations.from_baseline(reference) if isinstance(reference, Baseline) else reference
+    cur = Observations.from_baseline(current) if isinstance(current, Baseline) else current
+    results: dict[str, FeatureResult] = {}
+    numeric: list[tuple[str, Histogram, Histogram]] = []
+    categorical: list[tuple[str, Categories, Categories]] = []
+    ref_numeric, cur_numeric, ref_errors, cur_errors = ref.numeric, cur.numeric, ref.errors, cur.errors
+    for name, wanted in _selection(ref, settings):
+        if (  # the common case, kept cheap for 1,000 features
+            wanted != "categorical" and name in ref_numeric and name in cur_numeric
+            and name not in ref_errors and name not in cur_errors and name != PREDICTION
+        ):  # fmt: skip
+            numeric.append((name, ref_numeric[name], cur_numeric[name]))
+            continue
+        problem = _problem(name, wanted, ref, cur)
+        kind = ref.kind(name)
+        if problem is not None:
+            if name != PREDICTION or ref.predictions is not None or cur.predictions is not None:
+                results[name] = FeatureResult(name, kind, error=problem)
+            continue  # a model with no prediction distribution on either side has nothing to test
+        r_hist, c_hist = ref.histogram(name), cur.histogram(name)
+        if r_hist is not None and c_hist is not None:
+            numeric.append((name, r_hist, c_hist))
+            continue
+        r_cats, c_cats = ref.categories(name), cur.categories(name)
+        assert r_cats is not None and c_cats is not None  # _problem checked both sides have the same kind
+        categorical.append((name, r_cats, c_cats))
+
+    batches = []
+    if numeric:
+        batches.append(_numeric_rows(numeric, results))
+    if categorical:
+        batches.append(_categorical_rows(categorical, results))
+    tested: list[FeatureResult] = []
+    computed = [(rows, drift_stats.compare(rows.reference, rows.current, rows.edges)) for rows in batches if rows.names]
+    if computed:
+        tested = _tested(computed, settings, results)
+    untested = sorted(results.values(), key=lambda f: (f.error is None, f.name))  # errors, then insufficient
+    return DriftEvaluation((*tested, *untested), settings, len(tested), sum(f.drifted for f in tested))
+
+
+def _tested(
+    computed: Sequence[tuple[_Rows, drift_stats.TwoSample]], settings: Settings, untested: dict[str, FeatureResult]
+) -> list[FeatureResult]:
+    """Correct the p-values of every testable feature together and rank them: drifted first, then by
+    PSI. Features with too few observations (or an empty reference) go to `untested`."""
+    names = [name for rows, _ in computed for name in rows.names]
+    numeric = np.concatenate([np.full(len(rows.names), rows.edges is not None) for rows, _ in computed])
+
+    def column(field: str) -> Array:
+        return np.concatenate([getattr(stats, field) for _, stats in computed])
+
+    n_cur, n_ref, psi = column("n_current"), column("n_reference"), column("psi")
+    testable = (n_ref > 0) & (n_cur >= settings.min_samples)
+    adjusted = drift_stats.correct(np.where(testable, column("p_value"), np.nan), settings.correction)
+    drifted = testable & (adjusted < settings.alpha) & (psi >= settings.psi_floor)
+    samples, reference_samples = np.rint(n_cur).astype(int).tolist(), np.rint(n_ref).astype(int).tolist()
+    for i in np.flatnonzero(~testable).tolist():
+        name = names[i]
+        kind: FeatureType = "numeric" if numeric[i] else "categorical"
+        if reference_samples[i] == 0:
+            untested[name] = FeatureResult(name, kind, samples=samples[i], error="the reference has no observations")
+        else:
+            untested[name] = FeatureResult(name, kind, samples=samples[i], reference_samples=reference_samples[i],
+                                           insufficient_data=True)  # fmt: skip
+    rows = np.flatnonzero(testable)
+    order = rows[np.lexsort((-psi[rows], ~drifted[rows]))]  # drifted first, then by PSI, largest first
+
+    def ranked(values: npt.NDArray[Any]) -> list[Any]:
+        return values[order].tolist()  # type: ignore[no-any-return]
+
+    dof = np.rint(np.nan_to_num(column("dof"))).astype(int)
+    columns = zip(
+        order.tolist(), ranked(numeric), ranked(column("p_value")), ranked(adjusted), ranked(column("chi2")),
+        ranked(dof), ranked(column("ks")), ranked(psi), ranked(column("js")), ranked(column("wasserstein")),
+        ranked(drifted), strict=True,
+    )  # fmt: skip
+    tested = []
+    for i, num, p, adj, chi2, dof, ks, s, js, w, hit in columns:  # every statistic is a number: n > 0 on both sides
+        family: FeatureType = "numeric" if num else "categorical"
+        test = "chi2" if num else "chi2-categorical"
+        ks_, w_ = (ks, w) if num else (None, None)  # a categorical feature has no order, so no CDF
+        tested.append(FeatureResult(names[i], family, test, samples[i], reference_samples[i], p, adj, chi2, dof, ks_, s,
+                                    js, w_, hit))  # fmt: skip
+    return tested
+
+
+# ---- hysteresis and status ---------------------------------------------------------------
+
+
+def next_state(
+    previous_drifted: bool | None,
+    streak: int,
+    evaluation: DriftEvaluation,
+    drift_share_threshold: float,
+    consecutive: int,
+) -> tuple[bool | None, int]:
+    """(drifted, streak) after this evaluation.
+
+    `streak` counts evaluations in a row that disagree with `drifted`; the state flips when it
+    reaches `consecutive`, so one noisy window neither raises nor clears Drifted. A monitor
+    with no state yet (None) counts as not drifted: its first clean evaluation says False, and
+    it stays None while drift builds up a streak. An evaluation with nothing testable
+    (InsufficientData) changes nothing: it neither extends nor breaks a streak.
+    """
+    observed = evaluation.drifted(drift_share_threshold)
+    if observed is None:
+        return previous_drifted, streak
+    state = bool(previous_drifted)
+    if observed == state:
+        return state, 0
+    if streak + 1 >= consecutive:
+        return observed, 0
+    return previous_drifted, streak + 1
+
+
+def to_status(evaluation: DriftEvaluation) -> list[FeatureDrift]:
+    """Per-feature status entries, worst first (the predictions, if tested, under PREDICTION)."""
+    return [
+        FeatureDrift(
+            name=f.name,
+            test=f.test,
+            p_value=f.p_value,
+            adjusted_p_value=f.adjusted_p_value,
+            ks=f.ks,
+            psi=f.psi,
+            js=f.js,
+            wasserstein=f.wasserstein,
+            samples=f.samples,
+            drifted=f.drifted,
+            insufficient_data=f.insufficient_data,
+            error=f.error,
+        )
+        for f in evaluation.features
+    ]
