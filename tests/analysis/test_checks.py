@@ -10,6 +10,7 @@ from modelops.analysis.checks import (
     CheckResult,
     Verdict,
     combine,
+    common_buckets,
     compare_errors,
     compare_latency,
     custom,
@@ -123,3 +124,27 @@ def test_identical_canaries_pass_at_least_95_percent_of_100_seeded_trials() -> N
         ]  # fmt: skip
         failures += combine(results) is Verdict.FAIL
     assert failures <= 5, f"{failures} false fails in 100 trials"
+
+
+def test_buckets_of_two_versions_are_compared_on_the_edges_they_share() -> None:
+    canary = [(0.1, 5.0), (0.25, 8.0), (0.5, 20.0), (float("inf"), 30.0)]
+    stable = [(0.25, 10.0), (0.3, 12.0), (0.5, 40.0), (float("inf"), 50.0)]
+    aligned = common_buckets(canary, stable)
+    assert aligned.mismatch is None
+    assert aligned.canary == [8.0, 12.0, 10.0] and aligned.stable == [10.0, 30.0, 10.0]
+
+
+def test_identical_edges_pass_through_and_missing_sides_stay_missing() -> None:
+    both = [(1.0, 2.0), (float("inf"), 3.0)]
+    assert common_buckets(both, both) == ([2.0, 1.0], [2.0, 1.0], None)
+    assert common_buckets(None, both) == (None, [2.0, 1.0], None)
+
+
+def test_no_shared_edge_is_unknown_not_a_comparison_of_different_ranges() -> None:
+    canary = [(0.11, 5.0), (0.52, 8.0), (float("inf"), 30.0)]
+    stable = [(0.12, 5.0), (0.47, 8.0), (float("inf"), 30.0)]
+    aligned = common_buckets(canary, stable)
+    assert aligned.canary is None and aligned.mismatch is not None and "share no bucket edge" in aligned.mismatch
+    result = prediction_drift(aligned.canary, aligned.stable, max_psi=0.1, alpha=0.01, min_requests=1, query="q",
+                              mismatch=aligned.mismatch)  # fmt: skip
+    assert result.verdict is Verdict.UNKNOWN and "same edges" in result.reason

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelops.api.v1alpha1.baseline import Baseline
+from modelops.api.v1alpha1.baseline import PROBABILITY_EDGES, Baseline
 from modelops.models import Batch, load
 from modelops.train import trainer
 from modelops.train.dataset import Drift, generate
@@ -51,6 +51,8 @@ def test_baseline_counts_the_training_rows(trained: tuple[Path, dict[str, object
     assert all(f.total == result["rows"] for f in document.features)
     assert document.predictions is not None and document.predictions.total == result["rows"]
     assert all(len(f.edges) == 11 for f in document.features if f.type == "numeric")
+    # probabilities on fixed edges: every version's prediction histogram has the same buckets
+    assert tuple(document.predictions.edges) == PROBABILITY_EDGES
 
 
 def test_same_seed_same_bytes_other_seed_other_split(tmp_path: Path, trained: tuple[Path, dict[str, object]]) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special, stats
@@ -167,6 +168,55 @@ def _too_few(
     return None
 
 
+EDGE_RTOL = 1e-9  # `le` labels are floats written by different clients
+
+
+class CommonBuckets(NamedTuple):
+    """Two histograms as per-bucket counts on the edges both have; `mismatch` says why not."""
+
+    canary: list[float] | None
+    stable: list[float] | None
+    mismatch: str | None = None
+
+
+def common_buckets(
+    canary: Sequence[tuple[float, float]] | None, stable: Sequence[tuple[float, float]] | None
+) -> CommonBuckets:
+    """Per-bucket counts of two cumulative histograms ((le, count) sorted by le) on their shared edges.
+
+    Versions may export different bucket edges (a prediction histogram's edges come from each
+    version's training baseline): comparing bucket i with bucket i would compare different
+    ranges. Cumulative counts at an edge both have are exact, so the buckets are merged down
+    to the shared edges; with no shared finite edge there is nothing to compare.
+    """
+    if canary is None or stable is None:
+        return CommonBuckets(_per_bucket(canary), _per_bucket(stable))
+    c_le = np.asarray([le for le, _ in canary], dtype=float)
+    s_le = np.asarray([le for le, _ in stable], dtype=float)
+    keep_c = np.isclose(c_le[:, None], s_le[None, :], rtol=EDGE_RTOL, atol=0).any(axis=1)
+    keep_s = np.isclose(s_le[:, None], c_le[None, :], rtol=EDGE_RTOL, atol=0).any(axis=1)
+    finite = int(np.isfinite(c_le[keep_c]).sum())
+    if finite == 0 or not keep_c[-1] or not np.isinf(c_le[-1]):
+        return CommonBuckets(None, None, f"canary and stable share no bucket edge (canary le {_edges(c_le)}; "
+                                         f"stable le {_edges(s_le)}): give both versions the same edges")  # fmt: skip
+    return CommonBuckets(
+        _per_bucket([pair for pair, keep in zip(canary, keep_c, strict=True) if keep]),
+        _per_bucket([pair for pair, keep in zip(stable, keep_s, strict=True) if keep]),
+    )
+
+
+def _per_bucket(cumulative: Sequence[tuple[float, float]] | None) -> list[float] | None:
+    if cumulative is None:
+        return None
+    values = [c for _, c in cumulative]
+    return [max(b - a, 0.0) for a, b in zip([0.0, *values[:-1]], values, strict=True)]
+
+
+def _edges(le: np.ndarray, shown: int = 4) -> str:
+    text = ", ".join(f"{v:g}" for v in le[:shown])
+    return text + (f", ... ({len(le)} edges)" if len(le) > shown else "")
+
+
 def mann_whitney_buckets(canary: np.ndarray, stable: np.ndarray) -> tuple[float, float]:
     """(P(canary slower than stable) + ties/2, one-sided p) from two bucket-count vectors.
 
@@ -196,10 +246,16 @@ def compare_latency(
     min_requests: int,
     min_effect: float,
     query: str,
+    mismatch: str | None = None,
 ) -> CheckResult:
-    """Fail when the canary is significantly slower and P(canary slower) >= 0.5 + min_effect."""
+    """Fail when the canary is significantly slower and P(canary slower) >= 0.5 + min_effect.
+
+    `mismatch` (from common_buckets) makes it Unknown: buckets that differ cannot be compared.
+    """
     name = "latency-vs-stable"
     threshold = f"p >= {alpha:g} or P(slower) < {0.5 + min_effect:.2f}"
+    if mismatch is not None:
+        return _unknown(name, threshold, query, mismatch)
     missing = _too_few(name, threshold, query, canary=canary, stable=stable, min_requests=min_requests,
                        what="latency observations")  # fmt: skip
     if missing is not None:
@@ -221,10 +277,16 @@ def prediction_drift(
     alpha: float,
     min_requests: int,
     query: str,
+    mismatch: str | None = None,
 ) -> CheckResult:
-    """Canary predictions vs stable predictions: Fail when homogeneity is rejected AND PSI > max."""
+    """Canary predictions vs stable predictions: Fail when homogeneity is rejected AND PSI > max.
+
+    `mismatch` (from common_buckets) makes it Unknown: buckets that differ cannot be compared.
+    """
     name = "prediction-drift"
     threshold = f"PSI <= {max_psi:g} or p >= {alpha:g}"
+    if mismatch is not None:
+        return _unknown(name, threshold, query, mismatch)
     missing = _too_few(name, threshold, query, canary=canary, stable=stable, min_requests=min_requests,
                        what="predictions")  # fmt: skip
     if missing is not None:

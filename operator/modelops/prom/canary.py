@@ -39,14 +39,12 @@ def bucket_query(metric: str, labels: Mapping[str, str], window: timedelta) -> s
     return f"sum by (le) (increase({promql.selector(metric + '_bucket', labels)}[{promql.duration(window)}]))"
 
 
-async def buckets(client: PrometheusClient, query: str, *, at: datetime) -> list[float] | None:
-    """Per-bucket counts (not cumulative) in `le` order; None when there are no series."""
+async def buckets(client: PrometheusClient, query: str, *, at: datetime) -> list[tuple[float, float]] | None:
+    """Cumulative (le, count) pairs in `le` order; None when there are no series."""
     samples = [s for s in await client.query(query, time=at) if "le" in s.labels and not math.isnan(s.value)]
     if not samples:
         return None
-    cumulative = sorted((float(s.labels["le"]), s.value) for s in samples)
-    values = [c for _, c in cumulative]
-    return [max(b - a, 0.0) for a, b in zip([0.0, *values[:-1]], values, strict=True)]
+    return sorted((float(s.labels["le"]), s.value) for s in samples)
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,12 @@ class _Context:
     min_requests: int
     at: datetime
 
-    async def buckets(self, metric: str, variant: Variant) -> tuple[str, list[float] | None]:
-        query = bucket_query(metric, variant.labels, self.interval)
-        return query, await buckets(self.client, query, at=self.at)
+    async def compared(self, metric: str) -> tuple[str, checks.CommonBuckets]:
+        """Canary's and stable's histograms of `metric` over the interval, on their shared edges."""
+        query = bucket_query(metric, self.canary.labels, self.interval)
+        canary = await buckets(self.client, query, at=self.at)
+        stable = await buckets(self.client, bucket_query(metric, self.stable.labels, self.interval), at=self.at)
+        return query, checks.common_buckets(canary, stable)
 
 
 async def analyze(
@@ -109,16 +110,15 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
         stable_counts = await counts(ctx.client, promql.availability(ctx.stable.labels, ctx.interval), at=ctx.at)
         out.append(checks.compare_errors(canary_counts, stable_counts, alpha=alpha, min_requests=n,
                                          min_difference=float(budget), query=canary_q.bad))  # fmt: skip
-        query, canary_latency = await ctx.buckets(promql.DURATION, ctx.canary)
-        _, stable_latency = await ctx.buckets(promql.DURATION, ctx.stable)
-        out.append(checks.compare_latency(canary_latency, stable_latency, alpha=alpha, min_requests=n,
-                                          min_effect=0.05, query=query))  # fmt: skip
+        query, latency = await ctx.compared(promql.DURATION)
+        out.append(checks.compare_latency(latency.canary, latency.stable, alpha=alpha, min_requests=n,
+                                          min_effect=0.05, query=query, mismatch=latency.mismatch))  # fmt: skip
     if spec.prediction_drift.enabled:
-        query, canary_predictions = await ctx.buckets("modelops_prediction", ctx.canary)
-        _, stable_predictions = await ctx.buckets("modelops_prediction", ctx.stable)
+        query, predictions = await ctx.compared("modelops_prediction")
         drift = spec.prediction_drift
-        out.append(checks.prediction_drift(canary_predictions, stable_predictions, max_psi=drift.max_psi,
-                                           alpha=drift.alpha, min_requests=n, query=query))  # fmt: skip
+        out.append(checks.prediction_drift(predictions.canary, predictions.stable, max_psi=drift.max_psi,
+                                           alpha=drift.alpha, min_requests=n, query=query,
+                                           mismatch=predictions.mismatch))  # fmt: skip
     for metric in spec.metrics:
         out.append(
             await _custom(ctx, metric.name, metric.query, metric.threshold_range.min, metric.threshold_range.max)

@@ -38,10 +38,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from modelops.api.v1alpha1.baseline import MAX_FEATURES, OTHER_CATEGORY, Baseline
+from modelops.api.v1alpha1.baseline import MAX_FEATURES, OTHER_CATEGORY, PROBABILITY_EDGES, Baseline
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
+PROBABILITY_BUCKETS = PROBABILITY_EDGES
 INVALID_REASONS = (
     "bad_json", "body_too_large", "missing_feature", "unknown_input", "wrong_shape", "wrong_type",
     "nan", "too_many_rows", "unknown_model", "bad_request",

@@ -9,6 +9,7 @@ because the drift monitor compares them with `modelops_feature_value_bucket` ser
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -71,8 +72,15 @@ def build(
     version: str,
     buckets: int = 12,
     max_categories: int = 20,
+    prediction_edges: Sequence[float] | None = None,
 ) -> Baseline:
-    """The baseline of `data` (the training rows) and the model's predictions on them."""
+    """The baseline of `data` (the training rows) and the model's predictions on them.
+
+    `prediction_edges` fixes the prediction buckets (the trainer passes PROBABILITY_EDGES for
+    probabilities) so that every version's prediction histogram has the same edges and a
+    canary's predictions can be compared with stable's bucket by bucket; without it the
+    edges are quantiles of these predictions.
+    """
     features = []
     for j, name in enumerate(data.numeric_names):
         edges, counts = numeric_distribution(data.numeric[:, j], buckets)
@@ -80,7 +88,11 @@ def build(
     for name, values in data.categorical.items():
         categories = category_counts(values, max_categories)
         features.append(FeatureBaselineDoc(name=name, type="categorical", categories=categories))
-    edges, counts = numeric_distribution(predictions, buckets)
+    if prediction_edges is None:
+        edges, counts = numeric_distribution(predictions, buckets)
+    else:
+        edges = [float(e) for e in prediction_edges]
+        counts = bucket_counts(predictions, edges)
     return Baseline(
         model=model,
         version=version,

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
+from modelops.api.v1alpha1.baseline import PROBABILITY_EDGES
 from modelops.api.v1alpha1.common import DNS_LABEL, LABEL_VALUE
 from modelops.models.base import Batch
 from modelops.train import baseline as baseline_mod
@@ -223,6 +224,7 @@ def train(settings: Settings) -> dict[str, Any]:
             version=settings.version,
             buckets=settings.buckets,
             max_categories=settings.max_categories,
+            prediction_edges=PROBABILITY_EDGES,  # scores are probabilities: versions share the buckets
         )
     except ValidationError as error:  # e.g. a column name longer than 128 characters
         raise TrainError(f"the data cannot be described by a baseline document: {error}") from error

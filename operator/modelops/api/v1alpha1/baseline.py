@@ -20,6 +20,9 @@ MAX_FEATURES = 1000
 MAX_EDGES = 64
 MAX_CATEGORIES = 100
 OTHER_CATEGORY = "__other__"
+# Scores of binary classifiers are histogrammed on these fixed edges (trainer baseline and server
+# alike), so two versions' prediction histograms share their buckets and can be compared.
+PROBABILITY_EDGES: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
 
 
 class Distribution(ApiModel):
