@@ -47,13 +47,16 @@ def test_empty_buckets_and_feature_order_do_not_matter(a: np.ndarray, pad: int) 
 
 @given(counts, st.integers(2, 20))
 def test_severity_figures_ignore_scale_and_chi2_grows_with_it(a: np.ndarray, k: int) -> None:
-    ref = a.astype(float) + 1
+    ref = a.astype(float) + 10  # no bucket sparse enough to be merged, at any scale
     cur = np.roll(ref, 1, axis=1)
     one, many = compare(ref, cur), compare(ref * k, cur * k)
     np.testing.assert_allclose(one.psi, many.psi, rtol=1e-9)
     np.testing.assert_allclose(one.js, many.js, rtol=1e-9)
     np.testing.assert_allclose(one.ks, many.ks, rtol=1e-9)
-    assert np.all(many.chi2 >= one.chi2 - 1e-9)
+    # on the same bins the homogeneity statistic grows exactly with the counts (sparse buckets
+    # are merged differently at another scale, so this holds only where nothing is merged)
+    np.testing.assert_array_equal(one.dof, many.dof)
+    np.testing.assert_allclose(many.chi2, k * one.chi2, rtol=1e-9, atol=1e-9)
 
 
 def test_merging_reaches_expected_five() -> None:

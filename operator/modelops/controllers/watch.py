@@ -84,10 +84,12 @@ def _register(group: str, version: str, plural: str, api_version: str, kind: str
     kopf.index(resource, labels=dict(MANAGED_BY), id=index_name(plural))(index)
     del version  # kopf resolves the preferred version of the resource itself
 
-    @kopf.on.delete(resource, labels=dict(MANAGED_BY), optional=True, id=f"forget_{plural}")
-    async def gone(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    # A raw-event handler, not on.delete: kopf's change-detecting handlers (create/update/delete)
+    # store a last-handled-configuration annotation, i.e. one extra PATCH of every child we own.
+    @kopf.on.event(resource, labels=dict(MANAGED_BY), id=f"wake_{plural}")
+    async def changed(type: str | None, namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
         owner = labels.get(DEPLOYMENT_LABEL)
-        if owner is not None:
+        if owner is not None and type == "DELETED":  # the index handler wakes on every other change
             WAKERS.wake((namespace or "", owner))
 
 
