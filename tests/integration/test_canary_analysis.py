@@ -21,6 +21,9 @@ import hashlib
 import ipaddress
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +35,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import yaml
 
 from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import error_budget
@@ -290,6 +294,24 @@ def describe(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
+def analyze_cli(url: str, at: datetime, *args: str) -> subprocess.CompletedProcess[str]:
+    """`modelops analyze -f` on a ModelDeployment file for the window ending at `at`."""
+    document = {
+        "apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment",
+        "metadata": {"name": MODEL, "namespace": NAMESPACE},
+        "spec": {"model": {"name": MODEL, "version": "v2", "uri": "file:///models/v2", "sha256": "0" * 64},
+                 "rollout": {"minRequests": MIN_REQUESTS}},
+    }  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(document, f)
+    try:
+        argv = [sys.executable, "-m", "modelops.cli.main", "analyze", "-f", f.name, "--prometheus", url,
+                "--interval", f"{WINDOW.total_seconds():.0f}s", "--at", at.isoformat(), *args]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        os.unlink(f.name)
+
+
 # -- fixtures ------------------------------------------------------------------------------------
 
 
@@ -356,6 +378,17 @@ def test_canary_with_ten_percent_errors_fails_within_one_interval(
     sent = canary.get(500, 0) / report.requests("v2")
     assert abs(seen - sent) < 0.03, f"Prometheus saw a {seen:.3f} bad ratio, the servers answered {sent:.3f}"
     assert report.counts[("v1", "stable")] == {200: report.requests("v1")}
+
+    # `modelops analyze` (what on call runs) reaches the same verdict with the same numbers
+    answer = analyze_cli(prometheus, end, "--canary-version", "v2", "--stable-version", "v1", "-o", "json")
+    assert answer.returncode == 1, answer.stderr  # 1 = Fail
+    printed = json.loads(answer.stdout)
+    assert printed["verdict"] == "Fail"
+    assert {c["name"]: c["verdict"] for c in printed["checks"]} == {c.name: str(c.verdict) for c in analysis.checks}
+    assert next(c for c in printed["checks"] if c["name"] == "availability")["value"] == availability.value
+    table = analyze_cli(prometheus, end, "--canary-version", "v2", "--stable-version", "v1")
+    assert table.returncode == 1 and "CHECK" in table.stdout and "availability" in table.stdout
+    assert "confidently above" in table.stdout
 
 
 # -- (b) an identical canary passes ------------------------------------------------------------------

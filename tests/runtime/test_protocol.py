@@ -118,3 +118,9 @@ def test_response_shape() -> None:
     doc = orjson.loads(infer_response("m", "v1", "id-1", np.array([0.25, 0.5]), "predict"))
     assert doc == {"model_name": "m", "model_version": "v1", "id": "id-1",
                    "outputs": [{"name": "predict", "shape": [2], "datatype": "FP64", "data": [0.25, 0.5]}]}  # fmt: skip
+
+
+def test_a_strided_column_of_probabilities_is_answered() -> None:
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5]])  # predict_proba(); [:, 1] is a strided view
+    doc = orjson.loads(infer_response("m", "v1", None, proba[:, 1], "predict"))
+    assert doc["outputs"][0]["data"] == [0.1, 0.7, 0.5]

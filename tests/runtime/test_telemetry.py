@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from modelops.api.v1alpha1.baseline import Baseline
-from modelops.runtime.telemetry import MAX_DYNAMIC_CATEGORIES, Telemetry
+from modelops.runtime.telemetry import MAX_DYNAMIC_CATEGORIES, Telemetry, _Buckets
 from modelops.train.dataset import generate
 from tests.runtime.models_fixture import baseline
 
@@ -99,3 +99,17 @@ def test_observe_helper_for_other_servers() -> None:
     text = telemetry.exposition()[0].decode()
     assert _series(text, "modelops_feature_value_bucket", feature="velocity")["+Inf"] == 10
     assert _series(text, "modelops_prediction_count")[""] == 10
+
+
+@given(
+    st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([np.nan, np.inf, -np.inf])), min_size=1, max_size=200),
+    st.lists(st.floats(-5, 5), min_size=1, max_size=8, unique=True),
+)
+def test_the_bisect_path_counts_exactly_like_the_numpy_path(values: list[float], edges: list[float]) -> None:
+    few, many = _Buckets([sorted(edges)]), _Buckets([sorted(edges)])
+    column = np.asarray(values, dtype=np.float64).reshape(-1, 1)
+    for value in column:  # one value at a time: bisect
+        few.observe(value.reshape(1, 1))  # one row: bisect
+    many._observe_numpy(column)
+    np.testing.assert_array_equal(few.counts, many.counts)
+    np.testing.assert_allclose(few.sums, many.sums, equal_nan=True)

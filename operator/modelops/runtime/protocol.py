@@ -156,7 +156,15 @@ def infer_response(
     doc: dict[str, Any] = {
         "model_name": model,
         "model_version": version,
-        "outputs": [{"name": output, "shape": [int(scores.shape[0])], "datatype": "FP64", "data": scores}],
+        # a column of predict_proba() is a strided view; orjson serialises only C-contiguous arrays
+        "outputs": [
+            {
+                "name": output,
+                "shape": [int(scores.shape[0])],
+                "datatype": "FP64",
+                "data": np.ascontiguousarray(scores, dtype=np.float64),
+            }
+        ],
     }
     if request_id is not None:
         doc["id"] = request_id
