@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from modelops.cli.status_view import model_deployment, table
+from modelops.cli.status_view import drift_monitor, model_deployment, table
 
 
 def test_table_aligns_columns() -> None:
@@ -34,3 +34,37 @@ def test_model_deployment_view_shows_values_behind_the_verdict() -> None:
     assert "v2 (1/1 ready)  weight 10%" in text
     assert "error-rate  Fail     0.1    <= 0.01" in text and "canary errors 10% over 1m" in text
     assert "Accepted   True" in text
+
+
+def test_drift_monitor_view_lists_features_worst_first_with_their_figures() -> None:
+    obj = {
+        "metadata": {"namespace": "ml", "name": "fraud-drift"},
+        "spec": {"modelDeploymentRef": {"name": "fraud"}, "driftShare": 0.2},
+        "status": {
+            "drifted": True, "driftShare": 0.33, "version": "v3", "reference": "ConfigMap fraud-baseline/baseline.json",
+            "lastEvaluated": "2026-11-23T10:00:00Z",
+            "features": [
+                {"name": "amount", "test": "chi2", "samples": 412, "pValue": 1e-30, "adjustedPValue": 3e-30,
+                 "psi": 0.91, "js": 0.4, "ks": 0.35, "drifted": True},
+                {"name": "hour", "test": "chi2", "samples": 412, "pValue": 0.4, "adjustedPValue": 0.6, "psi": 0.02,
+                 "js": 0.05, "ks": 0.03, "drifted": False},
+                {"name": "age", "samples": 0, "error": "buckets do not match the reference edges: missing le 1"},
+            ],
+            "prediction": {"name": "__prediction__", "test": "chi2", "samples": 412, "insufficientData": True},
+        },
+    }  # fmt: skip
+    lines = drift_monitor(obj).splitlines()
+    assert "version v3" in lines[1] and "ConfigMap fraud-baseline" in lines[2]
+    assert lines[3].strip() == "Verdict:   DRIFTED, share 0.33 (threshold 0.2)"
+    rows = [line.split()[0] for line in lines if line.split() and line.split()[0] in {"amount", "hour", "age"}]
+    assert rows == ["amount", "hour", "age"]
+    amount = next(line for line in lines if line.startswith("amount"))
+    assert "1.00e-30" in amount and "0.910" in amount and amount.rstrip().endswith("DRIFTED")
+    assert next(line for line in lines if line.startswith("age")).rstrip().endswith("missing le 1")
+    assert next(line for line in lines if line.startswith("__prediction__")).rstrip().endswith("insufficient data")
+    assert "no conditions yet" in lines[-1]
+
+
+def test_drift_monitor_view_before_the_first_evaluation() -> None:
+    text = drift_monitor({"metadata": {"namespace": "ml", "name": "d"}, "spec": {"modelDeploymentRef": {"name": "m"}}})
+    assert "unknown (no conclusive evaluation yet)" in text and "Evaluated: never" in text

@@ -157,6 +157,23 @@ class Observations:
         return list(dict.fromkeys([*self.numeric, *self.categorical, *(n for n in self.errors if n != PREDICTION)]))
 
 
+def empty_like(reference: Observations) -> Observations:
+    """Current observations with no samples at all, on the reference's edges and categories: what a
+    window with no scraped traffic holds (every feature InsufficientData, none an error)."""
+
+    def empty(d: Histogram | Categories) -> Histogram | Categories:
+        if isinstance(d, Histogram):
+            return Histogram(d.edges, np.zeros(d.edges.size + 1))
+        return dict.fromkeys(d, 0.0)
+
+    predictions = None if reference.predictions is None else empty(reference.predictions)
+    return Observations(
+        {k: Histogram(h.edges, np.zeros(h.edges.size + 1)) for k, h in reference.numeric.items()},
+        {k: dict.fromkeys(cats, 0.0) for k, cats in reference.categorical.items()},
+        predictions,
+    )
+
+
 def _distribution(d: Distribution | None) -> Histogram | Categories | None:
     if d is None:
         return None

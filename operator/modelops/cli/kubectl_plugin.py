@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from modelops.api.v1alpha1 import MODEL_DEPLOYMENT
+from modelops.api.v1alpha1 import DRIFT_MONITOR, MODEL_DEPLOYMENT
 from modelops.cli import status_view
 
 
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="phase, versions, last analysis with values, conditions, history")
     status.add_argument("name", help="ModelDeployment name")
     status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    drift = sub.add_parser("drift", help="a DriftMonitor's per-feature table: tests, p-values, PSI, verdict")
+    drift.add_argument("name", help="DriftMonitor name")
+    drift.add_argument("-o", "--output", choices=["text", "json"], default="text")
     for verb, text in ACTIONS.items():
         action = sub.add_parser(verb, help=text)
         action.add_argument("name", help="ModelDeployment name")
@@ -54,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     api = kube.load(args.kubeconfig, args.context)
     namespace = args.namespace or kube.current_namespace()
-    resources = kube.CustomResources(api, MODEL_DEPLOYMENT)
+    resources = kube.CustomResources(api, DRIFT_MONITOR if args.verb == "drift" else MODEL_DEPLOYMENT)
     try:
         obj = resources.get(namespace, args.name)
     except kube.NotFoundError as error:
@@ -69,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.output == "json":
         print(json.dumps(obj.get("status") or {}, indent=2, sort_keys=True))
+    elif args.verb == "drift":
+        print(status_view.drift_monitor(obj))
     else:
         print(status_view.model_deployment(obj))
     return 0

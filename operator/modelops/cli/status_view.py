@@ -55,3 +55,43 @@ def model_deployment(obj: dict[str, Any]) -> str:
         rows = [(h.get("at"), h.get("version"), h.get("outcome"), h.get("reason", "")) for h in history]
         lines += ["", table(("AT", "VERSION", "OUTCOME", "REASON"), rows)]
     return "\n".join(lines)
+
+
+def _num(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _outcome(f: dict[str, Any]) -> str:
+    if f.get("error"):
+        return f"error: {f['error']}"
+    if f.get("insufficientData"):
+        return "insufficient data"
+    return "DRIFTED" if f.get("drifted") else "ok"
+
+
+def drift_monitor(obj: dict[str, Any]) -> str:
+    """The per-feature table of a DriftMonitor's latest evaluation, worst first."""
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec") or {}, obj.get("status") or {}
+    drifted = {True: "DRIFTED", False: "not drifted", None: "unknown (no conclusive evaluation yet)"}
+    share = status.get("driftShare")
+    lines = [
+        f"DriftMonitor {meta.get('namespace')}/{meta.get('name')}",
+        f"  Watches:   ModelDeployment {(spec.get('modelDeploymentRef') or {}).get('name')} "
+        f"({spec.get('variant', 'stable')}), version {status.get('version') or '-'}",
+        f"  Reference: {status.get('reference') or '-'}",
+        f"  Verdict:   {drifted[status.get('drifted')]}"
+        + (f", share {share:.2f} (threshold {spec.get('driftShare', 0.5)})" if share is not None else ""),
+        f"  Evaluated: {status.get('lastEvaluated') or 'never'}",
+    ]
+    features = [*(status.get("features") or []), *([status["prediction"]] if status.get("prediction") else [])]
+    if features:
+        rows = [
+            (f.get("name"), f.get("test") or "-", f.get("samples", 0), _num(f.get("pValue"), ".2e"),
+             _num(f.get("adjustedPValue"), ".2e"), _num(f.get("psi"), ".3f"), _num(f.get("js"), ".3f"),
+             _num(f.get("ks"), ".3f"), _outcome(f))
+            for f in features
+        ]  # fmt: skip
+        header = ("FEATURE", "TEST", "SAMPLES", "P", "ADJ P", "PSI", "JS", "KS", "RESULT")
+        lines += ["", table(header, rows)]
+    lines += ["", conditions(status)]
+    return "\n".join(lines)

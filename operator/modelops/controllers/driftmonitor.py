@@ -1,8 +1,225 @@
-"""DriftMonitor handlers."""
+"""The DriftMonitor controller: one loop per monitor, one evaluation per interval.
+
+Each pass: parse the spec (a bad one is Accepted=False and nothing else happens); if an
+evaluation is due (by `.status.lastEvaluated`, so a restarted operator keeps the schedule),
+find the watched ModelDeployment's version, load the reference (ConfigMap, inline, or the
+same series in a past window), read the current window from Prometheus (one query per
+metric family), evaluate, and write status, conditions, events and metrics. Anything that
+stops an evaluation (no such ModelDeployment, an unreadable ConfigMap, Prometheus down) is
+a Ready=False condition naming it, and leaves the drift verdict as it was.
+"""
 
 from __future__ import annotations
 
-from modelops.api.v1alpha1 import DRIFT_MONITOR, DriftMonitorSpec
-from modelops.controllers.admission import register
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
 
-register(DRIFT_MONITOR, DriftMonitorSpec)
+import kopf
+from pydantic import ValidationError
+
+from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
+from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
+from modelops.api.conditions import explain_validation, set_condition
+from modelops.api.durations import parse_duration
+from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
+from modelops.controllers import metrics
+from modelops.controllers.config import OperatorConfig
+from modelops.controllers.patches import merge_patch
+from modelops.controllers.prometheus import client_for
+from modelops.controllers.supervisor import Supervisor
+from modelops.kube import Kube
+from modelops.prom.client import PrometheusClient, PrometheusError
+from modelops.prom.drift import observe, queries
+
+log = logging.getLogger("modelops.drift")
+API_VERSION = f"{GROUP}/{VERSION}"
+RESYNC_SECONDS = 600.0
+BLOCKED_RETRY_SECONDS = 30.0  # a blocked monitor looks again this soon (or at its interval, if shorter)
+
+
+class Blocked(Exception):
+    """Why this pass cannot evaluate; becomes Ready=False with `reason`."""
+
+    def __init__(self, reason: str, message: str, version: str | None = None) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.version = reason, message, version
+
+
+def _body(raw: dict[str, Any]) -> kopf.Body:
+    return kopf.Body(cast(kopf.RawBody, raw))
+
+
+async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, dict[str, Any]]:
+    """(model label, version, ModelDeployment spec) of the watched variant."""
+    ref = spec.model_deployment_ref.name
+    md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, ref)
+    if md is None:
+        raise Blocked("ModelDeploymentNotFound", f"ModelDeployment {ref!r} does not exist in namespace {namespace!r}")
+    md_spec = md.get("spec") or {}
+    model = (md_spec.get("model") or {}).get("name") or ref
+    version = ((md.get("status") or {}).get(spec.variant) or {}).get("version")
+    if not version:
+        raise Blocked("NoVersion", f"ModelDeployment {ref!r} has no {spec.variant} version serving yet")
+    return model, version, md_spec
+
+
+async def _configmap_reference(kube: Kube, namespace: str, name: str, key: str) -> Observations:
+    cm = await kube.get("v1", "ConfigMap", namespace, name)
+    if cm is None:
+        raise Blocked("ReferenceNotFound", f"ConfigMap {name!r} does not exist in namespace {namespace!r}")
+    data = cm.get("data") or {}
+    if key not in data:
+        keys = sorted(data) or "none"
+        raise Blocked("InvalidReference", f"ConfigMap {name!r} has no key {key!r} (keys: {keys})")
+    try:
+        return Observations.from_document(json.loads(data[key]))
+    except ValueError as error:  # JSONDecodeError is a ValueError; so are documents that are not baselines
+        raise Blocked("InvalidReference", f"ConfigMap {name!r} key {key!r}: {error}") from None
+
+
+def _client(memo: kopf.Memo, config: OperatorConfig, md_spec: dict[str, Any]) -> PrometheusClient:
+    prometheus = (md_spec.get("analysis") or {}).get("prometheus") or {}
+    url = prometheus.get("url") or config.prometheus_url
+    if not url:
+        raise Blocked("NoPrometheus", "no Prometheus configured (the ModelDeployment's "
+                      "spec.analysis.prometheus.url or the operator's --prometheus-url)")  # fmt: skip
+    return client_for(memo, url, verify=not prometheus.get("insecureSkipVerify", False))
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one reconcile pass works with."""
+
+    kube: Kube
+    memo: kopf.Memo
+    namespace: str
+    now: datetime
+    generation: int | None
+
+
+async def _evaluate(p: _Pass, spec: DriftMonitorSpec, status: DriftMonitorStatus) -> Report:
+    kube, namespace, now = p.kube, p.namespace, p.now
+    model, version, md_spec = await _target(kube, namespace, spec)
+    client = _client(p.memo, p.memo["config"], md_spec)
+    window = parse_duration(spec.window)
+    source = spec.reference
+    try:
+        if source.config_map_ref is not None:
+            ref = source.config_map_ref
+            reference = await _configmap_reference(kube, namespace, ref.name, ref.key)
+            described = f"ConfigMap {ref.name}/{ref.key}"
+        elif source.inline is not None:
+            reference, described = Observations.from_baseline(source.inline), "the inline baseline"
+        else:
+            assert source.past is not None
+            offset = parse_duration(source.past.offset)
+            past = queries({"namespace": namespace, "model": model}, window, offset)
+            live_past = await observe(client, past, at=now, reference=None, predictions=spec.predictions)
+            if live_past.series == 0:
+                raise Blocked("NoReferenceData", f"no telemetry of model {model!r} in the {spec.window} window "
+                              f"{source.past.offset} ago: nothing to compare with yet", version)  # fmt: skip
+            reference, described = live_past.observations, f"the same window {source.past.offset} earlier"
+        labels = {"namespace": namespace, "model": model, "version": version}
+        live = await observe(client, queries(labels, window), at=now, reference=reference, predictions=spec.predictions)
+    except PrometheusError as error:
+        raise Blocked("PrometheusUnavailable", str(error), version) from None
+    # no series at all: nothing of this version was scraped in the window (no pods, no traffic yet);
+    # that is too few samples for every feature, not an error on every feature
+    current = live.observations if live.series else empty_like(reference)
+    evaluation = evaluate(reference, current, Settings.from_spec(spec))
+    hint = None
+    if not (md_spec.get("model") or {}).get("baseline") and any(f.type == "numeric" for f in evaluation.errors):
+        hint = (f"ModelDeployment {spec.model_deployment_ref.name!r} sets no spec.model.baseline, "
+                "so its servers export no feature histograms")  # fmt: skip
+    return evaluated(spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation,
+                     hint=hint)  # fmt: skip
+
+
+def _record(namespace: str, name: str, report: Report, evaluated_now: bool) -> None:
+    status = report.status
+    if status.drifted is not None:
+        metrics.DRIFT_DETECTED.labels(namespace, name).set(1 if status.drifted else 0)
+    if not evaluated_now:
+        metrics.DRIFT_EVALUATIONS.labels(namespace, name, "blocked").inc()
+        return
+    scored = [*status.features, *([status.prediction] if status.prediction else [])]
+    metrics.set_drift_scores(namespace, name, {f.name: f.psi for f in scored if f.psi is not None})
+    if status.drift_share is not None:
+        metrics.DRIFT_SHARE.labels(namespace, name).set(status.drift_share)
+    tested = any(f.p_value is not None for f in scored)
+    result = "insufficient" if not tested else ("drifted" if status.drifted else "clean")
+    metrics.DRIFT_EVALUATIONS.labels(namespace, name, result).inc()
+
+
+async def reconcile(
+    body: dict[str, Any], memo: kopf.Memo, indexes: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
+) -> float:
+    """One level-based pass; returns seconds until the next one is needed."""
+    started = time.monotonic()
+    kube: Kube = memo["kube"]
+    meta = body["metadata"]
+    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+    raw_status = dict(body.get("status") or {})
+    status = DriftMonitorStatus.model_validate(raw_status)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        spec = DriftMonitorSpec.model_validate(dict(body["spec"]))
+    except ValidationError as error:
+        message = explain_validation(error)
+        status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
+                                          generation=generation)  # fmt: skip
+        if raw_status.get("observedGeneration") != generation:
+            kopf.warn(_body(body), reason="InvalidSpec", message=message[:1000])
+        status.observed_generation = generation
+        await _write_status(kube, namespace, name, raw_status, status)
+        metrics.INVALID.labels(DRIFT_MONITOR.kind, namespace, name).set(1)
+        metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "invalid").inc()
+        return RESYNC_SECONDS
+    metrics.clear_invalid(DRIFT_MONITOR.kind, namespace, name)
+    status.conditions = set_condition(status.conditions, "Accepted", "True", "Valid", "spec is valid", now=now,
+                                      generation=generation)  # fmt: skip
+    interval = parse_duration(spec.interval).total_seconds()
+    wait = due_in(interval, status, now, generation)
+    if wait > 0:
+        await _write_status(kube, namespace, name, raw_status, status)
+        return wait
+    try:
+        report = await _evaluate(_Pass(kube, memo, namespace, now, generation), spec, status)
+        delay, ran = interval, True
+    except Blocked as why:
+        report = blocked(spec, status, now=now, reason=why.reason, message=why.message, generation=generation,
+                         version=why.version)  # fmt: skip
+        delay, ran = min(interval, BLOCKED_RETRY_SECONDS), False
+        logger.warning("cannot evaluate: %s", why.message)
+    await _write_status(kube, namespace, name, raw_status, report.status)
+    for event in report.events:
+        kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        logger.info("%s: %s", event.reason, event.message)
+    _record(namespace, name, report, evaluated_now=ran)
+    metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()
+    metrics.RECONCILE_SECONDS.labels(DRIFT_MONITOR.kind).observe(time.monotonic() - started)
+    return delay
+
+
+async def _write_status(kube: Kube, namespace: str, name: str, raw: dict[str, Any], status: DriftMonitorStatus) -> None:
+    """Merge-patch only what changed: no write when nothing did."""
+    patch = merge_patch(raw, status.wire())
+    if patch:
+        await kube.patch_status(API_VERSION, DRIFT_MONITOR.kind, namespace, name, patch)
+
+
+SUPERVISOR = Supervisor(DRIFT_MONITOR.kind, reconcile, log, on_stop=lambda key: metrics.forget_monitor(*key))
+
+
+@kopf.on.event(GROUP, VERSION, DRIFT_MONITOR.plural, id="drift")
+async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    SUPERVISOR.observe(type, body, memo, kwargs)
+
+
+@kopf.on.cleanup()
+async def stop_loops(**_: Any) -> None:
+    await SUPERVISOR.stop_all()

@@ -35,6 +35,55 @@ PHASE = Enum(
 )
 
 
+DRIFT_SCORE = Gauge(
+    "modelops_drift_score",
+    "PSI of each tested feature (and __prediction__) in a DriftMonitor's latest evaluation.",
+    ["namespace", "name", "feature"],
+)
+DRIFT_DETECTED = Gauge(
+    "modelops_drift_detected",
+    "1 while a DriftMonitor's model is Drifted (after hysteresis), 0 when it is not; absent until known.",
+    ["namespace", "name"],
+)
+DRIFT_SHARE = Gauge(
+    "modelops_drift_share", "Share of tested features drifting in the latest evaluation.", ["namespace", "name"]
+)
+DRIFT_EVALUATIONS = Counter(
+    "modelops_drift_evaluations_total",
+    "DriftMonitor evaluations by result (drifted, clean, insufficient, blocked: could not evaluate).",
+    ["namespace", "name", "result"],
+)
+_scored: dict[tuple[str, str], set[str]] = {}  # features with a DRIFT_SCORE series, per monitor
+
+
+def set_drift_scores(namespace: str, name: str, scores: dict[str, float]) -> None:
+    """Replace a monitor's per-feature scores; features no longer tested lose their series."""
+    before = _scored.get((namespace, name), set())
+    for feature in before - set(scores):
+        with contextlib.suppress(KeyError):
+            DRIFT_SCORE.remove(namespace, name, feature)
+    for feature, score in scores.items():
+        DRIFT_SCORE.labels(namespace, name, feature).set(score)
+    _scored[(namespace, name)] = set(scores)
+
+
+def forget_monitor(namespace: str, name: str) -> None:
+    """Drop a deleted DriftMonitor's series."""
+    set_drift_scores(namespace, name, {})
+    _scored.pop((namespace, name), None)
+    for metric in (DRIFT_DETECTED, DRIFT_SHARE):
+        with contextlib.suppress(KeyError):
+            metric.remove(namespace, name)
+    for result in ("drifted", "clean", "insufficient", "blocked"):
+        with contextlib.suppress(KeyError):
+            DRIFT_EVALUATIONS.remove(namespace, name, result)
+
+
+def clear_invalid(kind: str, namespace: str, name: str) -> None:
+    with contextlib.suppress(KeyError):  # no series: the object was never invalid
+        INVALID.remove(kind, namespace, name)
+
+
 def forget_deployment(namespace: str, name: str) -> None:
     """Drop a deleted ModelDeployment's series."""
     for metric in (CANARY_WEIGHT, PHASE):

@@ -12,9 +12,6 @@ between any two lines continues where it stopped.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import copy
 import logging
 import time
 from datetime import UTC, datetime
@@ -31,7 +28,9 @@ from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploym
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
 from modelops.controllers.patches import merge_patch
-from modelops.controllers.watch import WAKERS, Child, Key, children_of
+from modelops.controllers.prometheus import client_for
+from modelops.controllers.supervisor import Supervisor
+from modelops.controllers.watch import Child, children_of
 from modelops.kube import KindNotInstalled, Kube
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusClient, PrometheusError
@@ -44,7 +43,6 @@ from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
 
 log = logging.getLogger("modelops.rollout")
 RESYNC_SECONDS = 600.0
-ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
 API_VERSION = f"{GROUP}/{VERSION}"
 # kinds that come and go with versions and routers (Services and the PDB always exist)
 REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_ROUTE_KINDS)}
@@ -52,14 +50,7 @@ REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_
 
 def _prometheus(memo: kopf.Memo, config: OperatorConfig, spec: ModelDeploymentSpec) -> PrometheusClient | None:
     url = spec.analysis.prometheus.url or config.prometheus_url
-    if not url:
-        return None
-    clients: dict[str, PrometheusClient] = memo.setdefault("prometheus", {})
-    verify = not spec.analysis.prometheus.insecure_skip_verify
-    cache_key = f"{url}|{verify}"
-    if cache_key not in clients:
-        clients[cache_key] = PrometheusClient(url, verify=verify, timeout=5.0, retries=2)
-    return clients[cache_key]
+    return client_for(memo, url, verify=not spec.analysis.prometheus.insecure_skip_verify) if url else None
 
 
 def _body(raw: dict[str, Any]) -> kopf.Body:
@@ -215,66 +206,7 @@ async def _write_status(
         await kube.patch_status(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, name, patch)
 
 
-class Supervisor:
-    """One reconcile loop (an asyncio task) per ModelDeployment, fed by watch events.
-
-    Not a kopf daemon on purpose: kopf puts a finalizer on every object with a daemon or
-    timer, and a finalizer means `kubectl delete` hangs whenever the operator is down. The
-    children are owned and garbage-collected, so nothing needs to run before deletion.
-    """
-
-    def __init__(self) -> None:
-        self.bodies: dict[Key, dict[str, Any]] = {}
-        self.tasks: dict[Key, asyncio.Task[None]] = {}
-        self.indexes: dict[str, Any] = {}
-
-    def observe(self, event_type: str | None, body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
-        key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
-        if event_type == "DELETED" or body["metadata"].get("deletionTimestamp"):
-            self.stop(key)
-            return
-        self.bodies[key] = copy.deepcopy(dict(body))
-        self.indexes = indexes  # kopf's index stores are live; any handler's reference will do
-        task = self.tasks.get(key)
-        if task is None or task.done():
-            self.tasks[key] = asyncio.create_task(self._loop(key, memo), name=f"rollout/{key[0]}/{key[1]}")
-        WAKERS.wake(key)
-
-    def stop(self, key: Key) -> None:
-        task = self.tasks.pop(key, None)
-        if task is not None:
-            task.cancel()
-        self.bodies.pop(key, None)
-        WAKERS.forget(key)
-        metrics.forget_deployment(*key)
-
-    async def stop_all(self) -> None:
-        tasks = list(self.tasks.values())
-        for key in list(self.tasks):
-            self.stop(key)
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _loop(self, key: Key, memo: kopf.Memo) -> None:
-        wake = WAKERS.event(key)
-        logger = logging.LoggerAdapter(log, {"object": {"namespace": key[0], "name": key[1]}})
-        failures = 0
-        while key in self.bodies:
-            wake.clear()
-            try:
-                delay = await reconcile(self.bodies[key], memo, self.indexes, logger)
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # a failed pass is retried with backoff, never fatal
-                delay = ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
-                failures += 1
-                metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "error").inc()
-                logger.exception("reconcile failed (retry in %.0fs): %s", delay, error)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
-
-
-SUPERVISOR = Supervisor()
+SUPERVISOR = Supervisor(MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=lambda key: metrics.forget_deployment(*key))
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout")

@@ -125,6 +125,8 @@ class DriftMonitorStatus(ApiModel):
     drifted: bool | None = Field(default=None, description="Whether the model is drifting (null: not yet known).")
     drift_share: float | None = Field(default=None, description="Share of evaluated features that drift.")
     worst_feature: str | None = Field(default=None, description="The feature with the largest drift.")
+    version: str | None = Field(default=None, description="Model version whose traffic was evaluated.")
+    reference: str | None = Field(default=None, description="What that traffic was compared with.")
     streak: int = Field(default=0, description="Consecutive evaluations disagreeing with `drifted` (hysteresis).")
     last_evaluated: datetime | None = Field(default=None, description="Time of the last evaluation.")
     features: list[FeatureDrift] = Field(default_factory=list, description="Per-feature results, worst first.")

@@ -72,6 +72,7 @@ DRIFT_MONITOR = KindInfo(
     status=DriftMonitorStatus,
     columns=(
         Column("Model", ".spec.modelDeploymentRef.name", description="Watched ModelDeployment"),
+        Column("Version", ".status.version", description="Version whose traffic is evaluated"),
         Column("Drifted", ".status.drifted", "boolean", "Whether the model drifts"),
         Column("Share", ".status.driftShare", "number", "Share of features drifting"),
         Column("Worst", ".status.worstFeature", description="Feature drifting most"),

@@ -1,0 +1,88 @@
+"""One reconcile loop (an asyncio task) per object of a kind, fed by kopf watch events.
+
+Not a kopf daemon or timer on purpose: kopf puts a finalizer on every object with a daemon
+or timer, and a finalizer means `kubectl delete` hangs whenever the operator is down. The
+children are owned and garbage-collected, so nothing needs to run before deletion.
+
+A loop runs `reconcile` (which returns seconds until it is needed again), sleeps that long
+or until woken by a change of the object or of one of its children, and retries a failed
+pass with backoff. Nothing lives only here: every pass starts from the object's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kopf
+
+from modelops.controllers import metrics
+from modelops.controllers.watch import WAKERS, Key
+
+ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
+Reconcile = Callable[[dict[str, Any], kopf.Memo, dict[str, Any], "logging.LoggerAdapter[logging.Logger]"],
+                     Awaitable[float]]  # fmt: skip
+
+
+class Supervisor:
+    def __init__(
+        self, kind: str, reconcile: Reconcile, logger: logging.Logger, on_stop: Callable[[Key], None] | None = None
+    ) -> None:
+        self.kind = kind
+        self.reconcile = reconcile
+        self.log = logger
+        self.on_stop = on_stop
+        self.bodies: dict[Key, dict[str, Any]] = {}
+        self.tasks: dict[Key, asyncio.Task[None]] = {}
+        self.indexes: dict[str, Any] = {}
+
+    def observe(self, event_type: str | None, body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any]) -> None:
+        key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if event_type == "DELETED" or body["metadata"].get("deletionTimestamp"):
+            self.stop(key)
+            return
+        self.bodies[key] = copy.deepcopy(dict(body))
+        self.indexes = indexes  # kopf's index stores are live; any handler's reference will do
+        task = self.tasks.get(key)
+        if task is None or task.done():
+            name = f"{self.kind.lower()}/{key[0]}/{key[1]}"
+            self.tasks[key] = asyncio.create_task(self._loop(key, memo), name=name)
+        WAKERS.wake(key)
+
+    def stop(self, key: Key) -> None:
+        task = self.tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self.bodies.pop(key, None)
+        WAKERS.forget(key)
+        if self.on_stop is not None:
+            self.on_stop(key)
+
+    async def stop_all(self) -> None:
+        tasks = list(self.tasks.values())
+        for key in list(self.tasks):
+            self.stop(key)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, key: Key, memo: kopf.Memo) -> None:
+        wake = WAKERS.event(key)
+        logger = logging.LoggerAdapter(self.log, {"object": {"namespace": key[0], "name": key[1]}})
+        failures = 0
+        while key in self.bodies:
+            wake.clear()
+            try:
+                delay = await self.reconcile(self.bodies[key], memo, self.indexes, logger)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a failed pass is retried with backoff, never fatal
+                delay = ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
+                failures += 1
+                metrics.RECONCILES.labels(self.kind, "error").inc()
+                logger.exception("reconcile failed (retry in %.0fs): %s", delay, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
