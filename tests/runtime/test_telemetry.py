@@ -105,11 +105,33 @@ def test_observe_helper_for_other_servers() -> None:
     st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([np.nan, np.inf, -np.inf])), min_size=1, max_size=200),
     st.lists(st.floats(-5, 5), min_size=1, max_size=8, unique=True),
 )
-def test_the_bisect_path_counts_exactly_like_the_numpy_path(values: list[float], edges: list[float]) -> None:
-    few, many = _Buckets([sorted(edges)]), _Buckets([sorted(edges)])
+def test_queued_values_count_exactly_like_one_numpy_pass(values: list[float], edges: list[float]) -> None:
+    few, many, one = _Buckets([sorted(edges)]), _Buckets([sorted(edges)]), _Buckets([sorted(edges)])
     column = np.asarray(values, dtype=np.float64).reshape(-1, 1)
-    for value in column:  # one value at a time: bisect
-        few.observe(value.reshape(1, 1))  # one row: bisect
+    for value in column:  # one row at a time: queued, flushed every FLUSH_ROWS and when read
+        few.observe(value.reshape(1, 1))
+        one.observe_one(float(value[0]))
     many._observe_numpy(column)
+    np.testing.assert_array_equal(one.counts, many.counts)
     np.testing.assert_array_equal(few.counts, many.counts)
     np.testing.assert_allclose(few.sums, many.sums, equal_nan=True)
+
+
+def test_a_reused_buffer_is_counted_as_it_was_when_observed() -> None:
+    """Rows are queued, not counted at once: by default the queue keeps its own copy."""
+    buckets = _Buckets([[0.0, 1.0]])
+    buffer = np.array([[0.5]])
+    buckets.observe(buffer)
+    buffer[0, 0] = 5.0  # a server reusing its input buffer for the next request
+    buckets.observe(buffer)
+    assert buckets.counts.tolist() == [[0, 1, 1]]  # (-inf, 0], (0, 1], (1, +inf)
+
+
+def test_a_scrape_sees_every_queued_observation() -> None:
+    telemetry = Telemetry(model="m", version="v1", task="binary")
+    for _ in range(3):  # far fewer than FLUSH_ROWS: still queued when the scrape comes
+        telemetry.observe_predictions([0.42], copy=False)
+        telemetry.observe_request(200, 0.003)
+    text = telemetry.exposition()[0].decode()
+    assert _series(text, "modelops_prediction_count")[""] == 3
+    assert _series(text, "modelops_request_duration_seconds_bucket")["0.005"] == 3

@@ -74,6 +74,7 @@ class Loaded:
     model: Model
     telemetry: Telemetry | None
     numeric_columns: list[int]  # signature numeric index of each telemetry numeric feature
+    identity: bool = False  # numeric_columns is every numeric input in order: no column gather needed
 
 
 def load_model(options: ServeOptions) -> Loaded:
@@ -113,7 +114,8 @@ def load_model(options: ServeOptions) -> Loaded:
     if telemetry.unmonitored:
         log.warning("no baseline edges for numeric features %s: no drift histograms for them", telemetry.unmonitored)
     position = {f.name: i for i, f in enumerate(sig.numeric)}
-    return Loaded(model, telemetry, [position[n] for n in telemetry.numeric_names])
+    columns = [position[n] for n in telemetry.numeric_names]
+    return Loaded(model, telemetry, columns, identity=columns == list(range(len(sig.numeric))))
 
 
 @dataclass
@@ -265,11 +267,14 @@ class InferenceApp:
             scores = loaded.model.predict(request.batch)
             if telemetry is not None:
                 batch = request.batch
-                if loaded.numeric_columns:
-                    telemetry.observe_numeric(batch.numeric[:, loaded.numeric_columns])
+                # this request's arrays are never written to again: hand them over without a copy
+                if loaded.identity:
+                    telemetry.observe_numeric(batch.numeric, copy=False)
+                elif loaded.numeric_columns:
+                    telemetry.observe_numeric(batch.numeric[:, loaded.numeric_columns], copy=False)
                 for name, values in batch.categorical.items():
                     telemetry.observe_categorical(name, values.tolist())
-                telemetry.observe_predictions(scores)
+                telemetry.observe_predictions(scores, copy=False)
             await _respond(send, 200, infer_response(self.options.name, self.options.version, request.id, scores,
                                                      loaded.model.signature.output))  # fmt: skip
         except InvalidRequest as error:

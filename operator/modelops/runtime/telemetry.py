@@ -12,8 +12,9 @@ Exports on /metrics, every series labelled model, version, variant:
 
 Cardinality is bounded by construction: features come from the baseline or the model
 signature (at most 1,000), categories from the baseline (at most 100 + ``__other__``),
-reasons and codes from fixed sets. Bucket counting is vectorised in numpy over all
-features of a batch at once: a 32-row, 20-feature batch costs a few microseconds.
+reasons and codes from fixed sets. Observations are queued and bucketed in one numpy pass
+over all features and up to 512 rows at once (and before every scrape, so /metrics is
+always exact): about 3 us per request for 20 features.
 
 Usage from any server::
 
@@ -25,9 +26,7 @@ Usage from any server::
 
 from __future__ import annotations
 
-import math
 import threading
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +48,7 @@ INVALID_REASONS = (
     "nan", "too_many_rows", "unknown_model", "bad_request",
 )  # fmt: skip
 MAX_DYNAMIC_CATEGORIES = 20
+FLUSH_ROWS = 512  # queued rows per histogram family before they are counted (bounds the queue's memory)
 BASE_LABELS = ("model", "version", "variant")
 
 
@@ -63,6 +63,11 @@ class _Buckets:
 
     Row f holds histogram f; edges are padded with +inf so all rows share one shape.
     counts[f, i] counts values in (edges[f][i-1], edges[f][i]]; the last column is +Inf.
+
+    Observations are queued and counted FLUSH_ROWS rows at a time (and before every
+    exposition, so a scrape always sees every observation): a numpy pass costs about 20 us
+    of call overhead whatever its size, which per request was most of the server's
+    telemetry cost.
     """
 
     def __init__(self, edges: Sequence[Sequence[float]]) -> None:
@@ -71,52 +76,72 @@ class _Buckets:
         self._padded = np.full((len(edges), width), np.inf)
         for f, e in enumerate(self.edges):
             self._padded[f, : len(e)] = e
-        self._lengths = np.array([len(e) for e in self.edges], dtype=np.int64)
-        self.counts = np.zeros((len(edges), width + 1), dtype=np.int64)
-        self.sums = np.zeros(len(edges))
+        self._counts = np.zeros((len(edges), width + 1), dtype=np.int64)
+        self._sums = np.zeros(len(edges))
+        self._pending: list[npt.NDArray[np.float64]] = []
+        self._pending_rows = 0
+        self._scalars: list[float] = []  # single values of a one-histogram family (latencies)
 
-    def observe(self, values: npt.NDArray[np.float64]) -> None:
-        """values: (rows, histograms). NaNs are skipped (they belong to no bucket).
+    @property
+    def counts(self) -> npt.NDArray[np.int64]:
+        self.flush()
+        return self._counts
 
-        One row (a batch-1 request, one latency) goes through bisect: a numpy pass costs
-        about 20 us of call overhead whatever its size, which at batch 1 was most of the
-        server's telemetry cost.
-        """
+    @property
+    def sums(self) -> npt.NDArray[np.float64]:
+        self.flush()
+        return self._sums
+
+    def observe(self, values: npt.NDArray[np.float64], *, copy: bool = True) -> None:
+        """values: (rows, histograms); NaNs are skipped. Copied unless the caller hands over an array
+        nobody writes to afterwards (copy=False saves a microsecond per call)."""
         if values.size == 0 or not self.edges:
             return
-        if values.shape[0] == 1:
-            self._observe_row(values[0])
-        else:
-            self._observe_numpy(values)
+        self._pending.append(np.array(values, dtype=np.float64) if copy else np.asarray(values, dtype=np.float64))
+        self._pending_rows += values.shape[0]
+        if self._pending_rows >= FLUSH_ROWS:
+            self.flush()
+
+    def observe_one(self, value: float) -> None:
+        """One value of a single-histogram family, without building an array per call."""
+        self._scalars.append(value)
+        if len(self._scalars) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Count everything queued."""
+        if self._scalars:
+            self._pending.append(np.array(self._scalars, dtype=np.float64).reshape(-1, 1))
+            self._scalars = []
+        if not self._pending:
+            return
+        values = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending, self._pending_rows = [], 0
+        self._observe_numpy(values)
 
     def _observe_numpy(self, values: npt.NDArray[np.float64]) -> None:
         finite = ~np.isnan(values)
-        # bucket = number of edges strictly below the value: Prometheus `le` semantics
-        index = (values[:, :, None] > self._padded[None, :, :]).sum(axis=2)
-        index = np.minimum(index, self._lengths[None, :])  # values above the last real edge -> +Inf
-        flat = (np.arange(len(self.edges))[None, :] * self.counts.shape[1] + index)[finite]
-        self.counts += np.bincount(flat, minlength=self.counts.size).reshape(self.counts.shape)
-        self.sums += np.where(finite, values, 0.0).sum(axis=0)
-
-    def _observe_row(self, row: npt.NDArray[np.float64]) -> None:
-        width, edges = self.counts.shape[1], self.edges
-        values = row.tolist()
-        flat = [f * width + bisect_left(edges[f], v) for f, v in enumerate(values) if not math.isnan(v)]
-        self.counts.reshape(-1)[flat] += 1  # one index per histogram: no duplicates
-        if len(flat) == len(values):
-            self.sums += row
-        else:
-            self.sums += np.where(np.isnan(row), 0.0, row)
+        # bucket = number of edges strictly below the value (Prometheus `le` semantics), counted one
+        # edge column at a time: 3-4x faster than a (rows, histograms, edges) broadcast and its sum
+        index = np.zeros(values.shape, dtype=np.uint8 if self._padded.shape[1] < 255 else np.int64)
+        above = np.empty(values.shape, dtype=bool)
+        for column in self._padded.T:
+            np.greater(values, column, out=above)
+            index += above  # the +inf padding is never exceeded: values above the last edge land in +Inf
+        flat = (np.arange(len(self.edges))[None, :] * self._counts.shape[1] + index)[finite]
+        self._counts += np.bincount(flat, minlength=self._counts.size).reshape(self._counts.shape)
+        self._sums += np.where(finite, values, 0.0).sum(axis=0)
 
     def family(self, name: str, doc: str, labels: Sequence[str], label_values: Iterable[Sequence[str]]) -> Metric:
         metric = HistogramMetricFamily(name, doc, labels=list(labels))
+        self.flush()
         for f, values in enumerate(label_values):
             k = len(self.edges[f])
-            cumulative = np.cumsum(self.counts[f, : k + 1])
+            cumulative = np.cumsum(self._counts[f, : k + 1])
             les = [_go_float(e) for e in self.edges[f]]
             buckets = [(le, float(c)) for le, c in zip(les, cumulative[:k], strict=True)]
             buckets.append(("+Inf", float(cumulative[k])))
-            metric.add_metric(list(values), buckets, float(self.sums[f]))
+            metric.add_metric(list(values), buckets, float(self._sums[f]))
         return metric
 
 
@@ -183,10 +208,11 @@ class Telemetry(Collector):
 
     # ---- observation ---------------------------------------------------------------------
 
-    def observe_numeric(self, matrix: npt.NDArray[np.float64]) -> None:
-        """(rows, len(numeric_names)) in numeric_names order."""
+    def observe_numeric(self, matrix: npt.NDArray[np.float64], *, copy: bool = True) -> None:
+        """(rows, len(numeric_names)) in numeric_names order. copy=False: the caller never writes to
+        `matrix` again (it is counted later, at the latest before the next scrape)."""
         with self._lock:
-            self._numeric.observe(matrix)
+            self._numeric.observe(matrix, copy=copy)
 
     def observe_categorical(self, name: str, values: Iterable[Any]) -> None:
         category = self._categorical.get(name)
@@ -194,10 +220,11 @@ class Telemetry(Collector):
             with self._lock:
                 category.observe(values)
 
-    def observe_predictions(self, scores: npt.ArrayLike) -> None:
+    def observe_predictions(self, scores: npt.ArrayLike, *, copy: bool = True) -> None:
         if self._predictions is not None:
+            column = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
             with self._lock:
-                self._predictions.observe(np.asarray(scores, dtype=np.float64).reshape(-1, 1))
+                self._predictions.observe(column, copy=copy)
 
     def observe_classes(self, classes: Iterable[Any]) -> None:
         with self._lock:
@@ -221,7 +248,7 @@ class Telemetry(Collector):
         with self._lock:
             key = str(code)
             self._requests[key] = self._requests.get(key, 0) + 1
-            self._latency.observe(np.array([[seconds]]))
+            self._latency.observe_one(seconds)
 
     def invalid(self, reason: str) -> None:
         key = reason if reason in INVALID_REASONS else "bad_request"
