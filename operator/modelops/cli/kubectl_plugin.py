@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from modelops.api.v1alpha1 import DRIFT_MONITOR, MODEL_DEPLOYMENT
+from modelops.api.v1alpha1 import DRIFT_MONITOR, MODEL_DEPLOYMENT, RETRAIN_POLICY
 from modelops.cli import status_view
 
 
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, text in ACTIONS.items():
         action = sub.add_parser(verb, help=text)
         action.add_argument("name", help="ModelDeployment name")
+    retrain = sub.add_parser("retrain", help="request a retraining run now (spec.triggers.manual of a RetrainPolicy)")
+    retrain.add_argument("name", help="RetrainPolicy name")
     return parser
 
 
@@ -57,14 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     api = kube.load(args.kubeconfig, args.context)
     namespace = args.namespace or kube.current_namespace()
-    resources = kube.CustomResources(api, DRIFT_MONITOR if args.verb == "drift" else MODEL_DEPLOYMENT)
+    info = {"drift": DRIFT_MONITOR, "retrain": RETRAIN_POLICY}.get(args.verb, MODEL_DEPLOYMENT)
+    resources = kube.CustomResources(api, info)
     try:
         obj = resources.get(namespace, args.name)
     except kube.NotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    nonce = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    if args.verb == "retrain":
+        resources.patch_spec(namespace, args.name, {"triggers": {"manual": nonce}})
+        print(f"retrainpolicy.modelops.dev/{args.name}: run requested (spec.triggers.manual={nonce}); "
+              f"watch with: kubectl get rp {args.name} -n {namespace} -w")  # fmt: skip
+        return 0
     if args.verb in ACTIONS:
-        nonce = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
         change = rollout_patch(args.verb, nonce)
         resources.patch_spec(namespace, args.name, {"rollout": change})
         print(f"modeldeployment.modelops.dev/{args.name}: {args.verb} requested ({json.dumps(change)}); "

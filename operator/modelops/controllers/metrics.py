@@ -53,6 +53,16 @@ DRIFT_EVALUATIONS = Counter(
     "DriftMonitor evaluations by result (drifted, clean, insufficient, blocked: could not evaluate).",
     ["namespace", "name", "result"],
 )
+RETRAIN_RUNS = Counter(
+    "modelops_retrain_runs_total",
+    "Retraining runs that ended (Validated, Rejected, Failed) and triggers skipped (Skipped), by trigger.",
+    ["trigger", "outcome"],
+)
+RETRAIN_SECONDS = Histogram(
+    "modelops_retrain_duration_seconds",
+    "Wall time of retraining runs, from start to the Job's end.",
+    buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800),
+)
 _scored: dict[tuple[str, str], set[str]] = {}  # features with a DRIFT_SCORE series, per monitor
 
 

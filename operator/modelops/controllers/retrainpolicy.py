@@ -1,8 +1,290 @@
-"""RetrainPolicy handlers."""
+"""The RetrainPolicy controller: triggers in, retraining Jobs out, results validated.
+
+Each pass gathers the signals (the watched ModelDeployment's model and stable version, the
+DriftMonitor's Drifted condition, the stable version's burn rate, the state of every
+running run's Job and its trainer's termination message), lets the pure `retrain.policy`
+decide, writes the status first and then makes sure every running run has its Job. Job
+names are the run names recorded in status, so a restarted operator finds or re-creates the
+same Job and never starts a second one for a run. A change of any of its Jobs wakes the loop.
+"""
 
 from __future__ import annotations
 
-from modelops.api.v1alpha1 import RETRAIN_POLICY, RetrainPolicySpec
-from modelops.controllers.admission import register
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
 
-register(RETRAIN_POLICY, RetrainPolicySpec)
+import kopf
+from pydantic import ValidationError
+
+from modelops.analysis.slo import error_budget
+from modelops.api.conditions import explain_validation, set_condition
+from modelops.api.durations import parse_duration
+from modelops.api.v1alpha1 import (
+    DRIFT_MONITOR,
+    GROUP,
+    MODEL_DEPLOYMENT,
+    RETRAIN_POLICY,
+    VERSION,
+    ModelDeploymentSpec,
+    RetrainPolicySpec,
+    RetrainPolicyStatus,
+)
+from modelops.api.v1alpha1.retrainpolicy import RetrainRun
+from modelops.controllers import metrics
+from modelops.controllers.config import OperatorConfig
+from modelops.controllers.patches import merge_patch
+from modelops.controllers.prometheus import client_for
+from modelops.controllers.supervisor import Supervisor
+from modelops.kube import Kube
+from modelops.prom.client import PrometheusError
+from modelops.prom.promql import availability
+from modelops.prom.sli import counts
+from modelops.render.retrain_job import POLICY_LABEL, RunPlan, job
+from modelops.retrain.policy import BurnSignal, Decision, DriftSignal, JobState, Signals, decide
+
+log = logging.getLogger("modelops.retrain")
+API_VERSION = f"{GROUP}/{VERSION}"
+RESYNC_SECONDS = 600.0
+BLOCKED_RETRY_SECONDS = 30.0
+
+
+def _body(raw: dict[str, Any]) -> kopf.Body:
+    return kopf.Body(cast(kopf.RawBody, raw))
+
+
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == type_), {})
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@dataclass
+class _Gathered:
+    model: str
+    stable_version: str | None
+    md_spec: dict[str, Any]
+    problems: list[str]
+    jobs: dict[str, JobState]
+
+
+async def _drift(kube: Kube, namespace: str, spec: RetrainPolicySpec, problems: list[str]) -> DriftSignal | None:
+    if spec.triggers.drift is None:
+        return None
+    name = spec.triggers.drift.monitor_ref.name
+    monitor = await kube.get(API_VERSION, DRIFT_MONITOR.kind, namespace, name)
+    if monitor is None:
+        problems.append(f"DriftMonitor {name!r} does not exist: the drift trigger cannot fire")
+        return None
+    drifted = (monitor.get("status") or {}).get("drifted")
+    condition = _condition(monitor, "Drifted")
+    summary = f"DriftMonitor {name}: {condition.get('message') or 'drifted'}"
+    return DriftSignal(drifted, _time(condition.get("lastTransitionTime")) if drifted else None, summary[:1000])
+
+
+async def _burn(
+    memo: kopf.Memo, spec: RetrainPolicySpec, g: _Gathered, namespace: str, now: datetime
+) -> BurnSignal | None:
+    trigger = spec.triggers.burn_rate
+    if trigger is None or g.stable_version is None:
+        return None
+    config: OperatorConfig = memo["config"]
+    try:
+        analysis = ModelDeploymentSpec.model_validate(g.md_spec).analysis
+    except ValidationError:
+        g.problems.append("the ModelDeployment's spec is invalid: the burnRate trigger cannot read its SLO")
+        return None
+    url = analysis.prometheus.url or config.prometheus_url
+    if not url:
+        g.problems.append("no Prometheus configured: the burnRate trigger cannot fire")
+        return None
+    objective = analysis.slo.availability.objective
+    budget = error_budget(objective)
+    window = parse_duration(trigger.window)
+    labels = {"namespace": namespace, "model": g.model, "version": g.stable_version}
+    client = client_for(memo, url, verify=not analysis.prometheus.insecure_skip_verify)
+    try:
+        found = await counts(client, availability(labels, window), at=now)
+    except PrometheusError as error:
+        g.problems.append(f"burn rate unavailable: {error}")
+        return None
+    if found is None:
+        return BurnSignal(None, "no traffic")
+    rate = float(Decimal(str(found.bad / found.total)) / budget)
+    summary = (f"stable {g.stable_version} burns its {objective}% availability budget at {rate:.2f}x over "
+               f"{trigger.window} ({found.bad:.0f} of {found.total:.0f} requests failed)")  # fmt: skip
+    return BurnSignal(rate, summary)
+
+
+async def _job_state(kube: Kube, namespace: str, name: str) -> JobState | None:
+    """None: no such Job (not created yet). Finished Jobs carry their trainer's termination message."""
+    body = await kube.get("batch/v1", "Job", namespace, name)
+    if body is None:
+        return None
+    status = body.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" not in conditions and "Failed" not in conditions:
+        return JobState("active")
+    pods = await kube.list("v1", "Pod", namespace, f"job-name={name}")
+    pods.sort(key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    message, exits = None, []
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if terminated:
+                exits.append(f"{container.get('name')} exit {terminated.get('exitCode')} "
+                             f"({terminated.get('reason') or 'no reason'})")  # fmt: skip
+                if terminated.get("exitCode") == 0 and terminated.get("message"):
+                    message = terminated["message"]
+    if "Complete" in conditions:
+        return JobState("succeeded", message)
+    failed = conditions["Failed"]
+    reason = f"Job failed: {failed.get('reason') or 'Failed'}: {failed.get('message') or ''}".rstrip(": ")
+    if exits:
+        reason += f"; last pod: {exits[-1]}"
+    return JobState("failed", message, reason)
+
+
+async def _ensure_jobs(
+    kube: Kube, decision: Decision, spec: RetrainPolicySpec, meta: dict[str, Any], g: _Gathered
+) -> None:
+    """Every running run has its Job (created if missing: idempotent, the name is the run's)."""
+    jobs = g.jobs
+    for run in decision.running:
+        name = run.job or run.name
+        if name in jobs:
+            continue
+        existing = await kube.get("batch/v1", "Job", meta["namespace"], name)
+        if existing is not None:
+            owners = (existing.get("metadata") or {}).get("ownerReferences") or []
+            if not any(o.get("uid") == meta["uid"] for o in owners):
+                log.warning("Job %s/%s exists and is not ours; leaving it alone", meta["namespace"], name)
+            continue
+        plan = RunPlan(
+            policy=meta["name"], policy_uid=meta["uid"], namespace=meta["namespace"], run=run.name, model=g.model,
+            current_version=g.stable_version or "", next_version=run.version or run.name, output_uri=run.uri or "",
+            trigger=run.trigger, data_window=spec.data_window,
+        )  # fmt: skip
+        await kube.apply(job(plan, spec.job_template))
+
+
+def _record(decision: Decision) -> None:
+    for run in [*decision.finished, *decision.skipped]:
+        metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
+    for run in decision.finished:
+        if run.started is not None and run.finished is not None:
+            metrics.RETRAIN_SECONDS.observe((run.finished - run.started).total_seconds())
+
+
+def _conditions(status: RetrainPolicyStatus, problems: list[str], now: datetime, generation: int | None) -> None:
+    if problems:
+        status.conditions = set_condition(status.conditions, "Ready", "False", "TriggerProblems",
+                                          "; ".join(problems)[:2000], now=now, generation=generation)  # fmt: skip
+    else:
+        message = "every configured trigger can fire"
+        status.conditions = set_condition(status.conditions, "Ready", "True", "Watching", message, now=now,
+                                          generation=generation)  # fmt: skip
+    running: list[RetrainRun] = [r for r in status.runs if r.outcome == "Running"]
+    if running:
+        message = ", ".join(f"{r.name} ({r.trigger})" for r in running)
+        status.conditions = set_condition(status.conditions, "Retraining", "True", "RunActive", message, now=now,
+                                          generation=generation)  # fmt: skip
+    else:
+        last = status.last_run
+        message = f"last run {last.name}: {last.outcome}" if last is not None else "no run yet"
+        status.conditions = set_condition(status.conditions, "Retraining", "False", "Idle", message, now=now,
+                                          generation=generation)  # fmt: skip
+
+
+async def reconcile(
+    body: dict[str, Any], memo: kopf.Memo, indexes: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
+) -> float:
+    """One level-based pass; returns seconds until the next one is needed."""
+    started = time.monotonic()
+    kube: Kube = memo["kube"]
+    meta = body["metadata"]
+    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+    raw_status = dict(body.get("status") or {})
+    status = RetrainPolicyStatus.model_validate(raw_status)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        spec = RetrainPolicySpec.model_validate(dict(body["spec"]))
+    except ValidationError as error:
+        message = explain_validation(error)
+        status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
+                                          generation=generation)  # fmt: skip
+        if raw_status.get("observedGeneration") != generation:
+            kopf.warn(_body(body), reason="InvalidSpec", message=message[:1000])
+        status.observed_generation = generation
+        await _write_status(kube, namespace, name, raw_status, status)
+        metrics.INVALID.labels(RETRAIN_POLICY.kind, namespace, name).set(1)
+        metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "invalid").inc()
+        return RESYNC_SECONDS
+    metrics.clear_invalid(RETRAIN_POLICY.kind, namespace, name)
+    status.conditions = set_condition(status.conditions, "Accepted", "True", "Valid", "spec is valid", now=now,
+                                      generation=generation)  # fmt: skip
+    status.observed_generation = generation
+    md_name = spec.model_deployment_ref.name
+    md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, md_name)
+    if md is None:
+        message = f"ModelDeployment {md_name!r} does not exist in namespace {namespace!r}: no run can start"
+        status.conditions = set_condition(status.conditions, "Ready", "False", "ModelDeploymentNotFound", message,
+                                          now=now, generation=generation)  # fmt: skip
+        await _write_status(kube, namespace, name, raw_status, status)
+        return BLOCKED_RETRY_SECONDS
+    md_spec = md.get("spec") or {}
+    stable = ((md.get("status") or {}).get("stable") or {}).get("version")
+    g = _Gathered((md_spec.get("model") or {}).get("name") or md_name, stable, md_spec, [], {})
+    for run in status.runs:
+        if run.outcome == "Running":
+            state = await _job_state(kube, namespace, run.job or run.name)
+            if state is not None:
+                g.jobs[run.job or run.name] = state
+    signals = Signals(
+        now=now, model=g.model, stable_version=stable, jobs=g.jobs,
+        drift=await _drift(kube, namespace, spec, g.problems), burn=await _burn(memo, spec, g, namespace, now),
+    )  # fmt: skip
+    decision = decide(name, namespace, spec, status, signals)
+    new = decision.status
+    _conditions(new, [*g.problems, *decision.problems], now, generation)
+    await _write_status(kube, namespace, name, raw_status, new)  # state first: the Jobs follow from it
+    await _ensure_jobs(kube, decision, spec, meta, g)
+    for event in decision.events:
+        kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        logger.info("%s: %s", event.reason, event.message)
+    _record(decision)
+    metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
+    metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)
+    return decision.requeue_after
+
+
+async def _write_status(
+    kube: Kube, namespace: str, name: str, raw: dict[str, Any], status: RetrainPolicyStatus
+) -> None:
+    patch = merge_patch(raw, status.wire())
+    if patch:
+        await kube.patch_status(API_VERSION, RETRAIN_POLICY.kind, namespace, name, patch)
+
+
+SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log)
+
+
+@kopf.on.event(GROUP, VERSION, RETRAIN_POLICY.plural, id="retrain")
+async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    SUPERVISOR.observe(type, body, memo, kwargs)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={POLICY_LABEL: kopf.PRESENT}, id="retrain_jobs")
+async def job_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    """A run's Job changed (started, finished, deleted): look at its policy now."""
+    SUPERVISOR.wakers.wake((namespace or "", labels[POLICY_LABEL]))
+
+
+@kopf.on.cleanup()
+async def stop_loops(**_: Any) -> None:
+    await SUPERVISOR.stop_all()

@@ -30,7 +30,7 @@ from modelops.controllers.config import OperatorConfig
 from modelops.controllers.patches import merge_patch
 from modelops.controllers.prometheus import client_for
 from modelops.controllers.supervisor import Supervisor
-from modelops.controllers.watch import Child, children_of
+from modelops.controllers.watch import WAKERS, Child, children_of
 from modelops.kube import KindNotInstalled, Kube
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusClient, PrometheusError
@@ -206,7 +206,9 @@ async def _write_status(
         await kube.patch_status(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, name, patch)
 
 
-SUPERVISOR = Supervisor(MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=lambda key: metrics.forget_deployment(*key))
+SUPERVISOR = Supervisor(
+    MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=lambda key: metrics.forget_deployment(*key), wakers=WAKERS
+)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout")

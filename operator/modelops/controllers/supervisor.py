@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from modelops.controllers import metrics
-from modelops.controllers.watch import WAKERS, Key
+from modelops.controllers.watch import Key, Wakers
 
 ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
 Reconcile = Callable[[dict[str, Any], kopf.Memo, dict[str, Any], "logging.LoggerAdapter[logging.Logger]"],
@@ -30,9 +30,14 @@ Reconcile = Callable[[dict[str, Any], kopf.Memo, dict[str, Any], "logging.Logger
 
 class Supervisor:
     def __init__(
-        self, kind: str, reconcile: Reconcile, logger: logging.Logger, on_stop: Callable[[Key], None] | None = None
-    ) -> None:
+        self, kind: str, reconcile: Reconcile, logger: logging.Logger, on_stop: Callable[[Key], None] | None = None,
+        wakers: Wakers | None = None,
+    ) -> None:  # fmt: skip
+        """`wakers`: shared with whatever else wakes these objects (the ModelDeployment's child
+        watches); each kind has its own by default, so objects of different kinds with one name
+        never take each other's wake-ups."""
         self.kind = kind
+        self.wakers = wakers or Wakers()
         self.reconcile = reconcile
         self.log = logger
         self.on_stop = on_stop
@@ -51,14 +56,14 @@ class Supervisor:
         if task is None or task.done():
             name = f"{self.kind.lower()}/{key[0]}/{key[1]}"
             self.tasks[key] = asyncio.create_task(self._loop(key, memo), name=name)
-        WAKERS.wake(key)
+        self.wakers.wake(key)
 
     def stop(self, key: Key) -> None:
         task = self.tasks.pop(key, None)
         if task is not None:
             task.cancel()
         self.bodies.pop(key, None)
-        WAKERS.forget(key)
+        self.wakers.forget(key)
         if self.on_stop is not None:
             self.on_stop(key)
 
@@ -69,7 +74,7 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self, key: Key, memo: kopf.Memo) -> None:
-        wake = WAKERS.event(key)
+        wake = self.wakers.event(key)
         logger = logging.LoggerAdapter(self.log, {"object": {"namespace": key[0], "name": key[1]}})
         failures = 0
         while key in self.bodies:

@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (the stage templates below are kwok's, verbatim)
+# ruff: noqa: E501  (the stage templates below are kwok's, verbatim but for pod-complete's exit/message)
 """kwok's stages and the one fake node it manages.
 
 Run standalone (not through kwokctl), kwok has no built-in behaviour: the stages
@@ -6,6 +6,12 @@ below are what make the node Ready, keep its lease alive, and move pods to Runni
 (with an IP from the node's spec.podCIDR) and away again when deleted. They are kwok
 v0.8.0's default stages, copied verbatim from sigs.k8s.io/kwok/kustomize/stage
 (Apache-2.0): node/fast, node/heartbeat-with-lease, and pod/fast.
+
+One change: pod-complete (pods owned by a Job) reads two pod annotations, standing in for
+what a kubelet reports of a real container: `kwok.modelops.dev/exit-code` (default 0; not
+0 makes the pod Failed) and `kwok.modelops.dev/termination-message` (what the container
+wrote to /dev/termination-log). Tests put them in a RetrainPolicy's jobTemplate to play a
+trainer that succeeds with a given result, or fails.
 
 Pod IPs: kwok's PodIPsWith template function allocates from the node's
 spec.podCIDRs[0] (else spec.podCIDR, else kwok's --cidr, default 10.0.0.0/24) with an
@@ -281,6 +287,12 @@ spec:
     statusTemplate: |
       {{ $now := Now }}
       {{ $root := . }}
+      {{ $exit := "0" }}
+      {{ $message := "" }}
+      {{ with .metadata.annotations }}
+      {{ with index . "kwok.modelops.dev/exit-code" }}{{ $exit = . }}{{ end }}
+      {{ with index . "kwok.modelops.dev/termination-message" }}{{ $message = . }}{{ end }}
+      {{ end }}
       containerStatuses:
       {{ range $index, $item := .spec.containers }}
       {{ $origin := index $root.status.containerStatuses $index }}
@@ -291,12 +303,13 @@ spec:
         started: false
         state:
           terminated:
-            exitCode: 0
+            exitCode: {{ $exit }}
             finishedAt: {{ $now | Quote }}
-            reason: Completed
+            reason: {{ if eq $exit "0" }}Completed{{ else }}Error{{ end }}
+            message: {{ $message | Quote }}
             startedAt: {{ $now | Quote }}
       {{ end }}
-      phase: Succeeded
+      phase: {{ if eq $exit "0" }}Succeeded{{ else }}Failed{{ end }}
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage

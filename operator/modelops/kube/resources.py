@@ -77,6 +77,13 @@ class Kube:
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._get, api_version, kind, namespace, name)
 
+    def _list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        found = self._resource(api_version, kind).get(namespace=namespace, label_selector=label_selector)
+        return [cast(dict[str, Any], item.to_dict()) for item in found.items]
+
+    async def list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._list, api_version, kind, namespace, label_selector)
+
     def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         self.writes += 1
         API_WRITES.labels("delete", kind).inc()

@@ -153,6 +153,17 @@ class RetrainPolicyStatus(ApiModel):
     next_scheduled: datetime | None = Field(default=None, description="Next time the schedule fires.")
     latest_validated: ValidatedModel | None = Field(default=None, description="Newest model that passed validation.")
     acknowledged_manual: str | None = Field(default=None, description="Last manual nonce acted on.")
+    acknowledged_drift: datetime | None = Field(
+        default=None, description="Start of the last drift episode acted on (the DriftMonitor's Drifted transition)."
+    )
+    burn_firing: bool = Field(default=False, description="Whether the burn-rate trigger is above its threshold.")
+    schedule: str | None = Field(default=None, description="The schedule nextScheduled was computed from.")
+    run_count: int = Field(default=0, description="Runs started so far; the next run is named after count + 1.")
+    consecutive_failures: int = Field(default=0, description="Failed runs in a row; each doubles the cooldown.")
+    recent_starts: list[datetime] = Field(
+        default_factory=list, max_length=100, description="Start times of the runs of the last 24 hours (guards)."
+    )
+    skip_count: int = Field(default=0, description="Triggers skipped so far (names the skipped records).")
     conditions: list[Condition] = conditions_field()
 
 

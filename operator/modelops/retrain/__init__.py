@@ -1,0 +1,1 @@
+"""Retraining decisions, pure: triggers, guards, run names, result validation (no I/O)."""
