@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from modelops.cli.status_view import drift_monitor, model_deployment, table
+from modelops.cli.status_view import drift_monitor, history, model_deployment, table
 
 
 def test_table_aligns_columns() -> None:
@@ -68,3 +68,25 @@ def test_drift_monitor_view_lists_features_worst_first_with_their_figures() -> N
 def test_drift_monitor_view_before_the_first_evaluation() -> None:
     text = drift_monitor({"metadata": {"namespace": "ml", "name": "d"}, "spec": {"modelDeploymentRef": {"name": "m"}}})
     assert "unknown (no conclusive evaluation yet)" in text and "Evaluated: never" in text
+
+
+def test_history_traces_each_rollout_to_its_run_and_trigger() -> None:
+    md = {
+        "metadata": {"namespace": "ml", "name": "fraud"},
+        "status": {"stable": {"version": "fraud-retrain-2"}, "history": [
+            {"at": "2026-11-23T11:00:00Z", "version": "fraud-retrain-2", "outcome": "Promoted",
+             "retrainRun": "fraud-retrain-2"},
+            {"at": "2026-11-23T10:00:00Z", "version": "fraud-retrain-1", "outcome": "RolledBack",
+             "reason": "2 failed analyses", "retrainRun": "fraud-retrain-1"},
+            {"at": "2026-11-22T10:00:00Z", "version": "v2", "outcome": "Promoted"},
+        ]},
+    }  # fmt: skip
+    policy = {"metadata": {"name": "fraud-retrain"}, "status": {"runs": [
+        {"name": "fraud-retrain-2", "trigger": "drift", "evidence": "DriftMonitor fraud-drift: amount (PSI 0.40)"},
+    ]}}  # fmt: skip
+    lines = history(md, policy).splitlines()
+    assert "versions from RetrainPolicy fraud-retrain" in lines[0]
+    promoted = next(line for line in lines if line.startswith("2026-11-23T11"))
+    assert "drift" in promoted and "amount (PSI 0.40)" in promoted
+    assert "(run no longer in history)" in next(line for line in lines if line.startswith("2026-11-23T10"))
+    assert history({"metadata": {}, "status": {}}, None).endswith("no finished rollouts yet")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from modelops.devcluster.stack import Artifact, Stack
+from modelops.devcluster.traffic import Service
 from modelops.train.trainer import Settings, train
 
 pytestmark = pytest.mark.integration
@@ -219,3 +220,64 @@ def test_real_trainer_result(stack: Stack, v1: Artifact) -> None:
     validated = status["latestValidated"]
     assert validated["uri"] == (out / "model.npz").resolve().as_uri() and validated["sha256"] == result["sha256"]
     assert validated["metrics"]["auc"] == pytest.approx(result["metrics"]["auc"])
+    # the baseline the trainer wrote beside the model is published for the servers and DriftMonitors
+    assert validated["baselineConfigMap"] == "real-1-baseline"
+    published = stack.get("configmap", "real-1-baseline")
+    assert json.loads(published["data"]["baseline.json"]) == json.loads((out / "baseline.json").read_text())
+    assert published["metadata"]["ownerReferences"][0]["name"] == "real"
+
+
+def test_model_from_rolls_out_a_validated_version_through_the_canary(stack: Stack, v1: Artifact) -> None:
+    """v1 serves; a manual run validates a real retrained model; the ModelDeployment that takes its
+    versions from the policy rolls it out through the judged canary, without anyone editing it."""
+    out = stack.workdir / "models" / "loop" / "loop-retrain-1"
+    result = train(Settings(data="synthetic://?rows=4000&seed=7", out=out, model="loop", version="loop-retrain-1",
+                            seed=7))  # fmt: skip
+    policy = _policy("loop-retrain", annotations={"kwok.modelops.dev/termination-message": json.dumps(result)},
+                     validation=[{"metric": "auc", "min": 0.7}])  # fmt: skip
+    policy["spec"]["modelDeploymentRef"] = {"name": "loop"}
+    md = {
+        "apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "loop", "namespace": NS},
+        "spec": {
+            "model": {"name": "loop", "version": "v1", "uri": v1.uri, "sha256": v1.sha256},
+            "modelFrom": {"retrainPolicyRef": {"name": "loop-retrain"}},
+            "replicas": 2,
+            "traffic": {"router": "replicas"},
+            "rollout": {"interval": "5s", "minRequests": 20, "maxUnknownChecks": 24, "bakeTime": "5s",
+                        "steps": [{"setWeight": 50}, {"analysis": {"intervals": 1}}]},
+        },
+    }  # fmt: skip
+    stack.apply(policy, md)
+    stack.wait("loop", lambda s: s.get("phase") == "Available", timeout=90)
+    assert stack.status("loop")["stable"]["version"] == "v1"  # nothing validated yet: spec.model serves
+    traffic = stack.traffic(Service("loop"), rate=40, seed=3)
+    try:
+        assert _plugin(stack, "retrain", "loop-retrain").returncode == 0
+        _wait(stack, "loop-retrain", lambda s: _run(s, "loop-retrain-1").get("outcome") == "Validated", 60)
+        status = stack.wait("loop", lambda s: (s.get("stable") or {}).get("version") == "loop-retrain-1",
+                            timeout=180)  # fmt: skip
+    finally:
+        traffic.stop()
+    entry = status["history"][0]
+    assert (entry["version"], entry["outcome"], entry["retrainRun"]) == ("loop-retrain-1", "Promoted", "loop-retrain-1")
+    assert stack.get("md", "loop")["spec"]["model"]["version"] == "v1"  # nothing edited the user's spec
+    # the new version's servers bucket features on its own baseline, and a DriftMonitor following the
+    # served version compares with it
+    assert status["stable"]["baseline"] == "loop-retrain-1-baseline"
+    deployment = stack.get("deployment", "loop-loop-retrain-1")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["baseline"]["configMap"]["name"] == "loop-retrain-1-baseline"
+    stack.apply({"apiVersion": "modelops.dev/v1alpha1", "kind": "DriftMonitor",
+                 "metadata": {"name": "loop-drift", "namespace": NS},
+                 "spec": {"modelDeploymentRef": {"name": "loop"}, "reference": {"served": {}}}})  # fmt: skip
+    deadline = time.monotonic() + 30
+    monitor: dict[str, Any] = {}
+    while time.monotonic() < deadline and not monitor.get("reference"):
+        monitor = stack.get("driftmonitor", "loop-drift").get("status") or {}
+        time.sleep(0.5)
+    assert monitor["reference"] == "ConfigMap loop-retrain-1-baseline/baseline.json (the baseline of loop-retrain-1)"
+    assert monitor["version"] == "loop-retrain-1"
+    shown = _plugin(stack, "history", "loop")  # provenance: rollout -> run -> trigger and evidence
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "Promoted" in line)
+    assert "loop-retrain-1" in row and "manual" in row and "requested with nonce" in row, shown.stdout

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, text in ACTIONS.items():
         action = sub.add_parser(verb, help=text)
         action.add_argument("name", help="ModelDeployment name")
+    hist = sub.add_parser("history", help="rollouts, each traced to its retraining run and that run's trigger")
+    hist.add_argument("name", help="ModelDeployment name")
     retrain = sub.add_parser("retrain", help="request a retraining run now (spec.triggers.manual of a RetrainPolicy)")
     retrain.add_argument("name", help="RetrainPolicy name")
     return parser
@@ -78,10 +80,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modeldeployment.modelops.dev/{args.name}: {args.verb} requested ({json.dumps(change)}); "
               f"watch with: kubectl get md {args.name} -n {namespace} -w")  # fmt: skip
         return 0
-    if args.output == "json":
+    if getattr(args, "output", "text") == "json":
         print(json.dumps(obj.get("status") or {}, indent=2, sort_keys=True))
     elif args.verb == "drift":
         print(status_view.drift_monitor(obj))
+    elif args.verb == "history":
+        ref = ((obj.get("spec") or {}).get("modelFrom") or {}).get("retrainPolicyRef") or {}
+        policy = None
+        if ref.get("name"):
+            try:
+                policy = kube.CustomResources(api, RETRAIN_POLICY).get(namespace, ref["name"])
+            except kube.NotFoundError:
+                policy = None
+        print(status_view.history(obj, policy))
     else:
         print(status_view.model_deployment(obj))
     return 0

@@ -95,3 +95,24 @@ def drift_monitor(obj: dict[str, Any]) -> str:
         lines += ["", table(header, rows)]
     lines += ["", conditions(status)]
     return "\n".join(lines)
+
+
+def history(md: dict[str, Any], policy: dict[str, Any] | None) -> str:
+    """A ModelDeployment's rollouts, newest first, each traced to the retraining run that produced
+    its version and what triggered that run (drift table summary, burn rate, schedule, person)."""
+    meta, status = md.get("metadata", {}), md.get("status") or {}
+    runs = {r.get("name"): r for r in ((policy or {}).get("status") or {}).get("runs") or []}
+    lines = [f"ModelDeployment {meta.get('namespace')}/{meta.get('name')}: "
+             f"stable {(status.get('stable') or {}).get('version', '-')}"]  # fmt: skip
+    if policy is not None:
+        lines[0] += f", versions from RetrainPolicy {policy.get('metadata', {}).get('name')}"
+    rows = []
+    for h in status.get("history") or []:
+        run = runs.get(h.get("retrainRun")) if h.get("retrainRun") else None
+        trigger = run.get("trigger") if run else ("-" if not h.get("retrainRun") else "(run no longer in history)")
+        evidence = (run or {}).get("evidence", "")
+        rows.append((h.get("at"), h.get("version"), h.get("outcome"), h.get("retrainRun") or "-", trigger,
+                     evidence, h.get("reason", "")))  # fmt: skip
+    if not rows:
+        return "\n".join([*lines, "no finished rollouts yet"])
+    return "\n".join([*lines, "", table(("AT", "VERSION", "OUTCOME", "RUN", "TRIGGER", "EVIDENCE", "REASON"), rows)])

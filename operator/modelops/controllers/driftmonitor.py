@@ -54,7 +54,7 @@ def _body(raw: dict[str, Any]) -> kopf.Body:
 
 
 async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, dict[str, Any]]:
-    """(model label, version, ModelDeployment spec) of the watched variant."""
+    """(model label, version, ModelDeployment) of the watched variant."""
     ref = spec.model_deployment_ref.name
     md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, ref)
     if md is None:
@@ -64,7 +64,21 @@ async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[s
     version = ((md.get("status") or {}).get(spec.variant) or {}).get("version")
     if not version:
         raise Blocked("NoVersion", f"ModelDeployment {ref!r} has no {spec.variant} version serving yet")
-    return model, version, md_spec
+    return model, version, md
+
+
+def _served_baseline(spec: DriftMonitorSpec, md: dict[str, Any], model: str, version: str) -> tuple[str, str]:
+    """(ConfigMap, key) of the watched version's baseline: its own (published by its RetrainPolicy
+    run), else the ModelDeployment's spec.model.baseline."""
+    own = ((md.get("status") or {}).get(spec.variant) or {}).get("baseline")
+    if own:
+        return own, "baseline.json"
+    declared = ((md.get("spec") or {}).get("model") or {}).get("baseline") or {}
+    if declared.get("name"):
+        return declared["name"], declared.get("key") or "baseline.json"
+    message = (f"version {version} of {model} has no baseline: set the ModelDeployment's spec.model.baseline, "
+               "or take versions from a RetrainPolicy whose trainer writes one")  # fmt: skip
+    raise Blocked("NoBaseline", message, version)
 
 
 async def _configmap_reference(kube: Kube, namespace: str, name: str, key: str) -> Observations:
@@ -103,7 +117,8 @@ class _Pass:
 
 async def _evaluate(p: _Pass, spec: DriftMonitorSpec, status: DriftMonitorStatus) -> Report:
     kube, namespace, now = p.kube, p.namespace, p.now
-    model, version, md_spec = await _target(kube, namespace, spec)
+    model, version, md = await _target(kube, namespace, spec)
+    md_spec = md.get("spec") or {}
     client = _client(p.memo, p.memo["config"], md_spec)
     window = parse_duration(spec.window)
     source = spec.reference
@@ -112,6 +127,10 @@ async def _evaluate(p: _Pass, spec: DriftMonitorSpec, status: DriftMonitorStatus
             ref = source.config_map_ref
             reference = await _configmap_reference(kube, namespace, ref.name, ref.key)
             described = f"ConfigMap {ref.name}/{ref.key}"
+        elif source.served is not None:
+            name, key = _served_baseline(spec, md, model, version)
+            reference = await _configmap_reference(kube, namespace, name, key)
+            described = f"ConfigMap {name}/{key} (the baseline of {version})"
         elif source.inline is not None:
             reference, described = Observations.from_baseline(source.inline), "the inline baseline"
         else:
@@ -132,7 +151,9 @@ async def _evaluate(p: _Pass, spec: DriftMonitorSpec, status: DriftMonitorStatus
     current = live.observations if live.series else empty_like(reference)
     evaluation = evaluate(reference, current, Settings.from_spec(spec))
     hint = None
-    if not (md_spec.get("model") or {}).get("baseline") and any(f.type == "numeric" for f in evaluation.errors):
+    served = ((md.get("status") or {}).get(spec.variant) or {}).get("baseline")
+    has_baseline = served or (md_spec.get("model") or {}).get("baseline")
+    if not has_baseline and any(f.type == "numeric" for f in evaluation.errors):
         hint = (f"ModelDeployment {spec.model_deployment_ref.name!r} sets no spec.model.baseline, "
                 "so its servers export no feature histograms")  # fmt: skip
     return evaluated(spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation,

@@ -10,13 +10,17 @@ same Job and never starts a second one for a run. A change of any of its Jobs wa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import kopf
 from pydantic import ValidationError
 
@@ -33,18 +37,22 @@ from modelops.api.v1alpha1 import (
     RetrainPolicySpec,
     RetrainPolicyStatus,
 )
+from modelops.api.v1alpha1.baseline import Baseline
 from modelops.api.v1alpha1.retrainpolicy import RetrainRun
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
 from modelops.controllers.patches import merge_patch
 from modelops.controllers.prometheus import client_for
 from modelops.controllers.supervisor import Supervisor
+from modelops.controllers.watch import WAKERS as MODEL_DEPLOYMENT_WAKERS
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusError
 from modelops.prom.promql import availability
 from modelops.prom.sli import counts
-from modelops.render.retrain_job import POLICY_LABEL, RunPlan, job
-from modelops.retrain.policy import BurnSignal, Decision, DriftSignal, JobState, Signals, decide
+from modelops.render.names import MANAGED_BY
+from modelops.render.retrain_job import POLICY_LABEL, RUN_LABEL, RunPlan, job, policy_owner
+from modelops.retrain.policy import BurnSignal, Decision, DriftSignal, Event, JobState, Signals, decide
+from modelops.retrain.result import parse
 
 log = logging.getLogger("modelops.retrain")
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -173,6 +181,67 @@ async def _ensure_jobs(
         await kube.apply(job(plan, spec.job_template))
 
 
+MAX_BASELINE_BYTES = 900_000  # a ConfigMap holds at most 1 MiB
+
+
+async def _read_beside(uri: str, filename: str) -> str:
+    """The file `filename` in the same directory as the artifact at `uri` (file:// or http(s)://)."""
+    if "/" in filename or filename in {"", ".", ".."}:
+        raise ValueError(f"baseline {filename!r} is not a file name beside the artifact")
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme == "file":
+        path = Path(urllib.parse.unquote(parsed.path)).parent / filename
+        data = await asyncio.to_thread(path.read_bytes)
+    elif parsed.scheme in {"http", "https"}:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.get(urllib.parse.urljoin(uri, filename))
+            response.raise_for_status()
+            data = response.content
+    else:
+        raise ValueError(f"cannot read a baseline beside a {parsed.scheme}:// artifact")
+    if len(data) > MAX_BASELINE_BYTES:
+        raise ValueError(f"baseline is {len(data)} bytes, more than a ConfigMap holds")
+    text = data.decode(errors="replace")
+    try:  # refuse what the servers and DriftMonitors could not read; never echo the content
+        Baseline.model_validate_json(text)
+    except ValidationError as error:
+        raise ValueError(f"{filename} is not a baseline document ({error.error_count()} problem(s))") from None
+    return text
+
+
+async def _publish_baselines(
+    kube: Kube, decision: Decision, meta: dict[str, Any], g: _Gathered, logger: logging.LoggerAdapter[logging.Logger]
+) -> None:
+    """Each newly validated model's baseline document becomes a ConfigMap `<run>-baseline` (owned by
+    the policy): the ModelDeployment mounts it for that version's servers and a DriftMonitor with
+    `reference.served` compares with it once the version serves."""
+    for run in decision.finished:
+        state = g.jobs.get(run.job or run.name)
+        if run.outcome != "Validated" or state is None:
+            continue
+        try:
+            result = parse(state.message)
+            if not result.baseline:
+                raise ValueError("the result names no baseline document")
+            document = await _read_beside(result.uri, result.baseline)
+        except (OSError, ValueError, httpx.HTTPError) as error:
+            message = f"{run.name}: no baseline ConfigMap for version {run.version}: {error}"
+            decision.events.append(Event("Warning", "BaselineUnavailable", message))
+            continue
+        name = f"{run.name}-baseline"
+        await kube.apply({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": meta["namespace"],
+                         "labels": {**MANAGED_BY, POLICY_LABEL: meta["name"], RUN_LABEL: run.name},
+                         "ownerReferences": [policy_owner(meta["name"], meta["uid"])]},
+            "data": {"baseline.json": document},
+        })  # fmt: skip
+        validated = decision.status.latest_validated
+        if validated is not None and validated.run == run.name:
+            validated.baseline_config_map = name
+        logger.info("baseline of %s published as ConfigMap %s", run.version, name)
+
+
 def _record(decision: Decision) -> None:
     for run in [*decision.finished, *decision.skipped]:
         metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
@@ -250,9 +319,12 @@ async def reconcile(
         drift=await _drift(kube, namespace, spec, g.problems), burn=await _burn(memo, spec, g, namespace, now),
     )  # fmt: skip
     decision = decide(name, namespace, spec, status, signals)
+    await _publish_baselines(kube, decision, meta, g, logger)  # before the status that names them
     new = decision.status
     _conditions(new, [*g.problems, *decision.problems], now, generation)
     await _write_status(kube, namespace, name, raw_status, new)  # state first: the Jobs follow from it
+    if new.latest_validated != status.latest_validated:  # a ModelDeployment may take it (modelFrom): look now
+        MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, g)
     for event in decision.events:
         kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])

@@ -24,7 +24,14 @@ from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import SLOEvaluation, error_budget, standard_pairs
 from modelops.api.conditions import explain_validation, set_condition
 from modelops.api.durations import parse_duration
-from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
+from modelops.api.v1alpha1 import (
+    GROUP,
+    MODEL_DEPLOYMENT,
+    RETRAIN_POLICY,
+    VERSION,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+)
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
 from modelops.controllers.patches import merge_patch
@@ -96,6 +103,29 @@ async def _observe(
     return Observations(ready=ready, analysis=analysis, stable_slo=slo)
 
 
+async def _target(
+    kube: Kube, namespace: str, spec: ModelDeploymentSpec, logger: logging.LoggerAdapter[logging.Logger]
+) -> Target:
+    """spec.model, or with modelFrom the RetrainPolicy's latest validated model once there is one.
+
+    The user's spec is never edited: the version to serve is read from the policy's status on
+    every pass, so Argo CD sees no drift and a new validated version rolls out on its own.
+    """
+    own = Target(spec.model.version, spec.model.uri, spec.model.sha256)
+    if spec.model_from is None:
+        return own
+    ref = spec.model_from.retrain_policy_ref.name
+    policy = await kube.get(API_VERSION, RETRAIN_POLICY.kind, namespace, ref)
+    if policy is None:
+        logger.warning("RetrainPolicy %s not found: serving spec.model (%s)", ref, spec.model.version)
+        return own
+    validated = (policy.get("status") or {}).get("latestValidated")
+    if not validated or not validated.get("version") or not validated.get("uri"):
+        return own
+    return Target(validated["version"], validated["uri"], validated.get("sha256"), retrain_run=validated.get("run"),
+                  baseline=validated.get("baselineConfigMap"))  # fmt: skip
+
+
 async def _sync_children(
     kube: Kube, owner: Owner, desired: list[dict[str, Any]], observed: list[Child],
     logger: logging.LoggerAdapter[logging.Logger],
@@ -132,7 +162,9 @@ def _desired(
 ) -> list[dict[str, Any]]:
     status = decision.status
     assert status.stable is not None
-    plans = [VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant) for p in decision.plans]
+    plans = [
+        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline) for p in decision.plans
+    ]
     router = ROUTERS[spec.traffic.router]
     objects = serving_objects(
         owner, spec, plans, stable_version=status.stable.version,
@@ -169,7 +201,7 @@ async def reconcile(
     owner = Owner(name, namespace, meta["uid"])
     observed = children_of((namespace, name), indexes)
     ready = {c.version: c.ready for c in observed if c.kind == "Deployment" and c.version}
-    target = Target(spec.model.version, spec.model.uri, spec.model.sha256)
+    target = await _target(kube, namespace, spec, logger)
     client = _prometheus(memo, config, spec)
     obs = await _observe(client, spec, status, namespace=namespace, target=target, ready=ready, now=now)
     decision = decide(spec, status, target, obs, now, generation=generation)

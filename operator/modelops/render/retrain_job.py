@@ -54,9 +54,10 @@ def _inject(container: dict[str, Any], env: dict[str, str]) -> None:
     container["env"] = current + [{"name": k, "value": v} for k, v in env.items() if k not in present]
 
 
-def _owner(plan: RunPlan) -> dict[str, Any]:
-    return {"apiVersion": "modelops.dev/v1alpha1", "kind": "RetrainPolicy", "name": plan.policy,
-            "uid": plan.policy_uid, "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+def policy_owner(policy: str, uid: str) -> dict[str, Any]:
+    """Owner reference to a RetrainPolicy: its Jobs and baseline ConfigMaps go when it goes."""
+    return {"apiVersion": "modelops.dev/v1alpha1", "kind": "RetrainPolicy", "name": policy, "uid": uid,
+            "controller": True, "blockOwnerDeletion": True}  # fmt: skip
 
 
 def job(plan: RunPlan, job_template: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def job(plan: RunPlan, job_template: dict[str, Any]) -> dict[str, Any]:
             "name": plan.run,
             "namespace": plan.namespace,
             "labels": labels,
-            "ownerReferences": [_owner(plan)],
+            "ownerReferences": [policy_owner(plan.policy, plan.policy_uid)],
         },
         "spec": spec,
     }

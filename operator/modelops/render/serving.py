@@ -49,6 +49,7 @@ class VersionPlan:
     replicas: int
     share: float  # traffic share in [0, 1], for HPA bounds
     variant: str  # stable | canary: how this version entered production (its pods' metrics label)
+    baseline: str | None = None  # ConfigMap (key baseline.json) of this version's own baseline
 
 
 def _metadata(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -93,9 +94,12 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
         claim = pvc["persistentVolumeClaim"]["claimName"]
         init_mounts.append({"name": "source", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
     serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
-    if spec.model.baseline is not None:
-        volumes.append({"name": "baseline", "configMap": {"name": spec.model.baseline.name,
-                        "items": [{"key": spec.model.baseline.key, "path": "baseline.json"}]}})  # fmt: skip
+    source = (plan.baseline, "baseline.json") if plan.baseline else None
+    if source is None and spec.model.baseline is not None:
+        source = (spec.model.baseline.name, spec.model.baseline.key)
+    if source is not None:  # the version's own baseline (from its retraining run), else the spec's
+        volumes.append({"name": "baseline", "configMap": {"name": source[0],
+                        "items": [{"key": source[1], "path": "baseline.json"}]}})  # fmt: skip
         mounts.append({"name": "baseline", "mountPath": BASELINE_DIR, "readOnly": True})
         serve_args += ["--baseline", f"{BASELINE_DIR}/baseline.json"]
     if spec.model.format != "auto":

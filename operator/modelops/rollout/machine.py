@@ -50,6 +50,7 @@ class Target:
     uri: str
     sha256: str | None = None
     retrain_run: str | None = None
+    baseline: str | None = None  # ConfigMap with the version's training baseline (from its RetrainPolicy run)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Plan:
     share: float  # traffic share, for HPA bounds
     variant: str  # how it entered production: stable | canary | shadow
     autoscaled: bool  # False for a version kept at zero replicas during bake
+    baseline: str | None = None  # its own baseline ConfigMap, else spec.model.baseline
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def decide(
 
 
 def _variant(target: Target, replicas: int) -> VariantStatus:
-    return VariantStatus(version=target.version, uri=target.uri, sha256=target.sha256, replicas=replicas)
+    return VariantStatus(version=target.version, uri=target.uri, sha256=target.sha256, baseline=target.baseline,
+                         replicas=replicas)  # fmt: skip
 
 
 def _retry(t: _Tick) -> None:
@@ -478,17 +481,15 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
     s, spec = t.status, t.spec
     assert s.stable is not None
     scaled = spec.autoscaling is not None
-    stable = s.stable
-    plans = [
-        Plan(stable.version, stable.uri, stable.sha256, spec.replicas, (100 - weight) / 100, stable.variant, scaled)
-    ]
+    st = s.stable
+    plans = [Plan(st.version, st.uri, st.sha256, spec.replicas, (100 - weight) / 100, st.variant, scaled, st.baseline)]
     if s.canary is not None:
         c = s.canary
         share = 1.0 if s.phase == "Promoting" else max(weight, mirror) / 100
-        plans.append(Plan(c.version, c.uri, c.sha256, _canary_replicas(t), share, c.variant, scaled))
+        plans.append(Plan(c.version, c.uri, c.sha256, _canary_replicas(t), share, c.variant, scaled, c.baseline))
     if s.bake is not None:
         p = s.bake.previous
-        plans.append(Plan(p.version, p.uri, p.sha256, 0, 0.0, p.variant, False))
+        plans.append(Plan(p.version, p.uri, p.sha256, 0, 0.0, p.variant, False, p.baseline))
     return tuple(plans)
 
 

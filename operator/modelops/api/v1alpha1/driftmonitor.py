@@ -33,6 +33,10 @@ class PastWindow(ApiModel):
     offset: Duration = Field(default="7d", description="How far back the reference window ends.")
 
 
+class ServedBaseline(ApiModel):
+    """The training baseline of the version being watched, whichever it is now."""
+
+
 class ReferenceSource(ApiModel):
     """Exactly one source of the reference distribution."""
 
@@ -40,8 +44,9 @@ class ReferenceSource(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 {
-                    "rule": "[has(self.configMapRef), has(self.inline), has(self.past)].filter(x, x).size() == 1",
-                    "message": "reference needs exactly one of configMapRef, inline, past",
+                    "rule": "[has(self.configMapRef), has(self.inline), has(self.past), has(self.served)]"
+                    ".filter(x, x).size() == 1",
+                    "message": "reference needs exactly one of configMapRef, inline, past, served",
                 }
             ]
         }
@@ -52,11 +57,18 @@ class ReferenceSource(ApiModel):
     )
     inline: Baseline | None = Field(default=None, description="A baseline document inline.")
     past: PastWindow | None = Field(default=None, description="The same series in a past window.")
+    served: ServedBaseline | None = Field(
+        default=None,
+        description=(
+            "The baseline of the version being watched: the ConfigMap its RetrainPolicy run published, else the "
+            "ModelDeployment's spec.model.baseline. Follows each promotion without editing this spec."
+        ),
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReferenceSource:
-        if sum(x is not None for x in (self.config_map_ref, self.inline, self.past)) != 1:
-            raise ValueError("reference needs exactly one of configMapRef, inline, past")
+        if sum(x is not None for x in (self.config_map_ref, self.inline, self.past, self.served)) != 1:
+            raise ValueError("reference needs exactly one of configMapRef, inline, past, served")
         return self
 
 

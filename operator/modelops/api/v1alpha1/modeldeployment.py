@@ -456,6 +456,11 @@ class VariantStatus(ApiModel):
     version: str = Field(description="Model version.")
     uri: str = Field(default="", description="Artifact URI.")
     sha256: str | None = Field(default=None, description="Artifact checksum.")
+    baseline: str | None = Field(
+        default=None,
+        description="ConfigMap (key baseline.json) with this version's training baseline, when it came from a "
+        "RetrainPolicy run; else spec.model.baseline applies.",
+    )
     replicas: int = Field(default=0, description="Desired replicas.")
     ready_replicas: int = Field(default=0, description="Ready replicas (model loaded and verified).")
     variant: Literal["stable", "canary"] = Field(
