@@ -58,6 +58,7 @@ log = logging.getLogger("modelops.retrain")
 API_VERSION = f"{GROUP}/{VERSION}"
 RESYNC_SECONDS = 600.0
 BLOCKED_RETRY_SECONDS = 30.0
+BURN_POLL_SECONDS = 60.0
 
 
 def _body(raw: dict[str, Any]) -> kopf.Body:
@@ -332,6 +333,8 @@ async def reconcile(
     _record(decision)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)
+    if spec.triggers.burn_rate is not None:  # nothing wakes us when a burn starts: look every minute
+        return min(decision.requeue_after, BURN_POLL_SECONDS)
     return decision.requeue_after
 
 
@@ -355,6 +358,15 @@ async def on_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs:
 async def job_changed(namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
     """A run's Job changed (started, finished, deleted): look at its policy now."""
     SUPERVISOR.wakers.wake((namespace or "", labels[POLICY_LABEL]))
+
+
+@kopf.on.event(GROUP, VERSION, DRIFT_MONITOR.plural, id="retrain_monitors")
+async def monitor_changed(namespace: str | None, name: str | None, **_: Any) -> None:
+    """A DriftMonitor changed: the policies whose drift trigger follows it look now, not at their resync."""
+    for (ns, policy), body in list(SUPERVISOR.bodies.items()):
+        drift = ((body.get("spec") or {}).get("triggers") or {}).get("drift") or {}
+        if ns == namespace and (drift.get("monitorRef") or {}).get("name") == name:
+            SUPERVISOR.wakers.wake((ns, policy))
 
 
 @kopf.on.cleanup()

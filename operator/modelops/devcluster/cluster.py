@@ -206,11 +206,13 @@ class DevCluster:
     ) -> subprocess.CompletedProcess[str]:
         return self._tool("helm", args, input, check, timeout)
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: dict[str, Any] | None = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         """A raw API request as the admin; returns (status, decoded JSON body)."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.server + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
+        req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, timeout=10, context=self._client_context()) as resp:
                 return int(resp.status), _decode(resp.read())

@@ -14,6 +14,12 @@ the modelops image's ``modelops`` command, does what a kubelet would, locally:
    (literal values and ``fieldRef``) and, for ``serve``, ``--host <pod IP>`` appended so
    the server binds the pod's 127.x address on its container port.
 
+Pods of a Job annotated ``kwok.modelops.dev/run-locally`` (kwok leaves those Running)
+run to completion instead: ``modelops train`` gets ``--termination-log`` in the pod's
+directory, and when every container has exited the data plane reports what a kubelet
+would (exit codes, the termination message, phase Succeeded or Failed), so the Job
+controller and the operator see a real trainer's real result.
+
 It stops a pod's processes when the pod is gone, no longer Running, terminating, or was
 replaced (new uid). Containers with another command or image are skipped with a logged
 reason (so are pods with none runnable); volumes of other types fail the pod with a clear
@@ -56,6 +62,8 @@ LOOPBACK_NET = ipaddress.ip_network("127.0.0.0/8")
 READY_PATH = "/v2/health/ready"
 MODELOPS_COMMAND = "modelops"
 DEFAULT_PORT = 8080
+RUN_LOCALLY_ANNOTATION = "kwok.modelops.dev/run-locally"  # a Job pod kwok leaves running for us to run
+TERMINATION_MESSAGE_BYTES = 4096  # what a kubelet keeps of /dev/termination-log
 _PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "MODELOPS_PVC_ROOT")
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _FIELD_KEY = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
@@ -143,6 +151,7 @@ class _Command:
     cwd: Path
     log_path: Path
     serves: bool  # `modelops serve`: probed for readiness
+    termination_log: Path | None = None  # where `modelops train` writes its result (the kubelet's /dev/termination-log)
 
 
 @dataclass
@@ -425,6 +434,9 @@ class DataPlane:
         run.phase, run.message = "running", ""
 
     def _check_servers(self, run: _PodRun) -> None:
+        if _runs_to_completion(run.pod):
+            self._check_job(run)
+            return
         for proc in run.servers:
             code = proc.exit_code()
             if code is not None:
@@ -434,6 +446,32 @@ class DataPlane:
         if not run.ready:
             pod = run.snapshot()
             run.ready = pod.port is None or _probe(pod)  # nothing serves: running is all there is
+
+    def _check_job(self, run: _PodRun) -> None:
+        """A Job's pod: when every container has exited, report what a kubelet would (exit codes,
+        termination messages, Succeeded or Failed) so the Job controller and the operator see it."""
+        assert run.plan is not None
+        codes = [proc.exit_code() for proc in run.servers]
+        if any(code is None for code in codes):
+            return
+        statuses = []
+        for command, code in zip(run.plan.main, codes, strict=True):
+            message = ""
+            if command.termination_log is not None and command.termination_log.is_file():
+                message = command.termination_log.read_text(errors="replace")[-TERMINATION_MESSAGE_BYTES:]
+            statuses.append({"name": command.container, "ready": False, "restartCount": 0, "image": "",
+                             "imageID": "", "state": {"terminated": {
+                                 "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                 "message": message}}})  # fmt: skip
+        phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
+        meta = run.pod["metadata"]
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
+        body = {"status": {"phase": phase, "containerStatuses": statuses}}
+        status, answer = self.cluster.api("PATCH", path, body, content_type="application/merge-patch+json")
+        if status != 200:
+            run.message = f"reporting the pod's end failed ({status}): {answer}"
+            return
+        self._finish(run, "completed" if phase == "Succeeded" else "failed", f"exit codes {codes}")
 
     def _spawn(self, run: _PodRun, command: _Command) -> _Process:
         proc = _Process(command.container, command.argv, command.log_path, env=command.env, cwd=command.cwd)
@@ -498,9 +536,13 @@ class _Planner:
             args += ["--host", self.pod["status"]["podIP"]]
             if self.fault_injection:
                 args.append("--allow-fault-injection")
+        termination_log = None
+        if args and args[0] == "train" and "--termination-log" not in args:
+            termination_log = self.directory / f"termination-log-{container['name']}"
+            args += ["--termination-log", str(termination_log)]
         argv = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args]
         log_path = self.directory / "logs" / f"{container['name']}.log"
-        return _Command(container["name"], argv, env, self.directory, log_path, serves)
+        return _Command(container["name"], argv, env, self.directory, log_path, serves, termination_log)
 
     def _env(self, container: dict[str, Any], mounts: Sequence[tuple[str, Path]]) -> dict[str, str]:
         if container.get("envFrom"):
@@ -627,6 +669,12 @@ class _Planner:
 
 
 # -- pure helpers ------------------------------------------------------------------------
+
+
+def _runs_to_completion(pod: Mapping[str, Any]) -> bool:
+    """A Job's pod that kwok leaves to us (annotated run-locally): its containers run to the end."""
+    annotations = pod.get("metadata", {}).get("annotations") or {}
+    return RUN_LOCALLY_ANNOTATION in annotations
 
 
 def _modelops_args(container: Mapping[str, Any]) -> list[str] | None:

@@ -283,6 +283,8 @@ spec:
       operator: 'In'
       values:
       - 'Job'
+    - key: '.metadata.annotations["kwok.modelops.dev/run-locally"]'
+      operator: 'DoesNotExist'
   next:
     statusTemplate: |
       {{ $now := Now }}
