@@ -15,20 +15,18 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
 from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
-from modelops.api.conditions import explain_validation, set_condition
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
-from modelops.controllers.patches import merge_patch
+from modelops.controllers.passes import Pass, as_body
 from modelops.controllers.prometheus import client_for
 from modelops.controllers.supervisor import Supervisor
 from modelops.kube import Kube
@@ -47,10 +45,6 @@ class Blocked(Exception):
     def __init__(self, reason: str, message: str, version: str | None = None) -> None:
         super().__init__(message)
         self.reason, self.message, self.version = reason, message, version
-
-
-def _body(raw: dict[str, Any]) -> kopf.Body:
-    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, dict[str, Any]]:
@@ -105,7 +99,7 @@ def _client(memo: kopf.Memo, config: OperatorConfig, md_spec: dict[str, Any]) ->
 
 
 @dataclass(frozen=True)
-class _Pass:
+class _Context:
     """What one reconcile pass works with."""
 
     kube: Kube
@@ -115,7 +109,7 @@ class _Pass:
     generation: int | None
 
 
-async def _evaluate(p: _Pass, spec: DriftMonitorSpec, status: DriftMonitorStatus) -> Report:
+async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorStatus) -> Report:
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
     md_spec = md.get("spec") or {}
@@ -182,55 +176,32 @@ async def reconcile(
     """One level-based pass; returns seconds until the next one is needed."""
     started = time.monotonic()
     kube: Kube = memo["kube"]
-    meta = body["metadata"]
-    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
-    raw_status = dict(body.get("status") or {})
-    status = DriftMonitorStatus.model_validate(raw_status)
-    now = datetime.now(UTC).replace(microsecond=0)
-    try:
-        spec = DriftMonitorSpec.model_validate(dict(body["spec"]))
-    except ValidationError as error:
-        message = explain_validation(error)
-        status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
-                                          generation=generation)  # fmt: skip
-        if raw_status.get("observedGeneration") != generation:
-            kopf.warn(_body(body), reason="InvalidSpec", message=message[:1000])
-        status.observed_generation = generation
-        await _write_status(kube, namespace, name, raw_status, status)
-        metrics.INVALID.labels(DRIFT_MONITOR.kind, namespace, name).set(1)
-        metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "invalid").inc()
+    p = Pass.start(body, kube, DRIFT_MONITOR.kind, DriftMonitorStatus)
+    namespace, name, generation, status, now = p.namespace, p.name, p.generation, p.status, p.now
+    spec = await p.admit(DriftMonitorSpec)
+    if spec is None:
         return RESYNC_SECONDS
-    metrics.clear_invalid(DRIFT_MONITOR.kind, namespace, name)
-    status.conditions = set_condition(status.conditions, "Accepted", "True", "Valid", "spec is valid", now=now,
-                                      generation=generation)  # fmt: skip
     interval = parse_duration(spec.interval).total_seconds()
     wait = due_in(interval, status, now, generation)
     if wait > 0:
-        await _write_status(kube, namespace, name, raw_status, status)
+        await p.write(status)
         return wait
     try:
-        report = await _evaluate(_Pass(kube, memo, namespace, now, generation), spec, status)
+        report = await _evaluate(_Context(kube, memo, namespace, now, generation), spec, status)
         delay, ran = interval, True
     except Blocked as why:
         report = blocked(spec, status, now=now, reason=why.reason, message=why.message, generation=generation,
                          version=why.version)  # fmt: skip
         delay, ran = min(interval, BLOCKED_RETRY_SECONDS), False
         logger.warning("cannot evaluate: %s", why.message)
-    await _write_status(kube, namespace, name, raw_status, report.status)
+    await p.write(report.status)
     for event in report.events:
-        kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     _record(namespace, name, report, evaluated_now=ran)
     metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(DRIFT_MONITOR.kind).observe(time.monotonic() - started)
     return delay
-
-
-async def _write_status(kube: Kube, namespace: str, name: str, raw: dict[str, Any], status: DriftMonitorStatus) -> None:
-    """Merge-patch only what changed: no write when nothing did."""
-    patch = merge_patch(raw, status.wire())
-    if patch:
-        await kube.patch_status(API_VERSION, DRIFT_MONITOR.kind, namespace, name, patch)
 
 
 SUPERVISOR = Supervisor(DRIFT_MONITOR.kind, reconcile, log, on_stop=lambda key: metrics.forget_monitor(*key))

@@ -15,17 +15,17 @@ import logging
 import time
 import urllib.parse
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import kopf
 from pydantic import ValidationError
 
 from modelops.analysis.slo import error_budget
-from modelops.api.conditions import explain_validation, set_condition
+from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
@@ -41,7 +41,7 @@ from modelops.api.v1alpha1.baseline import Baseline
 from modelops.api.v1alpha1.retrainpolicy import RetrainRun
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
-from modelops.controllers.patches import merge_patch
+from modelops.controllers.passes import Pass, as_body
 from modelops.controllers.prometheus import client_for
 from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS as MODEL_DEPLOYMENT_WAKERS
@@ -59,10 +59,6 @@ API_VERSION = f"{GROUP}/{VERSION}"
 RESYNC_SECONDS = 600.0
 BLOCKED_RETRY_SECONDS = 30.0
 BURN_POLL_SECONDS = 60.0
-
-
-def _body(raw: dict[str, Any]) -> kopf.Body:
-    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -278,34 +274,18 @@ async def reconcile(
     started = time.monotonic()
     kube: Kube = memo["kube"]
     meta = body["metadata"]
-    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
-    raw_status = dict(body.get("status") or {})
-    status = RetrainPolicyStatus.model_validate(raw_status)
-    now = datetime.now(UTC).replace(microsecond=0)
-    try:
-        spec = RetrainPolicySpec.model_validate(dict(body["spec"]))
-    except ValidationError as error:
-        message = explain_validation(error)
-        status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
-                                          generation=generation)  # fmt: skip
-        if raw_status.get("observedGeneration") != generation:
-            kopf.warn(_body(body), reason="InvalidSpec", message=message[:1000])
-        status.observed_generation = generation
-        await _write_status(kube, namespace, name, raw_status, status)
-        metrics.INVALID.labels(RETRAIN_POLICY.kind, namespace, name).set(1)
-        metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "invalid").inc()
+    p = Pass.start(body, kube, RETRAIN_POLICY.kind, RetrainPolicyStatus)
+    namespace, name, generation, status, now = p.namespace, p.name, p.generation, p.status, p.now
+    spec = await p.admit(RetrainPolicySpec)
+    if spec is None:
         return RESYNC_SECONDS
-    metrics.clear_invalid(RETRAIN_POLICY.kind, namespace, name)
-    status.conditions = set_condition(status.conditions, "Accepted", "True", "Valid", "spec is valid", now=now,
-                                      generation=generation)  # fmt: skip
     status.observed_generation = generation
     md_name = spec.model_deployment_ref.name
     md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, md_name)
     if md is None:
         message = f"ModelDeployment {md_name!r} does not exist in namespace {namespace!r}: no run can start"
-        status.conditions = set_condition(status.conditions, "Ready", "False", "ModelDeploymentNotFound", message,
-                                          now=now, generation=generation)  # fmt: skip
-        await _write_status(kube, namespace, name, raw_status, status)
+        p.condition("Ready", "False", "ModelDeploymentNotFound", message)
+        await p.write(status)
         return BLOCKED_RETRY_SECONDS
     md_spec = md.get("spec") or {}
     stable = ((md.get("status") or {}).get("stable") or {}).get("version")
@@ -323,12 +303,12 @@ async def reconcile(
     await _publish_baselines(kube, decision, meta, g, logger)  # before the status that names them
     new = decision.status
     _conditions(new, [*g.problems, *decision.problems], now, generation)
-    await _write_status(kube, namespace, name, raw_status, new)  # state first: the Jobs follow from it
+    await p.write(new)  # state first: the Jobs follow from it
     if new.latest_validated != status.latest_validated:  # a ModelDeployment may take it (modelFrom): look now
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, g)
     for event in decision.events:
-        kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     _record(decision)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
@@ -336,14 +316,6 @@ async def reconcile(
     if spec.triggers.burn_rate is not None:  # nothing wakes us when a burn starts: look every minute
         return min(decision.requeue_after, BURN_POLL_SECONDS)
     return decision.requeue_after
-
-
-async def _write_status(
-    kube: Kube, namespace: str, name: str, raw: dict[str, Any], status: RetrainPolicyStatus
-) -> None:
-    patch = merge_patch(raw, status.wire())
-    if patch:
-        await kube.patch_status(API_VERSION, RETRAIN_POLICY.kind, namespace, name, patch)
 
 
 SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log)

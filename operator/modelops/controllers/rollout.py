@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import SLOEvaluation, error_budget, standard_pairs
-from modelops.api.conditions import explain_validation, set_condition
+from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -34,7 +33,7 @@ from modelops.api.v1alpha1 import (
 )
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
-from modelops.controllers.patches import merge_patch
+from modelops.controllers.passes import Pass, as_body
 from modelops.controllers.prometheus import client_for
 from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS, Child, children_of
@@ -58,10 +57,6 @@ REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_
 def _prometheus(memo: kopf.Memo, config: OperatorConfig, spec: ModelDeploymentSpec) -> PrometheusClient | None:
     url = spec.analysis.prometheus.url or config.prometheus_url
     return client_for(memo, url, verify=not spec.analysis.prometheus.insecure_skip_verify) if url else None
-
-
-def _body(raw: dict[str, Any]) -> kopf.Body:
-    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 def _no_prometheus(at: datetime) -> Analysis:
@@ -182,21 +177,10 @@ async def reconcile(
     config: OperatorConfig = memo["config"]
     kube: Kube = memo["kube"]
     meta = body["metadata"]
-    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
-    raw_status = dict(body.get("status") or {})
-    status = ModelDeploymentStatus.model_validate(raw_status)
-    now = datetime.now(UTC).replace(microsecond=0)
-    try:
-        spec = ModelDeploymentSpec.model_validate(dict(body["spec"]))
-    except ValidationError as error:
-        message = explain_validation(error)
-        status.conditions = set_condition(status.conditions, "Accepted", "False", "InvalidSpec", message, now=now,
-                                          generation=generation)  # fmt: skip
-        if raw_status.get("observedGeneration") != generation:
-            kopf.warn(_body(body), reason="InvalidSpec", message=message[:1000])
-        status.observed_generation = generation
-        await _write_status(kube, namespace, name, raw_status, status)
-        metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "invalid").inc()
+    p = Pass.start(body, kube, MODEL_DEPLOYMENT.kind, ModelDeploymentStatus)
+    namespace, name, generation, status, now = p.namespace, p.name, p.generation, p.status, p.now
+    spec = await p.admit(ModelDeploymentSpec)
+    if spec is None:
         return RESYNC_SECONDS
     owner = Owner(name, namespace, meta["uid"])
     observed = children_of((namespace, name), indexes)
@@ -216,26 +200,17 @@ async def reconcile(
         metrics.CANARY_WEIGHT.labels(namespace, name).set(effective)
     else:
         metrics.CANARY_WEIGHT.labels(namespace, name).set(0)
-    await _write_status(kube, namespace, name, raw_status, new)  # state first: children follow from it
+    await p.write(new)  # state first: children follow from it
     problems = await _sync_children(kube, owner, _desired(owner, spec, decision, config), observed, logger)
     if problems:
         logger.warning("children: %s", "; ".join(problems))
     for event in decision.events:
-        kopf.event(_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
     metrics.PHASE.labels(namespace, name).state(new.phase)
     return decision.requeue_after or RESYNC_SECONDS
-
-
-async def _write_status(
-    kube: Kube, namespace: str, name: str, raw: dict[str, Any], status: ModelDeploymentStatus
-) -> None:
-    """Merge-patch only what changed (nulls for what went away): no write when nothing did."""
-    patch = merge_patch(raw, status.wire())
-    if patch:
-        await kube.patch_status(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, name, patch)
 
 
 SUPERVISOR = Supervisor(
