@@ -18,55 +18,20 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.stack import Artifact, Stack
+from modelops.devcluster.loop import SHIFT, objects
+from modelops.devcluster.stack import Stack
 from modelops.devcluster.traffic import Service
 from modelops.train.dataset import Drift, generate
 
 pytestmark = pytest.mark.integration
 NS = "loop"
 MODEL = "fraud"
-SHIFT = {"amount": 1.0, "hour": -1.0, "velocity": 1.0}
-SHIFT_QUERY = "amount:1.0,hour:-1.0,velocity:1.0"
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     with Stack(NS, log=lambda line: None) as s:
         yield s
-
-
-def _objects(stack: Stack, v1: Artifact) -> list[dict[str, Any]]:
-    api = "modelops.dev/v1alpha1"
-    md = {"apiVersion": api, "kind": "ModelDeployment", "metadata": {"name": MODEL, "namespace": NS}, "spec": {
-        "model": {"name": MODEL, "version": "v1", "uri": v1.uri, "sha256": v1.sha256,
-                  "baseline": {"name": f"{MODEL}-baseline-v1"}},
-        "modelFrom": {"retrainPolicyRef": {"name": f"{MODEL}-retrain"}},
-        "replicas": 2,
-        "traffic": {"router": "replicas"},
-        "rollout": {"interval": "5s", "minRequests": 20, "maxUnknownChecks": 24, "bakeTime": "5s",
-                    "steps": [{"setWeight": 50}, {"analysis": {"intervals": 1}}]},
-        # a model retrained on shifted data is meant to score differently: compare errors and latency only
-        "analysis": {"predictionDrift": {"enabled": False}},
-    }}  # fmt: skip
-    monitor = {"apiVersion": api, "kind": "DriftMonitor", "metadata": {"name": f"{MODEL}-drift", "namespace": NS},
-               "spec": {"modelDeploymentRef": {"name": MODEL}, "reference": {"served": {}}, "interval": "5s",
-                        "window": "10s", "minSamples": 100, "driftShare": 0.2, "consecutive": 2}}  # fmt: skip
-    policy = {"apiVersion": api, "kind": "RetrainPolicy", "metadata": {"name": f"{MODEL}-retrain", "namespace": NS},
-              "spec": {
-                  "modelDeploymentRef": {"name": MODEL},
-                  "triggers": {"drift": {"monitorRef": {"name": f"{MODEL}-drift"}}},
-                  "jobTemplate": {"backoffLimit": 0, "template": {
-                      "metadata": {"annotations": {"kwok.modelops.dev/run-locally": "true"}},
-                      "spec": {"restartPolicy": "Never", "containers": [{
-                          "name": "trainer", "image": "ghcr.io/modelops/modelops:0.1.0", "args": ["train"],
-                          "env": [{"name": "MODELOPS_DATA_URI",
-                                   "value": f"synthetic://?rows=20000&seed=9&mean_shift={SHIFT_QUERY}"}]}]}}},
-                  "output": {"uriTemplate": f"file://{stack.workdir}/models/{{model}}/{{version}}"},
-                  "validation": [{"metric": "auc", "min": 0.7}],
-                  "cooldown": "1h",
-              }}  # fmt: skip
-    baseline = stack.baseline_configmap(f"{MODEL}-baseline-v1", v1)
-    return [baseline, md, monitor, policy]
 
 
 def _get(stack: Stack, kind: str, name: str) -> dict[str, Any]:
@@ -87,7 +52,7 @@ def _until(what: str, probe: Callable[[], dict[str, Any]], check: Callable[[dict
 
 def test_drift_retrains_canaries_promotes_and_clears(stack: Stack) -> None:
     v1 = stack.train(MODEL, "v1", rows=20_000, seed=1)
-    stack.apply(*_objects(stack, v1))
+    stack.apply(*objects(stack, MODEL, v1))
     stack.wait(MODEL, lambda s: s.get("phase") == "Available", timeout=90)
     traffic = stack.traffic(Service(MODEL), dataset=generate(20_000, seed=11), rate=40, seed=11)
     started = time.monotonic()

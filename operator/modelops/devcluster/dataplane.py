@@ -485,7 +485,8 @@ class DataPlane:
         run.phase, run.message = phase, message
         if run.uid not in self._reported:
             self._reported.add(run.uid)
-            log.warning("pod %s %s: %s", run.pod["metadata"]["name"], phase, message)
+            level = logging.INFO if phase == "completed" else logging.WARNING
+            log.log(level, "pod %s %s: %s", run.pod["metadata"]["name"], phase, message)
 
 
 # -- translating a pod spec --------------------------------------------------------------

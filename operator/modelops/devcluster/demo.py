@@ -7,6 +7,9 @@
    then bakes.
 4. v3 fails 10% of its requests: the analysis catches it at 10% and rolls it back by itself.
 5. Bad input is refused with a message naming the field.
+6. The closed loop on a second model: traffic drifts, the DriftMonitor fires, a Job runs the
+   reference trainer on the drifted data, the result is validated, canaried and promoted,
+   and the monitor is clean again on the new version's baseline. Each stage is timed.
 Progress is printed live; everything is torn down at the end.
 """
 
@@ -19,8 +22,11 @@ from typing import Any
 
 import yaml
 
+from modelops.cli import status_view
+from modelops.devcluster import loop
 from modelops.devcluster.stack import Artifact, Stack
-from modelops.devcluster.traffic import Fault, HTTPRoute
+from modelops.devcluster.traffic import Fault, HTTPRoute, Service
+from modelops.train.dataset import Drift, generate
 
 NS = "demo"
 MODEL = "fraud"
@@ -68,6 +74,52 @@ def _checks(stack: Stack) -> None:
         print(f"    {check['name']:<18} {check['verdict']:<8} {check.get('reason', '')}")
 
 
+def _poll(kind: str, name: str, stack: Stack, check: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dict(stack.get(kind, name).get("status") or {})
+        if check(status):
+            return status
+        time.sleep(0.5)
+    raise TimeoutError(f"{kind}/{name}: not reached in {timeout:.0f}s")
+
+
+def _closed_loop(stack: Stack) -> None:
+    model = "loop"
+    _say("7. The closed loop: drift -> retraining Job -> validated -> canary -> promoted -> drift clears")
+    v1 = stack.train(model, "v1", seed=1)
+    stack.apply(*loop.objects(stack, model, v1))
+    stack.wait(model, lambda s: s.get("phase") == "Available", timeout=90)
+    traffic = stack.traffic(Service(model), dataset=generate(20_000, seed=11), rate=40, seed=11)
+    t0 = time.monotonic()
+
+    def stage(text: str) -> None:
+        print(f"  +{time.monotonic() - t0:5.1f}s  {text}", flush=True)
+
+    try:
+        _poll("driftmonitor", f"{model}-drift", stack, lambda s: s.get("drifted") is False, 90)
+        stage("v1 serves training-like traffic; DriftMonitor clean against v1's baseline")
+        traffic.generator.set_dataset(generate(20_000, seed=12, drift=Drift(mean_shift=loop.SHIFT)))
+        stage(f"traffic shifts: {', '.join(f'{k} {v:+g} sd' for k, v in loop.SHIFT.items())}")
+        monitor = _poll("driftmonitor", f"{model}-drift", stack, lambda s: s.get("drifted") is True, 60)
+        stage(f"Drifted: worst feature {monitor.get('worstFeature')}, share {monitor.get('driftShare')}")
+        run = f"{model}-retrain-1"
+        policy = _poll("retrainpolicy", f"{model}-retrain", stack,
+                       lambda s: (s.get("latestValidated") or {}).get("version") == run, 120)  # fmt: skip
+        auc = policy["latestValidated"]["metrics"].get("auc", float("nan"))
+        stage(f"{run} trained by the Job on the drifted data and validated (AUC {auc:.3f})")
+        stack.wait(model, lambda s: (s.get("stable") or {}).get("version") == run, timeout=180)
+        stage(f"{run} canaried and promoted")
+        _poll("driftmonitor", f"{model}-drift", stack,
+              lambda s: s.get("version") == run and s.get("drifted") is False, 90)  # fmt: skip
+        stage(f"DriftMonitor clean again against {run}'s baseline")
+    finally:
+        traffic.stop()
+    print(stack.kubectl("get", "-n", NS, "md,dm,rp"))
+    md = stack.get("md", model)
+    print(status_view.history(md, stack.get("retrainpolicy", f"{model}-retrain")))
+
+
 def run() -> int:
     started = time.monotonic()
     _say("1. Start everything on loopback: control plane, Prometheus, operator, data plane")
@@ -113,6 +165,7 @@ def run() -> int:
         bad["spec"]["analysis"] = {"slo": {"availability": {"objective": 100}}}
         print(stack.kubectl("apply", "-f", "-", input=yaml.safe_dump(bad), check=False))
         print(f"  {traffic.sent} requests served by local model servers; Prometheus at {stack.prometheus.url}")
+        _closed_loop(stack)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; everything was torn down.")
     return 0
 
