@@ -53,7 +53,14 @@ def _md(name: str, artifact: Artifact, traffic: dict[str, Any], rollout: dict[st
             "replicas": replicas,
             "traffic": traffic,
             "rollout": rollout or FAST,
-            "analysis": {"slo": {"latency": {"objective": 99, "thresholdSeconds": 0.25}}},
+            # v1..v3 are models trained on different seeds: their scores differ for real, and at ~35
+            # canary requests an interval the prediction-drift check sometimes says so (it failed a healthy
+            # v2 once in six CI runs, PSI 2.5). These tests judge errors and latency; prediction drift
+            # has its own tests (test_canary_analysis).
+            "analysis": {
+                "slo": {"latency": {"objective": 99, "thresholdSeconds": 0.25}},
+                "predictionDrift": {"enabled": False},
+            },
         },
     }
 
