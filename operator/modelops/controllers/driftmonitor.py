@@ -25,16 +25,14 @@ from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.controllers import metrics
-from modelops.controllers.config import OperatorConfig
-from modelops.controllers.passes import Pass, as_body
-from modelops.controllers.prometheus import client_for
+from modelops.controllers.passes import API_VERSION, Pass, as_body
+from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusClient, PrometheusError
 from modelops.prom.drift import observe, queries
 
 log = logging.getLogger("modelops.drift")
-API_VERSION = f"{GROUP}/{VERSION}"
 RESYNC_SECONDS = 600.0
 BLOCKED_RETRY_SECONDS = 30.0  # a blocked monitor looks again this soon (or at its interval, if shorter)
 
@@ -89,13 +87,13 @@ async def _configmap_reference(kube: Kube, namespace: str, name: str, key: str) 
         raise Blocked("InvalidReference", f"ConfigMap {name!r} key {key!r}: {error}") from None
 
 
-def _client(memo: kopf.Memo, config: OperatorConfig, md_spec: dict[str, Any]) -> PrometheusClient:
+def _client(memo: kopf.Memo, md_spec: dict[str, Any]) -> PrometheusClient:
     prometheus = (md_spec.get("analysis") or {}).get("prometheus") or {}
-    url = prometheus.get("url") or config.prometheus_url
-    if not url:
+    client = client_for_deployment(memo, prometheus.get("url"), insecure=bool(prometheus.get("insecureSkipVerify")))
+    if client is None:
         raise Blocked("NoPrometheus", "no Prometheus configured (the ModelDeployment's "
                       "spec.analysis.prometheus.url or the operator's --prometheus-url)")  # fmt: skip
-    return client_for(memo, url, verify=not prometheus.get("insecureSkipVerify", False))
+    return client
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
     md_spec = md.get("spec") or {}
-    client = _client(p.memo, p.memo["config"], md_spec)
+    client = _client(p.memo, md_spec)
     window = parse_duration(spec.window)
     source = spec.reference
     try:

@@ -14,3 +14,10 @@ def client_for(memo: kopf.Memo, url: str, *, verify: bool = True) -> PrometheusC
     if cache_key not in clients:
         clients[cache_key] = PrometheusClient(url, verify=verify, timeout=5.0, retries=2)
     return clients[cache_key]
+
+
+def client_for_deployment(memo: kopf.Memo, url: str | None, *, insecure: bool = False) -> PrometheusClient | None:
+    """The Prometheus a ModelDeployment is judged by: its spec.analysis.prometheus.url, else the
+    operator's --prometheus-url; None when neither is set."""
+    url = url or memo["config"].prometheus_url
+    return client_for(memo, url, verify=not insecure) if url else None

@@ -40,9 +40,8 @@ from modelops.api.v1alpha1 import (
 from modelops.api.v1alpha1.baseline import Baseline
 from modelops.api.v1alpha1.retrainpolicy import RetrainRun
 from modelops.controllers import metrics
-from modelops.controllers.config import OperatorConfig
-from modelops.controllers.passes import Pass, as_body
-from modelops.controllers.prometheus import client_for
+from modelops.controllers.passes import API_VERSION, Pass, as_body
+from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS as MODEL_DEPLOYMENT_WAKERS
 from modelops.kube import Kube
@@ -55,7 +54,6 @@ from modelops.retrain.policy import BurnSignal, Decision, DriftSignal, Event, Jo
 from modelops.retrain.result import parse
 
 log = logging.getLogger("modelops.retrain")
-API_VERSION = f"{GROUP}/{VERSION}"
 RESYNC_SECONDS = 600.0
 BLOCKED_RETRY_SECONDS = 30.0
 BURN_POLL_SECONDS = 60.0
@@ -75,7 +73,8 @@ class _Gathered:
     stable_version: str | None
     md_spec: dict[str, Any]
     problems: list[str]
-    jobs: dict[str, JobState]
+    jobs: dict[str, JobState]  # Jobs of running runs, by name; looked up and absent ones are in `absent`
+    absent: set[str]
 
 
 async def _drift(kube: Kube, namespace: str, spec: RetrainPolicySpec, problems: list[str]) -> DriftSignal | None:
@@ -98,21 +97,20 @@ async def _burn(
     trigger = spec.triggers.burn_rate
     if trigger is None or g.stable_version is None:
         return None
-    config: OperatorConfig = memo["config"]
     try:
         analysis = ModelDeploymentSpec.model_validate(g.md_spec).analysis
     except ValidationError:
         g.problems.append("the ModelDeployment's spec is invalid: the burnRate trigger cannot read its SLO")
         return None
-    url = analysis.prometheus.url or config.prometheus_url
-    if not url:
+    source = analysis.prometheus
+    client = client_for_deployment(memo, source.url, insecure=source.insecure_skip_verify)
+    if client is None:
         g.problems.append("no Prometheus configured: the burnRate trigger cannot fire")
         return None
     objective = analysis.slo.availability.objective
     budget = error_budget(objective)
     window = parse_duration(trigger.window)
     labels = {"namespace": namespace, "model": g.model, "version": g.stable_version}
-    client = client_for(memo, url, verify=not analysis.prometheus.insecure_skip_verify)
     try:
         found = await counts(client, availability(labels, window), at=now)
     except PrometheusError as error:
@@ -164,7 +162,8 @@ async def _ensure_jobs(
         name = run.job or run.name
         if name in jobs:
             continue
-        existing = await kube.get("batch/v1", "Job", meta["namespace"], name)
+        # a run started this pass has not been looked up: make sure the name is not someone else's Job
+        existing = None if name in g.absent else await kube.get("batch/v1", "Job", meta["namespace"], name)
         if existing is not None:
             owners = (existing.get("metadata") or {}).get("ownerReferences") or []
             if not any(o.get("uid") == meta["uid"] for o in owners):
@@ -289,11 +288,13 @@ async def reconcile(
         return BLOCKED_RETRY_SECONDS
     md_spec = md.get("spec") or {}
     stable = ((md.get("status") or {}).get("stable") or {}).get("version")
-    g = _Gathered((md_spec.get("model") or {}).get("name") or md_name, stable, md_spec, [], {})
+    g = _Gathered((md_spec.get("model") or {}).get("name") or md_name, stable, md_spec, [], {}, set())
     for run in status.runs:
         if run.outcome == "Running":
             state = await _job_state(kube, namespace, run.job or run.name)
-            if state is not None:
+            if state is None:
+                g.absent.add(run.job or run.name)
+            else:
                 g.jobs[run.job or run.name] = state
     signals = Signals(
         now=now, model=g.model, stable_version=stable, jobs=g.jobs,

@@ -21,7 +21,6 @@ import kopf
 
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import SLOEvaluation, error_budget, standard_pairs
-from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -33,8 +32,8 @@ from modelops.api.v1alpha1 import (
 )
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
-from modelops.controllers.passes import Pass, as_body
-from modelops.controllers.prometheus import client_for
+from modelops.controllers.passes import API_VERSION, Pass, as_body
+from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS, Child, children_of
 from modelops.kube import KindNotInstalled, Kube
@@ -49,14 +48,8 @@ from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
 
 log = logging.getLogger("modelops.rollout")
 RESYNC_SECONDS = 600.0
-API_VERSION = f"{GROUP}/{VERSION}"
 # kinds that come and go with versions and routers (Services and the PDB always exist)
 REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_ROUTE_KINDS)}
-
-
-def _prometheus(memo: kopf.Memo, config: OperatorConfig, spec: ModelDeploymentSpec) -> PrometheusClient | None:
-    url = spec.analysis.prometheus.url or config.prometheus_url
-    return client_for(memo, url, verify=not spec.analysis.prometheus.insecure_skip_verify) if url else None
 
 
 def _no_prometheus(at: datetime) -> Analysis:
@@ -186,13 +179,12 @@ async def reconcile(
     observed = children_of((namespace, name), indexes)
     ready = {c.version: c.ready for c in observed if c.kind == "Deployment" and c.version}
     target = await _target(kube, namespace, spec, logger)
-    client = _prometheus(memo, config, spec)
+    source = spec.analysis.prometheus
+    client = client_for_deployment(memo, source.url, insecure=source.insecure_skip_verify)
     obs = await _observe(client, spec, status, namespace=namespace, target=target, ready=ready, now=now)
     decision = decide(spec, status, target, obs, now, generation=generation)
     new = decision.status
-    new.observed_generation = generation
-    new.conditions = set_condition(new.conditions, "Accepted", "True", "Valid", "spec is valid", now=now,
-                                   generation=generation)  # fmt: skip
+    new.observed_generation = generation  # Accepted was set by admit(); decide() keeps it
     router = ROUTERS[spec.traffic.router]
     if new.canary is not None:
         stable_ready = new.stable.ready_replicas if new.stable else 0
