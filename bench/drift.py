@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -49,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client.utils import floatToGoString
 
+from modelops import malloc
 from modelops.analysis import drift, drift_stats
 from modelops.analysis.drift import Histogram, Observations, Settings, evaluate
 from modelops.train import baseline as trainer
@@ -209,7 +211,13 @@ def check_evidently_report(rng: np.random.Generator, evidently: EvidentlyTests) 
 
 
 def timing(rng: np.random.Generator) -> dict[str, Any]:
-    """1,000 features x 20 buckets: the whole evaluate(), and drift_stats.compare() inside it."""
+    """1,000 features x 20 buckets: the whole evaluate(), and drift_stats.compare() inside it.
+
+    The headline figure evaluates what the controller evaluates: live buckets converted by
+    from_prometheus(), which puts them on the reference's own edge arrays. A second figure
+    evaluates a current side with its own copies of the edges (a document from `modelops drift
+    evaluate`), where evaluate() must also compare every edge.
+    """
     edges = np.sort(rng.standard_normal((TIMING_FEATURES, TIMING_BUCKETS - 1)), axis=1)
     ref_counts = rng.multinomial(10_000, np.full(TIMING_BUCKETS, 1 / TIMING_BUCKETS), size=TIMING_FEATURES)
     cur_counts = rng.multinomial(1_000, np.full(TIMING_BUCKETS, 1 / TIMING_BUCKETS), size=TIMING_FEATURES)
@@ -225,33 +233,42 @@ def timing(rng: np.random.Generator) -> dict[str, Any]:
     assert not converted.errors and len(converted.numeric) == TIMING_FEATURES
 
     cpu: dict[str, float] = {}
+    faults: dict[str, float] = {}
 
     def median_ms(fn: Any, runs: int, name: str) -> float:
-        """Median wall time; the median CPU time goes to `cpu` (what other load on the machine cannot inflate)."""
+        """Median wall time; the median CPU time goes to `cpu` (what other load on the machine cannot inflate)
+        and the minor page faults per call to `faults` (fresh memory for numpy's temporaries)."""
         fn()  # warm up
         wall, used = [], []
+        first_fault = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(runs):
             start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             wall.append(time.perf_counter() - start)
             used.append(time.process_time() - start_cpu)
+        faults[name] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - first_fault) / runs
         cpu[name] = statistics.median(used) * 1e3
         return statistics.median(wall) * 1e3
 
     settings = Settings()
-    evaluation = evaluate(reference, current, settings)
+    evaluation = evaluate(reference, converted, settings)
     assert evaluation.tested == TIMING_FEATURES
+    assert evaluate(reference, current, settings).features == evaluation.features
     ref_m, cur_m = ref_counts.astype(float), cur_counts.astype(float)
     return {
         "features": TIMING_FEATURES,
         "buckets": TIMING_BUCKETS,
         "runs": TIMING_RUNS,
-        "evaluate_ms": median_ms(lambda: evaluate(reference, current, settings), TIMING_RUNS, "evaluate_ms"),
+        "evaluate_ms": median_ms(lambda: evaluate(reference, converted, settings), TIMING_RUNS, "evaluate_ms"),
+        "evaluate_copied_edges_ms": median_ms(
+            lambda: evaluate(reference, current, settings), TIMING_RUNS, "evaluate_copied_edges_ms"
+        ),
         "compare_ms": median_ms(lambda: drift_stats.compare(ref_m, cur_m, edges), TIMING_RUNS, "compare_ms"),
         "from_prometheus_ms": median_ms(
             lambda: drift.from_prometheus(series, reference=reference), 20, "from_prometheus_ms"
         ),
         "cpu": cpu,
+        "minor_page_faults_per_call": faults,
         "load_average": os.getloadavg(),
     }
 
@@ -365,15 +382,27 @@ def main(argv: list[str] | None = None) -> int:
               f"{check['report_method']!r}, {check['report_drifted']} drifted; direct calls "
               f"{check['direct_drifted']} drifted; same decisions: {check['agree']}")  # fmt: skip
 
-    speed = timing(np.random.default_rng(args.seed + 2))
+    default_speed = timing(np.random.default_rng(args.seed + 2))  # glibc's default malloc thresholds
+    tuned = malloc.tune()  # what `modelops operator` applies at start-up
+    speed = timing(np.random.default_rng(args.seed + 2)) if tuned else default_speed
+    speed["malloc"] = tuned
+    speed["default_malloc"] = default_speed
     met = speed["evaluate_ms"] < TIMING_GOAL_MS
-    print(f"\nevaluate(): {speed['features']:,} features x {speed['buckets']} buckets, median of {speed['runs']} runs: "
-          f"{speed['evaluate_ms']:.2f} ms (goal < {TIMING_GOAL_MS:g} ms: {'met' if met else 'MISSED'}); "
-          f"drift_stats.compare() alone {speed['compare_ms']:.2f} ms; from_prometheus() "
-          f"for the same {speed['features']:,} features {speed['from_prometheus_ms']:.1f} ms\n"
-          f"  CPU time (median): evaluate {speed['cpu']['evaluate_ms']:.2f} ms, "
-          f"compare {speed['cpu']['compare_ms']:.2f} ms; load average during the run "
-          f"{speed['load_average'][0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    for label, figures in (("glibc defaults", default_speed), ("operator's malloc settings", speed)):
+        if label != "glibc defaults" and not tuned:
+            break
+        print(f"\nevaluate(), {label}: {figures['features']:,} features x {figures['buckets']} buckets, median of "
+              f"{figures['runs']} runs: {figures['evaluate_ms']:.2f} ms on live buckets from from_prometheus(); "
+              f"{figures['evaluate_copied_edges_ms']:.2f} ms when the current side brings its own edges; "
+              f"drift_stats.compare() alone {figures['compare_ms']:.2f} ms; from_prometheus() for the same "
+              f"{figures['features']:,} features {figures['from_prometheus_ms']:.1f} ms\n"
+              f"  CPU time (median): evaluate {figures['cpu']['evaluate_ms']:.2f} ms, "
+              f"compare {figures['cpu']['compare_ms']:.2f} ms; minor page faults per evaluate "
+              f"{figures['minor_page_faults_per_call']['evaluate_ms']:.0f}; load average during the run "
+              f"{figures['load_average'][0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    settings_text = ", ".join(f"{k}={v}" for k, v in tuned.items()) or "not glibc: defaults"
+    print(f"goal < {TIMING_GOAL_MS:g} ms, judged as the operator runs it ({settings_text}): "
+          f"{'met' if met else 'MISSED'}")  # fmt: skip
     goals["evaluate_1000x20_ms"] = {"value": speed["evaluate_ms"], "goal": f"< {TIMING_GOAL_MS:g} ms", "met": met}
 
     counted = {n: count_queries(n) for n in (10, 100, 1000)}

@@ -498,3 +498,23 @@ def test_from_document_is_lenient_per_feature() -> None:
         Observations.from_document([1, 2])
     with pytest.raises(ValueError, match=r"features\[0\] has no name"):
         Observations.from_document({"features": [{"edges": []}]})
+
+
+def test_live_buckets_on_the_reference_edges_give_the_same_results_as_copies() -> None:
+    """from_prometheus reuses the reference's edge arrays, which lets evaluate skip comparing them."""
+    baseline = trained(5_000)
+    reference = Observations.from_baseline(baseline)
+    shifted = observe(baseline, 2_000, seed=5, drift=Drift(mean_shift={"amount": 0.5}))
+    series = {name: cumulative(h.edges.tolist(), h.counts.astype(int).tolist()) for name, h in shifted.numeric.items()}
+    live = from_prometheus(series, shifted.categorical, reference=reference)
+    assert all(live.numeric[n].edges is reference.numeric[n].edges for n in live.numeric)
+    copied = Observations({n: Histogram(h.edges.copy(), h.counts) for n, h in live.numeric.items()}, live.categorical)
+    settings_ = Settings(predictions=False)
+    assert evaluate(reference, live, settings_).features == evaluate(reference, copied, settings_).features
+    assert any(f.drifted for f in evaluate(reference, live, settings_).features)
+    bad_edges = np.array([2.0, 1.0])
+    broken = Observations({**reference.numeric, "amount": Histogram(bad_edges, np.full(3, 500.0))})
+    live_broken = Observations({**live.numeric, "amount": Histogram(bad_edges, np.full(3, 500.0))})
+    result = by_name(evaluate(broken, live_broken, settings_))
+    assert result["amount"].error == "reference: malformed entry: edges must be finite and strictly increasing"
+    assert sum(f.tested for f in result.values()) == len(reference.numeric) - 1

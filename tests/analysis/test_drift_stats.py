@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats
+from scipy.spatial import distance
 
 from modelops.analysis.drift_stats import compare, correct, merge_buckets
 
@@ -100,3 +101,48 @@ def test_wasserstein_in_units_of_the_edges() -> None:
     ref = np.array([[0.0, 10, 0, 0, 0]])  # all mass in (0, 1]
     cur = np.array([[0.0, 0, 10, 0, 0]])  # all mass in (1, 2]
     assert compare(ref, cur, edges).wasserstein[0] == pytest.approx(1.0)
+
+
+@settings(max_examples=60)
+@given(counts, counts)
+def test_rows_are_merged_independently(a: np.ndarray, b: np.ndarray) -> None:
+    """Rows that need no merging take a fast path; stacking them with rows that do changes nothing."""
+    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float) * 3
+    together = compare(ref, cur)
+    for i in range(rows):
+        alone = compare(ref[i : i + 1], cur[i : i + 1])
+        for field in ("chi2", "dof", "p_value", "psi", "js", "ks"):
+            np.testing.assert_allclose(getattr(together, field)[i], getattr(alone, field)[0], rtol=1e-9, equal_nan=True)
+
+
+@settings(max_examples=60)
+@given(arrays(np.int64, st.tuples(st.just(1), st.integers(2, 14)), elements=st.integers(0, 500)), counts)
+def test_chi2_is_scipys_on_the_merged_table(a: np.ndarray, b: np.ndarray) -> None:
+    ref, cur = a.astype(float), b[:1, : a.shape[1]].astype(float)
+    if cur.shape != ref.shape:
+        return
+    result = compare(ref, cur)
+    mr, mc = merge_buckets(ref, cur)
+    used = (mr + mc)[0] > 0
+    if ref.sum() == 0 or cur.sum() == 0 or used.sum() < 2:
+        return
+    expected = stats.chi2_contingency(np.vstack([mr[0, used], mc[0, used]]), correction=False)
+    assert result.chi2[0] == pytest.approx(expected.statistic, rel=1e-9, abs=1e-9)
+    assert result.p_value[0] == pytest.approx(expected.pvalue, rel=1e-7, abs=1e-12)
+
+
+@settings(max_examples=60)
+@given(counts, counts)
+def test_js_and_psi_match_their_definitions(a: np.ndarray, b: np.ndarray) -> None:
+    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
+    result = compare(ref, cur)
+    for i in range(rows):
+        if ref[i].sum() == 0 or cur[i].sum() == 0:
+            assert np.isnan(result.js[i]) and np.isnan(result.psi[i])
+            continue
+        r, c = ref[i] / ref[i].sum(), cur[i] / cur[i].sum()
+        assert result.js[i] == pytest.approx(distance.jensenshannon(r, c, base=2), abs=1e-7)
+        rf, cf = np.maximum(r, 1e-4), np.maximum(c, 1e-4)
+        assert result.psi[i] == pytest.approx(np.sum((cf - rf) * np.log(cf / rf)), rel=1e-9, abs=1e-12)

@@ -1,5 +1,8 @@
 """Rollouts judged from real Prometheus, end to end, for every router.
 
+The healthy/broken test runs once per router; the others run one ModelDeployment per router
+side by side in the same test (one operator judging three rollouts at once, as in production).
+
 The stack: the real control plane (kwok runs the pods), the operator, Debian's Prometheus
 scraping the reference model servers that the local data plane runs on the pods' 127.x IPs,
 and traffic routed the way the cluster says (Service endpoints, HTTPRoute or VirtualService
@@ -10,6 +13,7 @@ the servers' fault injection.
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +28,7 @@ NS = "e2e"
 FAST = {"interval": "5s", "minRequests": 20, "maxFailedChecks": 2, "maxUnknownChecks": 24, "bakeTime": "5s",
         "progressDeadline": "5m", "steps": [{"setWeight": 20}, {"analysis": {"intervals": 1}}, {"setWeight": 50},
                                             {"analysis": {"intervals": 1}}]}  # fmt: skip
+RATE_EACH = 25  # requests/s per ModelDeployment when the three routers run side by side
 ROUTERS: dict[str, dict[str, Any]] = {
     "gatewayAPI": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["m.example"]},
     "istio": {"router": "istio", "hosts": ["m.example"]},
@@ -101,55 +106,105 @@ def test_healthy_version_is_promoted_and_broken_one_rolled_back(
         traffic.stop()
 
 
-def test_slow_version_fails_the_latency_slo(stack: Stack, versions: dict[str, Artifact]) -> None:
-    name = "slow"
-    traffic = _serve(stack, name, "gatewayAPI", versions["v1"])
-    traffic.faults["v2"] = Fault(latency_s=0.3)  # every request of v2 takes longer than the 250 ms objective
-    try:
-        stack.apply(_md(name, versions["v2"], ROUTERS["gatewayAPI"]))
-        status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=180)
-        checks = {c["name"]: c for c in status["lastAnalysis"]["checks"]}
-        assert checks["latency"]["verdict"] == "Fail", checks["latency"]
-        assert checks["availability"]["verdict"] == "Pass"
-    finally:
+def _each_router(stack: Stack, prefix: str, v1: Artifact) -> dict[str, tuple[str, Traffic]]:
+    """One ModelDeployment per router serving v1 under traffic, all at once: {router: (name, traffic)}."""
+    names = {router: f"{prefix}-{router.lower()}" for router in ROUTERS}
+    for router, name in names.items():
+        stack.apply(_md(name, v1, ROUTERS[router]))
+    for name in names.values():
+        stack.wait(name, lambda s: s.get("phase") == "Available", timeout=90)
+    return {router: (name, stack.traffic(_target(name, router), rate=RATE_EACH, seed=zlib.crc32(name.encode()) % 1000))
+            for router, name in names.items()}  # fmt: skip
+
+
+def _stop(served: dict[str, tuple[str, Traffic]]) -> None:
+    for _, traffic in served.values():
         traffic.stop()
+
+
+def test_slow_version_fails_the_latency_slo(stack: Stack, versions: dict[str, Artifact]) -> None:
+    served = _each_router(stack, "slow", versions["v1"])
+    try:
+        for router, (name, traffic) in served.items():
+            traffic.faults["v2"] = Fault(latency_s=0.3)  # every request of v2 takes longer than the 250 ms objective
+            stack.apply(_md(name, versions["v2"], ROUTERS[router]))
+        for router, (name, _) in served.items():
+            status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=180)
+            checks = {c["name"]: c for c in status["lastAnalysis"]["checks"]}
+            assert checks["latency"]["verdict"] == "Fail", (router, checks["latency"])
+            assert checks["availability"]["verdict"] == "Pass", (router, checks["availability"])
+            assert status["stable"]["version"] == "v1" and status["canaryWeight"] == 0, router
+    finally:
+        _stop(served)
 
 
 def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str, Artifact]) -> None:
-    name = "bake"
-    traffic = _serve(stack, name, "gatewayAPI", versions["v1"])
+    served = _each_router(stack, "bake", versions["v1"])
     try:
-        stack.apply(_md(name, versions["v2"], ROUTERS["gatewayAPI"], rollout={**FAST, "bakeTime": "2m"}))
-        stack.wait(name, lambda s: s.get("phase") == "Baking", timeout=180)
-        assert _deployments(stack, name)[f"{name}-v1"] == 0  # kept, scaled to zero
-        traffic.faults["v2"] = Fault(error_rate=0.5)  # it breaks after promotion
-        status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)
-        last = status["history"][0]
-        assert (last["version"], last["outcome"]) == ("v2", "Reverted") and "page-level burn" in last["reason"]
-        assert status["stable"]["version"] == "v1" and status["blockedVersion"] == "v2"
+        for router, (name, _) in served.items():
+            stack.apply(_md(name, versions["v2"], ROUTERS[router], rollout={**FAST, "bakeTime": "2m"}))
+        for router, (name, traffic) in served.items():
+            stack.wait(name, lambda s: s.get("phase") == "Baking", timeout=180)
+            assert _deployments(stack, name)[f"{name}-v1"] == 0, router  # kept, scaled to zero
+            traffic.faults["v2"] = Fault(error_rate=0.5)  # it breaks after promotion
+        for router, (name, _) in served.items():
+            status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)
+            last = status["history"][0]
+            assert (last["version"], last["outcome"]) == ("v2", "Reverted"), (router, last)
+            assert "page-level burn" in last["reason"], (router, last)
+            assert status["stable"]["version"] == "v1" and status["blockedVersion"] == "v2", router
+            assert _deployments(stack, name)[f"{name}-v1"] > 0, router
     finally:
-        traffic.stop()
+        _stop(served)
+
+
+def test_killed_operator_resumes_each_rollout(stack: Stack, versions: dict[str, Artifact]) -> None:
+    """SIGKILL mid-rollout, with a canary taking traffic; the next operator finishes the same rollouts."""
+    served = _each_router(stack, "crash", versions["v1"])
+    try:
+        for router, (name, _) in served.items():
+            stack.apply(_md(name, versions["v2"], ROUTERS[router]))
+        before = {router: stack.wait(name, lambda s: s.get("canaryWeight", 0) > 0, timeout=120)
+                  for router, (name, _) in served.items()}  # fmt: skip
+        stack.operator.kill()
+        for router, (name, _) in served.items():  # killed mid-rollout: nothing promoted yet
+            assert stack.status(name)["stable"]["version"] == "v1", router
+        time.sleep(3)
+        stack.operator.start()
+        for router, (name, _) in served.items():
+            status = stack.wait(name, lambda s: _serving(s, "v2"), timeout=180)
+            assert (status["history"][0]["version"], status["history"][0]["outcome"]) == ("v2", "Promoted"), router
+            assert sum(h["version"] == "v2" for h in status["history"]) == 1, (router, status["history"])
+            started = before[router]["rolloutStartedAt"]
+            assert started and status["history"][0]["at"] >= started, router
+    finally:
+        _stop(served)
 
 
 def test_prometheus_down_holds_then_rolls_back(stack: Stack, versions: dict[str, Artifact]) -> None:
     """Last in the module: it stops the stack's Prometheus."""
-    name = "blind"
-    traffic = _serve(stack, name, "gatewayAPI", versions["v1"])
+    served = _each_router(stack, "blind", versions["v1"])
     try:
-        stack.apply(_md(name, versions["v2"], ROUTERS["gatewayAPI"]))
-        passed = stack.wait(name, lambda s: (s.get("lastAnalysis") or {}).get("verdict") == "Pass", timeout=120)
-        # Unknowns before traffic reached the canary count too: allow three more from here on
-        limit = passed.get("unknownChecks", 0) + 3
-        stack.apply(_md(name, versions["v2"], ROUTERS["gatewayAPI"], rollout={**FAST, "maxUnknownChecks": limit}))
-        step = stack.status(name)["currentStep"]
+        for router, (name, _) in served.items():
+            stack.apply(_md(name, versions["v2"], ROUTERS[router]))
+        limits, steps = {}, {}
+        for router, (name, _) in served.items():
+            passed = stack.wait(name, lambda s: (s.get("lastAnalysis") or {}).get("verdict") == "Pass", timeout=120)
+            # Unknowns before traffic reached the canary count too: allow three more from here on
+            limits[router] = limit = passed.get("unknownChecks", 0) + 3
+            stack.apply(_md(name, versions["v2"], ROUTERS[router], rollout={**FAST, "maxUnknownChecks": limit}))
+            steps[router] = stack.status(name)["currentStep"]
         stack.prometheus.stop()
-        held = stack.wait(name, _blind, timeout=60)
-        assert held["currentStep"] in {step, step + 1} and held["canaryWeight"] > 0  # holds, never advances on Unknown
-        assert held["phase"] != "RolledBack" and held["unknownChecks"] < limit
-        status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)
-        assert "without a verdict" in status["history"][0]["reason"] and status["canaryWeight"] == 0
+        for router, (name, _) in served.items():
+            held = stack.wait(name, _blind, timeout=60)
+            assert held["currentStep"] in {steps[router], steps[router] + 1}, router  # never advances on Unknown
+            assert held["canaryWeight"] > 0 and held["phase"] != "RolledBack", (router, held["phase"])
+            assert held["unknownChecks"] < limits[router], router
+        for router, (name, _) in served.items():
+            status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)
+            assert "without a verdict" in status["history"][0]["reason"] and status["canaryWeight"] == 0, router
     finally:
-        traffic.stop()
+        _stop(served)
 
 
 def _blind(status: dict[str, Any]) -> bool:

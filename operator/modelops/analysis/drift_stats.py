@@ -52,48 +52,70 @@ def merge_buckets(reference: Array, current: Array) -> tuple[Array, Array]:
 
     The smallest expected count of a bucket with column total t is t * min(n1, n2) / N,
     so a group closes once its column total reaches 5 * N / min(n1, n2). A trailing group
-    below that joins the previous one. Returns merged (features x groups) matrices.
+    below that joins the previous one. Returns merged (features x groups) matrices, zero-
+    padded on the right; rows whose every non-empty bucket already expects 5 are returned
+    as they are (the usual case once traffic is steady), and only the others go through
+    the sequential merge.
     """
     columns = reference + current
     n_ref, n_cur = reference.sum(axis=1), current.sum(axis=1)
-    total = n_ref + n_cur
     smaller = np.minimum(n_ref, n_cur)
     with np.errstate(divide="ignore", invalid="ignore"):
-        needed = np.where(smaller > 0, MIN_EXPECTED * total / smaller, np.inf)
+        needed = np.where(smaller > 0, MIN_EXPECTED * (n_ref + n_cur) / smaller, np.inf)
+    sparse = ((columns < needed[:, None]) & (columns > 0)).any(axis=1)
+    if not sparse.any():
+        return reference, current
+    rows = np.flatnonzero(sparse)
+    merged_ref, merged_cur = reference.copy(), current.copy()
+    merged_ref[rows], merged_cur[rows] = _merge_sparse(reference[rows], current[rows], columns[rows], needed[rows])
+    return merged_ref, merged_cur
+
+
+def _merge_sparse(reference: Array, current: Array, columns: Array, needed: Array) -> tuple[Array, Array]:
+    """The sequential merge for the rows that need it, as matrices of the input's width."""
     features, buckets = columns.shape
-    group = np.zeros((features, buckets), dtype=np.int64)
+    group = np.zeros((buckets, features), dtype=np.int64)  # bucket-major: each step reads one contiguous row
+    by_bucket = np.ascontiguousarray(columns.T)
     gid = np.zeros(features, dtype=np.int64)
     acc = np.zeros(features)
     for b in range(buckets):  # sequential over buckets (<= 65), vectorised over features
-        group[:, b] = gid
-        acc += columns[:, b]
+        group[b] = gid
+        acc += by_bucket[b]
         closed = acc >= needed
         gid += closed
         acc[closed] = 0.0
+    group = group.T
     # the open trailing group (acc > 0 or empty) joins the previous closed group
     trailing = group == gid[:, None]
     group = np.where(trailing & (gid[:, None] > 0), gid[:, None] - 1, group)
-    groups = int(group.max()) + 1 if group.size else 0
-    index = (np.arange(features)[:, None] * groups + group).ravel()
-    size = features * groups
-    merged_ref = np.bincount(index, weights=reference.ravel(), minlength=size).astype(np.float64)
-    merged_cur = np.bincount(index, weights=current.ravel(), minlength=size).astype(np.float64)
-    return merged_ref.reshape(features, groups), merged_cur.reshape(features, groups)
+    index = (np.arange(features)[:, None] * buckets + group).ravel()
+    size = features * buckets
+    merged_ref = np.bincount(index, weights=reference.ravel(), minlength=size)
+    merged_cur = np.bincount(index, weights=current.ravel(), minlength=size)
+    shape = (features, buckets)
+    return merged_ref.reshape(shape).astype(np.float64, copy=False), merged_cur.reshape(shape).astype(
+        np.float64, copy=False
+    )
 
 
 def chi2_homogeneity(reference: Array, current: Array) -> tuple[Array, Array, Array]:
-    """(statistic, degrees of freedom, p-value) per feature, after merging sparse buckets."""
+    """(statistic, degrees of freedom, p-value) per feature, after merging sparse buckets.
+
+    For two samples the statistic is sum_j (r_j n_c - c_j n_r)^2 / ((r_j + c_j) n_r n_c),
+    the textbook sum over both rows of (observed - expected)^2 / expected, in fewer passes.
+    """
     ref, cur = merge_buckets(reference, current)
-    n_ref, n_cur = ref.sum(axis=1, keepdims=True), cur.sum(axis=1, keepdims=True)
-    n = n_ref + n_cur
+    n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
     columns = ref + cur
     used = columns > 0
+    gap = ref * n_cur[:, None]
+    gap -= cur * n_ref[:, None]
+    gap *= gap  # 0 wherever the column is empty, so the division can skip those
+    np.divide(gap, columns, out=gap, where=used)
+    empty = (n_ref == 0) | (n_cur == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        e_ref, e_cur = columns * n_ref / n, columns * n_cur / n
-        terms = np.where(used, (ref - e_ref) ** 2 / e_ref + (cur - e_cur) ** 2 / e_cur, 0.0)
-    statistic = terms.sum(axis=1)
+        statistic = gap.sum(axis=1) / (n_ref * n_cur)
     dof = used.sum(axis=1) - 1.0
-    empty = (n_ref[:, 0] == 0) | (n_cur[:, 0] == 0)
     p = np.where(dof > 0, special.chdtrc(np.maximum(dof, 1.0), statistic), 1.0)
     return (
         np.where(empty, np.nan, statistic),
@@ -102,52 +124,57 @@ def chi2_homogeneity(reference: Array, current: Array) -> tuple[Array, Array, Ar
     )
 
 
-def _proportions(counts: Array) -> Array:
-    totals = counts.sum(axis=1, keepdims=True)
+# The helpers below work in place where they can: on 1,000 x 20 matrices every fresh
+# temporary is a 160 KB allocation whose page faults cost as much as the arithmetic.
+
+
+def _proportions(counts: Array, totals: Array) -> Array:
+    """Each row divided by its total; NaN rows where the total is zero."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(totals > 0, counts / totals, np.nan)
+        return counts / totals[:, None]
 
 
-def ks(reference: Array, current: Array) -> tuple[Array, Array]:
-    """Max gap between cumulative distributions at the bucket edges, and its p-value."""
-    gap = np.abs(np.cumsum(_proportions(reference), axis=1) - np.cumsum(_proportions(current), axis=1))
-    d = np.nanmax(np.where(np.isnan(gap), -np.inf, gap), axis=1)
-    n1, n2 = reference.sum(axis=1), current.sum(axis=1)
+def _ks(gap: Array, n1: Array, n2: Array) -> tuple[Array, Array]:
+    """Max gap between cumulative distributions at the bucket edges, and its asymptotic p-value."""
+    d = gap.max(axis=1)  # NaN for an empty sample
     with np.errstate(divide="ignore", invalid="ignore"):
         effective = n1 * n2 / (n1 + n2)
-    empty = (n1 == 0) | (n2 == 0)
-    d = np.where(empty, np.nan, d)
-    return d, np.where(empty, np.nan, special.kolmogorov(np.sqrt(effective) * np.nan_to_num(d)))
+    return d, special.kolmogorov(np.sqrt(effective) * np.nan_to_num(d))
 
 
-def psi(reference: Array, current: Array) -> Array:
-    r = np.maximum(_proportions(reference), PSI_EPSILON)
-    c = np.maximum(_proportions(current), PSI_EPSILON)
-    return np.asarray(np.sum((c - r) * np.log(c / r), axis=1), dtype=np.float64)
+def _psi(r: Array, c: Array) -> Array:
+    r, c = np.maximum(r, PSI_EPSILON), np.maximum(c, PSI_EPSILON)  # NaN rows stay NaN
+    difference = c - r
+    np.divide(c, r, out=c)
+    np.log(c, out=c)
+    return np.asarray(np.einsum("ij,ij->i", difference, c), dtype=np.float64)
 
 
-def js_distance(reference: Array, current: Array) -> Array:
-    """Jensen-Shannon distance (base 2): 0 identical, 1 disjoint."""
-    r, c = _proportions(reference), _proportions(current)
-    m = (r + c) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_r = np.where(r > 0, r * np.log2(r / m), 0.0)
-        kl_c = np.where(c > 0, c * np.log2(c / m), 0.0)
-    divergence = np.clip((kl_r.sum(axis=1) + kl_c.sum(axis=1)) / 2, 0.0, 1.0)
-    return np.asarray(np.sqrt(divergence), dtype=np.float64)
+def _js_distance(r: Array, c: Array) -> Array:
+    """Jensen-Shannon distance (base 2): 0 identical, 1 disjoint.
+
+    Written as H(m) - (H(r) + H(c)) / 2 with scipy's entr (-x ln x, 0 at 0): three
+    logarithms and no masking; exactly symmetric, and exactly 0 for identical rows.
+    """
+    buffer = np.add(r, c)
+    buffer *= 0.5
+    mixed = special.entr(buffer, out=buffer).sum(axis=1)
+    own = special.entr(r, out=buffer).sum(axis=1)
+    own += special.entr(c, out=buffer).sum(axis=1)
+    divergence = (mixed - own / 2) / np.log(2)
+    return np.asarray(np.sqrt(np.clip(divergence, 0.0, 1.0)), dtype=np.float64)
 
 
-def wasserstein(reference: Array, current: Array, edges: Array) -> Array:
+def _wasserstein(gap: Array, edges: Array) -> Array:
     """Binned earth mover's distance: sum over interior buckets of |F_ref - F_cur| x width.
 
     `edges` (features x (buckets-1)) are the upper bounds of all but the +Inf bucket,
     NaN-padded; the open-ended first and last buckets contribute nothing (their width is
     unknown), which makes this a lower bound.
     """
-    gap = np.abs(np.cumsum(_proportions(reference), axis=1) - np.cumsum(_proportions(current), axis=1))
     widths = np.diff(edges, axis=1)  # bucket i+1 spans edges[i]..edges[i+1]
-    inner = gap[:, : widths.shape[1]]  # F at edges[i] for i < len(edges)-1
-    return np.asarray(np.nansum(inner * np.where(np.isnan(widths), 0.0, widths), axis=1), dtype=np.float64)
+    widths *= gap[:, : widths.shape[1]]  # F at edges[i] for i < len(edges)-1
+    return np.asarray(np.nansum(widths, axis=1), dtype=np.float64)
 
 
 def correct(p_values: Array, method: Correction) -> Array:
@@ -172,24 +199,37 @@ def correct(p_values: Array, method: Correction) -> Array:
 
 def compare(reference: Array, current: Array, edges: Array | None = None) -> TwoSample:
     """Every statistic for every feature. Counts are rounded and clamped at zero first:
-    increase() extrapolates to fractions, and a counter reset can make it negative."""
-    ref = np.maximum(np.rint(np.asarray(reference, dtype=np.float64)), 0.0)
-    cur = np.maximum(np.rint(np.asarray(current, dtype=np.float64)), 0.0)
+    increase() extrapolates to fractions, and a counter reset can make it negative.
+
+    Proportions and the cumulative gap are computed once and shared by KS, PSI, JS and
+    Wasserstein: 1,000 features x 20 buckets take about a millisecond (bench/drift.py).
+    """
+    ref = np.array(reference, dtype=np.float64)
+    cur = np.array(current, dtype=np.float64)
     if ref.shape != cur.shape:
         raise ValueError(f"reference {ref.shape} and current {cur.shape} bucket matrices differ")
+    for counts in (ref, cur):
+        np.rint(counts, out=counts)
+        np.maximum(counts, 0.0, out=counts)
     statistic, dof, p = chi2_homogeneity(ref, cur)
-    d, d_p = ks(ref, cur)
+    n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
+    r, c = _proportions(ref, n_ref), _proportions(cur, n_cur)
+    gap = np.subtract(r, c)
+    np.cumsum(gap, axis=1, out=gap)
+    np.abs(gap, out=gap)
+    d, d_p = _ks(gap, n_ref, n_cur)
     features = ref.shape[0]
-    w = wasserstein(ref, cur, edges) if edges is not None else np.full(features, np.nan)
+    w = _wasserstein(gap, edges) if edges is not None else np.full(features, np.nan)
+    empty = (n_ref == 0) | (n_cur == 0)
     return TwoSample(
-        n_reference=ref.sum(axis=1),
-        n_current=cur.sum(axis=1),
+        n_reference=n_ref,
+        n_current=n_cur,
         chi2=statistic,
         dof=dof,
         p_value=p,
         ks=d,
-        ks_p_value=d_p,
-        psi=psi(ref, cur),
-        js=js_distance(ref, cur),
-        wasserstein=w,
+        ks_p_value=np.where(empty, np.nan, d_p),
+        psi=_psi(r, c),
+        js=_js_distance(r, c),
+        wasserstein=np.where(empty, np.nan, w),
     )

@@ -25,6 +25,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelops import malloc
+
+    tuned = malloc.tune()  # before the imports below allocate anything lasting
     import kopf
 
     import modelops.controllers  # registers the handlers
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         log_refkey="object" if config.log_format == "json" else None,
     )
     logging.getLogger().setLevel(level)
+    if tuned:
+        logging.getLogger("modelops").info("malloc settings: %s", ", ".join(f"{k}={v}" for k, v in tuned.items()))
     del modelops.controllers
     liveness = f"http://{config.bind_address}:{config.health_port}/healthz" if config.health_port else None
     kopf.run(
