@@ -267,6 +267,7 @@ def timing(rng: np.random.Generator) -> dict[str, Any]:
         "from_prometheus_ms": median_ms(
             lambda: drift.from_prometheus(series, reference=reference), 20, "from_prometheus_ms"
         ),
+        "status_entries_ms": median_ms(lambda: drift.to_status(evaluation), 20, "status_entries_ms"),
         "cpu": cpu,
         "minor_page_faults_per_call": faults,
         "load_average": os.getloadavg(),
@@ -395,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{figures['runs']} runs: {figures['evaluate_ms']:.2f} ms on live buckets from from_prometheus(); "
               f"{figures['evaluate_copied_edges_ms']:.2f} ms when the current side brings its own edges; "
               f"drift_stats.compare() alone {figures['compare_ms']:.2f} ms; from_prometheus() for the same "
-              f"{figures['features']:,} features {figures['from_prometheus_ms']:.1f} ms\n"
+              f"{figures['features']:,} features {figures['from_prometheus_ms']:.1f} ms; their status entries "
+              f"(to_status) {figures['status_entries_ms']:.1f} ms\n"
               f"  CPU time (median): evaluate {figures['cpu']['evaluate_ms']:.2f} ms, "
               f"compare {figures['cpu']['compare_ms']:.2f} ms; minor page faults per evaluate "
               f"{figures['minor_page_faults_per_call']['evaluate_ms']:.0f}; load average during the run "

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -512,9 +513,66 @@ def test_live_buckets_on_the_reference_edges_give_the_same_results_as_copies() -
     settings_ = Settings(predictions=False)
     assert evaluate(reference, live, settings_).features == evaluate(reference, copied, settings_).features
     assert any(f.drifted for f in evaluate(reference, live, settings_).features)
+    named = Settings(predictions=False, features=tuple((n, None) for n in reference.names()))
+    assert evaluate(reference, live, named).features == evaluate(reference, live, settings_).features
     bad_edges = np.array([2.0, 1.0])
     broken = Observations({**reference.numeric, "amount": Histogram(bad_edges, np.full(3, 500.0))})
     live_broken = Observations({**live.numeric, "amount": Histogram(bad_edges, np.full(3, 500.0))})
     result = by_name(evaluate(broken, live_broken, settings_))
     assert result["amount"].error == "reference: malformed entry: edges must be finite and strictly increasing"
     assert sum(f.tested for f in result.values()) == len(reference.numeric) - 1
+
+
+series_values = st.floats(-5, 1e6, allow_nan=False, allow_infinity=False)
+edge_values = st.floats(-1e9, 1e9, allow_nan=False, allow_subnormal=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(edge_values, min_size=1, max_size=12, unique=True),
+            st.data(),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.randoms(),
+)
+def test_from_prometheus_converts_all_features_at_once_as_it_would_one_by_one(
+    features: list[tuple[list[float], st.DataObject]], random: Any
+) -> None:
+    """The batched conversion (the usual case) agrees with buckets_from_cumulative feature by feature,
+    including increase()'s fractional, negative and non-monotone values; broken features fall back to it."""
+    reference: dict[str, Histogram] = {}
+    series: dict[str, list[tuple[str, float]]] = {}
+    for i, (raw_edges, data) in enumerate(features):
+        edges = sorted(raw_edges)
+        reference[f"f{i}"] = Histogram.of(edges, [1.0] * (len(edges) + 1))
+        values = data.draw(st.lists(series_values, min_size=len(edges) + 1, max_size=len(edges) + 1))
+        entries = [(floatToGoString(e), v) for e, v in zip(edges, values, strict=False)] + [("+Inf", values[-1])]
+        kind = data.draw(st.sampled_from(["ok", "ok", "extra", "missing", "nan", "bad-le"]))
+        if kind == "extra":
+            entries.append((floatToGoString(edges[-1] + 1), values[-1]))
+        elif kind == "missing" and len(entries) > 2:
+            entries.pop(0)
+        elif kind == "nan":
+            entries[0] = (entries[0][0], float("nan"))
+        elif kind == "bad-le":
+            entries[0] = ("x", entries[0][1])
+        random.shuffle(entries)
+        series[f"f{i}"] = entries
+    ref = Observations(reference)
+    converted = from_prometheus(series, reference=ref)
+    for name, entries in series.items():
+        problem = None
+        try:
+            expected = buckets_from_cumulative(entries, reference[name].edges)
+        except ValueError as error:
+            problem = str(error)
+        if problem is not None:
+            assert converted.errors[name] == problem and name not in converted.numeric
+            continue
+        assert name not in converted.errors
+        np.testing.assert_allclose(converted.numeric[name].counts, expected.counts, rtol=1e-12, atol=1e-9)
+        assert converted.numeric[name].edges is reference[name].edges

@@ -28,8 +28,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import repeat
-from operator import is_
+from itertools import chain, repeat
+from operator import is_, itemgetter
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -68,7 +68,7 @@ class Histogram:
     counts: Array
 
     def __post_init__(self) -> None:
-        if np.ndim(self.edges) != 1 or np.ndim(self.counts) != 1:
+        if self.edges.ndim != 1 or self.counts.ndim != 1:
             raise ValueError("edges and counts must be one-dimensional")
 
     @classmethod
@@ -326,6 +326,74 @@ def _clean_categories(counts: Mapping[str, float]) -> dict[str, float]:
     return {k: max(v, 0.0) for k, v in out.items()}
 
 
+LE_CACHE_LIMIT = 100_000  # distinct `le` labels remembered (about 10 MB at most)
+_le_values: dict[str, float] = {}
+
+
+def _le_value(label: str) -> float:
+    """float(label), remembered: the same labels come back every evaluation, and parsing 20,000
+    of them costs more than everything else from_prometheus does with them."""
+    value = _le_values.get(label)
+    if value is None:
+        value = float(label)
+        if len(_le_values) >= LE_CACHE_LIMIT:
+            _le_values.clear()
+        _le_values[label] = value
+    return value
+
+
+def _aligned(buckets: Mapping[str, Sequence[tuple[str, float]]], reference: Observations) -> dict[str, Histogram]:
+    """The usual case, converted for every feature at once: one series per reference edge plus +Inf.
+
+    Series are sorted by `le` within each feature in one lexsort, compared with the reference
+    edges in one pass, and turned into per-bucket counts on a padded matrix. A feature that does
+    not fit exactly (an edge that does not match, `le` written two ways, a bad number) is left
+    out, and from_prometheus converts it with buckets_from_cumulative, which names the problem.
+    """
+    names: list[str] = []
+    edge_arrays: list[Array] = []
+    series_lists: list[Sequence[tuple[str, float]]] = []
+    ref_numeric = reference.numeric
+    for name, series in buckets.items():
+        histogram = ref_numeric.get(name)
+        if histogram is not None and len(series) == histogram.edges.size + 1:
+            names.append(name)
+            edge_arrays.append(histogram.edges)
+            series_lists.append(series)
+    if not names:
+        return {}
+    flat = list(chain.from_iterable(series_lists))
+    labels = list(map(itemgetter(0), flat))
+    try:
+        try:
+            les = np.fromiter(map(_le_values.__getitem__, labels), dtype=np.float64, count=len(labels))
+        except KeyError:  # labels not seen before: parse (and remember) them
+            les = np.fromiter(map(_le_value, labels), dtype=np.float64, count=len(labels))
+        values = np.fromiter(map(itemgetter(1), flat), dtype=np.float64, count=len(flat))
+    except (TypeError, ValueError):
+        return {}  # a label or count that is not a number: the per-feature path names it
+    features = len(names)
+    sizes = np.fromiter(map(len, series_lists), dtype=np.int64, count=features)
+    width = int(sizes.max())
+    feature = np.repeat(np.arange(features), sizes)
+    column = np.arange(les.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    matrix = np.full((features, width), np.inf)  # the padding sorts after every real `le`, +Inf included
+    matrix[feature, column] = les
+    cumulative = np.zeros((features, width))
+    cumulative[feature, column] = np.maximum(values, 0.0)
+    order = np.argsort(matrix, axis=1, kind="stable")  # by le within each feature
+    matrix = np.take_along_axis(matrix, order, axis=1)
+    cumulative = np.take_along_axis(cumulative, order, axis=1)
+    edges = _padded(edge_arrays, width - 1, np.nan, sizes - 1)
+    fits = np.isposinf(matrix[np.arange(features), sizes - 1])
+    fits &= (_close(matrix[:, : width - 1], edges) | np.isnan(edges)).all(axis=1)
+    fits &= np.bincount(feature[~np.isfinite(values) | np.isnan(les)], minlength=features) == 0
+    np.maximum.accumulate(cumulative, axis=1, out=cumulative)  # undo increase()'s non-monotone extrapolation
+    counts = np.diff(cumulative, axis=1, prepend=0.0)
+    bounds = sizes.tolist()
+    return {names[i]: Histogram(edge_arrays[i], counts[i, : bounds[i]]) for i in np.flatnonzero(fits).tolist()}
+
+
 def from_prometheus(
     buckets: Mapping[str, Sequence[tuple[str, float]]],
     categories: Mapping[str, Mapping[str, float]] | None = None,
@@ -342,10 +410,15 @@ def from_prometheus(
     fit gets an error naming why; the others are unaffected.
     """
     ref = Observations.from_baseline(reference) if isinstance(reference, Baseline) else reference
+    aligned = _aligned(buckets, ref) if ref is not None else {}
     numeric: dict[str, Histogram] = {}
     categorical: dict[str, Categories] = {}
     errors: dict[str, str] = {}
     for name, series in buckets.items():
+        histogram = aligned.get(name)
+        if histogram is not None:
+            numeric[name] = histogram
+            continue
         edges = ref.histogram(name) if ref is not None else None
         try:
             numeric[name] = buckets_from_cumulative(series, None if edges is None else edges.edges)
@@ -447,8 +520,11 @@ class DriftEvaluation:
 
 
 def _selection(reference: Observations, settings: Settings) -> list[tuple[str, FeatureType | None]]:
-    chosen = settings.features or tuple((name, None) for name in reference.names())
-    selected = list(dict.fromkeys(chosen))
+    selected: list[tuple[str, FeatureType | None]]
+    if settings.features:
+        selected = list(dict.fromkeys(settings.features))
+    else:  # names() has no duplicates
+        selected = list(zip(reference.names(), repeat(None)))
     if settings.predictions and (PREDICTION, None) not in selected:
         selected.append((PREDICTION, None))
     return selected
@@ -662,7 +738,14 @@ def evaluate(
     numeric: list[tuple[str, Histogram, Histogram]] = []
     categorical: list[tuple[str, Categories, Categories]] = []
     ref_numeric, cur_numeric, ref_errors, cur_errors = ref.numeric, cur.numeric, ref.errors, cur.errors
-    for name, wanted in _selection(ref, settings):
+    selection = _selection(ref, settings)
+    if not settings.features and not ref_errors and not cur_errors and PREDICTION not in ref_numeric:
+        # every reference feature, none unreadable: the numeric ones pair up without a per-name check
+        currents = list(map(cur_numeric.get, ref_numeric))
+        if None not in currents:
+            numeric.extend(zip(ref_numeric, ref_numeric.values(), currents, strict=True))  # type: ignore[arg-type]
+            selection = selection[len(ref_numeric) :]  # names() lists the numeric features first
+    for name, wanted in selection:
         if (  # the common case, kept cheap for 1,000 features
             wanted != "categorical" and name in ref_numeric and name in cur_numeric
             and name not in ref_errors and name not in cur_errors and name != PREDICTION

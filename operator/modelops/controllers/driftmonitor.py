@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,18 +74,36 @@ def _served_baseline(spec: DriftMonitorSpec, md: dict[str, Any], model: str, ver
     raise Blocked("NoBaseline", message, version)
 
 
-async def _configmap_reference(kube: Kube, namespace: str, name: str, key: str) -> Observations:
-    cm = await kube.get("v1", "ConfigMap", namespace, name)
+REFERENCE_CACHE = 32  # parsed references kept; a 1,000-feature baseline is about half a megabyte
+
+
+async def _configmap_reference(p: _Context, name: str, key: str) -> Observations:
+    """The reference in a ConfigMap, parsed once per resourceVersion: a large baseline is not re-read
+    every interval, and evaluate() keeps its stacked matrices between evaluations."""
+    cm = await p.kube.get("v1", "ConfigMap", p.namespace, name)
     if cm is None:
-        raise Blocked("ReferenceNotFound", f"ConfigMap {name!r} does not exist in namespace {namespace!r}")
+        raise Blocked("ReferenceNotFound", f"ConfigMap {name!r} does not exist in namespace {p.namespace!r}")
     data = cm.get("data") or {}
     if key not in data:
         keys = sorted(data) or "none"
         raise Blocked("InvalidReference", f"ConfigMap {name!r} has no key {key!r} (keys: {keys})")
+    cache: OrderedDict[tuple[str, str, str], tuple[str, Observations]] = p.memo.setdefault(
+        "drift_references", OrderedDict()
+    )
+    ident, version = (p.namespace, name, key), str((cm.get("metadata") or {}).get("resourceVersion") or "")
+    cached = cache.get(ident)
+    if cached is not None and version and cached[0] == version:
+        cache.move_to_end(ident)
+        return cached[1]
     try:
-        return Observations.from_document(json.loads(data[key]))
+        reference = Observations.from_document(json.loads(data[key]))
     except ValueError as error:  # JSONDecodeError is a ValueError; so are documents that are not baselines
         raise Blocked("InvalidReference", f"ConfigMap {name!r} key {key!r}: {error}") from None
+    cache[ident] = (version, reference)
+    cache.move_to_end(ident)
+    while len(cache) > REFERENCE_CACHE:
+        cache.popitem(last=False)
+    return reference
 
 
 def _client(memo: kopf.Memo, md_spec: dict[str, Any]) -> PrometheusClient:
@@ -117,11 +136,11 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     try:
         if source.config_map_ref is not None:
             ref = source.config_map_ref
-            reference = await _configmap_reference(kube, namespace, ref.name, ref.key)
+            reference = await _configmap_reference(p, ref.name, ref.key)
             described = f"ConfigMap {ref.name}/{ref.key}"
         elif source.served is not None:
             name, key = _served_baseline(spec, md, model, version)
-            reference = await _configmap_reference(kube, namespace, name, key)
+            reference = await _configmap_reference(p, name, key)
             described = f"ConfigMap {name}/{key} (the baseline of {version})"
         elif source.inline is not None:
             reference, described = Observations.from_baseline(source.inline), "the inline baseline"
