@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, repeat
-from operator import is_, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -660,13 +660,13 @@ def _numeric_rows(
     The reference side is stacked once per reference (and selection); the current side costs one
     concatenation of counts when it shares the reference's edge arrays, as from_prometheus makes it.
     """
-    names = tuple(name for name, _, _ in entries)
-    ref = _reference_stack(reference, names, [r for _, r, _ in entries])
+    names = tuple(map(itemgetter(0), entries))
+    ref = _reference_stack(reference, names, list(map(itemgetter(1), entries)))
     n, width = len(entries), ref.width
-    curs = [c for _, _, c in entries]
-    count_arrays = [c.counts for c in curs]
+    curs = list(map(itemgetter(2), entries))
+    count_arrays = list(map(attrgetter("counts"), curs))
     count_n = np.fromiter(map(len, count_arrays), dtype=np.int64, count=n)
-    edge_arrays = [c.edges for c in curs]
+    edge_arrays = list(map(attrgetter("edges"), curs))
     shared = all(map(is_, edge_arrays, ref.edge_arrays))
     edge_n = ref.edge_lengths if shared else np.fromiter(map(len, edge_arrays), dtype=np.int64, count=n)
     shaped = ref.well_formed & (edge_n == ref.edge_lengths) & (count_n == edge_n + 1)
@@ -784,7 +784,7 @@ def _tested(
 ) -> list[FeatureResult]:
     """Correct the p-values of every testable feature together and rank them: drifted first, then by
     PSI. Features with too few observations (or an empty reference) go to `untested`."""
-    names = [name for rows, _ in computed for name in rows.names]
+    names = computed[0][0].names if len(computed) == 1 else [name for rows, _ in computed for name in rows.names]
     numeric = np.concatenate([np.full(len(rows.names), rows.edges is not None) for rows, _ in computed])
 
     def column(field: str) -> Array:
@@ -794,7 +794,8 @@ def _tested(
     testable = (n_ref > 0) & (n_cur >= settings.min_samples)
     adjusted = drift_stats.correct(np.where(testable, column("p_value"), np.nan), settings.correction)
     drifted = testable & (adjusted < settings.alpha) & (psi >= settings.psi_floor)
-    samples, reference_samples = np.rint(n_cur).astype(int).tolist(), np.rint(n_ref).astype(int).tolist()
+    samples_column, reference_column = np.rint(n_cur).astype(int), np.rint(n_ref).astype(int)
+    samples, reference_samples = samples_column.tolist(), reference_column.tolist()
     for i in np.flatnonzero(~testable).tolist():
         name = names[i]
         kind: FeatureType = "numeric" if numeric[i] else "categorical"
@@ -822,8 +823,8 @@ def _tested(
     dof = np.rint(np.nan_to_num(column("dof"))).astype(int)
     index = order.tolist()
     columns = zip(
-        [names[i] for i in index], family("numeric", "categorical"), family("chi2", "chi2-categorical"),
-        [samples[i] for i in index], [reference_samples[i] for i in index], ranked(column("p_value")), ranked(adjusted),
+        list(map(names.__getitem__, index)), family("numeric", "categorical"), family("chi2", "chi2-categorical"),
+        ranked(samples_column), ranked(reference_column), ranked(column("p_value")), ranked(adjusted),
         ranked(column("chi2")), ranked(dof), ranked(column("ks"), True), ranked(psi), ranked(column("js")),
         ranked(column("wasserstein"), True), ranked(drifted), repeat(False), repeat(None),
     )  # fmt: skip

@@ -57,8 +57,11 @@ def merge_buckets(reference: Array, current: Array) -> tuple[Array, Array]:
     as they are (the usual case once traffic is steady), and only the others go through
     the sequential merge.
     """
+    return _merge(reference, current, reference.sum(axis=1), current.sum(axis=1))
+
+
+def _merge(reference: Array, current: Array, n_ref: Array, n_cur: Array) -> tuple[Array, Array]:
     columns = reference + current
-    n_ref, n_cur = reference.sum(axis=1), current.sum(axis=1)
     smaller = np.minimum(n_ref, n_cur)
     with np.errstate(divide="ignore", invalid="ignore"):
         needed = np.where(smaller > 0, MIN_EXPECTED * (n_ref + n_cur) / smaller, np.inf)
@@ -104,8 +107,11 @@ def chi2_homogeneity(reference: Array, current: Array) -> tuple[Array, Array, Ar
     For two samples the statistic is sum_j (r_j n_c - c_j n_r)^2 / ((r_j + c_j) n_r n_c),
     the textbook sum over both rows of (observed - expected)^2 / expected, in fewer passes.
     """
-    ref, cur = merge_buckets(reference, current)
-    n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
+    return _chi2(reference, current, reference.sum(axis=1), current.sum(axis=1))
+
+
+def _chi2(reference: Array, current: Array, n_ref: Array, n_cur: Array) -> tuple[Array, Array, Array]:
+    ref, cur = _merge(reference, current, n_ref, n_cur)  # merging keeps each row's totals
     columns = ref + cur
     used = columns > 0
     gap = ref * n_cur[:, None]
@@ -211,8 +217,8 @@ def compare(reference: Array, current: Array, edges: Array | None = None) -> Two
     for counts in (ref, cur):
         np.rint(counts, out=counts)
         np.maximum(counts, 0.0, out=counts)
-    statistic, dof, p = chi2_homogeneity(ref, cur)
     n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
+    statistic, dof, p = _chi2(ref, cur, n_ref, n_cur)
     r, c = _proportions(ref, n_ref), _proportions(cur, n_cur)
     gap = np.subtract(r, c)
     np.cumsum(gap, axis=1, out=gap)
