@@ -33,12 +33,10 @@ SETTINGS: dict[str, tuple[int, int]] = {  # environment variable: (mallopt param
 
 def tune() -> dict[str, int]:
     """Apply SETTINGS through mallopt; returns what was set (empty when not on glibc)."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 - raises AttributeError on other C libraries
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    if libc is None:
         return {}
+    mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     applied: dict[str, int] = {}
     for variable, (parameter, value) in SETTINGS.items():
@@ -49,3 +47,26 @@ def tune() -> dict[str, int]:
         else:
             log.warning("mallopt(%s=%d) was refused", variable, value)
     return applied
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 - raises AttributeError on other C libraries
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def trim() -> bool:
+    """Give free heap pages back to the kernel (malloc_trim(0)), holes between live blocks included.
+
+    A burst of work (the first list of 1,000 objects) leaves the heap full of freed blocks
+    between long-lived ones; glibc only returns the free top of the heap by itself. Returns
+    whether anything was released (False when not on glibc).
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return bool(libc.malloc_trim(0))

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +25,21 @@ from modelops.controllers import metrics
 from modelops.controllers.watch import Key, Wakers
 
 ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
+# Passes in flight at once, over every kind. API calls run on a handful of threads anyway;
+# without a bound, the first list of 1,000 objects starts 1,000 passes that all hold their
+# bodies, rendered children and responses while they queue for those threads (the operator
+# peaked above 1 GB that way).
+MAX_CONCURRENT_PASSES = int(os.environ.get("MODELOPS_MAX_CONCURRENT_RECONCILES", "16"))
+_passes: asyncio.Semaphore | None = None
+
+
+def _pass_slot() -> asyncio.Semaphore:
+    global _passes  # noqa: PLW0603 - one bound per process, created on the running loop
+    if _passes is None:
+        _passes = asyncio.Semaphore(max(1, MAX_CONCURRENT_PASSES))
+    return _passes
+
+
 Reconcile = Callable[[dict[str, Any], kopf.Memo, dict[str, Any], "logging.LoggerAdapter[logging.Logger]"],
                      Awaitable[float]]  # fmt: skip
 
@@ -80,7 +96,11 @@ class Supervisor:
         while key in self.bodies:
             wake.clear()
             try:
-                delay = await self.reconcile(self.bodies[key], memo, self.indexes, logger)
+                async with _pass_slot():
+                    body = self.bodies.get(key)
+                    if body is None:  # deleted while waiting for a slot
+                        return
+                    delay = await self.reconcile(body, memo, self.indexes, logger)
                 failures = 0
             except asyncio.CancelledError:
                 raise
