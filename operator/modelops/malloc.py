@@ -56,17 +56,3 @@ def _libc() -> ctypes.CDLL | None:
     except (OSError, AttributeError):
         return None
     return libc
-
-
-def trim() -> bool:
-    """Give free heap pages back to the kernel (malloc_trim(0)), holes between live blocks included.
-
-    A burst of work (the first list of 1,000 objects) leaves the heap full of freed blocks
-    between long-lived ones; glibc only returns the free top of the heap by itself. Returns
-    whether anything was released (False when not on glibc).
-    """
-    libc = _libc()
-    if libc is None:
-        return False
-    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return bool(libc.malloc_trim(0))

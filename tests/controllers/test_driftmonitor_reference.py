@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ def _load(context: _Context, name: str) -> Any:
 
 def test_a_reference_is_parsed_once_per_resource_version(monkeypatch: pytest.MonkeyPatch) -> None:
     kube = FakeKube()
-    context = _Context(kube, kopf.Memo(), "ns", datetime.now(UTC), 1)  # type: ignore[arg-type]
+    context = _Context(kube, kopf.Memo(drift_references=OrderedDict()), "ns", datetime.now(UTC), 1)  # type: ignore[arg-type]
     kube.objects["base"] = _cm("base", "7", DOCUMENT)
     first = _load(context, "base")
     assert _load(context, "base") is first  # same resourceVersion: the parsed reference is reused

@@ -87,9 +87,7 @@ async def _configmap_reference(p: _Context, name: str, key: str) -> Observations
     if key not in data:
         keys = sorted(data) or "none"
         raise Blocked("InvalidReference", f"ConfigMap {name!r} has no key {key!r} (keys: {keys})")
-    cache: OrderedDict[tuple[str, str, str], tuple[str, Observations]] = p.memo.setdefault(
-        "drift_references", OrderedDict()
-    )
+    cache: OrderedDict[tuple[str, str, str], tuple[str, Observations]] = p.memo["drift_references"]  # lifecycle
     ident, version = (p.namespace, name, key), str((cm.get("metadata") or {}).get("resourceVersion") or "")
     cached = cache.get(ident)
     if cached is not None and version and cached[0] == version:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import kopf
@@ -38,6 +39,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
     memo["config"] = config
     memo["kube"] = Kube(load())
+    # Handlers get a shallow copy of this memo per object: caches meant to be shared must exist
+    # here, before the first object is seen, or each object would grow its own (one Prometheus
+    # client with its TLS context per ModelDeployment held the operator above 1 GB at 1,000).
+    memo["prometheus"] = {}
+    memo["drift_references"] = OrderedDict()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=config.bind_address)
     log.info(
