@@ -624,6 +624,12 @@ class _Stacked:
 STACK_CACHE = 4  # selections remembered per reference (one in practice)
 
 
+def _emptied(arrays: list[Array], keep: npt.NDArray[np.bool_]) -> list[Array]:
+    """`arrays` with the rows not kept replaced by empty ones, so they stay out of a padded matrix."""
+    empty = np.empty(0)
+    return [x if k else empty for x, k in zip(arrays, keep.tolist(), strict=True)]
+
+
 def _stack(histograms: Sequence[Histogram]) -> _Stacked:
     n = len(histograms)
     edge_arrays, count_arrays = [h.edges for h in histograms], [h.counts for h in histograms]
@@ -632,9 +638,7 @@ def _stack(histograms: Sequence[Histogram]) -> _Stacked:
     shaped = count_n == edge_n + 1
     kept_edges, kept_counts = edge_arrays, count_arrays
     if not shaped.all():  # keep malformed rows out of the matrices; they are reported by the caller
-        keep, empty = shaped.tolist(), np.empty(0)
-        kept_edges = [x if k else empty for x, k in zip(edge_arrays, keep, strict=True)]
-        kept_counts = [x if k else empty for x, k in zip(count_arrays, keep, strict=True)]
+        kept_edges, kept_counts = _emptied(edge_arrays, shaped), _emptied(count_arrays, shaped)
     lengths = np.where(shaped, edge_n, 0)
     width = int(lengths.max()) if n else 0
     edges = _padded(kept_edges, width, np.nan, lengths)
@@ -671,9 +675,7 @@ def _numeric_rows(
     edge_n = ref.edge_lengths if shared else np.fromiter(map(len, edge_arrays), dtype=np.int64, count=n)
     shaped = ref.well_formed & (edge_n == ref.edge_lengths) & (count_n == edge_n + 1)
     if not shaped.all():
-        keep, empty = shaped.tolist(), np.empty(0)
-        count_arrays = [x if k else empty for x, k in zip(count_arrays, keep, strict=True)]
-        edge_arrays = [x if k else empty for x, k in zip(edge_arrays, keep, strict=True)]
+        count_arrays, edge_arrays = _emptied(count_arrays, shaped), _emptied(edge_arrays, shaped)
     lengths = np.where(shaped, edge_n, 0)
     cc = _padded(count_arrays, width + 1, 0.0, np.where(shaped, count_n, 0))
     valid = shaped & np.isfinite(cc).all(axis=1)
