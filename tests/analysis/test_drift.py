@@ -18,6 +18,7 @@ from modelops.analysis.drift import (
     Histogram,
     Observations,
     Settings,
+    _block_rows,
     buckets_from_cumulative,
     evaluate,
     from_prometheus,
@@ -576,3 +577,51 @@ def test_from_prometheus_converts_all_features_at_once_as_it_would_one_by_one(
         assert name not in converted.errors
         np.testing.assert_allclose(converted.numeric[name].counts, expected.counts, rtol=1e-12, atol=1e-9)
         assert converted.numeric[name].edges is reference[name].edges
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 10),
+    st.lists(st.integers(1, 6), min_size=1, max_size=10),
+    st.randoms(),
+    st.sampled_from(["all", "one-missing", "other-reference", "fractional"]),
+)
+def test_counts_block_from_prometheus_evaluates_as_the_histograms_do(
+    features: int, widths: list[int], random: Any, case: str
+) -> None:
+    """from_prometheus hands evaluate() its counts as one matrix when every reference feature fits;
+    the results are those of the same histograms without it, whatever order Prometheus answered in."""
+    rng = np.random.default_rng(random.randrange(2**32))
+    sizes = [widths[i % len(widths)] for i in range(features)]
+    reference = Observations({
+        f"f{i}": Histogram(np.sort(rng.choice(100, size=k, replace=False)).astype(float),
+                           rng.integers(0, 400, size=k + 1).astype(float))
+        for i, k in enumerate(sizes)
+    })  # fmt: skip
+    series = {}
+    for name, h in reference.numeric.items():
+        counts = rng.integers(0, 60, size=h.counts.size).astype(float)
+        if case == "fractional":
+            counts = counts * 1.37 - 0.2
+        series[name] = cumulative(h.edges.tolist(), counts.tolist())
+    names = list(series)
+    random.shuffle(names)
+    if case == "one-missing":
+        names.pop()
+    series = {n: series[n] for n in names}
+    against = reference
+    if case == "other-reference":  # the same edges in other arrays: evaluate() must compare them itself
+        against = Observations({n: Histogram(h.edges.copy(), h.counts) for n, h in reference.numeric.items()})
+    live = from_prometheus(series, reference=against)
+    same_widths = len(set(sizes)) == 1
+    complete = live._block is not None and live._block.names == tuple(against.numeric)
+    assert complete == (case != "one-missing" and same_widths)
+    assert (_block_rows(reference, live) is not None) == (complete and case != "other-reference")
+    plain = Observations(dict(live.numeric), errors=dict(live.errors))
+    assert plain._block is None
+    settings_ = Settings(min_samples=1)
+    with_block, without = evaluate(reference, live, settings_), evaluate(reference, plain, settings_)
+    assert with_block.features == without.features
+    assert (with_block.tested, with_block.drifted_count) == (without.tested, without.drifted_count)
+    for name in set(reference.numeric) - set(names):
+        assert by_name(with_block)[name].error == "the feature is missing from the current data"

@@ -146,3 +146,20 @@ def test_js_and_psi_match_their_definitions(a: np.ndarray, b: np.ndarray) -> Non
         assert result.js[i] == pytest.approx(distance.jensenshannon(r, c, base=2), abs=1e-7)
         rf, cf = np.maximum(r, 1e-4), np.maximum(c, 1e-4)
         assert result.psi[i] == pytest.approx(np.sum((cf - rf) * np.log(cf / rf)), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=40)
+@given(counts, counts)
+def test_ks_p_value_is_the_kolmogorov_tail_on_the_effective_sample_size(a: np.ndarray, b: np.ndarray) -> None:
+    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
+    result = compare(ref, cur)
+    for i in range(rows):
+        n1, n2 = ref[i].sum(), cur[i].sum()
+        if n1 == 0 or n2 == 0:
+            assert np.isnan(result.ks_p_value[i])
+            continue
+        gap = np.abs(np.cumsum(ref[i] / n1) - np.cumsum(cur[i] / n2)).max()
+        assert result.ks[i] == pytest.approx(gap, abs=1e-12)
+        expected = stats.kstwobign.sf(np.sqrt(n1 * n2 / (n1 + n2)) * gap)
+        assert result.ks_p_value[i] == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -135,3 +135,31 @@ def test_a_scrape_sees_every_queued_observation() -> None:
     text = telemetry.exposition()[0].decode()
     assert _series(text, "modelops_prediction_count")[""] == 3
     assert _series(text, "modelops_request_duration_seconds_bucket")["0.005"] == 3
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.lists(st.floats(-5, 5), min_size=1, max_size=12, unique=True), min_size=1, max_size=6),
+    st.data(),
+)
+def test_histograms_of_different_sizes_count_like_searchsorted_and_leave_the_input_alone(
+    edge_lists: list[list[float]], data: st.DataObject
+) -> None:
+    """Several histograms (padded to one width), NaN skipped, +-inf in the outer buckets, and the
+    caller's array (handed over without a copy) unchanged after counting."""
+    edges = [sorted(e) for e in edge_lists]
+    rows = data.draw(st.integers(1, 60))
+    values = st.one_of(st.floats(-6, 6), st.sampled_from([np.nan, np.inf, -np.inf]), st.sampled_from(edges[0]))
+    matrix = data.draw(arrays(np.float64, (rows, len(edges)), elements=values))
+    original = matrix.copy()
+    buckets = _Buckets(edges)
+    buckets.observe(matrix, copy=False)
+    counts, sums = buckets.counts, buckets.sums
+    np.testing.assert_array_equal(matrix, original)
+    for f, e in enumerate(edges):
+        column = matrix[:, f][~np.isnan(matrix[:, f])]
+        expected = np.bincount(np.searchsorted(e, column, side="left"), minlength=len(e) + 1)
+        assert counts[f, : len(e) + 1].tolist() == expected.tolist()
+        assert not counts[f, len(e) + 1 :].any()
+        with np.errstate(invalid="ignore"):  # +inf and -inf sum to NaN
+            np.testing.assert_allclose(sums[f], column.sum())

@@ -93,6 +93,8 @@ class Observations:
     errors: Mapping[str, str] = field(default_factory=dict)
     # a reference is evaluated against every new window: its histograms are stacked once per selection
     _stacked: dict[tuple[str, ...], _Stacked] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # from_prometheus's counts as one matrix, so that evaluate() need not stack 1,000 arrays again
+    _block: _Block | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_baseline(cls, baseline: Baseline) -> Observations:
@@ -342,26 +344,38 @@ def _le_value(label: str) -> float:
     return value
 
 
-def _aligned(buckets: Mapping[str, Sequence[tuple[str, float]]], reference: Observations) -> dict[str, Histogram]:
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """Current counts of `names` (in the reference's order) as rows of one matrix, on the
+    reference's own edge arrays: evaluate() uses it as it is instead of stacking the rows again."""
+
+    names: tuple[str, ...]
+    counts: Array  # (features, buckets); the current Histograms' counts are views of its rows
+    edge_arrays: list[Array]
+
+
+def _aligned(
+    buckets: Mapping[str, Sequence[tuple[str, float]]], reference: Observations
+) -> tuple[dict[str, Histogram], _Block | None]:
     """The usual case, converted for every feature at once: one series per reference edge plus +Inf.
 
     Series are sorted by `le` within each feature in one lexsort, compared with the reference
     edges in one pass, and turned into per-bucket counts on a padded matrix. A feature that does
     not fit exactly (an edge that does not match, `le` written two ways, a bad number) is left
     out, and from_prometheus converts it with buckets_from_cumulative, which names the problem.
+    When every feature fits and all have as many buckets, the matrix is returned as a _Block.
     """
     names: list[str] = []
     edge_arrays: list[Array] = []
     series_lists: list[Sequence[tuple[str, float]]] = []
-    ref_numeric = reference.numeric
-    for name, series in buckets.items():
-        histogram = ref_numeric.get(name)
-        if histogram is not None and len(series) == histogram.edges.size + 1:
+    for name, histogram in reference.numeric.items():  # in the reference's order, as evaluate() stacks it
+        series = buckets.get(name)
+        if series is not None and len(series) == histogram.edges.size + 1:
             names.append(name)
             edge_arrays.append(histogram.edges)
             series_lists.append(series)
     if not names:
-        return {}
+        return {}, None
     flat = list(chain.from_iterable(series_lists))
     labels = list(map(itemgetter(0), flat))
     try:
@@ -371,7 +385,7 @@ def _aligned(buckets: Mapping[str, Sequence[tuple[str, float]]], reference: Obse
             les = np.fromiter(map(_le_value, labels), dtype=np.float64, count=len(labels))
         values = np.fromiter(map(itemgetter(1), flat), dtype=np.float64, count=len(flat))
     except (TypeError, ValueError):
-        return {}  # a label or count that is not a number: the per-feature path names it
+        return {}, None  # a label or count that is not a number: the per-feature path names it
     features = len(names)
     sizes = np.fromiter(map(len, series_lists), dtype=np.int64, count=features)
     width = int(sizes.max())
@@ -391,7 +405,9 @@ def _aligned(buckets: Mapping[str, Sequence[tuple[str, float]]], reference: Obse
     np.maximum.accumulate(cumulative, axis=1, out=cumulative)  # undo increase()'s non-monotone extrapolation
     counts = np.diff(cumulative, axis=1, prepend=0.0)
     bounds = sizes.tolist()
-    return {names[i]: Histogram(edge_arrays[i], counts[i, : bounds[i]]) for i in np.flatnonzero(fits).tolist()}
+    histograms = {names[i]: Histogram(edge_arrays[i], counts[i, : bounds[i]]) for i in np.flatnonzero(fits).tolist()}
+    block = _Block(tuple(names), counts, edge_arrays) if fits.all() and (sizes == width).all() else None
+    return histograms, block
 
 
 def from_prometheus(
@@ -410,7 +426,7 @@ def from_prometheus(
     fit gets an error naming why; the others are unaffected.
     """
     ref = Observations.from_baseline(reference) if isinstance(reference, Baseline) else reference
-    aligned = _aligned(buckets, ref) if ref is not None else {}
+    aligned, block = _aligned(buckets, ref) if ref is not None else ({}, None)
     numeric: dict[str, Histogram] = {}
     categorical: dict[str, Categories] = {}
     errors: dict[str, str] = {}
@@ -441,7 +457,7 @@ def from_prometheus(
             converted = buckets_from_cumulative(predictions, None if edges is None else edges.edges)
         except ValueError as error:
             errors[PREDICTION] = str(error)
-    return Observations(numeric, categorical, converted, errors)
+    return Observations(numeric, categorical, converted, errors, _block=block)
 
 
 # ---- evaluation --------------------------------------------------------------------------
@@ -519,10 +535,17 @@ class DriftEvaluation:
         return next((f for f in self.features if f.name == name), None)
 
 
-def _selection(reference: Observations, settings: Settings) -> list[tuple[str, FeatureType | None]]:
+def _selection(
+    reference: Observations, settings: Settings, numeric_done: bool = False
+) -> list[tuple[str, FeatureType | None]]:
+    """(name, wanted type) of every feature to test; without the numeric ones when `numeric_done`
+    (the default selection with no unreadable entries, whose numeric features evaluate() stacked)."""
     selected: list[tuple[str, FeatureType | None]]
     if settings.features:
         selected = list(dict.fromkeys(settings.features))
+    elif numeric_done:
+        numeric = reference.numeric
+        selected = [(name, None) for name in reference.categorical if name not in numeric]
     else:  # names() has no duplicates
         selected = list(zip(reference.names(), repeat(None)))
     if settings.predictions and (PREDICTION, None) not in selected:
@@ -656,6 +679,22 @@ def _reference_stack(reference: Observations, names: tuple[str, ...], histograms
     return stacked
 
 
+def _block_rows(reference: Observations, current: Observations) -> _Rows | None:
+    """Every numeric reference feature, when `current` came from from_prometheus with all of them
+    on the reference's edges (the controller's case): its counts matrix is used as it is, with no
+    per-feature work. None when anything does not fit; the general path then names the problem."""
+    block = current._block
+    names = tuple(reference.numeric)
+    if block is None or block.names != names:
+        return None
+    ref = _reference_stack(reference, names, list(reference.numeric.values()))
+    if not all(map(is_, block.edge_arrays, ref.edge_arrays)) or block.counts.shape != ref.counts.shape:
+        return None
+    if not (ref.well_formed.all() and np.isfinite(block.counts).all()):
+        return None
+    return _Rows(list(names), "chi2", ref.counts, block.counts, ref.edges)
+
+
 def _numeric_rows(
     entries: Sequence[tuple[str, Histogram, Histogram]], reference: Observations, results: dict[str, FeatureResult]
 ) -> _Rows:
@@ -739,15 +778,21 @@ def evaluate(
     results: dict[str, FeatureResult] = {}
     numeric: list[tuple[str, Histogram, Histogram]] = []
     categorical: list[tuple[str, Categories, Categories]] = []
+    batches: list[_Rows] = []
     ref_numeric, cur_numeric, ref_errors, cur_errors = ref.numeric, cur.numeric, ref.errors, cur.errors
-    selection = _selection(ref, settings)
+    numeric_done = False
     if not settings.features and not ref_errors and not cur_errors and PREDICTION not in ref_numeric:
         # every reference feature, none unreadable: the numeric ones pair up without a per-name check
-        currents = list(map(cur_numeric.get, ref_numeric))
-        if None not in currents:
-            numeric.extend(zip(ref_numeric, ref_numeric.values(), currents, strict=True))  # type: ignore[arg-type]
-            selection = selection[len(ref_numeric) :]  # names() lists the numeric features first
-    for name, wanted in selection:
+        block = _block_rows(ref, cur)
+        if block is not None:
+            batches.append(block)
+            numeric_done = True
+        else:
+            currents = list(map(cur_numeric.get, ref_numeric))
+            if None not in currents:
+                numeric.extend(zip(ref_numeric, ref_numeric.values(), currents, strict=True))  # type: ignore[arg-type]
+                numeric_done = True
+    for name, wanted in _selection(ref, settings, numeric_done):
         if (  # the common case, kept cheap for 1,000 features
             wanted != "categorical" and name in ref_numeric and name in cur_numeric
             and name not in ref_errors and name not in cur_errors and name != PREDICTION
@@ -768,24 +813,25 @@ def evaluate(
         assert r_cats is not None and c_cats is not None  # _problem checked both sides have the same kind
         categorical.append((name, r_cats, c_cats))
 
-    batches = []
     if numeric:
         batches.append(_numeric_rows(numeric, ref, results))
     if categorical:
         batches.append(_categorical_rows(categorical, results))
     tested: list[FeatureResult] = []
+    drifted = 0
     computed = [(rows, drift_stats.compare(rows.reference, rows.current, rows.edges)) for rows in batches if rows.names]
     if computed:
-        tested = _tested(computed, settings, results)
+        tested, drifted = _tested(computed, settings, results)
     untested = sorted(results.values(), key=lambda f: (f.error is None, f.name))  # errors, then insufficient
-    return DriftEvaluation((*tested, *untested), settings, len(tested), sum(f.drifted for f in tested))
+    return DriftEvaluation((*tested, *untested), settings, len(tested), drifted)
 
 
 def _tested(
     computed: Sequence[tuple[_Rows, drift_stats.TwoSample]], settings: Settings, untested: dict[str, FeatureResult]
-) -> list[FeatureResult]:
+) -> tuple[list[FeatureResult], int]:
     """Correct the p-values of every testable feature together and rank them: drifted first, then by
-    PSI. Features with too few observations (or an empty reference) go to `untested`."""
+    PSI; and count the drifted ones. Features with too few observations (or an empty reference) go
+    to `untested`."""
     names = computed[0][0].names if len(computed) == 1 else [name for rows, _ in computed for name in rows.names]
     numeric = np.concatenate([np.full(len(rows.names), rows.edges is not None) for rows, _ in computed])
 
@@ -832,7 +878,7 @@ def _tested(
     )  # fmt: skip
     # every statistic is a number (n > 0 on both sides); a categorical feature has no order, so no KS or Wasserstein.
     # tuple.__new__ over whole columns builds 1,000 results several times faster than calling the class per row.
-    return list(map(partial(tuple.__new__, FeatureResult), columns))
+    return list(map(partial(tuple.__new__, FeatureResult), columns)), int(np.count_nonzero(drifted))
 
 
 # ---- hysteresis and status ---------------------------------------------------------------

@@ -29,6 +29,8 @@ Array = npt.NDArray[np.float64]
 Correction = Literal["bh", "bonferroni", "none"]
 MIN_EXPECTED = 5.0
 PSI_EPSILON = 1e-4  # proportions floor, so an empty bucket on one side gives a large but finite PSI
+LOG_PSI_EPSILON = float(np.log(PSI_EPSILON))
+TINY = 1e-300  # below any proportion of a real count (1 / 1e300), so p ln max(p, TINY) is exact
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,22 @@ class TwoSample:
     dof: Array
     p_value: Array
     ks: Array
-    ks_p_value: Array
     psi: Array
     js: Array
     wasserstein: Array
+
+    @property
+    def ks_p_value(self) -> Array:
+        """Asymptotic Kolmogorov p-value of `ks` on n1*n2/(n1+n2); NaN where a sample is empty.
+
+        Computed on demand: drift decisions use the chi-square p-value, and the Kolmogorov
+        series for 1,000 features costs as much as the chi-square test itself.
+        """
+        n1, n2 = self.n_reference, self.n_current
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effective = n1 * n2 / (n1 + n2)
+        p = special.kolmogorov(np.sqrt(effective) * np.nan_to_num(self.ks))
+        return np.asarray(np.where((n1 == 0) | (n2 == 0), np.nan, p), dtype=np.float64)
 
 
 def merge_buckets(reference: Array, current: Array) -> tuple[Array, Array]:
@@ -140,34 +154,34 @@ def _proportions(counts: Array, totals: Array) -> Array:
         return counts / totals[:, None]
 
 
-def _ks(gap: Array, n1: Array, n2: Array) -> tuple[Array, Array]:
-    """Max gap between cumulative distributions at the bucket edges, and its asymptotic p-value."""
-    d = gap.max(axis=1)  # NaN for an empty sample
-    with np.errstate(divide="ignore", invalid="ignore"):
-        effective = n1 * n2 / (n1 + n2)
-    return d, special.kolmogorov(np.sqrt(effective) * np.nan_to_num(d))
+def _logs(p: Array) -> Array:
+    """ln p with 0 mapped to ln(1e-300), so that p * ln p is exactly 0 where p is 0 (NaN stays NaN)."""
+    out = np.maximum(p, TINY)
+    return np.log(out, out=out)
 
 
-def _psi(r: Array, c: Array) -> Array:
-    r, c = np.maximum(r, PSI_EPSILON), np.maximum(c, PSI_EPSILON)  # NaN rows stay NaN
-    difference = c - r
-    np.divide(c, r, out=c)
-    np.log(c, out=c)
-    return np.asarray(np.einsum("ij,ij->i", difference, c), dtype=np.float64)
+def _psi(r: Array, c: Array, log_r: Array, log_c: Array) -> Array:
+    """sum (c - r) ln(c / r) over proportions floored at PSI_EPSILON, from the logarithms the
+    Jensen-Shannon distance needs anyway (ln is monotone: ln max(p, e) = max(ln p, ln e))."""
+    difference = np.maximum(c, PSI_EPSILON)
+    difference -= np.maximum(r, PSI_EPSILON)
+    ratio = np.maximum(log_c, LOG_PSI_EPSILON)
+    ratio -= np.maximum(log_r, LOG_PSI_EPSILON)
+    return np.asarray(np.einsum("ij,ij->i", difference, ratio), dtype=np.float64)
 
 
-def _js_distance(r: Array, c: Array) -> Array:
+def _js_distance(r: Array, c: Array, log_r: Array, log_c: Array) -> Array:
     """Jensen-Shannon distance (base 2): 0 identical, 1 disjoint.
 
-    Written as H(m) - (H(r) + H(c)) / 2 with scipy's entr (-x ln x, 0 at 0): three
-    logarithms and no masking; exactly symmetric, and exactly 0 for identical rows.
+    Written as H(m) - (H(r) + H(c)) / 2 with H(p) = -sum p ln p: three logarithms (two shared
+    with PSI) and no masking; exactly symmetric, and exactly 0 for identical rows.
     """
-    buffer = np.add(r, c)
-    buffer *= 0.5
-    mixed = special.entr(buffer, out=buffer).sum(axis=1)
-    own = special.entr(r, out=buffer).sum(axis=1)
-    own += special.entr(c, out=buffer).sum(axis=1)
-    divergence = (mixed - own / 2) / np.log(2)
+    mixed = np.add(r, c)
+    mixed *= 0.5
+    entropy_mixed = -np.einsum("ij,ij->i", mixed, _logs(mixed))
+    own = np.einsum("ij,ij->i", r, log_r)
+    own += np.einsum("ij,ij->i", c, log_c)
+    divergence = (entropy_mixed + own / 2) / np.log(2)
     return np.asarray(np.sqrt(np.clip(divergence, 0.0, 1.0)), dtype=np.float64)
 
 
@@ -223,19 +237,18 @@ def compare(reference: Array, current: Array, edges: Array | None = None) -> Two
     gap = np.subtract(r, c)
     np.cumsum(gap, axis=1, out=gap)
     np.abs(gap, out=gap)
-    d, d_p = _ks(gap, n_ref, n_cur)
     features = ref.shape[0]
     w = _wasserstein(gap, edges) if edges is not None else np.full(features, np.nan)
     empty = (n_ref == 0) | (n_cur == 0)
+    log_r, log_c = _logs(r), _logs(c)
     return TwoSample(
         n_reference=n_ref,
         n_current=n_cur,
         chi2=statistic,
         dof=dof,
         p_value=p,
-        ks=d,
-        ks_p_value=np.where(empty, np.nan, d_p),
-        psi=_psi(r, c),
-        js=_js_distance(r, c),
+        ks=gap.max(axis=1),  # the largest gap between the cumulative distributions; NaN for an empty sample
+        psi=_psi(r, c, log_r, log_c),
+        js=_js_distance(r, c, log_r, log_c),
         wasserstein=np.where(empty, np.nan, w),
     )

@@ -73,9 +73,12 @@ class _Buckets:
     def __init__(self, edges: Sequence[Sequence[float]]) -> None:
         width = max((len(e) for e in edges), default=0)
         self.edges = [tuple(float(x) for x in e) for e in edges]
-        self._padded = np.full((len(edges), width), np.inf)
+        padded = np.full((len(edges), width), np.inf)
         for f, e in enumerate(self.edges):
-            self._padded[f, : len(e)] = e
+            padded[f, : len(e)] = e
+        self._columns = np.ascontiguousarray(padded.T[:, :, None])  # edge i of every histogram, as (histograms, 1)
+        self._offsets = (np.arange(len(edges)) * (width + 1))[:, None]  # row starts in the flattened counts
+        self._index_type = np.uint8 if width < 255 else np.int64
         self._counts = np.zeros((len(edges), width + 1), dtype=np.int64)
         self._sums = np.zeros(len(edges))
         self._pending: list[npt.NDArray[np.float64]] = []
@@ -120,17 +123,24 @@ class _Buckets:
         self._observe_numpy(values)
 
     def _observe_numpy(self, values: npt.NDArray[np.float64]) -> None:
-        finite = ~np.isnan(values)
-        # bucket = number of edges strictly below the value (Prometheus `le` semantics), counted one
-        # edge column at a time: 3-4x faster than a (rows, histograms, edges) broadcast and its sum
-        index = np.zeros(values.shape, dtype=np.uint8 if self._padded.shape[1] < 255 else np.int64)
-        above = np.empty(values.shape, dtype=bool)
-        for column in self._padded.T:
-            np.greater(values, column, out=above)
-            index += above  # the +inf padding is never exceeded: values above the last edge land in +Inf
-        flat = (np.arange(len(self.edges))[None, :] * self._counts.shape[1] + index)[finite]
-        self._counts += np.bincount(flat, minlength=self._counts.size).reshape(self._counts.shape)
-        self._sums += np.where(finite, values, 0.0).sum(axis=0)
+        """Bucket = number of edges strictly below the value (Prometheus `le` semantics), counted one
+        edge at a time over a histogram-major copy, so every comparison runs along a contiguous row
+        against one scalar (3-4x faster than a (rows, histograms, edges) broadcast and its sum)."""
+        by_histogram = values.T.copy()  # (histograms, rows), ours to change
+        index = np.zeros(by_histogram.shape, dtype=self._index_type)
+        above = np.empty(by_histogram.shape, dtype=bool)
+        above_as_int = above.view(np.uint8)  # adds without a bool -> int cast
+        for column in self._columns:
+            np.greater(by_histogram, column, out=above)
+            np.add(index, above_as_int, out=index)  # the +inf padding is never exceeded: above the last edge is +Inf
+        counts = np.bincount((self._offsets + index).ravel(), minlength=self._counts.size)
+        self._counts += counts.reshape(self._counts.shape)
+        # NaN compares False with every edge, so it was counted in the first bucket: take it out again
+        nan = np.isnan(by_histogram, out=above)
+        self._counts[:, 0] -= np.add.reduce(above_as_int, axis=1, dtype=np.int64)
+        by_histogram[nan] = 0.0
+        with np.errstate(invalid="ignore"):  # +inf and -inf in one flush sum to NaN, as Prometheus' own would
+            self._sums += by_histogram.sum(axis=1)
 
     def family(self, name: str, doc: str, labels: Sequence[str], label_values: Iterable[Sequence[str]]) -> Metric:
         metric = HistogramMetricFamily(name, doc, labels=list(labels))
