@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -58,6 +58,7 @@ BATCHES = (1, 32)
 TOLERANCE = 1e-6
 WRK_THREADS = 1
 TELEMETRY_GOAL_PCT = 10.0  # telemetry may cost at most this much throughput
+IN_PROCESS_PAIRS = 15  # telemetry on/off pairs of the in-process figure
 READY_TIMEOUT = 120.0
 # every server gets the same environment: one BLAS/OpenMP thread (they are pinned to one core anyway)
 SERVER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -532,6 +533,78 @@ def measure(
     return rows, info, errors
 
 
+def in_process_cost(artifacts: Artifacts, pairs: int = IN_PROCESS_PAIRS) -> dict[int, dict[str, float]]:
+    """Telemetry's cost per request without HTTP: the same request body through the ASGI app of
+    `modelops serve` with telemetry on and off, in this process, interleaved in `pairs` pairs.
+
+    wrk's rounds move by 5-20% with the machine; this figure moves by a few percent, and says
+    how many microseconds telemetry adds, which the wrk figure cannot resolve on a busy VM.
+    """
+    import asyncio
+
+    from modelops.runtime.server import InferenceApp, ServeOptions, load_model
+
+    def app(telemetry: bool) -> InferenceApp:
+        options = ServeOptions(model_path=artifacts.npz, name=MODEL, version=VERSION,
+                               baseline_path=artifacts.baseline, telemetry=telemetry)  # fmt: skip
+        served = InferenceApp(options)
+        served.loaded = load_model(options)
+        return served
+
+    async def per_request_us(served: InferenceApp, body: bytes, count: int) -> float:
+        scope = {"type": "http", "path": f"/v2/models/{MODEL}/infer", "method": "POST",
+                 "headers": [(b"content-length", str(len(body)).encode())]}  # fmt: skip
+        message = {"type": "http.request", "body": body, "more_body": False}
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return message
+
+        async def send(reply: MutableMapping[str, Any]) -> None:
+            if reply["type"] == "http.response.start":
+                statuses.append(reply["status"])
+
+        started = time.perf_counter()
+        for _ in range(count):
+            await served(scope, receive, send)
+        elapsed = time.perf_counter() - started
+        if set(statuses) != {200}:
+            raise BenchError(f"in-process requests answered {sorted(set(statuses))}")
+        return elapsed / count * 1e6
+
+    apps = {True: app(True), False: app(False)}
+    out: dict[int, dict[str, float]] = {}
+    for batch in BATCHES:
+        body = artifacts.bodies[batch].read_bytes()
+        count = max(200, 4000 // batch)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(pairs + 1):  # the first pair warms up and is dropped
+            for telemetry in (True, False) if i % 2 else (False, True):
+                value = asyncio.run(per_request_us(apps[telemetry], body, count))
+                if i:
+                    times[telemetry].append(value)
+        on, off = statistics.median(times[True]), statistics.median(times[False])
+        added = statistics.median(a - b for a, b in zip(times[True], times[False], strict=True))
+        out[batch] = {"telemetry_on_us": round(on, 1), "telemetry_off_us": round(off, 1), "added_us": round(added, 1),
+                      "requests_per_sample": count, "pairs": pairs}  # fmt: skip
+    return out
+
+
+def in_process_figures(costs: dict[int, dict[str, float]], rows: Sequence[Row]) -> dict[int, dict[str, float]]:
+    """The in-process microseconds as a share of throughput: added / (wrk's time per request of b + added)."""
+    by = {(r.key, r.batch): r for r in rows if r.valid}
+    out = {}
+    for batch, cost in costs.items():
+        figures = dict(cost)
+        b = by.get(("b", batch))
+        if b is not None and b.requests_per_s > 0:
+            figures["implied_throughput_cost_pct"] = round(
+                cost["added_us"] / (1e6 / b.requests_per_s + cost["added_us"]) * 100, 2
+            )
+        out[batch] = figures
+    return out
+
+
 def summarise(rows: Sequence[Row]) -> tuple[list[Row], dict[tuple[str, int], float]]:
     """Per target and batch, the round with the median throughput (the lower one of an even count), and the
     spread of throughput over rounds in % of that median."""
@@ -637,6 +710,12 @@ def print_goals(figures: dict[str, Any]) -> dict[str, Any]:
                    f"rounds {paired['min_pct']:.1f}% .. {paired['max_pct']:.1f}%")  # fmt: skip
         print(f"telemetry overhead, batch {batch:>2}: {pct:6.1f}% of throughput ({how})   "
               f"goal < {TELEMETRY_GOAL_PCT:g}%: {'met' if met else 'MISSED'}")  # fmt: skip
+    for batch, cost in figures["in_process"].items():
+        implied = cost.get("implied_throughput_cost_pct")
+        share = f"; {implied:.1f}% of b's throughput under wrk" if implied is not None else ""
+        print(f"telemetry in-process, batch {batch:>2}: +{cost['added_us']:.1f} us per request "
+              f"({cost['telemetry_on_us']:.1f} vs {cost['telemetry_off_us']:.1f} us, median of {cost['pairs']:.0f} "
+              f"pairs){share}")  # fmt: skip
     for batch in BATCHES:
         ratio = figures["modelops_vs_mlserver"][batch]
         if ratio is None:
@@ -656,6 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (one wrk thread)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every target this often, interleaved; median")
     parser.add_argument("--skip-mlserver", action="store_true", help="no MLServer (no venv, no install)")
+    parser.add_argument("--skip-in-process", action="store_true", help="no in-process telemetry figure")
     parser.add_argument("--targets", default="abcd", help="targets to run, e.g. `ab` for the telemetry cost alone")
     parser.add_argument(
         "--mlserver-workers", type=int, default=0, choices=[0, 1],
@@ -737,10 +817,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("\ninterrupted: every server has been stopped", file=sys.stderr)
             return 130
+        in_process: dict[int, dict[str, float]] = {}
+        if {"a", "b"} <= set(args.targets) and not args.skip_in_process:
+            print("in-process: the ASGI app with telemetry on and off, no HTTP", flush=True)
+            try:
+                in_process = in_process_cost(artifacts)
+            except (BenchError, OSError) as error:
+                failures.append(f"in-process figure: {error}")
     print()
     summary, spread = summarise(rows)
     print_table(summary, spread, args.rounds)
     figures = derived(summary, rows)
+    figures["in_process"] = in_process_figures(in_process, summary)
     goals = print_goals(figures)
     for failure in failures:
         print(f"FAILED {failure.splitlines()[0]}")

@@ -3,12 +3,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from modelops.api.v1alpha1.baseline import Baseline
-from modelops.runtime.telemetry import MAX_DYNAMIC_CATEGORIES, Telemetry, _Buckets
+from modelops.runtime.telemetry import MAX_DYNAMIC_CATEGORIES, MAX_FLUSH_ROWS, Telemetry, _Buckets
 from modelops.train.dataset import generate
 from tests.runtime.models_fixture import baseline
 
@@ -108,7 +109,7 @@ def test_observe_helper_for_other_servers() -> None:
 def test_queued_values_count_exactly_like_one_numpy_pass(values: list[float], edges: list[float]) -> None:
     few, many, one = _Buckets([sorted(edges)]), _Buckets([sorted(edges)]), _Buckets([sorted(edges)])
     column = np.asarray(values, dtype=np.float64).reshape(-1, 1)
-    for value in column:  # one row at a time: queued, flushed every FLUSH_ROWS and when read
+    for value in column:  # one row at a time: buffered, flushed when the buffer is full and when read
         few.observe(value.reshape(1, 1))
         one.observe_one(float(value[0]))
     many._observe_numpy(column)
@@ -118,7 +119,7 @@ def test_queued_values_count_exactly_like_one_numpy_pass(values: list[float], ed
 
 
 def test_a_reused_buffer_is_counted_as_it_was_when_observed() -> None:
-    """Rows are queued, not counted at once: by default the queue keeps its own copy."""
+    """Rows are buffered, not counted at once: the buffer holds a copy, not the caller's array."""
     buckets = _Buckets([[0.0, 1.0]])
     buffer = np.array([[0.5]])
     buckets.observe(buffer)
@@ -129,8 +130,8 @@ def test_a_reused_buffer_is_counted_as_it_was_when_observed() -> None:
 
 def test_a_scrape_sees_every_queued_observation() -> None:
     telemetry = Telemetry(model="m", version="v1", task="binary")
-    for _ in range(3):  # far fewer than FLUSH_ROWS: still queued when the scrape comes
-        telemetry.observe_predictions([0.42], copy=False)
+    for _ in range(3):  # far fewer than the buffer's rows: still buffered when the scrape comes
+        telemetry.observe_predictions([0.42])
         telemetry.observe_request(200, 0.003)
     text = telemetry.exposition()[0].decode()
     assert _series(text, "modelops_prediction_count")[""] == 3
@@ -146,14 +147,14 @@ def test_histograms_of_different_sizes_count_like_searchsorted_and_leave_the_inp
     edge_lists: list[list[float]], data: st.DataObject
 ) -> None:
     """Several histograms (padded to one width), NaN skipped, +-inf in the outer buckets, and the
-    caller's array (handed over without a copy) unchanged after counting."""
+    caller's array unchanged after counting."""
     edges = [sorted(e) for e in edge_lists]
     rows = data.draw(st.integers(1, 60))
     values = st.one_of(st.floats(-6, 6), st.sampled_from([np.nan, np.inf, -np.inf]), st.sampled_from(edges[0]))
     matrix = data.draw(arrays(np.float64, (rows, len(edges)), elements=values))
     original = matrix.copy()
     buckets = _Buckets(edges)
-    buckets.observe(matrix, copy=False)
+    buckets.observe(matrix)
     counts, sums = buckets.counts, buckets.sums
     np.testing.assert_array_equal(matrix, original)
     for f, e in enumerate(edges):
@@ -163,3 +164,45 @@ def test_histograms_of_different_sizes_count_like_searchsorted_and_leave_the_inp
         assert not counts[f, len(e) + 1 :].any()
         with np.errstate(invalid="ignore"):  # +inf and -inf sum to NaN
             np.testing.assert_allclose(sums[f], column.sum())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 5000), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_batches_across_the_buffer_edge_count_like_one_pass(sizes: list[int], seed: int) -> None:
+    """Batches that fill the buffer, cross its end or exceed it are all counted once."""
+    rng = np.random.default_rng(seed)
+    edges = [[-1.0, 0.0, 1.0], [0.5, 2.0]]
+    batches = [rng.normal(size=(n, 2)) for n in sizes]
+    buffered = _Buckets(edges)
+    assert buffered.rows == MAX_FLUSH_ROWS  # two histograms: the largest buffer
+    for batch in batches:
+        buffered.observe(batch)
+        batch[:] = 99.0  # the caller reuses its array at once
+    assert buffered.counts.sum() == 2 * sum(sizes)
+    expected = _Buckets(edges)
+    again = np.random.default_rng(seed)  # the same values, drawn in the same order
+    expected._observe_numpy(np.concatenate([again.normal(size=(n, 2)) for n in sizes]))
+    np.testing.assert_array_equal(buffered.counts, expected.counts)
+    np.testing.assert_allclose(buffered.sums, expected.sums)
+    with pytest.raises(ValueError, match=r"expected \(rows, 2\) values, got shape \(3, 1\)"):
+        buffered.observe(np.zeros((3, 1)))
+
+
+def test_one_call_per_request_counts_what_the_separate_calls_count() -> None:
+    one, _ = _telemetry()
+    separate, _ = _telemetry()
+    rng = np.random.default_rng(3)
+    for rows in (1, 32, 5):
+        matrix, scores = rng.normal(size=(rows, len(one.numeric_names))), rng.random(rows)
+        one.observe_inference(200, 0.002, matrix, scores)
+        separate.observe_numeric(matrix)
+        separate.observe_predictions(scores)
+        separate.observe_request(200, 0.002)
+    one.observe_inference(400, 0.001)  # refused: the request is counted, no rows or scores
+    separate.observe_request(400, 0.001)
+    assert one.exposition()[0] == separate.exposition()[0]
+    text = one.exposition()[0].decode()
+    assert _series(text, "modelops_prediction_count")[""] == 38
+    assert _series(text, "modelops_requests_total") == {"200": 3, "400": 1}
+    with pytest.raises(ValueError, match="one value per row"):
+        one.observe_inference(200, 0.001, None, np.zeros((2, 2)))

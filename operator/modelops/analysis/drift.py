@@ -868,7 +868,8 @@ def _tested(
             return repeat(numeric_value)
         return np.where(is_numeric, numeric_value, categorical_value).tolist()  # type: ignore[no-any-return]
 
-    dof = np.rint(np.nan_to_num(column("dof"))).astype(int)
+    dof_column = column("dof")
+    dof = np.rint(np.where(np.isnan(dof_column), 0.0, dof_column)).astype(int)
     index = order.tolist()
     columns = zip(
         list(map(names.__getitem__, index)), family("numeric", "categorical"), family("chi2", "chi2-categorical"),

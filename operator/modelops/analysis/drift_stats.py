@@ -194,7 +194,8 @@ def _wasserstein(gap: Array, edges: Array) -> Array:
     """
     widths = np.diff(edges, axis=1)  # bucket i+1 spans edges[i]..edges[i+1]
     widths *= gap[:, : widths.shape[1]]  # F at edges[i] for i < len(edges)-1
-    return np.asarray(np.nansum(widths, axis=1), dtype=np.float64)
+    widths[np.isnan(widths)] = 0.0  # the padding, and empty samples (NaN gaps); cheaper than nansum's copy
+    return np.asarray(widths.sum(axis=1), dtype=np.float64)
 
 
 def correct(p_values: Array, method: Correction) -> Array:

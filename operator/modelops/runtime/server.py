@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from modelops.api.v1alpha1.baseline import Baseline
@@ -254,6 +256,8 @@ class InferenceApp:
             return
         telemetry = loaded.telemetry
         status = 200
+        numeric: npt.NDArray[np.float64] | None = None  # what telemetry counts once the request is answered
+        scores: npt.NDArray[np.float64] | None = None
         try:
             body = await _read_body(scope, receive, self.options.max_body_bytes)
             request = parse_infer(body, loaded.model.signature, max_rows=self.options.max_rows)
@@ -264,18 +268,17 @@ class InferenceApp:
                 status = 500
                 await _respond(send, 500, error_body("injected fault", "fault_injection"))
                 return
-            scores = loaded.model.predict(request.batch)
+            predicted = loaded.model.predict(request.batch)
             if telemetry is not None:
                 batch = request.batch
-                # this request's arrays are never written to again: hand them over without a copy
                 if loaded.identity:
-                    telemetry.observe_numeric(batch.numeric, copy=False)
+                    numeric = batch.numeric
                 elif loaded.numeric_columns:
-                    telemetry.observe_numeric(batch.numeric[:, loaded.numeric_columns], copy=False)
+                    numeric = batch.numeric[:, loaded.numeric_columns]
                 for name, values in batch.categorical.items():
                     telemetry.observe_categorical(name, values.tolist())
-                telemetry.observe_predictions(scores, copy=False)
-            await _respond(send, 200, infer_response(self.options.name, self.options.version, request.id, scores,
+                scores = predicted
+            await _respond(send, 200, infer_response(self.options.name, self.options.version, request.id, predicted,
                                                      loaded.model.signature.output))  # fmt: skip
         except InvalidRequest as error:
             status = error.status
@@ -287,8 +290,11 @@ class InferenceApp:
             log.exception("prediction failed")
             await _respond(send, 500, error_body(f"prediction failed: {type(error).__name__}: {error}", "model_error"))
         finally:
-            if telemetry is not None:
-                telemetry.observe_request(status, time.perf_counter() - started)
+            if telemetry is not None:  # rows and scores only for an answered request
+                ok = status == 200
+                telemetry.observe_inference(
+                    status, time.perf_counter() - started, numeric if ok else None, scores if ok else None
+                )
 
 
 def _fault(scope: Scope) -> _Fault | None:
