@@ -13,15 +13,16 @@ from modelops.analysis.drift_stats import compare, correct, merge_buckets
 counts = arrays(np.int64, st.tuples(st.integers(1, 6), st.integers(2, 14)), elements=st.integers(0, 500))
 
 
-def _pair(draw_counts: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return draw_counts.astype(float), other[: draw_counts.shape[0], : draw_counts.shape[1]].astype(float)
+def _common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two drawn count matrices cut to their common shape, as float counts."""
+    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    return a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
 
 
 @settings(max_examples=60)
 @given(counts, counts)
 def test_symmetric(a: np.ndarray, b: np.ndarray) -> None:
-    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
+    ref, cur = _common(a, b)
     x, y = compare(ref, cur), compare(cur, ref)
     for field in ("chi2", "p_value", "ks", "psi", "js"):
         np.testing.assert_allclose(getattr(x, field), getattr(y, field), rtol=1e-9, equal_nan=True)
@@ -107,8 +108,9 @@ def test_wasserstein_in_units_of_the_edges() -> None:
 @given(counts, counts)
 def test_rows_are_merged_independently(a: np.ndarray, b: np.ndarray) -> None:
     """Rows that need no merging take a fast path; stacking them with rows that do changes nothing."""
-    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float) * 3
+    ref, cur = _common(a, b)
+    cur *= 3
+    rows = ref.shape[0]
     together = compare(ref, cur)
     for i in range(rows):
         alone = compare(ref[i : i + 1], cur[i : i + 1])
@@ -135,8 +137,8 @@ def test_chi2_is_scipys_on_the_merged_table(a: np.ndarray, b: np.ndarray) -> Non
 @settings(max_examples=60)
 @given(counts, counts)
 def test_js_and_psi_match_their_definitions(a: np.ndarray, b: np.ndarray) -> None:
-    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
+    ref, cur = _common(a, b)
+    rows = ref.shape[0]
     result = compare(ref, cur)
     for i in range(rows):
         if ref[i].sum() == 0 or cur[i].sum() == 0:
@@ -151,8 +153,8 @@ def test_js_and_psi_match_their_definitions(a: np.ndarray, b: np.ndarray) -> Non
 @settings(max_examples=40)
 @given(counts, counts)
 def test_ks_p_value_is_the_kolmogorov_tail_on_the_effective_sample_size(a: np.ndarray, b: np.ndarray) -> None:
-    rows, cols = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    ref, cur = a[:rows, :cols].astype(float), b[:rows, :cols].astype(float)
+    ref, cur = _common(a, b)
+    rows = ref.shape[0]
     result = compare(ref, cur)
     for i in range(rows):
         n1, n2 = ref[i].sum(), cur[i].sum()

@@ -290,11 +290,8 @@ class InferenceApp:
             log.exception("prediction failed")
             await _respond(send, 500, error_body(f"prediction failed: {type(error).__name__}: {error}", "model_error"))
         finally:
-            if telemetry is not None:  # rows and scores only for an answered request
-                ok = status == 200
-                telemetry.observe_inference(
-                    status, time.perf_counter() - started, numeric if ok else None, scores if ok else None
-                )
+            if telemetry is not None:  # rows and scores are set once the model has predicted, not before
+                telemetry.observe_inference(status, time.perf_counter() - started, numeric, scores)
 
 
 def _fault(scope: Scope) -> _Fault | None:

@@ -12,9 +12,9 @@ Exports on /metrics, every series labelled model, version, variant:
 
 Cardinality is bounded by construction: features come from the baseline or the model
 signature (at most 1,000), categories from the baseline (at most 100 + ``__other__``),
-reasons and codes from fixed sets. Observations are queued and bucketed in one numpy pass
-over all features and up to 512 rows at once (and before every scrape, so /metrics is
-always exact): about 3 us per request for 20 features.
+reasons and codes from fixed sets. Observations are buffered and bucketed in one numpy
+pass over all features and about 16k values at once (and before every scrape, so /metrics
+is always exact); docs/serving.md has what that costs a server per request.
 
 Usage from any server::
 
