@@ -206,3 +206,21 @@ def test_one_call_per_request_counts_what_the_separate_calls_count() -> None:
     assert _series(text, "modelops_requests_total") == {"200": 3, "400": 1}
     with pytest.raises(ValueError, match="one value per row"):
         one.observe_inference(200, 0.001, None, np.zeros((2, 2)))
+
+
+def test_a_single_histogram_takes_columns_rows_and_scalars_alike() -> None:
+    edges = [[0.25, 0.5, 0.75]]
+    mixed, expected = _Buckets(edges), _Buckets(edges)
+    values = np.array([0.1, 0.3, 0.5, 0.9, np.nan, 0.75, 0.2])
+    mixed.observe_column(values[:2])  # 1-D scores
+    mixed.observe_column(values[2:4].reshape(-1, 1))  # (rows, 1)
+    mixed.observe(values[4:5].reshape(1, 1))
+    for value in values[5:]:
+        mixed.observe_one(float(value))  # latencies
+    expected._observe_numpy(values.reshape(-1, 1))
+    np.testing.assert_array_equal(mixed.counts, expected.counts)
+    np.testing.assert_allclose(mixed.sums, expected.sums)
+    with pytest.raises(ValueError, match="one value per row"):
+        mixed.observe_column(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="one value per row"):
+        _Buckets([[0.0], [1.0]]).observe_column([0.5])

@@ -54,6 +54,7 @@ MAX_DYNAMIC_CATEGORIES = 20
 # ~40 us of fixed cost too, and the buffer stays 4 MB at 1,000 features.
 FLUSH_VALUES, MIN_FLUSH_ROWS, MAX_FLUSH_ROWS = 16_384, 512, 4_096
 BASE_LABELS = ("model", "version", "variant")
+CODE_LABELS = {code: str(code) for code in (200, 400, 404, 413, 422, 500, 503)}  # no str() per request
 
 
 def _go_float(value: float) -> str:
@@ -88,7 +89,10 @@ class _Buckets:
         self._sums = np.zeros(len(edges))
         self.rows = min(MAX_FLUSH_ROWS, max(MIN_FLUSH_ROWS, FLUSH_VALUES // max(len(edges), 1)))
         self._buffer = np.empty((self.rows, len(edges)))
+        self._column = self._buffer.reshape(-1)  # the same memory, for a single histogram's values
         self._filled = 0  # rows of _buffer waiting to be counted
+        self._histograms = len(edges)
+        self._scalars: list[float] = []  # observe_one's values: a list append is the cheapest store
 
     @property
     def counts(self) -> npt.NDArray[np.int64]:
@@ -100,48 +104,60 @@ class _Buckets:
         self.flush()
         return self._sums
 
+    # The observe_* methods run once per request: they are written for few Python-level steps.
+
     def observe(self, values: npt.ArrayLike) -> None:
         """values: (rows, histograms); NaNs are skipped. The rows are copied: the caller may reuse its array."""
-        matrix = np.asarray(values, dtype=np.float64)
-        if matrix.ndim != 2 or matrix.shape[1] != len(self.edges):
-            raise ValueError(f"expected (rows, {len(self.edges)}) values, got shape {matrix.shape}")
-        rows = matrix.shape[0]
-        if rows == 0 or not self.edges:
-            return
-        if self._filled + rows > self.rows:
+        matrix = values if type(values) is np.ndarray and values.dtype == np.float64 else np.asarray(values, float)
+        shape = matrix.shape
+        if len(shape) != 2 or shape[1] != self._histograms:
+            raise ValueError(f"expected (rows, {self._histograms}) values, got shape {shape}")
+        start = self._filled
+        end = start + shape[0]
+        if end > self.rows:
             self.flush()
-        if rows >= self.rows:  # a batch as large as the buffer is counted as it is
-            self._observe_numpy(matrix)
-            return
-        self._buffer[self._filled : self._filled + rows] = matrix
-        self._filled += rows
+            if shape[0] >= self.rows:  # a batch as large as the buffer is counted as it is
+                if self._histograms:
+                    self._observe_numpy(matrix)
+                return
+            start, end = 0, shape[0]
+        self._buffer[start:end] = matrix
+        self._filled = end
 
     def observe_column(self, values: npt.ArrayLike) -> None:
-        """One value per row of a single-histogram family (scores), without reshaping them first."""
-        column = np.asarray(values, dtype=np.float64)
-        rows = column.size
-        if len(self.edges) != 1 or (column.ndim > 1 and column.shape != (rows, 1)):
+        """One value per row of a single-histogram family (scores): a 1-D array, or (rows, 1)."""
+        column = values if type(values) is np.ndarray and values.dtype == np.float64 else np.asarray(values, float)
+        if self._histograms != 1 or column.ndim > 2 or (column.ndim == 2 and column.shape[1] != 1):
             raise ValueError(f"expected one value per row for 1 histogram, got shape {column.shape}")
-        if self._filled + rows > self.rows:
+        if column.ndim != 1:
+            column = column.reshape(-1)
+        start = self._filled
+        end = start + column.shape[0]
+        if end > self.rows:
             self.flush()
-        if rows >= self.rows:
-            self._observe_numpy(column.reshape(-1, 1))
-            return
-        self._buffer[self._filled : self._filled + rows, 0] = column.reshape(-1)
-        self._filled += rows
+            if column.shape[0] >= self.rows:
+                self._observe_numpy(column.reshape(-1, 1))
+                return
+            start, end = 0, column.shape[0]
+        self._column[start:end] = column
+        self._filled = end
 
     def observe_one(self, value: float) -> None:
-        """One value of a single-histogram family, without building an array per call."""
-        if self._filled == self.rows:
+        """One value of a single-histogram family (latencies), without building an array per call."""
+        scalars = self._scalars
+        scalars.append(value)
+        if len(scalars) >= self.rows:
             self.flush()
-        self._buffer[self._filled, 0] = value
-        self._filled += 1
 
     def flush(self) -> None:
         """Count every buffered row."""
         if self._filled:
             self._observe_numpy(self._buffer[: self._filled])
             self._filled = 0
+        if self._scalars:
+            values = np.array(self._scalars, dtype=np.float64).reshape(-1, 1)
+            self._scalars = []
+            self._observe_numpy(values)
 
     def _observe_numpy(self, values: npt.NDArray[np.float64]) -> None:
         """Bucket = number of edges strictly below the value (Prometheus `le` semantics), counted one
@@ -287,8 +303,8 @@ class Telemetry(Collector):
         observe_predictions, under one lock. A server's per-request path: in a live server every
         call and lock costs about twice what it costs in a tight loop, as the request's own work
         has pushed telemetry out of the CPU caches."""
+        key = CODE_LABELS.get(code) or str(code)
         with self._lock:
-            key = str(code)
             self._requests[key] = self._requests.get(key, 0) + 1
             self._latency.observe_one(seconds)
             if numeric is not None:
