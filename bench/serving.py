@@ -537,8 +537,9 @@ def in_process_cost(artifacts: Artifacts, pairs: int = IN_PROCESS_PAIRS) -> dict
     """Telemetry's cost per request without HTTP: the same request body through the ASGI app of
     `modelops serve` with telemetry on and off, in this process, interleaved in `pairs` pairs.
 
-    wrk's rounds move by 5-20% with the machine; this figure moves by a few percent, and says
-    how many microseconds telemetry adds, which the wrk figure cannot resolve on a busy VM.
+    It says how many microseconds telemetry adds, without HTTP parsing or the load generator:
+    steadier than wrk's rounds (15-40 points apart on a busy VM), though still moving by 20% or
+    more between runs when the VM's speed does.
     """
     import asyncio
 

@@ -291,10 +291,8 @@ class Telemetry(Collector):
             self.observe_predictions(predictions)
 
     def observe_request(self, code: int, seconds: float) -> None:
-        with self._lock:
-            key = str(code)
-            self._requests[key] = self._requests.get(key, 0) + 1
-            self._latency.observe_one(seconds)
+        """One request's status code and latency (observe_inference without rows or scores)."""
+        self.observe_inference(code, seconds)
 
     def observe_inference(
         self, code: int, seconds: float, numeric: npt.ArrayLike | None = None, scores: npt.ArrayLike | None = None
