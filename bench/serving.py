@@ -12,8 +12,10 @@ One run, one machine, one 20-feature logistic model, batch 1 and batch 32, for f
 
 Every target is a subprocess this script starts and stops (its own process group, stopped on
 error and Ctrl-C too), pinned to one core with the load generator (`wrk`, one Lua script POSTing
-the same body) pinned to another. Before measuring, each target must answer one request with
-HTTP 200 and the scikit-learn model's probabilities (within 1e-6). MLServer lives in its own
+64 different bodies in turn: a server sees different rows in every request, as in production,
+and work that depends on the data is not flattered by repeats) pinned to another. Before
+measuring, each target must answer every body with HTTP 200 and the scikit-learn model's
+probabilities (within 1e-6). MLServer lives in its own
 virtualenv (bench/.venv-mlserver, created on first use) because its dependencies pin versions
 ours do not. Results: a table on stdout and bench/results/serving-<date>.json.
 """
@@ -55,6 +57,7 @@ MODEL = "bench"
 VERSION = "v1"
 N_FEATURES = 20
 BATCHES = (1, 32)
+BODIES = 64  # distinct request bodies per batch size, sent in turn
 TOLERANCE = 1e-6
 WRK_THREADS = 1
 TELEMETRY_GOAL_PCT = 10.0  # telemetry may cost at most this much throughput
@@ -76,8 +79,8 @@ class Artifacts:
     npz: Path
     joblib: Path
     baseline: Path
-    bodies: dict[int, Path]  # batch -> request body file
-    expected: dict[int, npt.NDArray[np.float64]]  # batch -> sklearn predict_proba[:, 1]
+    bodies: dict[int, list[Path]]  # batch -> BODIES request body files
+    expected: dict[int, list[npt.NDArray[np.float64]]]  # batch -> sklearn predict_proba[:, 1] of each body
 
 
 def build_artifacts(workdir: Path) -> Artifacts:
@@ -92,7 +95,7 @@ def build_artifacts(workdir: Path) -> Artifacts:
 
     train = generate(20_000, seed=0, n_numeric=N_FEATURES)
     # sklearn fitted on a plain array names its inputs f0..f19; the numpy-linear model uses the same names,
-    # so one baseline (and one request body) fits every target
+    # so one baseline (and the same request bodies) fits every target
     names = [f"f{i}" for i in range(N_FEATURES)]
     estimator = LogisticRegression(max_iter=1000).fit(train.numeric, train.labels)
     joblib_path = workdir / "model.joblib"
@@ -111,17 +114,20 @@ def build_artifacts(workdir: Path) -> Artifacts:
     baseline_path = workdir / "baseline.json"
     baseline_path.write_text(json.dumps(baseline.wire()))
 
-    test = generate(max(BATCHES), seed=1, n_numeric=N_FEATURES)
-    bodies: dict[int, Path] = {}
-    expected: dict[int, npt.NDArray[np.float64]] = {}
+    test = generate(max(BATCHES) * BODIES, seed=1, n_numeric=N_FEATURES)
+    bodies: dict[int, list[Path]] = {}
+    expected: dict[int, list[npt.NDArray[np.float64]]] = {}
     for batch in BATCHES:
-        rows = test.numeric[:batch]
-        # one [N, 20] FP64 tensor, row-major: both servers take it, and MLServer's default codec decodes it
-        doc = {"inputs": [{"name": "input-0", "shape": [batch, N_FEATURES], "datatype": "FP64",
-                           "data": rows.reshape(-1).tolist()}]}  # fmt: skip
-        bodies[batch] = workdir / f"body-{batch}.json"
-        bodies[batch].write_text(json.dumps(doc))
-        expected[batch] = np.asarray(estimator.predict_proba(rows)[:, 1], dtype=np.float64)
+        bodies[batch], expected[batch] = [], []
+        for k in range(BODIES):
+            rows = test.numeric[k * batch : (k + 1) * batch]
+            # one [N, 20] FP64 tensor, row-major: both servers take it, and MLServer's default codec decodes it
+            doc = {"inputs": [{"name": "input-0", "shape": [batch, N_FEATURES], "datatype": "FP64",
+                               "data": rows.reshape(-1).tolist()}]}  # fmt: skip
+            path = workdir / f"body-{batch}-{k}.json"
+            path.write_text(json.dumps(doc))
+            bodies[batch].append(path)
+            expected[batch].append(np.asarray(estimator.predict_proba(rows)[:, 1], dtype=np.float64))
     return Artifacts(npz_path, joblib_path, baseline_path, bodies, expected)
 
 
@@ -290,19 +296,23 @@ def scores_of(document: dict[str, Any], rows: int) -> npt.NDArray[np.float64]:
     return np.asarray(data.reshape(rows), dtype=np.float64)
 
 
-def verify(target: Target, body: Path, expected: npt.NDArray[np.float64]) -> float:
-    """One request: HTTP 200 and the reference predictions, else BenchError. Returns the max abs difference."""
-    status, payload = http_request(target.port, "POST", target.infer_path, body.read_bytes())
-    if status != 200:
-        raise BenchError(f"{target.label}: HTTP {status}: {payload[:500]!r}")
-    try:
-        got = scores_of(json.loads(payload), len(expected))
-    except (KeyError, IndexError, ValueError, TypeError) as error:
-        raise BenchError(f"{target.label}: unexpected response {payload[:500]!r}: {error}") from error
-    diff = float(np.max(np.abs(got - expected)))
-    if not diff <= target.threshold:
-        raise BenchError(f"{target.label}: predictions differ from scikit-learn's by {diff:.3g} (> {target.threshold})")
-    return diff
+def verify(target: Target, bodies: Sequence[Path], expected: Sequence[npt.NDArray[np.float64]]) -> float:
+    """One request per body: HTTP 200 and the reference predictions, else BenchError. Returns the max abs difference."""
+    worst = 0.0
+    for body, want in zip(bodies, expected, strict=True):
+        status, payload = http_request(target.port, "POST", target.infer_path, body.read_bytes())
+        if status != 200:
+            raise BenchError(f"{target.label}: HTTP {status} for {body.name}: {payload[:500]!r}")
+        try:
+            got = scores_of(json.loads(payload), len(want))
+        except (KeyError, IndexError, ValueError, TypeError) as error:
+            raise BenchError(f"{target.label}: unexpected response {payload[:500]!r}: {error}") from error
+        diff = float(np.max(np.abs(got - want)))
+        if not diff <= target.threshold:
+            raise BenchError(f"{target.label}: predictions for {body.name} differ from scikit-learn's by {diff:.3g} "
+                             f"(> {target.threshold})")  # fmt: skip
+        worst = max(worst, diff)
+    return worst
 
 
 # ---- wrk ---------------------------------------------------------------------------------
@@ -360,14 +370,23 @@ def parse_wrk(text: str) -> WrkResult:
     )
 
 
-def lua_script(body: Path, directory: Path) -> Path:
-    script = directory / f"{body.stem}.lua"
+def lua_script(bodies: Sequence[Path], directory: Path, name: str) -> Path:
+    """A wrk script that POSTs the bodies in turn, one per request."""
+    script = directory / f"{name}.lua"
+    paths = ", ".join(f"[==[{body}]==]" for body in bodies)
     script.write_text(
-        f'local f = assert(io.open([==[{body}]==], "rb"))\n'
-        'wrk.method = "POST"\n'
-        'wrk.body = f:read("*a")\n'
-        "f:close()\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        "local bodies = {}\n"
+        f"for _, path in ipairs({{{paths}}}) do\n"
+        '  local f = assert(io.open(path, "rb"))\n'
+        '  bodies[#bodies + 1] = f:read("*a")\n'
+        "  f:close()\n"
+        "end\n"
+        'local headers = {["Content-Type"] = "application/json"}\n'
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #bodies + 1\n"
+        '  return wrk.format("POST", nil, headers, bodies[i])\n'
+        "end\n"
     )
     return script
 
@@ -510,7 +529,7 @@ def measure(
                 errors[batch] = f"batch {batch}: {error}"
                 print(f"  {target.key} batch {batch:>2}: NOT MEASURED: {error}", flush=True)
                 continue
-            script = lua_script(artifacts.bodies[batch], workdir)
+            script = lua_script(artifacts.bodies[batch], workdir, f"bodies-{batch}")
             if args.warmup > 0:
                 run_wrk(target.port, target.infer_path, script, duration=args.warmup, connections=args.connections,
                         prefix=pins.wrk)  # fmt: skip
@@ -552,22 +571,24 @@ def in_process_cost(artifacts: Artifacts, pairs: int = IN_PROCESS_PAIRS) -> dict
         served.loaded = load_model(options)
         return served
 
-    async def per_request_us(served: InferenceApp, body: bytes, count: int) -> float:
-        scope = {"type": "http", "path": f"/v2/models/{MODEL}/infer", "method": "POST",
-                 "headers": [(b"content-length", str(len(body)).encode())]}  # fmt: skip
-        message = {"type": "http.request", "body": body, "more_body": False}
+    async def per_request_us(served: InferenceApp, bodies: Sequence[bytes], count: int) -> float:
+        scopes = [{"type": "http", "path": f"/v2/models/{MODEL}/infer", "method": "POST",
+                   "headers": [(b"content-length", str(len(body)).encode())]} for body in bodies]  # fmt: skip
+        messages = [{"type": "http.request", "body": body, "more_body": False} for body in bodies]
         statuses: list[int] = []
+        current: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
-            return message
+            return current[0]
 
         async def send(reply: MutableMapping[str, Any]) -> None:
             if reply["type"] == "http.response.start":
                 statuses.append(reply["status"])
 
         started = time.perf_counter()
-        for _ in range(count):
-            await served(scope, receive, send)
+        for k in range(count):  # the bodies in turn, as wrk sends them
+            current[:] = [messages[k % len(messages)]]
+            await served(scopes[k % len(scopes)], receive, send)
         elapsed = time.perf_counter() - started
         if set(statuses) != {200}:
             raise BenchError(f"in-process requests answered {sorted(set(statuses))}")
@@ -576,12 +597,12 @@ def in_process_cost(artifacts: Artifacts, pairs: int = IN_PROCESS_PAIRS) -> dict
     apps = {True: app(True), False: app(False)}
     out: dict[int, dict[str, float]] = {}
     for batch in BATCHES:
-        body = artifacts.bodies[batch].read_bytes()
+        bodies = [path.read_bytes() for path in artifacts.bodies[batch]]
         count = max(200, 4000 // batch)
         times: dict[bool, list[float]] = {True: [], False: []}
         for i in range(pairs + 1):  # the first pair warms up and is dropped
             for telemetry in (True, False) if i % 2 else (False, True):
-                value = asyncio.run(per_request_us(apps[telemetry], body, count))
+                value = asyncio.run(per_request_us(apps[telemetry], bodies, count))
                 if i:
                     times[telemetry].append(value)
         on, off = statistics.median(times[True]), statistics.median(times[False])
