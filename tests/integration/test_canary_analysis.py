@@ -275,13 +275,15 @@ def judge(
     window: timedelta = WINDOW,
     min_requests: int = MIN_REQUESTS,
     spec: AnalysisSpec = SPEC,
+    started: datetime | None = None,
 ) -> Analysis:
-    """`analyze` for one interval ending at `at`, canary version vs stable version."""
+    """`analyze` for one interval ending at `at`, canary version vs stable version (and the rollout
+    since `started`)."""
 
     async def run() -> Analysis:
         async with PrometheusClient(url, timeout=5.0) as client:
             return await analyze(
-                client, spec, at=at, interval=window, min_requests=min_requests,
+                client, spec, at=at, interval=window, min_requests=min_requests, started=started,
                 canary=Variant(namespace, MODEL, canary), stable=Variant(namespace, MODEL, stable),
             )  # fmt: skip
 
@@ -414,6 +416,43 @@ def test_identical_canary_passes(cluster: DevCluster, prometheus: str, artifacts
         assert analysis.verdict is not Verdict.UNKNOWN, describe(analysis)  # enough traffic: decided
     failed = [a for a in analyses if a.verdict is Verdict.FAIL]
     assert len(failed) <= 1, "\n".join(describe(a) for a in failed)
+
+
+# -- (b2) the rollout-long window adds up every interval ------------------------------------------
+
+
+def test_the_since_start_checks_count_every_interval_of_the_rollout(
+    cluster: DevCluster, prometheus: str, artifacts: Artifacts
+) -> None:
+    """Three intervals of a canary with 5% errors: the rollout-long window (increase() over 45 s and
+    more) holds all three intervals' requests and errors, as the servers answered them."""
+    started = datetime.now(UTC)
+    rows = int(RATE * WINDOW.total_seconds()) + 1
+    faults, traffic = {"v2": Fault(error_rate=0.05)}, artifacts.traffic
+    runs = [
+        traffic_window(cluster, NAMESPACE, traffic.slice(k * rows, (k + 1) * rows), seed=250 + k, faults=faults)
+        for k in range(3)
+    ]
+    end = runs[-1][0]
+    settle(end)
+    analysis = judge(prometheus, NAMESPACE, "v2", end, started=started)
+    print(describe(analysis))
+    checks = {c.name: c for c in analysis.checks}
+    since, interval = checks["availability-since-start"], checks["availability"]
+    sent = sum(report.requests("v2") for _, report in runs)
+    errors = sum(report.counts[("v2", "canary")].get(500, 0) for _, report in runs)
+    assert since.samples is not None and interval.samples is not None and since.value is not None
+    assert abs(since.samples - sent) <= 0.1 * sent, f"Prometheus counted {since.samples}, the servers {sent}"
+    assert since.samples > 2 * interval.samples
+    seen = since.value * float(error_budget(SPEC.slo.availability.objective))
+    assert abs(seen - errors / sent) < 0.02, f"Prometheus saw a {seen:.3f} bad ratio, the servers {errors / sent:.3f}"
+    assert "since the rollout began" in since.reason and "latency-since-start" in checks
+
+    # `modelops analyze --since` (what on call runs) shows the same window and numbers
+    answer = analyze_cli(prometheus, end, "--canary-version", "v2", "--stable-version", "v1",
+                         "--since", started.isoformat(), "-o", "json")  # fmt: skip
+    printed = {c["name"]: c for c in json.loads(answer.stdout)["checks"]}
+    assert printed["availability-since-start"]["value"] == since.value, answer.stdout
 
 
 # -- (c) Prometheus down: every check is Unknown, never Pass -------------------------------------

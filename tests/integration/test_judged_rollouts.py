@@ -98,7 +98,7 @@ def test_healthy_version_is_promoted_and_broken_one_rolled_back(
         stack.apply(_md(name, versions["v3"], ROUTERS[router], replicas=replicas))
         status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=180)
         last = status["history"][0]
-        assert (last["version"], last["outcome"]) == ("v3", "RolledBack"), last
+        assert (last["version"], last["outcome"]) == ("v3", "RolledBack"), (last, _events(stack, name))
         assert "failed analyses" in last["reason"] and "bad" in last["reason"]
         assert status["stable"]["version"] == "v2" and status["canaryWeight"] == 0
         assert not any(d.startswith(f"{name}-v3") for d in _deployments(stack, name))
@@ -214,6 +214,14 @@ def _blind(status: dict[str, Any]) -> bool:
 
 def _serving(status: dict[str, Any], version: str) -> bool:
     return bool((status.get("stable") or {}).get("version") == version and status.get("phase") == "Available")
+
+
+def _events(stack: Stack, name: str) -> list[str]:
+    """The ModelDeployment's events, oldest first: what a failed assertion shows of the rollout's story."""
+    selector = f"involvedObject.kind=ModelDeployment,involvedObject.name={name}"
+    out = json.loads(stack.kubectl("get", "-n", NS, "events", "--field-selector", selector, "-o", "json"))
+    items = sorted(out["items"], key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return [f"{e.get('lastTimestamp') or e.get('eventTime')} {e['reason']}: {e['message']}" for e in items]
 
 
 def _deployments(stack: Stack, name: str) -> dict[str, int]:

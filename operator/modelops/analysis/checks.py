@@ -104,24 +104,26 @@ def slo_burn(
     min_requests: int,
     alpha: float,
     query: str,
+    scope: str = "in the interval",
 ) -> CheckResult:
-    """Fail when the canary's bad ratio is confidently above max_burn x budget."""
+    """Fail when the canary's bad ratio is confidently above max_burn x budget; `scope` says over what window."""
     limit = float(budget) * max_burn
     threshold = f"burn <= {max_burn:g} (bad ratio <= {limit:.4g})"
     if counts is None or counts.total <= 0:
-        return _unknown(name, threshold, query, "no traffic to the canary in the interval (no data)")
+        return _unknown(name, threshold, query, f"no traffic to the canary {scope} (no data)")
     if counts.total < min_requests:
-        return _unknown(name, threshold, query, f"{counts.total:.0f} requests, fewer than minRequests {min_requests}",
-                        counts.total)  # fmt: skip
+        return _unknown(name, threshold, query, f"{counts.total:.0f} requests {scope}, fewer than minRequests "
+                                                f"{min_requests}", counts.total)  # fmt: skip
     bad = min(max(counts.bad, 0.0), counts.total)
     ratio = bad / counts.total
     burn = ratio / float(budget)
     lower = wilson_lower(bad, counts.total, alpha)
     samples = round(counts.total)
     if lower > limit:
-        reason = f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}): burn {burn:.3g}, confidently above {max_burn:g}"
+        reason = (f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}) {scope}: burn {burn:.3g}, confidently above "
+                  f"{max_burn:g}")  # fmt: skip
         return CheckResult(name, Verdict.FAIL, burn, threshold, samples, query, reason)
-    reason = f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}): burn {burn:.3g}"
+    reason = f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}) {scope}: burn {burn:.3g}"
     reason += "" if burn <= max_burn else f", above {max_burn:g} but not significantly at this traffic"
     return CheckResult(name, Verdict.PASS, burn, threshold, samples, query, reason)
 

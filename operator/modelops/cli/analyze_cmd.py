@@ -36,6 +36,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--stable-version", help="default: status.stable.version")
     p.add_argument("--interval", help="analysis window (default: spec.rollout.interval)")
     p.add_argument("--at", help="evaluation time, RFC 3339 (default: now); replays a past decision")
+    p.add_argument("--since", help="when the rollout began, RFC 3339, for the since-start checks "
+                                   "(default: status.rolloutStartedAt of the rollout in progress)")  # fmt: skip
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.set_defaults(func=run)
 
@@ -82,12 +84,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     interval = parse_duration(args.interval or spec.rollout.interval)
     at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    in_progress = canary == (status.get("canary") or {}).get("version")
+    since = args.since or (status.get("rolloutStartedAt") if in_progress else None)
+    started = datetime.fromisoformat(since) if since else None
 
     async def judge() -> Any:
         async with PrometheusClient(url, verify=not spec.analysis.prometheus.insecure_skip_verify) as client:
             return await analyze(
                 client, spec.analysis, interval=interval, min_requests=spec.rollout.min_requests, at=at,
-                canary=Variant(namespace, spec.model.name, canary),
+                started=started, canary=Variant(namespace, spec.model.name, canary),
                 stable=Variant(namespace, spec.model.name, stable),
             )  # fmt: skip
 

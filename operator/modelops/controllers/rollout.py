@@ -72,7 +72,7 @@ async def _observe(
         else:
             analysis = await analyze(
                 client, spec.analysis, at=now, min_requests=spec.rollout.min_requests,
-                interval=parse_duration(spec.rollout.interval),
+                interval=parse_duration(spec.rollout.interval), started=status.rollout_started_at,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),
             )  # fmt: skip

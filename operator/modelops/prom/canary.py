@@ -3,6 +3,12 @@
 Queries are all evaluated at one explicit time over one interval, for the canary and the
 stable variant alike, so the comparison is fair and the decision can be replayed. If
 Prometheus cannot be reached, every check is Unknown with the reason; nothing is guessed.
+
+Once a rollout is two intervals old, the SLO checks are also run over the whole rollout so far
+(`availability-since-start`, `latency-since-start`): one interval at a canary's share of
+low traffic holds a few dozen requests, too few to fail a 10%-error canary with confidence
+every time, so a broken canary could pass one lucky interval per step. The evidence of every
+interval adds up in the rollout-long window until it is conclusive.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from datetime import datetime, timedelta
 from modelops.analysis import checks
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import error_budget
+from modelops.api.durations import format_duration
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
 from modelops.prom import promql
 from modelops.prom.client import PrometheusClient, PrometheusError
@@ -33,6 +40,9 @@ class Variant:
     @property
     def labels(self) -> dict[str, str]:
         return {"namespace": self.namespace, "model": self.model, "version": self.version}
+
+
+SINCE_START_LIMIT = timedelta(days=1)  # the rollout-long window looks back at most this far
 
 
 def bucket_query(metric: str, labels: Mapping[str, str], window: timedelta) -> str:
@@ -56,6 +66,7 @@ class _Context:
     interval: timedelta
     min_requests: int
     at: datetime
+    since_start: timedelta | None  # the rollout so far, when it is at least two intervals long
 
     async def compared(self, metric: str) -> tuple[str, checks.CommonBuckets]:
         """Canary's and stable's histograms of `metric` over the interval, on their shared edges."""
@@ -74,21 +85,29 @@ async def analyze(
     interval: timedelta,
     min_requests: int,
     at: datetime,
+    started: datetime | None = None,
 ) -> Analysis:
-    """Run every enabled check for one analysis interval ending at `at`."""
-    ctx = _Context(client, spec, canary, stable, interval, min_requests, at)
+    """Run every enabled check for one analysis interval ending at `at`; with `started` (when the
+    rollout began), the SLO checks over the rollout so far too."""
+    since_start = None
+    if started is not None:
+        seconds = int(min(at - started, SINCE_START_LIMIT).total_seconds())
+        if seconds >= 2 * interval.total_seconds():
+            since_start = timedelta(seconds=seconds)
+    ctx = _Context(client, spec, canary, stable, interval, min_requests, at, since_start)
     try:
         results = await _checks(ctx)
     except PrometheusError as error:
         reason = f"Prometheus unavailable: {error.reason} ({error.url})"
-        results = [CheckResult(name, Verdict.UNKNOWN, None, "", None, error.query, reason) for name in _names(spec)]
+        results = [CheckResult(name, Verdict.UNKNOWN, None, "", None, error.query, reason)
+                   for name in _names(spec, ctx.since_start is not None)]  # fmt: skip
     return Analysis(at, checks.combine(results), tuple(results))
 
 
-def _names(spec: AnalysisSpec) -> list[str]:
-    names = ["availability"]
+def _names(spec: AnalysisSpec, since_start: bool) -> list[str]:
+    names = ["availability"] + (["availability-since-start"] if since_start else [])
     if spec.slo.latency is not None:
-        names.append("latency")
+        names += ["latency"] + (["latency-since-start"] if since_start else [])
     if spec.compare_to_stable:
         names += ["errors-vs-stable", "latency-vs-stable"]
     if spec.prediction_drift.enabled:
@@ -104,8 +123,15 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
     canary_counts = await counts(ctx.client, canary_q, at=ctx.at)
     out.append(checks.slo_burn("availability", canary_counts, budget=budget, max_burn=spec.max_burn_rate,
                                min_requests=n, alpha=alpha, query=canary_q.bad))  # fmt: skip
+    if ctx.since_start is not None:
+        q = promql.availability(ctx.canary.labels, ctx.since_start)
+        out.append(checks.slo_burn("availability-since-start", await counts(ctx.client, q, at=ctx.at), budget=budget,
+                                   max_burn=spec.max_burn_rate, min_requests=n, alpha=alpha, query=q.bad,
+                                   scope=_since(ctx.since_start)))  # fmt: skip
     if spec.slo.latency is not None:
-        out.append(await _latency(ctx))
+        out.append(await _latency(ctx, "latency", ctx.interval))
+        if ctx.since_start is not None:
+            out.append(await _latency(ctx, "latency-since-start", ctx.since_start, _since(ctx.since_start)))
     if spec.compare_to_stable:
         stable_counts = await counts(ctx.client, promql.availability(ctx.stable.labels, ctx.interval), at=ctx.at)
         out.append(checks.compare_errors(canary_counts, stable_counts, alpha=alpha, min_requests=n,
@@ -126,19 +152,23 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
     return out
 
 
-async def _latency(ctx: _Context) -> CheckResult:
+def _since(window: timedelta) -> str:
+    return f"since the rollout began {format_duration(window)} ago"
+
+
+async def _latency(ctx: _Context, name: str, window: timedelta, scope: str = "in the interval") -> CheckResult:
     latency = ctx.spec.slo.latency
     assert latency is not None
     threshold = f"burn <= {ctx.spec.max_burn_rate:g}"
     try:
         le = await find_bucket(ctx.client, ctx.canary.labels, latency.threshold_seconds,
-                               start=ctx.at - ctx.interval, end=ctx.at)  # fmt: skip
+                               start=ctx.at - window, end=ctx.at)  # fmt: skip
     except MissingBucket as error:
-        return CheckResult("latency", Verdict.UNKNOWN, None, threshold, None, "", str(error))
-    q = promql.latency(ctx.canary.labels, ctx.interval, le)
-    return checks.slo_burn("latency", await counts(ctx.client, q, at=ctx.at), budget=error_budget(latency.objective),
+        return CheckResult(name, Verdict.UNKNOWN, None, threshold, None, "", str(error))
+    q = promql.latency(ctx.canary.labels, window, le)
+    return checks.slo_burn(name, await counts(ctx.client, q, at=ctx.at), budget=error_budget(latency.objective),
                            max_burn=ctx.spec.max_burn_rate, min_requests=ctx.min_requests, alpha=ctx.spec.alpha,
-                           query=q.bad)  # fmt: skip
+                           query=q.bad, scope=scope)  # fmt: skip
 
 
 async def _custom(ctx: _Context, name: str, template: str, low: float | None, high: float | None) -> CheckResult:

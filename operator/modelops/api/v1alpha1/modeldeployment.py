@@ -411,8 +411,9 @@ class AnalysisSpec(ApiModel):
         default=14.4,
         gt=0,
         description=(
-            "Largest SLO burn rate a canary may show over one analysis interval (14.4 = the page-level "
-            "rate: a 30-day budget gone in about 2 days). Failed only when confidently above, given traffic."
+            "Largest SLO burn rate a canary may show over one analysis interval, and over the whole rollout "
+            "so far once it is two intervals old (14.4 = the page-level rate: a 30-day budget gone in about "
+            "2 days). Failed only when confidently above, given traffic."
         ),
     )
     alpha: float = Field(default=0.01, gt=0, lt=0.5, description="Significance level of every statistical canary test.")
