@@ -23,10 +23,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip wheel --wheel-dir /wheels -r /tmp/requirements.txt
 
-# Then the project itself.
-COPY README.md ./
+# Then the project itself, with telemetry's C bucketing loop (setup.py): the build fails if
+# the wheel came out without it, rather than ship an image on the slower numpy path.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY README.md setup.py ./
 COPY operator ./operator
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+    && python -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('/wheels/modelops_operator-*.whl')[0]).namelist(); assert any('runtime/_bucketing' in n and n.endswith('.so') for n in names), 'no C extension in the wheel'"
 
 # ---- runtime ------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm

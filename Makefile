@@ -15,7 +15,8 @@ LINT_PATHS := operator tests $(wildcard bench)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# setup.py and the C source too: an edited _bucketing.c is rebuilt (pip install -e builds it in place)
+$(VENV)/.installed: pyproject.toml setup.py operator/modelops/runtime/_bucketing.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

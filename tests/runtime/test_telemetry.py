@@ -9,9 +9,20 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from modelops.api.v1alpha1.baseline import Baseline
+from modelops.runtime import telemetry as telemetry_module
 from modelops.runtime.telemetry import MAX_DYNAMIC_CATEGORIES, MAX_FLUSH_ROWS, Telemetry, _Buckets
 from modelops.train.dataset import generate
 from tests.runtime.models_fixture import baseline
+
+
+@pytest.fixture(autouse=True, params=["c", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both counting paths: the C kernel, and the numpy fallback it is held to."""
+    if request.param == "numpy":
+        monkeypatch.setattr(telemetry_module, "KERNEL", None)
+    elif telemetry_module.KERNEL is None:
+        pytest.fail("modelops.runtime._bucketing was not built: install a C compiler (gcc) and rerun `make venv`")
+    return str(request.param)
 
 
 def _series(text: str, name: str, **labels: str) -> dict[str, float]:
@@ -240,3 +251,31 @@ def test_a_single_histogram_takes_columns_rows_and_scalars_alike() -> None:
         mixed.observe_column(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="one value per row"):
         _Buckets([[0.0], [1.0]]).observe_column([0.5])
+
+
+def test_strided_and_integer_inputs_count_like_contiguous_floats() -> None:
+    edges = [[0.0, 1.0], [2.0]]
+    observed, expected = _Buckets(edges), _Buckets(edges)
+    matrix = np.asfortranarray([[0.5, 3.0], [1.5, 1.0], [np.nan, 2.0]])
+    observed.observe(matrix)  # column-major
+    observed.observe(matrix[::2])  # a strided view
+    observed.observe([[1, 2]])  # integers, a list
+    rows = [[0.5, 3.0], [1.5, 1.0], [np.nan, 2.0], [0.5, 3.0], [np.nan, 2.0], [1.0, 2.0]]
+    expected._observe_numpy(np.array(rows))
+    np.testing.assert_array_equal(observed.counts, expected.counts)
+    np.testing.assert_allclose(observed.sums, expected.sums)
+
+
+def test_the_c_kernel_refuses_arrays_that_do_not_fit(kernel: str) -> None:
+    if kernel != "c":
+        pytest.skip("the C kernel's own argument checks")
+    count = telemetry_module.KERNEL.count
+    edges, counts, sums = np.zeros((2, 3)), np.zeros((2, 4), dtype=np.int64), np.zeros(2)
+    count(np.zeros((5, 2)), edges, counts, sums, 2, 3)
+    assert counts[:, 0].tolist() == [5, 5]
+    with pytest.raises(ValueError, match="whole float64 rows"):
+        count(np.zeros(3), edges, counts, sums, 2, 3)
+    with pytest.raises(ValueError, match="do not match"):
+        count(np.zeros((5, 2)), edges, np.zeros((2, 3), dtype=np.int64), sums, 2, 3)
+    with pytest.raises((BufferError, ValueError), match="contiguous"):
+        count(np.zeros((5, 4))[:, ::2], edges, counts, sums, 2, 3)

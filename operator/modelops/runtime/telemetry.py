@@ -12,9 +12,10 @@ Exports on /metrics, every series labelled model, version, variant:
 
 Cardinality is bounded by construction: features come from the baseline or the model
 signature (at most 1,000), categories from the baseline (at most 100 + ``__other__``),
-reasons and codes from fixed sets. Observations are buffered and counted about 16k values
-at a time (and before every scrape, so /metrics is always exact): each histogram's values are
-sorted and every bucket edge found in them. docs/serving.md has what that costs per request.
+reasons and codes from fixed sets. Each request's values are counted at once by a C loop
+(modelops/runtime/_bucketing.c); where it was not built, they are buffered and counted about 16k
+values at a time with numpy (and before every scrape, so /metrics is always exact).
+docs/serving.md has what that costs per request.
 
 Usage from any server::
 
@@ -41,6 +42,13 @@ from prometheus_client.utils import floatToGoString
 
 from modelops.api.v1alpha1.baseline import MAX_FEATURES, OTHER_CATEGORY, PROBABILITY_EDGES, Baseline
 
+try:  # the C bucketing loop (setup.py builds it where there is a C compiler)
+    from modelops.runtime import _bucketing as _c_kernel
+
+    KERNEL: Any = _c_kernel
+except ImportError:  # pragma: no cover - depends on the install
+    KERNEL = None
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PROBABILITY_BUCKETS = PROBABILITY_EDGES
 INVALID_REASONS = (
@@ -64,12 +72,14 @@ def _go_float(value: float) -> str:
 
 
 class _Buckets:
-    """Counts per bucket of several histograms with different edges, updated a buffer at a time.
+    """Counts per bucket of several histograms with different edges.
 
     Row f holds histogram f; edges are padded with +inf so all rows share one shape.
     counts[f, i] counts values in (edges[f][i-1], edges[f][i]]; the last column is +Inf.
 
-    Observations are copied into a preallocated buffer of `rows` rows and counted when it
+    With the C kernel (`KERNEL`, wherever it was built), each observation is counted
+    at once, on the caller's array: a few compares a value, vectorised, no buffer. Without it
+    (numpy only), observations are copied into a preallocated buffer of `rows` rows and counted when it
     is full (and before every exposition, so a scrape always sees every observation): a numpy
     pass costs about 20 us of call overhead whatever its size, which per request was most of
     the server's telemetry cost. One buffer, rather than a queue of the requests' own arrays:
@@ -83,13 +93,16 @@ class _Buckets:
         padded = np.full((len(edges), width), np.inf)
         for f, e in enumerate(self.edges):
             padded[f, : len(e)] = e
+        self._kernel = KERNEL if len(edges) else None  # looked up here, so tests can run both paths
+        self._padded, self._width = padded, width
         # each histogram's edges and a last +inf (its +Inf bucket), searched for in its sorted values
         self._searched = list(np.concatenate([padded, np.full((len(edges), 1), np.inf)], axis=1))
         self._cumulative = np.zeros((len(edges), width + 2), dtype=np.int64)  # column 0 stays 0
         self._counts = np.zeros((len(edges), width + 1), dtype=np.int64)
         self._sums = np.zeros(len(edges))
         self.rows = min(MAX_FLUSH_ROWS, max(MIN_FLUSH_ROWS, FLUSH_VALUES // max(len(edges), 1)))
-        self._buffer = np.empty((len(edges), self.rows))  # histogram-major: observation i is column i
+        # histogram-major (observation i is column i); the C kernel needs none
+        self._buffer = np.empty((len(edges), self.rows if self._kernel is None else 0))
         self._by_row = self._buffer.T  # the same memory as (rows, histograms), where observe() writes
         self._column = self._buffer.reshape(-1)  # the same memory, for a single histogram's values
         self._filled = 0  # observations in _buffer waiting to be counted
@@ -114,6 +127,10 @@ class _Buckets:
         shape = matrix.shape
         if len(shape) != 2 or shape[1] != self._histograms:
             raise ValueError(f"expected (rows, {self._histograms}) values, got shape {shape}")
+        if self._kernel is not None:
+            self._kernel.count(matrix if matrix.flags.c_contiguous else np.ascontiguousarray(matrix), self._padded,
+                               self._counts, self._sums, self._histograms, self._width)  # fmt: skip
+            return
         start = self._filled
         end = start + shape[0]
         if end > self.rows:
@@ -133,6 +150,10 @@ class _Buckets:
             raise ValueError(f"expected one value per row for 1 histogram, got shape {column.shape}")
         if column.ndim != 1:
             column = column.reshape(-1)
+        if self._kernel is not None:
+            self._kernel.count(column if column.flags.c_contiguous else np.ascontiguousarray(column), self._padded,
+                               self._counts, self._sums, 1, self._width)  # fmt: skip
+            return
         start = self._filled
         end = start + column.shape[0]
         if end > self.rows:
@@ -157,12 +178,15 @@ class _Buckets:
             self._count(self._buffer[:, : self._filled])
             self._filled = 0
         if self._scalars:
-            values = np.array(self._scalars, dtype=np.float64).reshape(1, -1)
+            values = np.array(self._scalars, dtype=np.float64)
             self._scalars = []
-            self._count(values)
+            if self._kernel is not None:
+                self._kernel.count(values, self._padded, self._counts, self._sums, 1, self._width)
+            else:
+                self._count(values.reshape(1, -1))
 
     def _observe_numpy(self, values: npt.NDArray[np.float64]) -> None:
-        """values: (rows, histograms), counted at once; the caller's array is left alone."""
+        """values: (rows, histograms), counted at once on the numpy path; the caller's array is left alone."""
         self._count(values.T.copy())
 
     def _count(self, by_histogram: npt.NDArray[np.float64]) -> None:
