@@ -64,6 +64,12 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"error: {error}") from error
 
 
+def _utc(text: str) -> datetime:
+    """RFC 3339; a time without an offset is UTC (as kubectl prints them)."""
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def run(args: argparse.Namespace) -> int:
     from modelops.prom.canary import Variant, analyze
     from modelops.prom.client import PrometheusClient
@@ -83,10 +89,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     interval = parse_duration(args.interval or spec.rollout.interval)
-    at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    at = _utc(args.at) if args.at else datetime.now(UTC)
     in_progress = canary == (status.get("canary") or {}).get("version")
     since = args.since or (status.get("rolloutStartedAt") if in_progress else None)
-    started = datetime.fromisoformat(since) if since else None
+    started = _utc(since) if since else None
 
     async def judge() -> Any:
         async with PrometheusClient(url, verify=not spec.analysis.prometheus.insecure_skip_verify) as client:
