@@ -131,8 +131,12 @@ def test_slow_version_fails_the_latency_slo(stack: Stack, versions: dict[str, Ar
         for router, (name, _) in served.items():
             status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=180)
             checks = {c["name"]: c for c in status["lastAnalysis"]["checks"]}
-            assert checks["latency"]["verdict"] == "Fail", (router, checks["latency"])
-            assert checks["availability"]["verdict"] == "Pass", (router, checks["availability"])
+            # judged over the last interval or over the rollout so far: at a slow canary's share of traffic
+            # the last interval alone may hold fewer than minRequests (Unknown) while the rollout's do not
+            verdicts = {name: checks[name]["verdict"] for name in checks if name.startswith(("latency", "availab"))}
+            assert "Fail" in {verdicts["latency"], verdicts.get("latency-since-start")}, (router, checks)
+            assert "Fail" not in {verdicts["availability"], verdicts.get("availability-since-start")}, (router, checks)
+            assert "latency" in status["history"][0]["reason"], (router, status["history"][0])
             assert status["stable"]["version"] == "v1" and status["canaryWeight"] == 0, router
     finally:
         _stop(served)
