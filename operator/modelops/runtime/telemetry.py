@@ -93,7 +93,7 @@ class _Buckets:
         padded = np.full((len(edges), width), np.inf)
         for f, e in enumerate(self.edges):
             padded[f, : len(e)] = e
-        self._kernel = KERNEL if len(edges) else None  # looked up here, so tests can run both paths
+        self._kernel: Any = KERNEL if len(edges) else None  # looked up here, so tests can run both paths
         self._padded, self._width = padded, width
         # each histogram's edges and a last +inf (its +Inf bucket), searched for in its sorted values
         self._searched = list(np.concatenate([padded, np.full((len(edges), 1), np.inf)], axis=1))
@@ -128,8 +128,7 @@ class _Buckets:
         if len(shape) != 2 or shape[1] != self._histograms:
             raise ValueError(f"expected (rows, {self._histograms}) values, got shape {shape}")
         if self._kernel is not None:
-            self._kernel.count(matrix if matrix.flags.c_contiguous else np.ascontiguousarray(matrix), self._padded,
-                               self._counts, self._sums, self._histograms, self._width)  # fmt: skip
+            self._count_in_c(matrix, self._histograms)
             return
         start = self._filled
         end = start + shape[0]
@@ -151,8 +150,7 @@ class _Buckets:
         if column.ndim != 1:
             column = column.reshape(-1)
         if self._kernel is not None:
-            self._kernel.count(column if column.flags.c_contiguous else np.ascontiguousarray(column), self._padded,
-                               self._counts, self._sums, 1, self._width)  # fmt: skip
+            self._count_in_c(column, 1)
             return
         start = self._filled
         end = start + column.shape[0]
@@ -181,9 +179,14 @@ class _Buckets:
             values = np.array(self._scalars, dtype=np.float64)
             self._scalars = []
             if self._kernel is not None:
-                self._kernel.count(values, self._padded, self._counts, self._sums, 1, self._width)
+                self._count_in_c(values, 1)
             else:
                 self._count(values.reshape(1, -1))
+
+    def _count_in_c(self, values: npt.NDArray[np.float64], histograms: int) -> None:
+        """The C kernel on float64 values, (rows, histograms) or 1-D for one histogram; it needs them contiguous."""
+        contiguous = values if values.flags.c_contiguous else np.ascontiguousarray(values)
+        self._kernel.count(contiguous, self._padded, self._counts, self._sums, histograms, self._width)
 
     def _observe_numpy(self, values: npt.NDArray[np.float64]) -> None:
         """values: (rows, histograms), counted at once on the numpy path; the caller's array is left alone."""
