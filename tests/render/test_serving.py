@@ -85,10 +85,17 @@ def test_user_pod_template_is_merged_under_ours() -> None:
 @pytest.mark.parametrize(("router", "model_selects_all"), [("replicas", True), ("gatewayAPI", False), ("istio", False)])
 def test_services_per_router(router: str, model_selects_all: bool) -> None:
     traffic: dict[str, Any] = {"router": router, "parentRefs": [{"name": "gw"}], "hosts": ["fraud.example"]}
-    svcs = {s["metadata"]["name"]: s for s in services(OWNER, spec(traffic=traffic), "v1", "v2")}
+    svcs = {s["metadata"]["name"]: s for s in services(OWNER, spec(traffic=traffic), "v1", "v2", split=True)}
     assert set(svcs) == {"fraud", "fraud-stable", "fraud-canary"}
     assert svcs["fraud-canary"]["spec"]["selector"] == {names.DEPLOYMENT_LABEL: "fraud", names.VERSION_LABEL: "v2"}
     assert (svcs["fraud"]["spec"]["selector"] == {names.DEPLOYMENT_LABEL: "fraud"}) is model_selects_all
+
+
+@pytest.mark.parametrize("canary", [None, "v2"])
+def test_replicas_router_selects_stable_only_without_a_live_canary(canary: str | None) -> None:
+    """A warm previous version (bake) or a shadow must stay out of the model's Service."""
+    svcs = {s["metadata"]["name"]: s for s in services(OWNER, spec(), "v1", canary, split=False)}
+    assert svcs["fraud"]["spec"]["selector"] == {names.DEPLOYMENT_LABEL: "fraud", names.VERSION_LABEL: "v1"}
 
 
 def test_pdb() -> None:

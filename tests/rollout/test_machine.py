@@ -5,11 +5,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
-from modelops.analysis.slo import Counts, error_budget, evaluate, standard_pairs, windows
+from modelops.analysis.slo import Counts, SLOEvaluation, StableSLOs, error_budget, evaluate, standard_pairs, windows
 from modelops.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus
 from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
 
@@ -18,10 +19,11 @@ V1 = Target("v1", "file:///m/v1.npz")
 V2 = Target("v2", "file:///m/v2.npz", retrain_run="rp-7")
 
 
-def spec(**rollout: Any) -> ModelDeploymentSpec:
+def spec(traffic: dict[str, Any] | None = None, **rollout: Any) -> ModelDeploymentSpec:
     return ModelDeploymentSpec.model_validate({
         "model": {"name": "fraud", "version": "v1", "uri": "file:///m/v1.npz"},
         "rollout": {"interval": "1m", "bakeTime": "10m", **rollout},
+        "traffic": traffic or {},
     })  # fmt: skip
 
 
@@ -48,7 +50,7 @@ class Sim:
             analysis=analysis(verdict, self.now)
             if verdict and analysis_due(self.spec, self.status, self.now)
             else None,
-            stable_slo=slo,
+            stable_slo=StableSLOs({"availability": slo}) if isinstance(slo, SLOEvaluation) else slo,
         )
         status = ModelDeploymentStatus.model_validate(self.status.wire()) if self.roundtrip else self.status
         self.last = decide(self.spec, status, target, obs, self.now, generation=1)
@@ -151,24 +153,116 @@ def _burn(ratio: float) -> Any:
     return evaluate(pairs, error_budget(99.9), {w: Counts(ratio * 100_000, 100_000) for w in windows(pairs)})
 
 
-def test_page_burn_during_bake_reverts_to_the_kept_version() -> None:
-    sim = deployed()
+def _baking(s: ModelDeploymentSpec | None = None) -> Sim:
+    sim = deployed(s)
     list(sim.run(V2, lambda i: Verdict.PASS, 40))
     assert sim.status.phase == "Baking" and sim.status.bake is not None
-    assert [(p.version, p.replicas) for p in sim.last.plans][-1] == ("v1", 0)  # type: ignore[union-attr]
+    return sim
+
+
+def test_page_burn_during_bake_reverts_to_the_warm_version() -> None:
+    sim = _baking()
+    assert [(p.version, p.replicas) for p in sim.last.plans] == [("v2", 2), ("v1", 2)]  # type: ignore[union-attr]
     sim.tick(V2, slo=_burn(0.05))
     assert sim.status.phase == "RolledBack" and sim.status.stable.version == "v1"  # type: ignore[union-attr]
-    assert sim.status.history[0].outcome == "Reverted" and "page-level burn" in sim.status.history[0].reason
+    assert (
+        sim.status.history[0].outcome == "Reverted" and "page-level availability burn" in sim.status.history[0].reason
+    )
     assert sim.status.blocked_version == "v2"
+    # the bad version leaves the (replicas router's) Service by terminating; its Deployment goes after the
+    # scale-down delay (default 30s)
+    assert [(p.version, p.replicas) for p in sim.last.plans] == [("v1", 2), ("v2", 0)]  # type: ignore[union-attr]
+    sim.tick(V2, step=timedelta(seconds=31))
+    assert [p.version for p in sim.last.plans] == ["v1"] and not sim.status.retiring  # type: ignore[union-attr]
+
+
+def test_revert_waits_until_the_previous_version_is_ready() -> None:
+    sim = _baking()
+    sim.tick(V2, slo=_burn(0.05), ready={"v2": 2, "v1": 1})
+    assert sim.status.phase == "Baking" and sim.status.stable.version == "v2"  # type: ignore[union-attr]
+    assert sim.status.bake is not None and sim.status.bake.reverting and "waiting for 1/2" in sim.status.message
+    assert sim.status.blocked_version == "v2" and sim.status.canary is None
+    sim.tick(V2, ready={"v2": 2, "v1": 1})  # no new evaluation: the decided revert still waits
+    assert sim.status.stable.version == "v2"  # type: ignore[union-attr]
+    sim.tick(V2, ready={"v2": 2, "v1": 2})
+    assert sim.status.phase == "RolledBack" and sim.status.stable.version == "v1"  # type: ignore[union-attr]
+    assert sim.status.history[0].outcome == "Reverted"
+
+
+def _slow(fraction: float) -> SLOEvaluation:
+    pairs = standard_pairs(timedelta(days=30))
+    return evaluate(pairs, error_budget(99), {w: Counts(fraction * 100_000, 100_000) for w in windows(pairs)})
+
+
+def test_latency_burn_during_bake_reverts() -> None:
+    sim = _baking()
+    sim.tick(V2, slo=StableSLOs({"availability": _burn(0.0), "latency": _slow(0.5)}))
+    assert sim.status.phase == "RolledBack" and "page-level latency burn" in sim.status.history[0].reason
+    checks = {c.name for c in sim.status.last_analysis.checks}  # type: ignore[union-attr]
+    assert {"availability-burn-1h/5m", "latency-burn-1h/5m"} <= checks
+
+
+def test_bake_end_holds_while_prometheus_cannot_be_read() -> None:
+    sim = _baking()
+    sim.tick(V2, slo=StableSLOs(blind="Prometheus unavailable: ConnectError"), step=timedelta(minutes=11))
+    assert sim.status.phase == "Baking" and sim.status.bake is not None and "holding v1 warm" in sim.status.message
+    assert any(e.reason == "BakeHeld" for e in sim.last.events)  # type: ignore[union-attr]
+    assert ("v1", 2) in [(p.version, p.replicas) for p in sim.last.plans]  # type: ignore[union-attr]
+    sim.tick(V2, slo=_burn(0.0), step=timedelta(minutes=1))
+    assert sim.status.phase == "Available" and sim.status.bake is None
+    assert [r.version for r in sim.status.retiring] == ["v1"]
+
+
+def test_new_version_during_bake_ends_it() -> None:
+    sim = _baking()
+    sim.tick(Target("v3", "file:///m/v3.npz"), Verdict.PASS)
+    assert sim.status.bake is None and sim.status.canary.version == "v3"  # type: ignore[union-attr]
+    assert [r.version for r in sim.status.retiring] == ["v1"]
+    assert any(e.reason == "BakeEnded" for e in sim.last.events)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("router", "kept"), [("istio", 1), ("replicas", 0)])
+def test_rolled_back_canary_retires_after_the_scale_down_delay(router: str, kept: int) -> None:
+    sim = deployed(spec({"router": router, "hosts": ["m.example"]}, scaleDownDelay="1m"))
+    while sim.status.phase != "RolledBack":
+        sim.tick(V2, Verdict.FAIL)
+    assert sim.status.retiring and sim.status.retiring[0].version == "v2"
+    # behind a route the canary keeps its pods (traffic already off); the replica ratio's Service drops them by
+    # terminating them at once
+    assert ("v2", kept) in [(p.version, p.replicas) for p in sim.last.plans]  # type: ignore[union-attr]
+    sim.tick(V2, step=timedelta(minutes=1))
+    assert [p.version for p in sim.last.plans] == ["v1"]  # type: ignore[union-attr]
+
+
+def _frozen(**freeze: Any) -> Sim:
+    return deployed(ModelDeploymentSpec.model_validate({**spec().wire(), "freeze": {"burnRateAbove": 2, **freeze}}))
 
 
 def test_freeze_holds_new_rollouts_while_stable_burns() -> None:
-    frozen = ModelDeploymentSpec.model_validate({**spec().wire(), "freeze": {"burnRateAbove": 2}})
-    sim = deployed(frozen)
+    sim = _frozen()
     sim.tick(V2, slo=_burn(0.01))  # burn 10
     assert sim.status.phase == "Frozen" and sim.status.canary is None
     sim.tick(V2, slo=_burn(0.0001))
     assert sim.status.phase == "Progressing"
+
+
+def test_freeze_reads_the_latency_slo_too() -> None:
+    sim = _frozen()
+    sim.tick(V2, slo=StableSLOs({"availability": _burn(0.0), "latency": _slow(0.1)}))  # latency burn 10
+    assert sim.status.phase == "Frozen" and "latency budget" in sim.status.message
+
+
+def test_freeze_fails_closed_when_it_cannot_see() -> None:
+    sim = _frozen()
+    sim.tick(V2, slo=StableSLOs(blind="Prometheus unavailable: ConnectError"))
+    assert sim.status.phase == "Frozen" and sim.status.canary is None and "cannot see" in sim.status.message
+    frozen = {c.type: c for c in sim.status.conditions}["Frozen"]
+    assert (frozen.status, frozen.reason) == ("True", "CannotSee")
+    sim.tick(V2, slo=_burn(0.0))
+    assert sim.status.phase == "Progressing"
+    opted_out = _frozen(whenUnknown="Proceed")
+    opted_out.tick(V2, slo=StableSLOs(blind="Prometheus unavailable: ConnectError"))
+    assert opted_out.status.phase == "Progressing"
 
 
 def test_newer_version_supersedes_the_running_canary() -> None:
@@ -179,7 +273,8 @@ def test_newer_version_supersedes_the_running_canary() -> None:
 
 
 def test_shadow_mirrors_then_continues_as_canary() -> None:
-    sim = deployed(spec(strategy="shadow", shadow={"mirrorPercent": 50, "intervals": 2}))
+    istio = {"router": "istio", "hosts": ["m"]}
+    sim = deployed(spec(istio, strategy="shadow", shadow={"mirrorPercent": 50, "intervals": 2}))
     first = sim.tick(V2, Verdict.PASS)
     assert (first.canary_weight, first.mirror_percent) == (0, 50)
     decisions = list(sim.run(V2, lambda i: Verdict.PASS, 12))
@@ -234,3 +329,52 @@ def test_a_restarted_operator_reaches_the_same_outcome(sequence: list[Verdict | 
     for verdict in sequence:
         a, b = memory.tick(V2, verdict), restarted.tick(V2, verdict)
         assert a.status.wire() == b.status.wire() and a.plans == b.plans and a.canary_weight == b.canary_weight
+
+
+def _live(decision: Decision) -> set[str]:
+    """Versions that take live traffic under a decision."""
+    s = decision.status
+    live = {s.stable.version} if s.stable else set()
+    if s.canary is not None and decision.canary_weight > 0:
+        live.add(s.canary.version)
+    return live
+
+
+ticks = st.lists(
+    st.tuples(
+        st.sampled_from([Verdict.PASS, Verdict.FAIL, Verdict.UNKNOWN, None]),
+        st.sampled_from([None, 0.0, 0.05]),  # the stable SLO, when the bake reads it: fine or page-level burn
+        st.integers(0, 2),  # ready replicas of every version this tick (pods come and go)
+        st.sampled_from([None, "abort", "retry"]),
+    ),
+    min_size=1,
+    max_size=50,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(ticks, st.sampled_from(["istio", "replicas"]))
+def test_traffic_only_moves_onto_ready_pods_and_never_off_a_removed_version(
+    sequence: list[tuple[Verdict | None, float | None, int, str | None]], router: str
+) -> None:
+    """Whatever happens, a version loses its pods only after it has lost its traffic (behind a route: only
+    after the scale-down delay), and a switch of the stable version lands on a fully ready one."""
+    sim = deployed(spec({"router": router, "hosts": ["m"]}, bakeTime="2m", scaleDownDelay="30s"))
+    previous = sim.last
+    assert previous is not None
+    for i, (verdict, burn, ready, nonce) in enumerate(sequence):
+        if nonce is not None:
+            sim.spec = spec({"router": router, "hosts": ["m"]}, bakeTime="2m", scaleDownDelay="30s", **{nonce: str(i)})
+        versions = {p.version for p in previous.plans}
+        decision = sim.tick(V2, verdict, slo=None if burn is None else _burn(burn),
+                            ready=dict.fromkeys(versions, ready))  # fmt: skip
+        planned = {p.version: p.replicas for p in decision.plans}
+        for version in _live(previous):
+            assert version in planned, f"tick {i}: {version} removed while it had traffic"
+            if router != "replicas" and version not in _live(decision):
+                assert planned[version] > 0, f"tick {i}: {version}'s pods went with its traffic"
+        old, new = previous.status.stable, decision.status.stable
+        assert old is not None and new is not None
+        if new.version != old.version:
+            assert ready >= 2, f"tick {i}: traffic switched to {new.version} with {ready}/2 ready"
+        previous = decision

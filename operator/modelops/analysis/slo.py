@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
@@ -152,6 +152,18 @@ class SLOEvaluation:
     def severity(self) -> Severity | None:
         firing = self.firing
         return firing.pair.severity if firing else None
+
+
+@dataclass(frozen=True)
+class StableSLOs:
+    """Multi-window burn of the stable version for each SLO the spec declares (bake, freeze).
+
+    `blind` says why some or all of them could not be read (Prometheus unreachable or not
+    configured, no latency bucket at the threshold): what was not seen is never taken as fine.
+    """
+
+    evaluations: Mapping[str, SLOEvaluation] = field(default_factory=dict)  # "availability", "latency"
+    blind: str | None = None
 
 
 def evaluate_pair(pair: WindowPair, budget: Decimal, long: Counts | None, short: Counts | None) -> PairResult:

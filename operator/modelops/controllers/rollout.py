@@ -20,7 +20,7 @@ from typing import Any
 import kopf
 
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
-from modelops.analysis.slo import SLOEvaluation, error_budget, standard_pairs
+from modelops.analysis.slo import StableSLOs
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -38,8 +38,8 @@ from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS, Child, children_of
 from modelops.kube import KindNotInstalled, Kube
 from modelops.prom.canary import Variant, analyze
-from modelops.prom.client import PrometheusClient, PrometheusError
-from modelops.prom.sli import evaluate_slo
+from modelops.prom.client import PrometheusClient
+from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
 from modelops.render.serving import Owner, VersionPlan
@@ -63,7 +63,7 @@ async def _observe(
 ) -> Observations:  # fmt: skip
     """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
     analysis: Analysis | None = None
-    slo: SLOEvaluation | None = None
+    slo: StableSLOs | None = None
     due = analysis_due(spec, status, now)
     model = spec.model.name
     if due and status.canary is not None and status.stable is not None:
@@ -80,14 +80,11 @@ async def _observe(
         spec.freeze is not None and status.canary is None and status.stable is not None
         and target.version != status.stable.version and status.phase != "Pending"
     )  # fmt: skip
-    if wants_slo and client is not None and status.stable is not None:
-        objective = spec.analysis.slo.availability
-        pairs = standard_pairs(parse_duration(objective.window))
+    if wants_slo and status.stable is not None:
         labels = {"namespace": namespace, "model": model, "version": status.stable.version}
-        try:
-            slo = await evaluate_slo(client, labels, pairs, error_budget(objective.objective), at=now)
-        except PrometheusError as error:
-            log.warning("stable SLO of %s/%s unavailable: %s", namespace, model, error)
+        slo = await stable_slos(client, spec.analysis.slo, labels, at=now)
+        if slo.blind:
+            log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
     return Observations(ready=ready, analysis=analysis, stable_slo=slo)
 
 
@@ -151,12 +148,14 @@ def _desired(
     status = decision.status
     assert status.stable is not None
     plans = [
-        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline) for p in decision.plans
+        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline, p.autoscaled)
+        for p in decision.plans
     ]
     router = ROUTERS[spec.traffic.router]
     objects = serving_objects(
         owner, spec, plans, stable_version=status.stable.version,
         canary_version=status.canary.version if status.canary else None, serving_image=config.serving_image,
+        split=status.canary is not None and not status.shadowing,
     )  # fmt: skip
     objects += router.objects(owner, spec, decision.canary_weight, decision.mirror_percent, status.canary is not None)
     return [stamp(o) for o in objects]

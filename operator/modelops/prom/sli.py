@@ -7,13 +7,24 @@ compares `le` numerically (the exposition may write 0.25 as "0.25" or "2.5e-01")
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from modelops.analysis.slo import Counts, SLOEvaluation, WindowPair, evaluate, windows
-from modelops.prom.client import PrometheusClient, Sample
-from modelops.prom.promql import DURATION, SLIQueries, availability, selector
+from modelops.analysis.slo import (
+    Counts,
+    SLOEvaluation,
+    StableSLOs,
+    WindowPair,
+    error_budget,
+    evaluate,
+    standard_pairs,
+    windows,
+)
+from modelops.api.durations import parse_duration
+from modelops.api.v1alpha1.modeldeployment import SLOSpec
+from modelops.prom.client import PrometheusClient, PrometheusError, Sample
+from modelops.prom.promql import DURATION, SLIQueries, availability, latency, selector
 
 
 class MissingBucket(LookupError):
@@ -50,8 +61,40 @@ async def counts(client: PrometheusClient, queries: SLIQueries, *, at: datetime)
 
 
 async def evaluate_slo(
-    client: PrometheusClient, labels: Mapping[str, str], pairs: Sequence[WindowPair], budget: Decimal, *, at: datetime
+    client: PrometheusClient,
+    queries: Callable[[timedelta], SLIQueries],
+    pairs: Sequence[WindowPair],
+    budget: Decimal,
+    *,
+    at: datetime,
 ) -> SLOEvaluation:
-    """Multi-window burn rates of one version's availability (two queries per distinct window)."""
-    window_counts = {w: await counts(client, availability(labels, w), at=at) for w in windows(pairs)}
+    """Multi-window burn rates of one SLI (`queries` builds its bad/total pair per window; two queries per
+    distinct window), e.g. `lambda w: availability(labels, w)`."""
+    window_counts = {w: await counts(client, queries(w), at=at) for w in windows(pairs)}
     return evaluate(pairs, budget, window_counts)
+
+
+async def stable_slos(
+    client: PrometheusClient | None, slo: SLOSpec, labels: dict[str, str], *, at: datetime
+) -> StableSLOs:
+    """Every SLO the spec declares, multi-window, for the stable version; what could not be read says why."""
+    if client is None:
+        return StableSLOs(blind="no Prometheus configured (spec.analysis.prometheus.url or --prometheus-url)")
+    evaluations: dict[str, SLOEvaluation] = {}
+    blind: list[str] = []
+    pairs = standard_pairs(parse_duration(slo.availability.window))
+    try:
+        evaluations["availability"] = await evaluate_slo(
+            client, lambda w: availability(labels, w), pairs, error_budget(slo.availability.objective), at=at
+        )
+        if slo.latency is not None:
+            longest = max(windows(pairs))
+            le = await find_bucket(client, labels, slo.latency.threshold_seconds, start=at - longest, end=at)
+            evaluations["latency"] = await evaluate_slo(
+                client, lambda w: latency(labels, w, le), pairs, error_budget(slo.latency.objective), at=at
+            )
+    except PrometheusError as error:
+        blind.append(f"Prometheus unavailable: {error.reason} ({error.url})")
+    except MissingBucket as error:
+        blind.append(f"latency SLO cannot be judged: {error}")
+    return StableSLOs(evaluations, "; ".join(blind) or None)

@@ -39,17 +39,19 @@ def serving_objects(
     stable_version: str,
     canary_version: str | None,
     serving_image: str,
+    split: bool = False,
 ) -> list[dict[str, Any]]:
+    """`split`: the canary takes live traffic (not a shadow), so the replicas router's Service selects it too."""
     out: list[dict[str, Any]] = []
     for plan in plans:
         body = deployment(owner, spec, plan, serving_image=serving_image)
-        if plan.replicas == 0:  # kept for the bake window: scaled to zero, no HPA to scale it back up
-            body["spec"]["replicas"] = 0
+        if not plan.autoscaled:  # a retiring version: fixed replicas, no HPA to scale it back up
+            body["spec"]["replicas"] = plan.replicas
         out.append(body)
-        scaler = hpa(owner, spec, plan) if plan.replicas > 0 else None
+        scaler = hpa(owner, spec, plan) if plan.autoscaled else None
         if scaler is not None:
             out.append(scaler)
-    out += services(owner, spec, stable_version, canary_version)
+    out += services(owner, spec, stable_version, canary_version, split=split)
     out.append(pdb(owner, spec))
     return out
 

@@ -50,6 +50,7 @@ class VersionPlan:
     share: float  # traffic share in [0, 1], for HPA bounds
     variant: str  # stable | canary: how this version entered production (its pods' metrics label)
     baseline: str | None = None  # ConfigMap (key baseline.json) of this version's own baseline
+    autoscaled: bool = True  # with spec.autoscaling: an HPA sizes it; False fixes `replicas` (a retiring version)
 
 
 def _metadata(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -208,15 +209,21 @@ def service(owner: Owner, spec: ModelDeploymentSpec, name: str, pod_selector: Ma
     }
 
 
-def services(owner: Owner, spec: ModelDeploymentSpec, stable: str, canary: str | None) -> list[dict[str, Any]]:
+def services(
+    owner: Owner, spec: ModelDeploymentSpec, stable: str, canary: str | None, *, split: bool = False
+) -> list[dict[str, Any]]:
     """The model's Service, and one per role for the routers (stable and, during a rollout, canary).
 
-    With the replicas router the model's Service selects every version, so traffic splits by
-    ready replicas; with a mesh router it selects stable only and the route does the split.
+    With the replicas router and a canary taking live traffic (`split`), the model's Service
+    selects every version, so traffic splits by ready replicas (a version leaving it terminates
+    its pods, which drop out of the endpoints first); otherwise it selects the stable version
+    only, so a version kept warm for the bake (or a shadow) answers no live request. With a mesh
+    router the route does the split.
     """
     md = owner.name
     everything = names.selector(md)
-    model_selector = everything if spec.traffic.router == "replicas" else names.version_selector(md, stable)
+    by_ratio = spec.traffic.router == "replicas" and split and canary is not None
+    model_selector = everything if by_ratio else names.version_selector(md, stable)
     out = [
         service(owner, spec, md, model_selector),
         service(owner, spec, names.role_service(md, "stable"), names.version_selector(md, stable)),

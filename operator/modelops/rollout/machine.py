@@ -11,8 +11,16 @@ Rules that matter on call:
   deadline, or an abort rolls back: all traffic to stable, the candidate scaled to zero.
 - A pass only counts once the canary has its replicas ready at the current weight and the
   analysis window lies entirely after the step began, so every weight is actually judged.
-- After promotion the previous version's Deployment is kept (scaled to zero) for the bake
-  window; a page-level burn of the new stable version reverts to it.
+- Traffic only ever moves onto ready pods, and a version is removed only after traffic has
+  left it: the previous version stays warm (full replicas, out of traffic) through the bake
+  window, promotion waits for the candidate's full readiness, a revert waits for the
+  previous version's, and every version traffic leaves is kept `scaleDownDelay` (in
+  `status.retiring`) before its Deployment goes.
+- After promotion every SLO the spec declares (availability, latency) is judged on the new
+  stable version; a page-level burn of any reverts to the previous version. A bake whose
+  end comes while Prometheus cannot be read holds until it can.
+- The deploy freeze reads the same SLOs and fails closed: when it cannot see, it holds
+  (unless spec.freeze.whenUnknown is Proceed).
 - A version that was rolled back or reverted is not tried again until spec.rollout.retry
   changes (or the spec asks for another version).
 """
@@ -26,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from modelops.analysis.checks import Analysis, Verdict
-from modelops.analysis.slo import PairStatus, SLOEvaluation
+from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1.modeldeployment import (
@@ -36,6 +44,7 @@ from modelops.api.v1alpha1.modeldeployment import (
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    RetiringVariant,
     VariantStatus,
 )
 
@@ -59,7 +68,7 @@ class Observations:
 
     ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
     analysis: Analysis | None = None  # run by the controller when `analysis_due` said so
-    stable_slo: SLOEvaluation | None = None  # multi-window burn of the stable version (bake, freeze)
+    stable_slo: StableSLOs | None = None  # read when due during a bake, and whenever a freeze must decide
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class Plan:
     replicas: int
     share: float  # traffic share, for HPA bounds
     variant: str  # how it entered production: stable | canary | shadow
-    autoscaled: bool  # False for a version kept at zero replicas during bake
+    autoscaled: bool  # False for a retiring version: its replicas are fixed until it goes
     baseline: str | None = None  # its own baseline ConfigMap, else spec.model.baseline
 
 
@@ -113,6 +122,7 @@ class _Tick:
     obs: Observations
     now: datetime
     events: list[Event] = field(default_factory=list)
+    frozen_reason: str | None = None  # BudgetBurn or CannotSee, for the Frozen condition
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
@@ -133,6 +143,7 @@ def decide(
     t = _Tick(spec, status.model_copy(deep=True), target, obs, now)
     s = t.status
     _retry(t)
+    _forget_retired(t)
     if s.stable is None:
         s.stable = _variant(target, spec.replicas)
         s.phase = "Pending"
@@ -141,7 +152,7 @@ def decide(
         _bake(t)
     if s.canary is not None:
         _progress(t)
-    if s.canary is None and s.phase not in {"Promoting"}:
+    if s.canary is None and s.phase not in {"Promoting"} and not (s.bake and s.bake.reverting):
         _maybe_start(t)
     _readiness(t)
     _conditions(t, generation)
@@ -171,23 +182,24 @@ def _maybe_start(t: _Tick) -> None:
     assert s.stable is not None
     if target.version == s.stable.version:
         s.blocked_version = None  # the spec went back to what runs: nothing is blocked any more
+        if s.phase == "Frozen":
+            s.phase = "Available"
         return
     if target.version == s.blocked_version:
         if s.phase != "RolledBack":
             s.phase = "RolledBack"
         return
-    freeze = spec.freeze
-    burn = _stable_burn_1h(t.obs.stable_slo)
-    if freeze is not None and not freeze.override and burn is not None and burn > freeze.burn_rate_above:
-        if s.phase != "Frozen":
-            t.event("Warning", "Frozen", f"rollout of {target.version} waits: stable {s.stable.version} burns its "
-                                        f"budget at {burn:.3g}x (freeze above {freeze.burn_rate_above:g})")  # fmt: skip
-        s.phase = "Frozen"
+    if _frozen(t):
         return
     if s.phase == "Pending":  # nothing serves yet, so nothing to protect: replace the first version outright
         t.event("Normal", "Deploying", f"{target.version} replaces {s.stable.version}, which never became ready")
         s.stable = _variant(target, spec.replicas)
         return
+    if s.bake is not None:  # a new version ends the bake: the previous one is no longer the way back
+        t.event("Normal", "BakeEnded", f"{target.version} supersedes the bake of {s.stable.version}; "
+                                       f"{s.bake.previous.version} removed")  # fmt: skip
+        _retire(t, s.bake.previous)
+        s.bake = None
     s.canary = _variant(target, 0).model_copy(update={"variant": "canary"})
     s.shadowing = spec.rollout.strategy == "shadow"
     s.current_step = 0
@@ -200,10 +212,36 @@ def _maybe_start(t: _Tick) -> None:
     t.event("Normal", "RolloutStarted", f"rolling out {target.version} over {s.stable.version} ({how})")
 
 
-def _stable_burn_1h(slo: SLOEvaluation | None) -> float | None:
-    if slo is None:
-        return None
-    fastest = min(slo.pairs, key=lambda r: r.pair.long, default=None)
+def _frozen(t: _Tick) -> bool:
+    """Hold a new rollout while any stable SLO burns over the freeze rate, or while the SLOs cannot be seen."""
+    s, freeze, target = t.status, t.spec.freeze, t.target
+    assert s.stable is not None
+    if freeze is None or freeze.override:
+        return False
+    slos = t.obs.stable_slo or StableSLOs(blind="the stable SLOs were not evaluated")
+    burning = [(name, burn) for name, ev in slos.evaluations.items()
+               if (burn := _burn_1h(ev)) is not None and burn > freeze.burn_rate_above]  # fmt: skip
+    if burning:
+        name, burn = max(burning, key=lambda nb: nb[1])
+        why = (f"rollout of {target.version} waits: stable {s.stable.version} burns its {name} budget at "
+               f"{burn:.3g}x (freeze above {freeze.burn_rate_above:g})")  # fmt: skip
+        reason = "BudgetBurn"
+    elif slos.blind is not None and freeze.when_unknown == "Hold":
+        why = (f"rollout of {target.version} waits: cannot see stable {s.stable.version}'s SLOs ({slos.blind}); "
+               "the freeze holds until it can (spec.freeze.whenUnknown: Proceed rolls out anyway)")  # fmt: skip
+        reason = "CannotSee"
+    else:
+        return False
+    shown = next((c.reason for c in s.conditions if c.type == "Frozen" and c.status == "True"), None)
+    if s.phase != "Frozen" or shown != reason:
+        t.event("Warning", "Frozen", why)
+    s.phase, s.message, t.frozen_reason = "Frozen", why, reason
+    return True
+
+
+def _burn_1h(evaluation: SLOEvaluation) -> float | None:
+    """Burn over the fastest pair's long window (1h for a 30-day SLO)."""
+    fastest = min(evaluation.pairs, key=lambda r: r.pair.long, default=None)
     return None if fastest is None or fastest.long_burn is None else float(fastest.long_burn)
 
 
@@ -344,7 +382,7 @@ def _promote(t: _Tick) -> None:
         t.event("Normal", "Promoting", f"scaling {canary.version} to {_full(t)} replicas before the switch")
     if t.ready(canary.version) < _full(t):
         return
-    previous = stable.model_copy(update={"replicas": 0, "ready_replicas": 0})
+    previous = stable.model_copy(update={"replicas": spec.replicas})  # warm: the way back is a traffic switch
     s.stable = canary.model_copy(update={"replicas": spec.replicas})
     s.canary = None
     s.canary_weight = 0
@@ -361,6 +399,7 @@ def _promote(t: _Tick) -> None:
         t.event("Normal", "Promoted", f"{canary.version} is stable; baking for {spec.rollout.bake_time}, "
                                       f"{previous.version} kept to revert to")  # fmt: skip
     else:
+        _retire(t, previous)
         s.phase = "Available"
         t.event("Normal", "Promoted", f"{canary.version} is stable")
 
@@ -375,27 +414,76 @@ def _bake(t: _Tick) -> None:
     s = t.status
     bake, stable = s.bake, s.stable
     assert bake is not None and stable is not None
-    slo = t.obs.stable_slo
-    if slo is not None:
-        s.last_analysis = AnalysisResult(time=t.now, verdict="Fail" if slo.severity == "page" else "Pass", checks=[
-            CheckResult(name=f"burn-{r.pair.name}", verdict=_pair_verdict(r.status), threshold=f"<= {r.pair.factor}",
-                        value=None if r.long_burn is None else float(r.long_burn), reason=r.reason)
-            for r in slo.pairs
-        ])  # fmt: skip
-    if slo is not None and slo.severity == "page" and slo.firing is not None:
-        reason = f"page-level burn during bake: {slo.firing.reason}"
-        s.blocked_version = stable.version
-        _history(t, stable.version, "Reverted", reason)
-        t.event("Warning", "Reverted", f"reverting {stable.version} to {bake.previous.version}: {reason}")
-        s.stable = bake.previous.model_copy(update={"replicas": t.spec.replicas})
-        s.bake = None
-        s.phase = "RolledBack"
+    slos = t.obs.stable_slo
+    if slos is not None:
+        s.last_analysis = _bake_analysis(t, slos)
+    if bake.reverting is None and slos is not None:
+        paging = [(name, ev.firing) for name, ev in slos.evaluations.items()
+                  if ev.severity == "page" and ev.firing is not None]  # fmt: skip
+        if paging:
+            bake.reverting = "; ".join(f"page-level {name} burn during bake: {pair.reason}" for name, pair in paging)
+            s.blocked_version = stable.version
+            t.event("Warning", "Reverting", f"reverting {stable.version} to {bake.previous.version}: "
+                                            f"{bake.reverting}")  # fmt: skip
+    if bake.reverting is not None:
+        _revert(t, bake, bake.reverting)
         return
-    if t.now >= bake.until:
-        t.event("Normal", "BakeComplete", f"{stable.version} baked until {bake.until.isoformat()}; "
-                                          f"{bake.previous.version} removed")  # fmt: skip
-        s.bake = None
-        s.phase = "Available"
+    if t.now < bake.until:
+        return
+    if s.last_analysis is not None and s.last_analysis.verdict == "Unknown":
+        if s.phase != "Baking" or "holding" not in s.message:
+            t.event("Warning", "BakeHeld", f"{stable.version}'s bake window is over but its SLOs cannot be read; "
+                                           f"holding {bake.previous.version} warm until they can")  # fmt: skip
+        return
+    t.event("Normal", "BakeComplete", f"{stable.version} baked until {bake.until.isoformat()}; "
+                                      f"{bake.previous.version} removed")  # fmt: skip
+    _retire(t, bake.previous)
+    s.bake = None
+    s.phase = "Available"
+
+
+def _bake_analysis(t: _Tick, slos: StableSLOs) -> AnalysisResult:
+    """The bake's checks: every pair of every SLO, plus why something could not be read."""
+    checks = [
+        CheckResult(name=f"{name}-burn-{r.pair.name}", verdict=_pair_verdict(r.status), threshold=f"<= {r.pair.factor}",
+                    value=None if r.long_burn is None else float(r.long_burn), samples=int(r.long_total),
+                    reason=r.reason)
+        for name, ev in slos.evaluations.items() for r in ev.pairs
+    ]  # fmt: skip
+    if slos.blind is not None:
+        checks.append(CheckResult(name="stable-slo", verdict="Unknown", reason=slos.blind))
+    paging = any(ev.severity == "page" for ev in slos.evaluations.values())
+    verdict = "Fail" if paging else "Unknown" if slos.blind is not None else "Pass"
+    return AnalysisResult(time=t.now, verdict=verdict, checks=checks)
+
+
+def _revert(t: _Tick, bake: BakeStatus, reason: str) -> None:
+    """Switch traffic back to the warm previous version once it is fully ready; the bad one retires."""
+    s = t.status
+    assert s.stable is not None
+    previous = bake.previous
+    if t.ready(previous.version) < _full(t):
+        s.phase = "Baking"
+        return  # the bad version keeps serving until the way back is ready: no switch onto missing pods
+    bad = s.stable
+    _history(t, bad.version, "Reverted", reason)
+    t.event("Warning", "Reverted", f"reverted {bad.version} to {previous.version}: {reason}")
+    _retire(t, bad)
+    s.stable = previous.model_copy(update={"replicas": t.spec.replicas})
+    s.bake = None
+    s.phase = "RolledBack"
+
+
+def _retire(t: _Tick, variant: VariantStatus) -> None:
+    """Traffic has left `variant`: keep it for spec.rollout.scaleDownDelay, then it goes."""
+    until = t.now + parse_duration(t.spec.rollout.scale_down_delay)
+    kept = [r for r in t.status.retiring if r.version != variant.version]
+    t.status.retiring = [*kept, RetiringVariant(**variant.model_dump(), until=until)]
+
+
+def _forget_retired(t: _Tick) -> None:
+    s = t.status
+    s.retiring = [r for r in s.retiring if r.until > t.now]
 
 
 def _pair_verdict(status: PairStatus) -> Literal["Pass", "Fail", "Unknown"]:
@@ -408,6 +496,7 @@ def _end_rollout(t: _Tick, outcome: Literal["RolledBack", "Aborted", "Superseded
     canary = s.canary
     assert canary is not None
     _history(t, canary.version, outcome, reason)
+    _retire(t, canary)
     s.canary = None
     s.canary_weight = 0
     s.current_step = None
@@ -487,20 +576,30 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
         c = s.canary
         share = 1.0 if s.phase == "Promoting" else max(weight, mirror) / 100
         plans.append(Plan(c.version, c.uri, c.sha256, _canary_replicas(t), share, c.variant, scaled, c.baseline))
-    if s.bake is not None:
+    if s.bake is not None:  # warm and out of traffic; its HPA keeps the full-traffic bounds
         p = s.bake.previous
-        plans.append(Plan(p.version, p.uri, p.sha256, 0, 0.0, p.variant, False, p.baseline))
+        plans.append(Plan(p.version, p.uri, p.sha256, spec.replicas, 1.0, p.variant, scaled, p.baseline))
+    live = {plan.version for plan in plans}
+    for r in s.retiring:
+        if r.version not in live:
+            # the replicas router's Service selects every live version's pods: a retiring one leaves it by
+            # terminating (pods drop out of endpoints first and drain); behind a route it keeps its pods
+            replicas = 0 if spec.traffic.router == "replicas" else r.replicas
+            plans.append(Plan(r.version, r.uri, r.sha256, replicas, 0.0, r.variant, False, r.baseline))
     return tuple(plans)
 
 
 def _requeue(t: _Tick) -> float | None:
     s = t.status
     interval = parse_duration(t.spec.rollout.interval).total_seconds()
+    waits: list[float] = []
     if s.canary is not None or s.bake is not None or s.phase == "Frozen":
-        return max(1.0, interval / 4)
+        waits.append(max(1.0, interval / 4))
     if s.phase == "Pending":
-        return 2.0
-    return None
+        waits.append(2.0)
+    if s.retiring:
+        waits.append(max(1.0, min((r.until - t.now).total_seconds() for r in s.retiring)))
+    return min(waits, default=None)
 
 
 def _message(t: _Tick) -> str:
@@ -513,11 +612,17 @@ def _message(t: _Tick) -> str:
         return (f"{s.canary.version} {where}: {s.step_passes} passed, {s.failed_checks} failed, "
                 f"{s.unknown_checks} unknown")  # fmt: skip
     if s.bake is not None:
-        return f"{s.stable.version} baking until {s.bake.until.isoformat()}; {s.bake.previous.version} kept"
+        previous = s.bake.previous.version
+        if s.bake.reverting is not None:
+            return (f"reverting {s.stable.version} to {previous}: waiting for {t.ready(previous)}/{_full(t)} ready "
+                    f"{previous}; {s.bake.reverting}")  # fmt: skip
+        if t.now >= s.bake.until:
+            return f"{s.stable.version} bake over, holding {previous} warm until its SLOs can be read"
+        return f"{s.stable.version} baking until {s.bake.until.isoformat()}; {previous} kept warm"
     if s.phase == "RolledBack" and s.blocked_version:
         return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
-    if s.phase == "Frozen":
-        return f"rollout of {t.target.version} frozen while {s.stable.version} burns its error budget"
+    if s.phase == "Frozen" and s.message:
+        return s.message  # written by _frozen with the reason
     return f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
 
 
@@ -532,7 +637,7 @@ def _conditions(t: _Tick, generation: int | None) -> None:
         ("Ready", ready, "Serving" if ready else "NotReady", s.message if ready else f"no ready {s.stable.version}"),
         ("Progressing", progressing, s.phase, s.message if progressing else "no rollout in progress"),
         ("Degraded", degraded, s.phase if degraded else "Healthy", s.message if degraded else ""),
-        ("Frozen", frozen, "BudgetBurn" if frozen else "NotFrozen", s.message if frozen else ""),
+        ("Frozen", frozen, t.frozen_reason or "BudgetBurn" if frozen else "NotFrozen", s.message if frozen else ""),
     ]
     conditions = s.conditions
     for type_, true, reason, message in table:

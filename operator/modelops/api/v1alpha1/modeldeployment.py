@@ -287,7 +287,18 @@ class RolloutSpec(ApiModel):
     progress_deadline: Duration = Field(default="30m", description="Longest a rollout may take before rollback.")
     bake_time: Duration = Field(
         default="30m",
-        description="After promotion, keep the previous version warm and revert on a page-level burn; 0s disables.",
+        description=(
+            "After promotion, keep the previous version warm (at full replicas, ready, out of traffic) and switch "
+            "back to it on a page-level burn of any SLO; 0s disables."
+        ),
+    )
+    scale_down_delay: Duration = Field(
+        default="30s",
+        description=(
+            "How long a version that traffic has just left (rolled back, aborted, superseded, reverted, or the "
+            "previous version after its bake) keeps running before it is removed, so in-flight requests finish "
+            "and routers drop it first. With router replicas its pods leave the Service by terminating at once."
+        ),
     )
     paused: bool = Field(default=False, description="Hold the rollout at its current step.")
     promote: Nonce | None = Field(
@@ -429,12 +440,44 @@ class AnalysisSpec(ApiModel):
 class FreezeSpec(ApiModel):
     """Deploy freeze: no new rollout while the stable version burns error budget."""
 
-    burn_rate_above: float = Field(default=2.0, gt=0, description="Stable burn rate (1h window) that freezes rollouts.")
+    burn_rate_above: float = Field(
+        default=2.0,
+        gt=0,
+        description="Stable burn rate over 1h, of any SLO the spec declares (availability, latency), that freezes "
+        "rollouts.",
+    )
     override: bool = Field(default=False, description="Roll out anyway while frozen.")
+    when_unknown: Literal["Hold", "Proceed"] = Field(
+        default="Hold",
+        description=(
+            "When the stable SLOs cannot be read (Prometheus unreachable, refusing, not configured, or no latency "
+            "bucket at the threshold): Hold keeps the freeze closed and says why in the Frozen condition; Proceed "
+            "rolls out as if nothing burned. No traffic at all is no burn, not unknown."
+        ),
+    )
+
+
+SHADOW_NEEDS_MESH = (
+    "rollout.strategy shadow needs traffic.router gatewayAPI or istio: the replicas router has no mirroring, so "
+    "shadow pods behind the model's Service would answer live traffic"
+)
 
 
 class ModelDeploymentSpec(ApiModel):
     """Desired state of a served model."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.rollout) || !has(self.rollout.strategy) || self.rollout.strategy != 'shadow' "
+                    "|| (has(self.traffic) && has(self.traffic.router) && self.traffic.router != 'replicas')",
+                    "message": SHADOW_NEEDS_MESH,
+                    "fieldPath": ".rollout.strategy",
+                }
+            ]
+        }
+    }
 
     model: ModelSource = Field(description="The model version to serve.")
     model_from: ModelFrom | None = Field(default=None, description="Take validated versions from a RetrainPolicy.")
@@ -446,6 +489,12 @@ class ModelDeploymentSpec(ApiModel):
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="Checks that judge a new version.")
     freeze: FreezeSpec | None = Field(default=None, description="Deploy freeze on budget burn; null disables.")
     history_limit: int = Field(default=10, ge=1, le=100, description="Rollout history entries kept in status.")
+
+    @model_validator(mode="after")
+    def _shadow_needs_mesh(self) -> ModelDeploymentSpec:
+        if self.rollout.strategy == "shadow" and self.traffic.router == "replicas":
+            raise ValueError(SHADOW_NEEDS_MESH)
+        return self
 
 
 # ---- status -------------------------------------------------------------------------------
@@ -517,7 +566,18 @@ class BakeStatus(ApiModel):
     """The bake window after a promotion."""
 
     until: datetime = Field(description="When the bake window ends.")
-    previous: VariantStatus = Field(description="The version kept warm to revert to.")
+    previous: VariantStatus = Field(description="The version kept warm (full replicas, no traffic) to revert to.")
+    reverting: str | None = Field(
+        default=None,
+        description="Why a revert was decided; set while the previous version is not yet ready to take traffic "
+        "back (the switch happens once it is).",
+    )
+
+
+class RetiringVariant(VariantStatus):
+    """A version traffic has left, kept running until `until` (spec.rollout.scaleDownDelay), then removed."""
+
+    until: datetime = Field(description="When its Deployment is removed.")
 
 
 class ModelDeploymentStatus(ApiModel):
@@ -540,6 +600,9 @@ class ModelDeploymentStatus(ApiModel):
     step_started_at: datetime | None = Field(default=None, description="When the current step began.")
     last_analysis: AnalysisResult | None = Field(default=None, description="The latest analysis and its checks.")
     bake: BakeStatus | None = Field(default=None, description="The bake window after the last promotion.")
+    retiring: list[RetiringVariant] = Field(
+        default_factory=list, description="Versions without traffic, kept until their scale-down delay ends."
+    )
     blocked_version: str | None = Field(
         default=None,
         description="A version that was rolled back or reverted; not rolled out again until spec.rollout.retry "
