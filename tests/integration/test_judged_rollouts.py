@@ -149,7 +149,7 @@ def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str,
             stack.apply(_md(name, versions["v2"], ROUTERS[router], rollout={**FAST, "bakeTime": "2m"}))
         for router, (name, traffic) in served.items():
             stack.wait(name, lambda s: s.get("phase") == "Baking", timeout=180)
-            assert _deployments(stack, name)[f"{name}-v1"] == 0, router  # kept, scaled to zero
+            assert _deployments(stack, name)[f"{name}-v1"] == 2, router  # kept warm, at full replicas
             traffic.faults["v2"] = Fault(error_rate=0.5)  # it breaks after promotion
         for router, (name, _) in served.items():
             status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)

@@ -90,7 +90,7 @@ def test_first_version_serves_with_owned_children(cluster: Any, operator: Operat
 
 
 def test_without_data_a_rollout_holds_then_rolls_back(cluster: Any, operator: OperatorProcess) -> None:
-    rollout = {"interval": "3s", "maxUnknownChecks": 3}
+    rollout = {"interval": "3s", "maxUnknownChecks": 3, "scaleDownDelay": "4s"}
     _apply(cluster, "blind", "v1", rollout=rollout)
     _wait(cluster, "blind", lambda s: s.get("phase") == "Available")
     _apply(cluster, "blind", "v2", rollout=rollout)
@@ -104,6 +104,7 @@ def test_without_data_a_rollout_holds_then_rolls_back(cluster: Any, operator: Op
     assert "no Prometheus configured" in status["history"][0]["reason"]
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "spec.rollout.retry" in degraded["message"]
+    assert [r["version"] for r in status["retiring"]] == ["v2"]  # kept for the scale-down delay, then removed
     deadline = time.monotonic() + 20
     while "blind-v2" in _deployments(cluster, "blind") and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -115,7 +116,7 @@ def test_without_data_a_rollout_holds_then_rolls_back(cluster: Any, operator: Op
 
 
 def test_promote_nonce_skips_steps_and_bake_keeps_the_previous_version(cluster: Any, operator: OperatorProcess) -> None:
-    rollout: dict[str, Any] = {"interval": "2s", "bakeTime": "6s", "maxUnknownChecks": 100}
+    rollout: dict[str, Any] = {"interval": "2s", "bakeTime": "6s", "maxUnknownChecks": 100, "scaleDownDelay": "2s"}
     _apply(cluster, "manual", "v1", rollout=rollout)
     _wait(cluster, "manual", lambda s: s.get("phase") == "Available")
     _apply(cluster, "manual", "v2", rollout=rollout)
@@ -124,7 +125,7 @@ def test_promote_nonce_skips_steps_and_bake_keeps_the_previous_version(cluster: 
     obj = _wait(cluster, "manual", lambda s: s.get("phase") == "Baking")
     assert obj["status"]["stable"]["version"] == "v2" and obj["status"]["acknowledged"]["promote"] == "on-call-1"
     assert obj["status"]["bake"]["previous"]["version"] == "v1"
-    assert _deployments(cluster, "manual") == {"manual-v1": 0, "manual-v2": 2}  # v1 kept, scaled to zero
+    assert _deployments(cluster, "manual") == {"manual-v1": 2, "manual-v2": 2}  # v1 kept warm, out of traffic
     _wait(cluster, "manual", lambda s: s.get("phase") == "Available", timeout=30)
     deadline = time.monotonic() + 20
     while "manual-v1" in _deployments(cluster, "manual") and time.monotonic() < deadline:

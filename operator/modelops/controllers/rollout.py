@@ -80,7 +80,7 @@ async def _observe(
         spec.freeze is not None and status.canary is None and status.stable is not None
         and target.version != status.stable.version and status.phase != "Pending"
     )  # fmt: skip
-    if wants_slo and status.stable is not None:
+    if wants_slo and client is not None and status.stable is not None:  # without Prometheus: None (see decide)
         labels = {"namespace": namespace, "model": model, "version": status.stable.version}
         slo = await stable_slos(client, spec.analysis.slo, labels, at=now)
         if slo.blind:

@@ -20,6 +20,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -195,6 +196,21 @@ class DevCluster:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def restart_apiserver(self) -> float:
+        """Stop kube-apiserver and start it again on the same port and etcd (chaos tests); returns the
+        seconds it was not ready."""
+        started = time.monotonic()
+        apiserver = next(p for p in self._processes if p.name == "kube-apiserver")
+        apiserver.restart()
+        wait_for(
+            "kube-apiserver /readyz after a restart",
+            lambda: _http_ok(self.server + "/readyz", self._client_context()),
+            self._processes,
+            apiserver,
+            self.start_timeout,
+        )
+        return time.monotonic() - started
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60

@@ -163,6 +163,12 @@ class ManagedProcess:
         with _live_lock:
             _live.discard(self)
 
+    def restart(self, timeout: float = 10.0) -> ManagedProcess:
+        """Stop (SIGTERM, then SIGKILL after `timeout`) and start again with the same arguments and log."""
+        self.stop(timeout)
+        self._stopped = False
+        return self.start()
+
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self._proc is not None
         with contextlib.suppress(ProcessLookupError, PermissionError):

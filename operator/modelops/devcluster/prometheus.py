@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -111,6 +112,16 @@ class PrometheusServer:
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._workdir = None
         atexit.unregister(self.stop)
+
+    def restart(self) -> float:
+        """Stop the server and start it again on the same port and data directory (chaos tests: the TSDB
+        keeps what was scraped before); returns the seconds it was not ready."""
+        started = time.monotonic()
+        if self._process is None:
+            raise PrometheusError("PrometheusServer is not started")
+        self._process.restart()
+        wait_for("/-/ready after a restart", self._ready, [self._process], self._process, self.start_timeout)
+        return time.monotonic() - started
 
     def reload(self, config: dict[str, Any] | str | None = None) -> None:
         """Optionally rewrite the config, then POST /-/reload (fails if Prometheus rejects it)."""

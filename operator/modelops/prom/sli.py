@@ -74,12 +74,8 @@ async def evaluate_slo(
     return evaluate(pairs, budget, window_counts)
 
 
-async def stable_slos(
-    client: PrometheusClient | None, slo: SLOSpec, labels: dict[str, str], *, at: datetime
-) -> StableSLOs:
+async def stable_slos(client: PrometheusClient, slo: SLOSpec, labels: dict[str, str], *, at: datetime) -> StableSLOs:
     """Every SLO the spec declares, multi-window, for the stable version; what could not be read says why."""
-    if client is None:
-        return StableSLOs(blind="no Prometheus configured (spec.analysis.prometheus.url or --prometheus-url)")
     evaluations: dict[str, SLOEvaluation] = {}
     blind: list[str] = []
     pairs = standard_pairs(parse_duration(slo.availability.window))

@@ -18,7 +18,8 @@ Rules that matter on call:
   `status.retiring`) before its Deployment goes.
 - After promotion every SLO the spec declares (availability, latency) is judged on the new
   stable version; a page-level burn of any reverts to the previous version. A bake whose
-  end comes while Prometheus cannot be read holds until it can.
+  end comes while Prometheus cannot be read holds until it can (without any Prometheus
+  configured there is nothing to wait for: the bake ends on time).
 - The deploy freeze reads the same SLOs and fails closed: when it cannot see, it holds
   (unless spec.freeze.whenUnknown is Proceed).
 - A version that was rolled back or reverted is not tried again until spec.rollout.retry
@@ -218,7 +219,8 @@ def _frozen(t: _Tick) -> bool:
     assert s.stable is not None
     if freeze is None or freeze.override:
         return False
-    slos = t.obs.stable_slo or StableSLOs(blind="the stable SLOs were not evaluated")
+    slos = t.obs.stable_slo or StableSLOs(blind="no Prometheus to read them from (spec.analysis.prometheus.url or "
+                                                "the operator's --prometheus-url)")  # fmt: skip
     burning = [(name, burn) for name, ev in slos.evaluations.items()
                if (burn := _burn_1h(ev)) is not None and burn > freeze.burn_rate_above]  # fmt: skip
     if burning:
