@@ -7,6 +7,18 @@ def test_table_aligns_columns() -> None:
     assert table(("A", "BB"), [("xxx", None), ("y", 2)]).splitlines() == ["A    BB", "xxx", "y    2"]
 
 
+def test_model_deployment_view_shows_the_warm_previous_version_and_what_retires() -> None:
+    obj = {"metadata": {"namespace": "ns", "name": "fraud", "generation": 3}, "status": {
+        "observedGeneration": 3, "phase": "Baking", "stable": {"version": "v2", "replicas": 2, "readyReplicas": 2},
+        "bake": {"until": "2026-12-04T12:30:00Z", "previous": {"version": "v1", "replicas": 2, "readyReplicas": 1},
+                 "reverting": "page-level latency burn during bake"},
+        "retiring": [{"version": "v0", "until": "2026-12-04T12:00:30Z"}],
+    }}  # fmt: skip
+    text = model_deployment(obj)
+    assert "previous v1 (1/2 ready) warm  REVERTING: page-level latency burn" in text
+    assert "Retiring: v0 (no traffic) removed at 2026-12-04T12:00:30Z" in text
+
+
 def test_model_deployment_view_shows_values_behind_the_verdict() -> None:
     obj = {
         "metadata": {"namespace": "ml", "name": "fraud", "generation": 3},

@@ -39,6 +39,14 @@ def model_deployment(obj: dict[str, Any]) -> str:
         f"  step {status.get('currentStep', '-')}"
         f"  failed {status.get('failedChecks', 0)}  unknown {status.get('unknownChecks', 0)}",
     ]
+    bake = status.get("bake")
+    if bake:
+        reverting = f"  REVERTING: {bake['reverting']}" if bake.get("reverting") else ""
+        lines.append(
+            f"  Bake:     until {bake.get('until')}, previous {_variant(bake.get('previous'))} warm{reverting}"
+        )
+    for r in status.get("retiring") or []:
+        lines.append(f"  Retiring: {r.get('version')} (no traffic) removed at {r.get('until')}")
     if status.get("message"):
         lines.append(f"  Message:  {status['message']}")
     analysis = status.get("lastAnalysis")
