@@ -51,6 +51,7 @@ REQUIRED_NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("gateway.networking.k8s.io", "httproutes"): WRITE,
     ("networking.istio.io", "virtualservices"): WRITE,
     ("monitoring.coreos.com", "prometheusrules"): WRITE,
+    ("", "secrets"): {"get"},  # Prometheus credentials: get only, never list or watch
     ("", "pods"): READ,
     ("", "pods/log"): {"get"},
     ("discovery.k8s.io", "endpointslices"): READ,
@@ -275,7 +276,7 @@ def test_cluster_wide_rbac(default_docs: Docs) -> None:
     for key, verbs in granted.items():
         assert key in allowed, f"unexpected grant {key}"
         assert verbs <= allowed[key], f"{key}: unexpected verbs {sorted(verbs - allowed[key])}"
-    assert not any(key[1] == "secrets" for key in granted)
+    assert granted[("", "secrets")] == {"get"}  # never list/watch: the operator must not hold every Secret
 
     binding = only(default_docs, "ClusterRoleBinding")
     assert binding["roleRef"] == {
@@ -320,6 +321,13 @@ def test_namespaced_rbac(namespaced_docs: Docs) -> None:
     assert "--all-namespaces" not in argv
     watched = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--namespace"]
     assert watched == ["a", "b"]
+
+
+def test_secrets_grant_can_be_dropped(helm: Helm) -> None:
+    for args in ((), NAMESPACED):
+        docs = render(helm, "--set", "prometheus.readSecrets=false", *args)
+        for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role"):
+            assert ("", "secrets") not in grants(role["rules"])
 
 
 def test_namespaced_mode_needs_namespaces(helm: Helm) -> None:

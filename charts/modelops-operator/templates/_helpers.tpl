@@ -148,6 +148,13 @@ when watching all namespaces, else into a Role in each watched namespace.
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["prometheusrules"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+{{- if .Values.prometheus.readSecrets }}
+# Prometheus credentials a ModelDeployment names (analysis.prometheus.*SecretRef): one GET per
+# pass that queries Prometheus. No list or watch, so the operator never holds every Secret.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
 # Read-only: pod readiness, Job termination messages and logs, serving endpoints.
 - apiGroups: [""]
   resources: ["pods"]

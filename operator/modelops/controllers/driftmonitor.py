@@ -20,17 +20,19 @@ from datetime import datetime
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
 from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
+from modelops.api.v1alpha1.modeldeployment import PrometheusSource
 from modelops.controllers import metrics
 from modelops.controllers.passes import API_VERSION, Pass, as_body
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.kube import Kube
-from modelops.prom.client import PrometheusClient, PrometheusError
+from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError, PrometheusError
 from modelops.prom.drift import observe, queries
 
 log = logging.getLogger("modelops.drift")
@@ -104,13 +106,26 @@ async def _configmap_reference(p: _Context, name: str, key: str) -> Observations
     return reference
 
 
-def _client(memo: kopf.Memo, md_spec: dict[str, Any]) -> PrometheusClient:
-    prometheus = (md_spec.get("analysis") or {}).get("prometheus") or {}
-    client = client_for_deployment(memo, prometheus.get("url"), insecure=bool(prometheus.get("insecureSkipVerify")))
+async def _client(p: _Context, md_spec: dict[str, Any]) -> PrometheusClient:
+    """The ModelDeployment's Prometheus, with its credentials (the same source its canary is judged by)."""
+    try:
+        source = PrometheusSource.model_validate((md_spec.get("analysis") or {}).get("prometheus") or {})
+    except ValidationError as error:
+        raise Blocked("InvalidPrometheusSource", "the ModelDeployment's spec.analysis.prometheus is invalid: "
+                      f"{error.errors()[0].get('msg', error)}") from None  # fmt: skip
+    client = await client_for_deployment(p.memo, p.kube, p.namespace, source)
     if client is None:
         raise Blocked("NoPrometheus", "no Prometheus configured (the ModelDeployment's "
                       "spec.analysis.prometheus.url or the operator's --prometheus-url)")  # fmt: skip
     return client
+
+
+def _blocked_reason(error: PrometheusError) -> str:
+    if isinstance(error, PrometheusCredentialsError):
+        return "PrometheusCredentialsUnavailable"
+    if isinstance(error, PrometheusAuthError):
+        return "PrometheusUnauthorized"
+    return "PrometheusUnavailable"
 
 
 @dataclass(frozen=True)
@@ -128,7 +143,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
     md_spec = md.get("spec") or {}
-    client = _client(p.memo, md_spec)
+    client = await _client(p, md_spec)
     window = parse_duration(spec.window)
     source = spec.reference
     try:
@@ -154,7 +169,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
         labels = {"namespace": namespace, "model": model, "version": version}
         live = await observe(client, queries(labels, window), at=now, reference=reference, predictions=spec.predictions)
     except PrometheusError as error:
-        raise Blocked("PrometheusUnavailable", str(error), version) from None
+        raise Blocked(_blocked_reason(error), str(error), version) from None
     # no series at all: nothing of this version was scraped in the window (no pods, no traffic yet);
     # that is too few samples for every feature, not an error on every feature
     current = live.observations if live.series else empty_like(reference)

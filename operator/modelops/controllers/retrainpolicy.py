@@ -103,7 +103,7 @@ async def _burn(
         g.problems.append("the ModelDeployment's spec is invalid: the burnRate trigger cannot read its SLO")
         return None
     source = analysis.prometheus
-    client = client_for_deployment(memo, source.url, insecure=source.insecure_skip_verify)
+    client = await client_for_deployment(memo, memo["kube"], namespace, source)
     if client is None:
         g.problems.append("no Prometheus configured: the burnRate trigger cannot fire")
         return None

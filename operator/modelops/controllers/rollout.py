@@ -179,7 +179,7 @@ async def reconcile(
     ready = {c.version: c.ready for c in observed if c.kind == "Deployment" and c.version}
     target = await _target(kube, namespace, spec, logger)
     source = spec.analysis.prometheus
-    client = client_for_deployment(memo, source.url, insecure=source.insecure_skip_verify)
+    client = await client_for_deployment(memo, kube, namespace, source)
     obs = await _observe(client, spec, status, namespace=namespace, target=target, ready=ready, now=now)
     decision = decide(spec, status, target, obs, now, generation=generation)
     new = decision.status

@@ -3,11 +3,15 @@
 The canary analysis queries Prometheus, so tests run the real server (Debian's
 /usr/bin/prometheus) rather than a fake: PromQL semantics, staleness and scrape
 timing are exactly what production sees. `reload()` swaps scrape configs mid-test.
+`web_config` turns on Prometheus' own authentication (`--web.config.file`, e.g.
+`basic_auth_users` with bcrypt hashes); `auth` is what this helper's own requests
+(readiness, reload) then send.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import shutil
 import tempfile
 import time
@@ -46,11 +50,15 @@ class PrometheusServer:
         start_timeout: float = 30.0,
         blocks: Path | None = None,
         extra_args: Sequence[str] = (),
+        web_config: dict[str, Any] | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         """`blocks`: a directory of TSDB blocks (e.g. from `promtool tsdb create-blocks-from`)
         copied into the data directory before start, so tests can query known history."""
         self.blocks = blocks
         self.extra_args = tuple(extra_args)
+        self.web_config = web_config
+        self.auth = auth
         self.config = config
         self.binary = binary
         self.start_timeout = start_timeout
@@ -92,6 +100,8 @@ class PrometheusServer:
         atexit.register(self.stop)
         try:
             self._write_config(self.config)
+            if self.web_config is not None:
+                (self.workdir / "web.yml").write_text(yaml.safe_dump(self.web_config, sort_keys=False))
             if self.blocks is not None:
                 shutil.copytree(self.blocks, self.workdir / "data", dirs_exist_ok=True)
             self._port = free_port()
@@ -128,7 +138,7 @@ class PrometheusServer:
         if config is not None:
             self.config = config
             self._write_config(config)
-        req = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        req = urllib.request.Request(f"{self.url}/-/reload", method="POST", headers=self._auth_headers())
         try:
             with urllib.request.urlopen(req, timeout=10):
                 pass
@@ -155,9 +165,16 @@ class PrometheusServer:
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--web.enable-lifecycle",
             "--log.level=warn",
+            *([f"--web.config.file={self.workdir / 'web.yml'}"] if self.web_config is not None else []),
             *self.extra_args,
         ]
 
+    def _auth_headers(self) -> dict[str, str]:
+        if self.auth is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()}
+
     def _ready(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:
+        req = urllib.request.Request(f"{self.url}/-/ready", headers=self._auth_headers())
+        with urllib.request.urlopen(req, timeout=2) as resp:
             return bool(resp.status == 200)

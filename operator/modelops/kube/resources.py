@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
+from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 from prometheus_client import Counter
 
 FIELD_MANAGER = "modelops-operator"
@@ -27,6 +27,10 @@ API_WRITES = Counter(
 
 class KindNotInstalled(LookupError):
     """The cluster does not serve this kind (e.g. the Gateway API CRDs are missing)."""
+
+
+class ReadRefused(RuntimeError):
+    """The API server refused or failed a read (RBAC, an outage); the message holds its status, never a body."""
 
 
 class Kube:
@@ -76,6 +80,20 @@ class Kube:
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._get, api_version, kind, namespace, name)
+
+    def _secret_data(self, namespace: str, name: str) -> tuple[str, dict[str, str]] | None:
+        try:
+            obj = self._resource("v1", "Secret").get(name=name, namespace=namespace)
+        except NotFoundError:
+            return None
+        except DynamicApiError as error:  # only the status line: the body is not ours to log
+            raise ReadRefused(f"HTTP {error.status} {error.reason}") from None
+        return str(obj.metadata.resourceVersion or ""), dict(obj.to_dict().get("data") or {})
+
+    async def secret_data(self, namespace: str, name: str) -> tuple[str, dict[str, str]] | None:
+        """(resourceVersion, data) of a Secret, values still base64 as the API serves them; None when
+        it does not exist. Raises ReadRefused when the server will not say (403 without RBAC on secrets)."""
+        return await asyncio.to_thread(self._secret_data, namespace, name)
 
     def _list(self, api_version: str, kind: str, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         found = self._resource(api_version, kind).get(namespace=namespace, label_selector=label_selector)

@@ -98,7 +98,7 @@ async def analyze(
     try:
         results = await _checks(ctx)
     except PrometheusError as error:
-        reason = f"Prometheus unavailable: {error.reason} ({error.url})"
+        reason = f"Prometheus {error.headline}: {error.reason} ({error.url})"
         results = [CheckResult(name, Verdict.UNKNOWN, None, "", None, error.query, reason)
                    for name in _names(spec, ctx.since_start is not None)]  # fmt: skip
     return Analysis(at, checks.combine(results), tuple(results))

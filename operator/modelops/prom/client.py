@@ -3,7 +3,9 @@
 Evaluation time is always explicit, so a decision can be replayed later against the same
 data. Errors name the URL, the query and the reason. Transient failures (connection
 errors, timeouts, 429 and 5xx) are retried a bounded number of times with backoff;
-refusals (400/422, bad PromQL) are not.
+refusals (400/422, bad PromQL) are not, and neither are authentication failures (401/403),
+which are reported as such. Credentials (a bearer token or basic auth) are fixed per client:
+a caller whose credentials change makes a new client. They never appear in errors or repr.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import httpx
 class PrometheusError(RuntimeError):
     """A query failed; says where, what and why."""
 
+    headline = "unavailable"  # how a check's reason introduces this failure: "Prometheus unavailable: ..."
+
     def __init__(self, url: str, query: str, reason: str) -> None:
         super().__init__(f"Prometheus {url}: query {query!r}: {reason}")
         self.url, self.query, self.reason = url, query, reason
@@ -32,6 +36,18 @@ class PrometheusUnreachable(PrometheusError):
 
 class PrometheusQueryError(PrometheusError):
     """Prometheus refused the query."""
+
+
+class PrometheusAuthError(PrometheusError):
+    """Prometheus (or a proxy in front of it) answered 401 or 403: the credentials are missing or wrong."""
+
+    headline = "refused the credentials"
+
+
+class PrometheusCredentialsError(PrometheusError):
+    """The credentials to send could not be read (a missing Secret or key): nothing was sent."""
+
+    headline = "credentials unavailable"
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,15 @@ class Series:
     points: tuple[tuple[float, float], ...]  # (unix time, value)
 
 
+def _auth_reason(response: httpx.Response, sent: bool) -> str:
+    what = "Unauthorized" if response.status_code == 401 else "Forbidden"
+    detail = response.text.strip()[:200]
+    told = f" ({detail})" if detail else ""
+    if not sent:
+        return f"HTTP {response.status_code} {what}{told}: Prometheus wants credentials and none are configured"
+    return f"HTTP {response.status_code} {what}{told}: Prometheus refused the configured credentials"
+
+
 def _ts(at: datetime | float) -> str:
     return repr(at.timestamp() if isinstance(at, datetime) else float(at))
 
@@ -66,17 +91,26 @@ class PrometheusClient:
         url: str,
         *,
         bearer_token: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        refusal: str | None = None,
         verify: bool | str = True,
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`refusal`: credentials were configured but could not be read; every query raises
+        PrometheusCredentialsError with this reason instead of going out unauthenticated."""
+        if bearer_token is not None and basic_auth is not None:
+            raise ValueError("a bearer token or basic auth, not both")
         self.url = url.rstrip("/")
+        self.refusal = refusal
         headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        auth = httpx.BasicAuth(*basic_auth) if basic_auth is not None else None
         self._client = httpx.AsyncClient(
-            base_url=self.url, headers=headers, verify=verify, timeout=timeout, transport=transport
+            base_url=self.url, headers=headers, auth=auth, verify=verify, timeout=timeout, transport=transport
         )
+        self._sends_credentials = bool(bearer_token) or basic_auth is not None
         self.retries = retries
         self.backoff = backoff
         self.queries = 0  # sent, for the benchmark's "queries per analysis interval"
@@ -95,6 +129,8 @@ class PrometheusClient:
         for key, value in params:  # repeated keys (match[]) become lists
             existing = form.get(key)
             form[key] = value if existing is None else [*([existing] if isinstance(existing, str) else existing), value]
+        if self.refusal is not None:
+            raise PrometheusCredentialsError(self.url, query, self.refusal)
         last = "no attempt"
         for attempt in range(self.retries + 1):
             if attempt:
@@ -108,6 +144,8 @@ class PrometheusClient:
             if response.status_code == 429 or response.status_code >= 500:
                 last = f"HTTP {response.status_code}: {response.text[:200]}"
                 continue
+            if response.status_code in (401, 403):
+                raise PrometheusAuthError(self.url, query, _auth_reason(response, self._sends_credentials))
             try:
                 doc = response.json()
             except ValueError:

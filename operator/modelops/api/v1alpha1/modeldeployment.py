@@ -330,8 +330,30 @@ class RolloutSpec(ApiModel):
         return self
 
 
+class BasicAuthSecretReference(ApiModel):
+    """A Secret holding a user name and a password (keys as in a kubernetes.io/basic-auth Secret)."""
+
+    name: Name = Field(description="Name of the Secret, in the namespace of the resource.")
+    username_key: str = Field(
+        default="username", min_length=1, max_length=253, description="Key holding the user name."
+    )
+    password_key: str = Field(default="password", min_length=1, max_length=253, description="Key holding the password.")
+
+
 class PrometheusSource(ApiModel):
-    """Where to query Prometheus."""
+    """Where to query Prometheus, and how to authenticate."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.bearerTokenSecretRef) || !has(self.basicAuthSecretRef)",
+                    "message": "prometheus.bearerTokenSecretRef and prometheus.basicAuthSecretRef are mutually "
+                    "exclusive: set at most one",
+                }
+            ]
+        }
+    }
 
     url: str | None = Field(
         default=None,
@@ -340,9 +362,31 @@ class PrometheusSource(ApiModel):
         description="Prometheus base URL; default the operator's --prometheus-url.",
     )
     bearer_token_secret_ref: SecretKeyReference | None = Field(
-        default=None, description="Secret key holding a bearer token for Prometheus."
+        default=None,
+        description=(
+            "Secret key (in this namespace) holding a bearer token, sent as `Authorization: Bearer <token>`. "
+            "Read on every pass that queries Prometheus, so a rotated token is used on the next pass; a missing "
+            "Secret or key makes every check Unknown with a reason naming it. Exclusive with basicAuthSecretRef."
+        ),
+    )
+    basic_auth_secret_ref: BasicAuthSecretReference | None = Field(
+        default=None,
+        description=(
+            "Secret (in this namespace) holding HTTP basic-auth credentials, keys `username` and `password` by "
+            "default (a kubernetes.io/basic-auth Secret). Read on every pass that queries Prometheus; exclusive "
+            "with bearerTokenSecretRef."
+        ),
     )
     insecure_skip_verify: bool = Field(default=False, description="Skip TLS verification (test setups only).")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> PrometheusSource:
+        if self.bearer_token_secret_ref is not None and self.basic_auth_secret_ref is not None:
+            raise ValueError(
+                "prometheus.bearerTokenSecretRef and prometheus.basicAuthSecretRef are mutually exclusive: "
+                "set at most one"
+            )
+        return self
 
 
 class AvailabilitySLO(ApiModel):
