@@ -90,7 +90,7 @@ async def stable_slos(client: PrometheusClient, slo: SLOSpec, labels: dict[str, 
                 client, lambda w: latency(labels, w, le), pairs, error_budget(slo.latency.objective), at=at
             )
     except PrometheusError as error:
-        blind.append(f"Prometheus unavailable: {error.reason} ({error.url})")
+        blind.append(f"Prometheus {error.headline}: {error.reason} ({error.url})")
     except MissingBucket as error:
         blind.append(f"latency SLO cannot be judged: {error}")
     return StableSLOs(evaluations, "; ".join(blind) or None)
