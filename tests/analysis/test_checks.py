@@ -8,10 +8,12 @@ from hypothesis import strategies as st
 
 from modelops.analysis.checks import (
     CheckResult,
+    Refusals,
     Verdict,
     combine,
     common_buckets,
     compare_errors,
+    compare_invalid,
     compare_latency,
     custom,
     mann_whitney_buckets,
@@ -148,3 +150,58 @@ def test_no_shared_edge_is_unknown_not_a_comparison_of_different_ranges() -> Non
     result = prediction_drift(aligned.canary, aligned.stable, max_psi=0.1, alpha=0.01, min_requests=1, query="q",
                               mismatch=aligned.mismatch)  # fmt: skip
     assert result.verdict is Verdict.UNKNOWN and "same edges" in result.reason
+
+
+def refusals(canary: Refusals | None, stable: Refusals | None, max_increase: float = 0.01) -> CheckResult:
+    return compare_invalid(canary, stable, alpha=0.01, min_requests=100, max_increase=max_increase, query="q")
+
+
+def test_a_canary_refusing_more_than_stable_fails_one_refusing_as_much_passes() -> None:
+    worse = refusals(Refusals(200, 40, {"missing_feature": 40}), Refusals(400, 0))
+    assert worse.verdict is Verdict.FAIL and worse.value == 0.2 and worse.samples == 200
+    assert worse.reason == ("canary refused 40/200 (20.00%) vs stable 0/400 (0.00%), one-sided p=4.73e-21; "
+                            "canary reasons: missing_feature 40")  # fmt: skip
+    # a stable that refuses 30% of its inputs itself: a canary refusing the same share is not worse
+    same = refusals(Refusals(200, 62), Refusals(400, 120))
+    assert same.verdict is Verdict.PASS and "31.00%" in same.reason and "30.00%" in same.reason
+    better = refusals(Refusals(200, 0), Refusals(400, 120))
+    assert better.verdict is Verdict.PASS and better.value == -0.3
+
+
+def test_a_significant_increase_within_the_tolerance_passes() -> None:
+    # 1.5% vs 0.5% of 100,000 is significant (p ~ 1e-100) but within a 2-point tolerance
+    assert refusals(Refusals(1e5, 1500), Refusals(1e5, 500), max_increase=0.02).verdict is Verdict.PASS
+    assert refusals(Refusals(1e5, 1500), Refusals(1e5, 500), max_increase=0.005).verdict is Verdict.FAIL
+
+
+def test_refusals_without_data_never_pass() -> None:
+    assert refusals(None, Refusals(400, 0)).verdict is Verdict.UNKNOWN
+    few = refusals(Refusals(50, 50), Refusals(400, 0))
+    assert few.verdict is Verdict.UNKNOWN and few.samples == 50 and "fewer than 100" in few.reason
+    one_blind = refusals(Refusals(200, 40), Refusals(400, None))
+    assert one_blind.verdict is Verdict.UNKNOWN and "the stable exports no" in one_blind.reason
+    skipped = refusals(Refusals(200, None), Refusals(400, None))
+    assert skipped.verdict is Verdict.SKIPPED and skipped.value is None and "not judged" in skipped.reason
+
+
+def test_skipped_checks_count_as_neither_pass_nor_unknown() -> None:
+    skipped = refusals(Refusals(200, None), Refusals(400, None))
+    ok, unknown, failed = burn(0, 1000), burn(0, 10), burn(100, 1000)
+    assert combine([ok, skipped]) is Verdict.PASS and combine([skipped]) is Verdict.UNKNOWN
+    assert combine([unknown, skipped]) is Verdict.UNKNOWN and combine([failed, skipped]) is Verdict.FAIL
+
+
+@given(st.integers(100, 3000), st.integers(0, 3000), st.integers(100, 3000), st.integers(0, 3000))
+def test_more_canary_refusals_never_turn_a_fail_into_a_pass(ct: int, cb: int, st_: int, sb: int) -> None:
+    cb, sb = min(cb, ct), min(sb, st_)
+    if refusals(Refusals(ct, cb), Refusals(st_, sb)).verdict is Verdict.FAIL and cb < ct:
+        assert refusals(Refusals(ct, cb + 1), Refusals(st_, sb)).verdict is Verdict.FAIL
+
+
+def test_an_identical_canary_is_rarely_failed_for_refusals() -> None:
+    rng = np.random.default_rng(14)
+    fails = 0
+    for _ in range(1000):  # both refuse 20% of their inputs: 150 canary and 300 stable requests an interval
+        c, s = rng.binomial(150, 0.2), rng.binomial(300, 0.2)
+        fails += refusals(Refusals(150, c), Refusals(300, s)).verdict is Verdict.FAIL
+    assert fails <= 15  # alpha 0.01 (Fisher is conservative): 0.55-0.75% of 2,000 trials for three seeds

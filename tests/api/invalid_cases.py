@@ -52,6 +52,8 @@ CASES = [
          "spec.analysis.slo.availability.objective"),
     Case("objective-0", "ModelDeployment", ("analysis", "slo", "latency", "objective"), 0,
          "spec.analysis.slo.latency.objective"),
+    Case("invalid-increase-whole", "ModelDeployment", ("analysis", "invalidRequests", "maxIncrease"), 1,
+         "spec.analysis.invalidRequests.maxIncrease"),
     Case("min-over-max-replicas", "ModelDeployment", ("autoscaling",), {"minReplicas": 5, "maxReplicas": 2},
          "spec.autoscaling.minReplicas", "minReplicas must be <= autoscaling.maxReplicas"),
     Case("version-not-a-label", "ModelDeployment", ("model", "version"), "v1/beta", "spec.model.version"),

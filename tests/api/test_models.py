@@ -61,3 +61,18 @@ def test_status_tolerates_fields_from_newer_operators() -> None:
 def test_default_drift_reference_is_last_week() -> None:
     spec = DriftMonitorSpec.model_validate({"modelDeploymentRef": {"name": "m"}})
     assert spec.reference.past is not None and spec.reference.past.offset == "7d"
+
+
+def test_a_skipped_check_is_recorded_in_status_and_the_analysis_stays_three_valued() -> None:
+    from pydantic import ValidationError
+
+    from modelops.api.v1alpha1.modeldeployment import AnalysisResult, AnalysisSpec
+
+    skipped = {"name": "invalid-vs-stable", "verdict": "Skipped", "reason": "neither version exports it"}
+    result = AnalysisResult.model_validate({"time": "2026-11-28T12:00:00Z", "verdict": "Pass", "checks": [skipped]})
+    assert result.checks[0].verdict == "Skipped"
+    with pytest.raises(ValidationError):
+        AnalysisResult.model_validate({"time": "2026-11-28T12:00:00Z", "verdict": "Skipped"})
+    spec = AnalysisSpec()
+    assert spec.invalid_requests.enabled and spec.invalid_requests.max_increase == 0.01
+    assert spec.model_dump(by_alias=True)["invalidRequests"] == {"enabled": True, "maxIncrease": 0.01}

@@ -411,7 +411,7 @@ def test_identical_canary_passes(cluster: DevCluster, prometheus: str, artifacts
     for (_, report), analysis in zip(runs, analyses, strict=True):
         assert report.requests("v2") >= MIN_REQUESTS and not report.errors
         assert {c.name for c in analysis.checks} == {
-            "availability", "latency", "errors-vs-stable", "latency-vs-stable", "prediction-drift"
+            "availability", "latency", "errors-vs-stable", "latency-vs-stable", "invalid-vs-stable", "prediction-drift"
         }  # fmt: skip
         assert analysis.verdict is not Verdict.UNKNOWN, describe(analysis)  # enough traffic: decided
     failed = [a for a in analyses if a.verdict is Verdict.FAIL]
@@ -501,5 +501,55 @@ def test_too_little_traffic_is_unknown(cluster: DevCluster, prometheus: str, art
     assert all(c.verdict is Verdict.UNKNOWN for c in analysis.checks), describe(analysis)
     assert f"fewer than minRequests {MIN_REQUESTS}" in checks["availability"].reason
     assert checks["availability"].samples is not None and 0 < checks["availability"].samples < MIN_REQUESTS
-    for name in ("errors-vs-stable", "latency-vs-stable", "prediction-drift"):
+    for name in ("errors-vs-stable", "latency-vs-stable", "invalid-vs-stable", "prediction-drift"):
         assert f"fewer than {MIN_REQUESTS}" in checks[name].reason, checks[name].reason
+
+
+# -- (e) a canary that refuses inputs stable accepts --------------------------------------------------
+
+
+def test_canary_refusing_inputs_fails_and_one_refusing_what_stable_refuses_passes(
+    cluster: DevCluster, prometheus: str, artifacts: Artifacts
+) -> None:
+    """A changed input schema: 30% of the canary's requests carry an input under a name it does not take,
+    and the real server refuses them (400, unknown_input). Errors count 5xx only and pass; the refused
+    share, canary vs stable, fails. Then both versions refuse 20% (a client sending an old field name to
+    every version): the canary refuses no more than stable, and passes."""
+    rows = int(RATE * WINDOW.total_seconds()) + 1
+    schema, shared = {"v2": Fault(renamed_input_rate=0.3)}, Fault(renamed_input_rate=0.2)
+    runs = [
+        traffic_window(cluster, NAMESPACE, artifacts.traffic.slice(0, rows), seed=501, faults=schema),
+        traffic_window(cluster, NAMESPACE, artifacts.traffic.slice(rows, 2 * rows), seed=502,
+                       faults={"v1": shared, "v2": shared}),
+    ]  # fmt: skip
+    ends = window_ends([end for end, _ in runs])
+    settle(ends[-1])
+    changed, same = (judge(prometheus, NAMESPACE, "v2", at) for at in ends)
+    print(describe(changed), describe(same), sep="\n")
+
+    report = runs[0][1]
+    refused, received = report.counts[("v2", "canary")].get(400, 0), report.requests("v2")
+    assert received >= MIN_REQUESTS and report.counts[("v1", "stable")] == {200: report.requests("v1")}
+    checks = {c.name: c for c in changed.checks}
+    invalid = checks["invalid-vs-stable"]
+    assert changed.verdict is Verdict.FAIL and invalid.verdict is Verdict.FAIL, describe(changed)
+    for name in ("availability", "errors-vs-stable"):  # what existed before: blind to 400s
+        assert checks[name].verdict is Verdict.PASS, describe(changed)
+    # Prometheus' counts agree with what the servers answered: every request received, refusals included
+    assert invalid.samples is not None and abs(invalid.samples - received) <= 0.1 * received, (invalid, received)
+    assert invalid.value is not None and abs(invalid.value - refused / received) < 0.05, (invalid, refused, received)
+    assert "unknown_input" in invalid.reason and "vs stable 0/" in invalid.reason
+
+    report = runs[1][1]
+    for version, variant in (("v1", "stable"), ("v2", "canary")):
+        share = report.counts[(version, variant)].get(400, 0) / report.requests(version)
+        assert 0.1 < share < 0.3, (version, report.counts)
+    invalid = {c.name: c for c in same.checks}["invalid-vs-stable"]
+    assert invalid.verdict is Verdict.PASS, describe(same)
+    assert invalid.value is not None and abs(invalid.value) < 0.1
+
+    # `modelops analyze` (what on call runs) lists it like every other check
+    table = analyze_cli(prometheus, ends[0], "--canary-version", "v2", "--stable-version", "v1")
+    assert table.returncode == 1, table.stderr  # 1 = Fail
+    line = next(row for row in table.stdout.splitlines() if row.startswith("invalid-vs-stable"))
+    assert "Fail" in line and "canary refused" in line, table.stdout

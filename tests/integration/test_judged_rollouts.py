@@ -106,6 +106,50 @@ def test_healthy_version_is_promoted_and_broken_one_rolled_back(
         traffic.stop()
 
 
+def test_canary_refusing_inputs_stable_accepts_is_rolled_back(stack: Stack, versions: dict[str, Artifact]) -> None:
+    """A changed input schema. A client sends a tenth of its requests with an old field name, and every
+    version's real server refuses those (400, unknown_input): a healthy v2 refuses what the stable
+    refuses and is promoted. v3's servers refuse half of what they get, inputs the stable accepts: the
+    checks on 5xx see nothing, invalid-vs-stable fails it and it is rolled back."""
+    name = "schema"
+    traffic = _serve(stack, name, "gatewayAPI", versions["v1"])
+    old_field = Fault(renamed_input_rate=0.1)
+    traffic.faults.update({"v1": old_field, "v2": old_field, "v3": Fault(renamed_input_rate=0.5)})
+    try:
+        stack.apply(_md(name, versions["v2"], ROUTERS["gatewayAPI"]))
+        judged: list[dict[str, Any]] = []
+        status = stack.wait(name, lambda s: _serving(s, "v2"), timeout=180,
+                            on_change=lambda s: judged.append(_check(s, "invalid-vs-stable")))  # fmt: skip
+        assert status["history"][0]["outcome"] == "Promoted", (status["history"][0], _events(stack, name))
+        passed = [c for c in judged if c.get("verdict") == "Pass"]
+        assert passed, judged  # judged from data: the stable's own refusals, not a missing series
+        print("v2:", [f"{c.get('verdict')} {c.get('reason')}" for c in judged if c])
+
+        stack.apply(_md(name, versions["v3"], ROUTERS["gatewayAPI"]))
+        failing: list[dict[str, Any]] = []
+        status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=180,
+                            on_change=lambda s: failing.append(s.get("lastAnalysis") or {}))  # fmt: skip
+        last = status["history"][0]
+        assert (last["version"], last["outcome"]) == ("v3", "RolledBack"), (last, _events(stack, name))
+        assert "failed analyses" in last["reason"] and "invalid-vs-stable" in last["reason"], last
+        assert "unknown_input" in last["reason"], last
+        failed = [a for a in failing if a.get("verdict") == "Fail"]
+        assert failed, failing
+        for analysis in failed:  # only the new check saw it: no 5xx, no slow requests
+            verdicts = {c["name"]: c["verdict"] for c in analysis["checks"]}
+            print("v3:", verdicts, _check({"lastAnalysis": analysis}, "invalid-vs-stable").get("reason"))
+            assert verdicts["invalid-vs-stable"] == "Fail", verdicts
+            assert {verdicts["availability"], verdicts["errors-vs-stable"]} <= {"Pass", "Unknown"}, verdicts
+        assert status["stable"]["version"] == "v2" and status["canaryWeight"] == 0
+    finally:
+        traffic.stop()
+
+
+def _check(status: dict[str, Any], check: str) -> dict[str, Any]:
+    checks = (status.get("lastAnalysis") or {}).get("checks") or []
+    return next((c for c in checks if c.get("name") == check), {})
+
+
 def _each_router(stack: Stack, prefix: str, v1: Artifact) -> dict[str, tuple[str, Traffic]]:
     """One ModelDeployment per router serving v1 under traffic, all at once: {router: (name, traffic)}."""
     names = {router: f"{prefix}-{router.lower()}" for router in ROUTERS}

@@ -15,7 +15,9 @@ from modelops.prom.client import PrometheusClient, PrometheusError, Sample
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=15)
-SPEC = AnalysisSpec.model_validate({"compareToStable": False, "predictionDrift": {"enabled": False}})
+SPEC = AnalysisSpec.model_validate(
+    {"compareToStable": False, "predictionDrift": {"enabled": False}, "invalidRequests": {"enabled": False}}
+)
 
 
 class Scripted:
@@ -89,3 +91,100 @@ def test_too_few_requests_over_the_rollout_is_unknown_and_so_is_a_blind_promethe
     blind = _analyze(Scripted({}, down=True), started=AT - 3 * INTERVAL)
     assert set(blind) == {"availability", "availability-since-start", "latency", "latency-since-start", ""}
     assert all(verdict is Verdict.UNKNOWN for verdict, _ in blind.values())
+
+
+# -- invalid-vs-stable: refused inputs, canary vs stable -----------------------------------------
+
+INVALID_ONLY = AnalysisSpec.model_validate(
+    {"slo": {"latency": None}, "compareToStable": False, "predictionDrift": {"enabled": False}}
+)
+
+
+class Refusing:
+    """Answers per version: requests_total (every answered code, refusals included) and the refusal
+    counter by reason; a version missing from `invalid` exports no refusal counter at all."""
+
+    def __init__(self, requests: Mapping[str, float], invalid: Mapping[str, Mapping[str, float]]) -> None:
+        self.requests, self.invalid, self.queries = requests, invalid, list[str]()
+
+    async def query(self, expr: str, *, time: datetime) -> list[Sample]:
+        self.queries.append(expr)
+        version = re.search(r'version="(\w+)"', expr)
+        assert version is not None, expr
+        v = version.group(1)
+        if expr.startswith("sum by (reason)"):
+            return [Sample({"reason": r}, n) for r, n in self.invalid.get(v, {}).items()]
+        if "modelops_invalid_requests_total" in expr:  # the total: requests + refused for their path
+            assert 'reason="unknown_model"' in expr and "or vector(0)" in expr, expr
+            return [Sample({}, self.requests[v] + self.invalid.get(v, {}).get("unknown_model", 0.0))]
+        if 'code=~"5.."' in expr:
+            return [Sample({}, 0.0)]
+        return [Sample({}, self.requests[v])]
+
+    async def series(self, *matchers: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+        return []
+
+
+def _invalid(client: Refusing, spec: AnalysisSpec = INVALID_ONLY) -> tuple[Verdict, Verdict, str, float | None]:
+    canary, stable = Variant("ns", "m", "v2"), Variant("ns", "m", "v1")
+    judged = analyze(cast(PrometheusClient, client), spec, canary=canary, stable=stable, interval=INTERVAL,
+                     min_requests=100, at=AT)  # fmt: skip
+    analysis = asyncio.run(judged)
+    check = {c.name: c for c in analysis.checks}["invalid-vs-stable"]
+    return check.verdict, analysis.verdict, check.reason, check.value
+
+
+def test_a_canary_refusing_inputs_stable_accepts_fails() -> None:
+    # the reference server counts a 400 in requests_total{code="400"} and in the refusal counter
+    client = Refusing({"v2": 300, "v1": 600}, {"v2": {"missing_feature": 90, "nan": 0}, "v1": {"missing_feature": 0}})
+    verdict, combined, reason, value = _invalid(client)
+    assert (verdict, combined) == (Verdict.FAIL, Verdict.FAIL)
+    assert value == 0.3
+    assert "canary refused 90/300 (30.00%) vs stable 0/600 (0.00%)" in reason and "missing_feature 90" in reason
+    queries = [q for q in client.queries if "invalid" in q]
+    assert 'modelops_invalid_requests_total{namespace="ns",model="m",version="v2"}' in queries[1]
+
+
+def test_a_canary_refusing_what_stable_refuses_passes() -> None:
+    # a stable that refuses a fifth of its inputs (a client sending an old field) sets the bar
+    client = Refusing({"v2": 300, "v1": 600}, {"v2": {"missing_feature": 63}, "v1": {"missing_feature": 120}})
+    verdict, combined, reason, value = _invalid(client)
+    assert (verdict, combined) == (Verdict.PASS, Verdict.PASS), reason
+    assert value is not None and abs(value - 0.01) < 1e-9
+
+
+def test_requests_refused_for_their_path_are_received_once() -> None:
+    # unknown_model refusals never reach requests_total: the total adds them, so 50 of 150, not 50 of 100
+    client = Refusing({"v2": 100, "v1": 600}, {"v2": {"unknown_model": 50}, "v1": {"unknown_model": 0}})
+    verdict, _, reason, _ = _invalid(client)
+    assert verdict is Verdict.FAIL and "50/150 (33.33%)" in reason
+
+
+def test_servers_without_the_refusal_counter_skip_the_check_without_holding_the_rollout() -> None:
+    verdict, combined, reason, value = _invalid(Refusing({"v2": 300, "v1": 600}, {}))
+    assert (verdict, combined, value) == (Verdict.SKIPPED, Verdict.PASS, None)
+    assert "neither version exports modelops_invalid_requests_total" in reason
+    # one side blind is Unknown: that version's refusals cannot be seen
+    verdict, combined, reason, _ = _invalid(Refusing({"v2": 300, "v1": 600}, {"v1": {"nan": 0}}))
+    assert (verdict, combined) == (Verdict.UNKNOWN, Verdict.UNKNOWN)
+    assert "the canary exports no modelops_invalid_requests_total while the stable does" in reason
+    # no traffic is Unknown before anything else, counter or not
+    verdict, combined, reason, _ = _invalid(Refusing({"v2": 0, "v1": 600}, {}))
+    assert (verdict, combined) == (Verdict.UNKNOWN, Verdict.UNKNOWN) and "no canary traffic" in reason
+
+
+def test_disabled_it_sends_no_query_and_a_blind_prometheus_names_it() -> None:
+    client = Refusing({"v2": 300, "v1": 600}, {})
+    spec = INVALID_ONLY.model_copy(update={"invalid_requests": INVALID_ONLY.invalid_requests.model_copy(
+        update={"enabled": False})})  # fmt: skip
+    canary, stable = Variant("ns", "m", "v2"), Variant("ns", "m", "v1")
+    analysis = asyncio.run(analyze(cast(PrometheusClient, client), spec, canary=canary, stable=stable,
+                                   interval=INTERVAL, min_requests=100, at=AT))  # fmt: skip
+    assert "invalid-vs-stable" not in {c.name for c in analysis.checks}
+    assert not any("invalid" in q for q in client.queries)
+    blind = _analyze(Scripted({}, down=True), started=None)
+    assert "invalid-vs-stable" not in blind  # SPEC disables it
+    down = analyze(cast(PrometheusClient, Scripted({}, down=True)), INVALID_ONLY, canary=canary, stable=stable,
+                   interval=INTERVAL, min_requests=100, at=AT)  # fmt: skip
+    checks = {c.name: c.verdict for c in asyncio.run(down).checks}
+    assert checks == {"availability": Verdict.UNKNOWN, "invalid-vs-stable": Verdict.UNKNOWN}

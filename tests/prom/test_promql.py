@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from modelops.prom import promql
 from modelops.prom.promql import TemplateError, duration, escape_label_value, render_template, selector
 
 
@@ -52,3 +53,14 @@ def test_duration() -> None:
         "3d",
         "90s",
     ]
+
+
+def test_invalid_requests_received_counts_path_refusals_once_and_escapes_labels() -> None:
+    labels = {"model": 'fr"aud', "version": "v2"}
+    q = promql.invalid_requests(labels, timedelta(seconds=90))
+    assert q.bad == 'sum by (reason) (increase(modelops_invalid_requests_total{model="fr\\"aud",version="v2"}[90s]))'
+    assert q.total == (
+        'sum(increase(modelops_requests_total{model="fr\\"aud",version="v2"}[90s])) + '
+        '(sum(increase(modelops_invalid_requests_total{model="fr\\"aud",version="v2",reason="unknown_model"}[90s]))'
+        " or vector(0))"
+    )

@@ -12,6 +12,11 @@ one-line reason, so a person on call sees why without opening Prometheus.
   the two bucketed latency distributions (is the canary slower?). Each fails only when
   the difference is both significant and large enough to matter, so a canary is failed
   for being worse than stable, not for a fixed number that ignores traffic.
+- Refused inputs (invalid-vs-stable): the share of requests each version refuses as invalid,
+  by the same Fisher test, so a canary that answers 400 to inputs stable accepts (a changed
+  input schema) fails, while one that refuses what stable refuses too does not. Skipped when
+  neither version's server exports the refusal counter (a check that cannot apply to these
+  servers), which counts as neither a pass nor Unknown.
 - Prediction drift: canary predictions vs stable predictions with the DriftMonitor's
   statistics (chi-square homogeneity + PSI floor).
 - Custom: a value from a PromQL template within a threshold range.
@@ -22,8 +27,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -39,6 +44,7 @@ class Verdict(enum.StrEnum):
     PASS = "Pass"
     FAIL = "Fail"
     UNKNOWN = "Unknown"
+    SKIPPED = "Skipped"  # the check cannot apply to these servers; counts as neither pass nor unknown
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,13 @@ class Analysis:
 
 
 def combine(results: Sequence[CheckResult]) -> Verdict:
-    """Fail if any check failed, else Unknown if any was unknown (or there were none), else Pass."""
-    verdicts = {r.verdict for r in results}
+    """Fail if any check failed, else Unknown if any was unknown (or none was judged), else Pass.
+
+    Skipped checks are left out: they neither pass nor hold, and all skipped is Unknown."""
+    verdicts = {r.verdict for r in results} - {Verdict.SKIPPED}
     if Verdict.FAIL in verdicts:
         return Verdict.FAIL
-    if Verdict.UNKNOWN in verdicts or not results:
+    if Verdict.UNKNOWN in verdicts or not verdicts:
         return Verdict.UNKNOWN
     return Verdict.PASS
 
@@ -147,13 +155,84 @@ def compare_errors(
             return _unknown(name, threshold, query, f"{label} has {c.total:.0f} requests, fewer than {min_requests}",
                             c.total)  # fmt: skip
     assert canary is not None and stable is not None
-    cb, ct = round(min(max(canary.bad, 0), canary.total)), round(canary.total)
-    sb, st = round(min(max(stable.bad, 0), stable.total)), round(stable.total)
-    p = float(stats.fisher_exact([[cb, ct - cb], [sb, st - sb]], alternative="greater").pvalue)
+    (cb, ct), (sb, st) = _whole(canary.bad, canary.total), _whole(stable.bad, stable.total)
+    p = fisher_greater(cb, ct, sb, st)
     difference = cb / ct - sb / st
     worse = p < alpha and difference >= min_difference
     reason = f"canary {cb}/{ct} ({cb / ct:.2%}) vs stable {sb}/{st} ({sb / st:.2%}) errors, one-sided p={p:.3g}"
     return CheckResult(name, Verdict.FAIL if worse else Verdict.PASS, difference, threshold, ct, query, reason)
+
+
+def _whole(bad: float, total: float) -> tuple[int, int]:
+    """(bad, total) as whole counts, bad within [0, total] (increase() extrapolates both)."""
+    return round(min(max(bad, 0.0), total)), round(total)
+
+
+def fisher_greater(bad_a: int, total_a: int, bad_b: int, total_b: int) -> float:
+    """One-sided Fisher exact p-value: is a's proportion of bad higher than b's?"""
+    table = [[bad_a, total_a - bad_a], [bad_b, total_b - bad_b]]
+    return float(stats.fisher_exact(table, alternative="greater").pvalue)
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """What one version received (answered or refused) and how many of those it refused as invalid.
+
+    `refused` is None when its server exports no refusal counter at all (no series, as opposed to
+    series at zero); `reasons` breaks `refused` down by the counter's `reason` label.
+    """
+
+    received: float
+    refused: float | None
+    reasons: Mapping[str, float] = field(default_factory=dict)
+
+
+INVALID_COUNTER = "modelops_invalid_requests_total"
+
+
+def compare_invalid(
+    canary: Refusals | None,
+    stable: Refusals | None,
+    *,
+    alpha: float,
+    min_requests: int,
+    max_increase: float,
+    query: str,
+) -> CheckResult:
+    """Fail when the canary refuses a larger share of its requests than stable: one-sided Fisher
+    p < alpha and the increase of the refused share above `max_increase`.
+
+    Too little traffic on either side is Unknown. No refusal series on either side (servers without
+    the counter) is Skipped: the check cannot apply, and Unknown would hold and then roll back every
+    rollout of such a server. Series on one side only is Unknown: that version's refusals cannot be seen.
+    """
+    name = "invalid-vs-stable"
+    threshold = f"p >= {alpha:g} or increase <= {max_increase:.3g}"
+    for label, side in (("canary", canary), ("stable", stable)):
+        if side is None or side.received <= 0:
+            return _unknown(name, threshold, query, f"no {label} traffic in the interval (no data)")
+        if side.received < min_requests:
+            return _unknown(name, threshold, query, f"{label} received {side.received:.0f} requests, fewer than "
+                                                    f"{min_requests}", side.received)  # fmt: skip
+    assert canary is not None and stable is not None
+    if canary.refused is None and stable.refused is None:
+        reason = (f"neither version exports {INVALID_COUNTER} (a server without the refusal counter): refused inputs "
+                  f"cannot be compared, not judged")  # fmt: skip
+        return CheckResult(name, Verdict.SKIPPED, None, threshold, round(canary.received), query, reason)
+    if canary.refused is None or stable.refused is None:
+        blind, seen = ("canary", "stable") if canary.refused is None else ("stable", "canary")
+        reason = (f"the {blind} exports no {INVALID_COUNTER} while the {seen} does: its refusals cannot be seen "
+                  f"(analysis.invalidRequests.enabled: false judges a server without it)")  # fmt: skip
+        return _unknown(name, threshold, query, reason, canary.received)
+    (cb, ct), (sb, st) = _whole(canary.refused, canary.received), _whole(stable.refused, stable.received)
+    p = fisher_greater(cb, ct, sb, st)
+    increase = cb / ct - sb / st
+    worse = p < alpha and increase > max_increase
+    reason = f"canary refused {cb}/{ct} ({cb / ct:.2%}) vs stable {sb}/{st} ({sb / st:.2%}), one-sided p={p:.3g}"
+    top = sorted(((n, r) for r, n in canary.reasons.items() if round(n) > 0), reverse=True)[:3]
+    if top:
+        reason += "; canary reasons: " + ", ".join(f"{r} {n:.0f}" for n, r in top)
+    return CheckResult(name, Verdict.FAIL if worse else Verdict.PASS, increase, threshold, ct, query, reason)
 
 
 def _too_few(

@@ -40,6 +40,7 @@ from modelops.devcluster.dataplane import NonLoopbackError, require_loopback
 from modelops.train.dataset import Dataset
 
 FAULT_HEADER = "x-modelops-fault"
+RENAMED_INPUT = "renamed-input"  # a fault the generator makes in the body (Fault.renamed_input_rate)
 MODEL_LABEL = "modelops.dev/model"
 VERSION_LABEL = "modelops.dev/version"
 VARIANT_LABEL = "modelops.dev/variant"
@@ -76,14 +77,20 @@ Target = Service | HTTPRoute | VirtualService
 
 @dataclass(frozen=True)
 class Fault:
-    """Per-request fault odds for one version: a 500 with `error_rate`, plus `latency_s` on every request."""
+    """Per-request fault odds for one version: a 500 with `error_rate`, plus `latency_s` on every request.
+
+    `renamed_input_rate`: the share of requests to the version whose first input is sent under another
+    name (`<name>_v2`), as a client of a changed input schema would; the real server refuses them
+    (400, `unknown_input`). Done by the generator, not the server; the fault string records it.
+    """
 
     error_rate: float = 0.0
     latency_s: float = 0.0
+    renamed_input_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.error_rate <= 1.0 or self.latency_s < 0:
-            raise ValueError("error_rate must be within [0, 1] and latency_s >= 0")
+        if not 0.0 <= self.error_rate <= 1.0 or not 0.0 <= self.renamed_input_rate <= 1.0 or self.latency_s < 0:
+            raise ValueError("error_rate and renamed_input_rate must be within [0, 1] and latency_s >= 0")
 
 
 @dataclass(frozen=True)
@@ -466,6 +473,8 @@ class TrafficGenerator:
         parts = ["error"] if self._rng.random() < fault.error_rate else []
         if fault.latency_s > 0:
             parts.append(f"latency={fault.latency_s:g}")
+        if fault.renamed_input_rate > 0 and self._rng.random() < fault.renamed_input_rate:  # no draw otherwise
+            parts.append(RENAMED_INPUT)
         return ",".join(parts)
 
     def _send(
@@ -498,6 +507,9 @@ def _post(
         f"http://{require_loopback(endpoint.ip)}:{endpoint.port}/v2/models/{endpoint.labels.get(MODEL_LABEL, '')}/infer"
     )
     headers = {FAULT_HEADER: fault} if fault else {}
+    if RENAMED_INPUT in fault.split(","):  # the server ignores this token; the body carries the fault
+        first, *rest = body["inputs"]
+        body = {**body, "inputs": [{**first, "name": f"{first['name']}_v2"}, *rest]}
     started = time.perf_counter()
     code, error = None, ""
     try:

@@ -110,6 +110,8 @@ def _names(spec: AnalysisSpec, since_start: bool) -> list[str]:
         names += ["latency"] + (["latency-since-start"] if since_start else [])
     if spec.compare_to_stable:
         names += ["errors-vs-stable", "latency-vs-stable"]
+    if spec.invalid_requests.enabled:
+        names.append("invalid-vs-stable")
     if spec.prediction_drift.enabled:
         names.append("prediction-drift")
     return names + [m.name for m in spec.metrics]
@@ -139,6 +141,8 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
         query, latency = await ctx.compared(promql.DURATION)
         out.append(checks.compare_latency(latency.canary, latency.stable, alpha=alpha, min_requests=n,
                                           min_effect=0.05, query=query, mismatch=latency.mismatch))  # fmt: skip
+    if spec.invalid_requests.enabled:
+        out.append(await _invalid(ctx))
     if spec.prediction_drift.enabled:
         query, predictions = await ctx.compared("modelops_prediction")
         drift = spec.prediction_drift
@@ -169,6 +173,25 @@ async def _latency(ctx: _Context, name: str, window: timedelta, scope: str = "in
     return checks.slo_burn(name, await counts(ctx.client, q, at=ctx.at), budget=error_budget(latency.objective),
                            max_burn=ctx.spec.max_burn_rate, min_requests=ctx.min_requests, alpha=ctx.spec.alpha,
                            query=q.bad, scope=scope)  # fmt: skip
+
+
+async def _refusals(ctx: _Context, variant: Variant) -> tuple[str, checks.Refusals | None]:
+    """One version's refusals by reason and requests received over the interval; None without traffic."""
+    q = promql.invalid_requests(variant.labels, ctx.interval)
+    total = await ctx.client.query(q.total, time=ctx.at)
+    if not total or math.isnan(total[0].value) or total[0].value <= 0:
+        return q.bad, None
+    reasons = {s.labels.get("reason", ""): s.value for s in await ctx.client.query(q.bad, time=ctx.at)
+               if not math.isnan(s.value)}  # fmt: skip
+    refused = sum(max(v, 0.0) for v in reasons.values()) if reasons else None
+    return q.bad, checks.Refusals(received=total[0].value, refused=refused, reasons=reasons)
+
+
+async def _invalid(ctx: _Context) -> CheckResult:
+    query, canary = await _refusals(ctx, ctx.canary)
+    _, stable = await _refusals(ctx, ctx.stable)
+    return checks.compare_invalid(canary, stable, alpha=ctx.spec.alpha, min_requests=ctx.min_requests,
+                                  max_increase=ctx.spec.invalid_requests.max_increase, query=query)  # fmt: skip
 
 
 async def _custom(ctx: _Context, name: str, template: str, low: float | None, high: float | None) -> CheckResult:

@@ -15,6 +15,7 @@ from datetime import timedelta
 TEMPLATE_VARIABLES = ("namespace", "model", "version", "variant", "interval")
 REQUESTS = "modelops_requests_total"
 DURATION = "modelops_request_duration_seconds"
+INVALID = "modelops_invalid_requests_total"
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -105,4 +106,21 @@ def latency(labels: Mapping[str, str], window: timedelta, le: str) -> SLIQueries
     return SLIQueries(
         bad=f"sum(increase({count}[{w}])) - sum(increase({bucket}[{w}]))",
         total=f"sum(increase({count}[{w}]))",
+    )
+
+
+def invalid_requests(labels: Mapping[str, str], window: timedelta) -> SLIQueries:
+    """Requests refused as invalid, by reason (`bad`), and every request the version received (`total`).
+
+    The reference server counts a request refused for its input (400, 413, 422) in both series:
+    `modelops_requests_total{code}` and `modelops_invalid_requests_total{reason}`. One refused for
+    its path (`reason="unknown_model"`, a 404 before the request reaches the model) is only in the
+    latter, so it is added to the total once: every request received, none counted twice. `bad` has
+    no series at all for a server that does not export the counter (told apart from zero refusals).
+    """
+    w = duration(window)
+    unknown_model = selector(INVALID, {**labels, "reason": "unknown_model"})
+    return SLIQueries(
+        bad=f"sum by (reason) (increase({selector(INVALID, labels)}[{w}]))",
+        total=f"sum(increase({selector(REQUESTS, labels)}[{w}])) + (sum(increase({unknown_model}[{w}])) or vector(0))",
     )

@@ -32,6 +32,7 @@ Phase = Literal[
     "Pending", "Available", "Progressing", "Paused", "Promoting", "Baking", "RolledBack", "Degraded", "Frozen"
 ]
 Verdict = Literal["Pass", "Fail", "Unknown"]
+CheckVerdict = Literal["Pass", "Fail", "Unknown", "Skipped"]
 MAX_STEPS = 20
 
 
@@ -422,6 +423,28 @@ class PredictionDrift(ApiModel):
     alpha: float = Field(default=0.01, gt=0, lt=1, description="Significance level of the homogeneity test.")
 
 
+class InvalidRequests(ApiModel):
+    """Compare the share of requests the canary refuses as invalid with stable's."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Run the invalid-vs-stable check: fail a canary that refuses (4xx, counted in "
+            "modelops_invalid_requests_total) a larger share of what it receives than stable does, e.g. "
+            "after a changed input schema. Skipped, not Unknown, when neither version exports that counter."
+        ),
+    )
+    max_increase: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description=(
+            "Largest increase of the refused share over stable's that passes, as a fraction (0.01 = one "
+            "percentage point); a larger one fails only when also statistically significant at analysis.alpha."
+        ),
+    )
+
+
 class ThresholdRange(ApiModel):
     """Inclusive bounds for a custom metric."""
 
@@ -477,6 +500,10 @@ class AnalysisSpec(ApiModel):
     )
     prediction_drift: PredictionDrift = Field(
         default_factory=PredictionDrift, description="Canary-vs-stable prediction distribution check."
+    )
+    invalid_requests: InvalidRequests = Field(
+        default_factory=InvalidRequests,
+        description="Canary-vs-stable check of the share of requests refused as invalid.",
     )
     metrics: list[CustomMetric] = Field(default_factory=list, max_length=32, description="Custom PromQL checks.")
 
@@ -568,7 +595,10 @@ class CheckResult(ApiModel):
     """One check of one analysis: the verdict with the numbers behind it."""
 
     name: str = Field(description="Check name.")
-    verdict: Verdict = Field(description="Pass, Fail or Unknown (never counted as a pass).")
+    verdict: CheckVerdict = Field(
+        description="Pass, Fail or Unknown (never counted as a pass); Skipped when the check cannot apply to these "
+        "servers (no series on either side for it), which counts as neither."
+    )
     value: float | None = Field(default=None, description="Measured value; null when there was no data.")
     threshold: str = Field(default="", description="What the value was compared with.")
     samples: int | None = Field(default=None, description="Requests or observations behind the value.")
