@@ -72,7 +72,7 @@ def main() -> None:
                 began = time.monotonic()
                 try:
                     report = gen.run(40, max_seconds=1.0)
-                except Exception as error:  # noqa: BLE001 - the point is to see it
+                except Exception as error:
                     timeline.append(f"{began - t0:6.2f} traffic chunk raised {type(error).__name__}: {error}")
                     time.sleep(0.2)
                     continue
@@ -92,7 +92,7 @@ def main() -> None:
                     routes = gen.routes()
                     shown = "; ".join(f"{b.service} w={b.weight:g} -> " + ",".join(f"{e.pod}@{e.ip}:{e.port}"
                                       for e in b.endpoints) for b in routes.backends)  # fmt: skip
-                except Exception as error:  # noqa: BLE001
+                except Exception as error:
                     shown = f"routes raise {type(error).__name__}: {error}"
                 dp = [f"{p.name}:{p.phase}/{'R' if p.ready else '-'}/pid={p.pid}" for p in stack.dataplane.pods()]
                 now = " | ".join(sorted(rows)) + "\n        routes: " + shown + "\n        dataplane: " + " ".join(dp)

@@ -48,11 +48,11 @@ def test_pods_drain_before_they_stop_and_a_template_can_change_it() -> None:
     sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert sleep == 5 and pod["terminationGracePeriodSeconds"] == 20
     assert pod["terminationGracePeriodSeconds"] >= sleep + 10  # drain, then uvicorn's 10 s graceful shutdown
-    template = {"spec": {"terminationGracePeriodSeconds": 60,
-                         "containers": [{"name": "model", "lifecycle": {"preStop": {"sleep": {"seconds": 15}}}}]}}  # fmt: skip
+    drain = {"preStop": {"sleep": {"seconds": 15}}}
+    template = {"spec": {"terminationGracePeriodSeconds": 60, "containers": [{"name": "model", "lifecycle": drain}]}}
     pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
     assert pod["spec"]["terminationGracePeriodSeconds"] == 60
-    assert pod["spec"]["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 15}}}
+    assert pod["spec"]["containers"][0]["lifecycle"] == drain
 
 
 def test_custom_image_keeps_its_entrypoint_and_hpa_owns_replicas() -> None:
