@@ -1,7 +1,8 @@
 """Install the chart into the dev cluster and check what the API server made of it.
 
 The operator image never runs here: kwok stands in for the kubelet and marks the pod
-Running and Ready, so the Deployment becomes available. What is real is the API
+Running, and Ready because the pod is annotated `kwok.modelops.dev/probes-pass` (nothing
+would answer its readiness probe), so the Deployment becomes available. What is real is the API
 server: CRD registration, admission of every object and RBAC authorization, checked
 with `kubectl auth can-i` as the operator's ServiceAccount.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from modelops.devcluster.cluster import DevCluster
+from modelops.devcluster.kwok import PROBES_PASS_ANNOTATION
 
 pytestmark = pytest.mark.integration
 
@@ -66,9 +68,10 @@ def wait_available(cluster: DevCluster, namespace: str, name: str) -> None:
 @contextmanager
 def installed(cluster: DevCluster, release: str, namespace: str, *values: str) -> Iterator[str]:
     """The chart installed as `release`; uninstalled (and checked gone) on exit."""
+    probes_pass = "podAnnotations." + PROBES_PASS_ANNOTATION.replace(".", "\\.") + "=true"  # dots escaped for --set
     cluster.helm(
         "install", release, str(CHART), "-n", namespace, "--create-namespace", "--wait=false", *values,
-        timeout=180,
+        "--set-string", probes_pass, timeout=180,
     )  # fmt: skip
     try:
         yield release

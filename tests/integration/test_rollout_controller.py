@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from modelops.devcluster import crds as extra_crds
+from modelops.devcluster.kwok import PROBES_PASS_ANNOTATION
 from modelops.devcluster.operator import OperatorProcess
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,13 @@ def operator(cluster: Any) -> Iterator[OperatorProcess]:
     print(process.logs()[-4000:])
 
 
+# No data plane runs these pods, so nothing would ever answer their readiness probes: kwok
+# plays a kubelet whose probes pass at once (see modelops.devcluster.kwok).
+PROBES_PASS = {"podTemplate": {"metadata": {"annotations": {PROBES_PASS_ANNOTATION: "true"}}}}
+
+
 def _apply(cluster: Any, name: str, version: str, **spec: Any) -> None:
+    spec.setdefault("runtime", PROBES_PASS)
     body = {
         "apiVersion": "modelops.dev/v1alpha1",
         "kind": "ModelDeployment",

@@ -43,6 +43,18 @@ def test_deployment_fetches_verifies_and_serves() -> None:
     assert model["securityContext"]["readOnlyRootFilesystem"] is True and pod["spec"]["securityContext"]["runAsNonRoot"]
 
 
+def test_pods_drain_before_they_stop_and_a_template_can_change_it() -> None:
+    pod = deployment(OWNER, spec(), PLAN, serving_image=IMAGE)["spec"]["template"]["spec"]
+    sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert sleep == 5 and pod["terminationGracePeriodSeconds"] == 20
+    assert pod["terminationGracePeriodSeconds"] >= sleep + 10  # drain, then uvicorn's 10 s graceful shutdown
+    drain = {"preStop": {"sleep": {"seconds": 15}}}
+    template = {"spec": {"terminationGracePeriodSeconds": 60, "containers": [{"name": "model", "lifecycle": drain}]}}
+    pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 60
+    assert pod["spec"]["containers"][0]["lifecycle"] == drain
+
+
 def test_custom_image_keeps_its_entrypoint_and_hpa_owns_replicas() -> None:
     s = spec(runtime={"image": "my/server:1"}, autoscaling={"minReplicas": 2, "maxReplicas": 10})
     d = deployment(OWNER, s, PLAN, serving_image=IMAGE)

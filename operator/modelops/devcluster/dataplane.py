@@ -20,12 +20,27 @@ directory, and when every container has exited the data plane reports what a kub
 would (exit codes, the termination message, phase Succeeded or Failed), so the Job
 controller and the operator see a real trainer's real result.
 
-It stops a pod's processes when the pod is gone, no longer Running, terminating, or was
-replaced (new uid). Containers with another command or image are skipped with a logged
-reason (so are pods with none runnable); volumes of other types fail the pod with a clear
-message. A crashed server is reported, not restarted.
+It owns the Ready condition of the pods it runs, as a kubelet does: kwok starts a pod whose
+containers declare a ``readinessProbe`` NotReady, and the data plane probes the real local
+server as the probe says (httpGet or tcpSocket on the pod IP, loopback only; periodSeconds,
+timeoutSeconds, initialDelaySeconds, successThreshold, failureThreshold) and PATCHes the pod's
+Ready and ContainersReady conditions through the API; they go False again when probes fail or
+a process dies. A probe it cannot run (exec, gRPC, HTTPS, a foreign container) never passes.
 
-What it is not: a container runtime (no isolation, images, resources, probes or restarts)
+Deletion follows a kubelet's termination: the data plane puts its finalizer
+(`DATAPLANE_FINALIZER`) on each pod it starts, so kwok cannot remove a deleted pod before its
+processes have stopped. A deleted pod goes NotReady at once, runs its ``preStop`` hook
+(``sleep`` only; other handlers are logged and skipped), then gets SIGTERM, then SIGKILL when
+the grace period (counted from when the deletion was seen) is over; then the finalizer goes and
+kwok removes the pod. `stop()` removes the finalizer from every pod, so nothing is left stuck.
+
+It also stops a pod's processes at once when the pod is gone or was replaced (new uid), and
+when it is no longer Running. Containers with another command or image are skipped with a
+logged reason (so are pods with none runnable); volumes of other types fail the pod with a
+clear message. A crashed server is reported, not restarted.
+
+What it is not: a container runtime (no isolation, images, resources, liveness or startup
+probes, restarts)
 or a network (Services get no endpoints, because Kubernetes refuses loopback addresses in
 EndpointSlices; `modelops.devcluster.traffic` routes by reading the API instead). Every
 address it serves on or probes is on 127.0.0.0/8; any other pod IP is refused.
@@ -34,17 +49,20 @@ address it serves on or probes is on 127.0.0.0/8; any other pod IP is refused.
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime
 import ipaddress
 import logging
+import math
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -54,6 +72,7 @@ import httpx
 
 import modelops
 from modelops.devcluster.cluster import DevCluster
+from modelops.devcluster.kwok import DATAPLANE_FINALIZER, PROBES_PASS_ANNOTATION
 from modelops.devcluster.procs import ManagedProcess, keep_workdirs, stop_all, tail
 
 log = logging.getLogger(__name__)
@@ -64,6 +83,8 @@ MODELOPS_COMMAND = "modelops"
 DEFAULT_PORT = 8080
 RUN_LOCALLY_ANNOTATION = "kwok.modelops.dev/run-locally"  # a Job pod kwok leaves running for us to run
 TERMINATION_MESSAGE_BYTES = 4096  # what a kubelet keeps of /dev/termination-log
+DEFAULT_GRACE_SECONDS = 30  # a pod's terminationGracePeriodSeconds when it sets none
+GONE_GRACE_SECONDS = 5.0  # SIGTERM to SIGKILL for processes whose pod is gone from the API already
 _PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "MODELOPS_PVC_ROOT")
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _FIELD_KEY = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
@@ -167,6 +188,9 @@ class _Process(ManagedProcess):
     def exit_code(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 
+    def started(self) -> bool:
+        return self._proc is not None
+
 
 @dataclass
 class _PodRun:
@@ -180,7 +204,15 @@ class _PodRun:
     init_deadline: float = 0.0
     processes: list[_Process] = field(default_factory=list)
     servers: list[_Process] = field(default_factory=list)
-    ready: bool = False
+    ready: bool = False  # the server answered its readiness check (what `pods()` reports)
+    probes: dict[str, _Prober] = field(default_factory=dict)  # container -> its readiness prober
+    finalized: bool = False  # our finalizer is on the pod
+    reported_ready: bool | None = None  # the Ready status we last saw or set in the API
+    terminating_since: float | None = None
+    grace_deadline: float = 0.0
+    prestop_until: float = 0.0
+    sigterm_sent: bool = False
+    sigkill_sent: bool = False
 
     @property
     def uid(self) -> str:
@@ -189,6 +221,13 @@ class _PodRun:
     @property
     def ip(self) -> str:
         return str(self.pod.get("status", {}).get("podIP", ""))
+
+    @property
+    def name(self) -> str:
+        return str(self.pod["metadata"]["name"])
+
+    def alive(self) -> list[_Process]:
+        return [p for p in self.processes if p.exit_code() is None and p.started()]
 
     def snapshot(self) -> LocalPod:
         meta = self.pod["metadata"]
@@ -199,7 +238,7 @@ class _PodRun:
             ip=self.ip,
             port=self.plan.port if self.plan else None,
             labels=dict(meta.get("labels", {})),
-            phase=self.phase,
+            phase="terminating" if self.terminating_since is not None and self.phase != "terminated" else self.phase,
             message=self.message,
             pid=self.servers[0].pid if self.servers else None,
             ready=self.ready,
@@ -227,7 +266,7 @@ class DataPlane:
         self.poll_interval = poll_interval
         self._given_workdir = workdir
         self._workdir: Path | None = None
-        self._runs: dict[tuple[str, str], _PodRun] = {}
+        self._runs: dict[str, _PodRun] = {}  # by pod uid
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -261,9 +300,11 @@ class DataPlane:
             self._thread.join(timeout=60)
             self._thread = None
         with self._lock:
-            leftovers = [p for run in self._runs.values() for p in run.processes]
+            runs = list(self._runs.values())
             self._runs.clear()
-        stop_all(leftovers, timeout=5.0)  # only if the thread could not (it normally has)
+        stop_all([p for run in runs for p in run.processes], timeout=5.0)  # only if the thread could not
+        if runs:
+            self._release_all(runs)
         if self._workdir is not None and self._given_workdir is None and not keep_workdirs():
             shutil.rmtree(self._workdir, ignore_errors=True)
         self._workdir = None
@@ -283,7 +324,9 @@ class DataPlane:
             return sorted((run.snapshot() for run in self._runs.values()), key=lambda p: (p.namespace, p.name))
 
     def status(self, name: str, namespace: str | None = None) -> LocalPod | None:
-        return next((p for p in self.pods() if p.name == name and namespace in (None, p.namespace)), None)
+        """The pod called `name` (the one not terminating, if a replacement has the same name)."""
+        found = [p for p in self.pods() if p.name == name and namespace in (None, p.namespace)]
+        return min(found, key=lambda p: p.phase == "terminating", default=None)
 
     def logs(self, name: str, namespace: str | None = None, container: str | None = None) -> str:
         """A pod's container logs (all containers, init first, when `container` is None)."""
@@ -315,7 +358,7 @@ class DataPlane:
         wanted = count if count is not None else (len(names) if names else 1)
         deadline = time.monotonic() + timeout
         while True:
-            chosen = [p for p in self.pods() if _selected(p, names, labels, namespace)]
+            chosen = [p for p in self.pods() if _selected(p, names, labels, namespace) and p.phase != "terminating"]
             failed = [p for p in chosen if p.phase in ("failed", "skipped")]
             if failed:
                 pod = failed[0]
@@ -343,10 +386,21 @@ class DataPlane:
                 runs = list(self._runs.values())
                 self._runs.clear()
             stop_all([p for run in runs for p in run.processes], timeout=5.0)
+            self._release_all(runs)
+
+    def _release_all(self, runs: Sequence[_PodRun]) -> None:
+        """Take our finalizer off every pod we ran (and any other carrying it), so nothing stays stuck."""
+        for run in runs:
+            if run.finalized:
+                with contextlib.suppress(Exception):  # the API server may be gone already
+                    self._remove_finalizer(run.pod)
+        with contextlib.suppress(Exception):
+            for pod in self._list_pods():
+                if DATAPLANE_FINALIZER in (pod["metadata"].get("finalizers") or []):
+                    self._remove_finalizer(pod)
 
     def _list_pods(self) -> list[dict[str, Any]]:
-        query = "?" + urllib.parse.urlencode({"fieldSelector": "status.phase=Running"})
-        paths = [f"/api/v1/namespaces/{ns}/pods{query}" for ns in self.namespaces] or [f"/api/v1/pods{query}"]
+        paths = [f"/api/v1/namespaces/{ns}/pods" for ns in self.namespaces] or ["/api/v1/pods"]
         pods: list[dict[str, Any]] = []
         for path in paths:
             status, body = self.cluster.api("GET", path)
@@ -356,27 +410,50 @@ class DataPlane:
         return pods
 
     def _sync(self) -> None:
-        live = {
-            (p["metadata"]["namespace"], p["metadata"]["name"]): p
-            for p in self._list_pods()
-            if not p["metadata"].get("deletionTimestamp")
-        }
+        pods = {p["metadata"]["uid"]: p for p in self._list_pods()}
         with self._lock:
-            gone = [k for k, run in self._runs.items() if k not in live or live[k]["metadata"]["uid"] != run.uid]
-            stopped = [self._runs.pop(k) for k in gone]
-        for run in stopped:
-            log.info("pod %s gone, replaced or stopped: stopping its processes", run.pod["metadata"]["name"])
-        stop_all([p for run in stopped for p in run.processes], timeout=5.0)
-        for key, pod in live.items():
+            runs = list(self._runs.values())
+        for run in runs:
+            pod = pods.get(run.uid)
+            if pod is None:  # gone from the API (force-deleted, or a finalizer removed by someone else)
+                if run.terminating_since is None:
+                    log.info("pod %s gone: stopping its processes", run.name)
+                    self._begin_termination(run, GONE_GRACE_SECONDS, prestop=False)
+                run.finalized = False
+            else:
+                run.pod = pod  # labels, IP, deletionTimestamp
+                if pod["metadata"].get("deletionTimestamp") and run.terminating_since is None:
+                    grace = pod["metadata"].get("deletionGracePeriodSeconds")
+                    if grace is None:
+                        grace = pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
+                    log.info("pod %s deleted: terminating (grace period %ss)", run.name, grace)
+                    self._begin_termination(run, float(grace), prestop=True)
+                elif pod.get("status", {}).get("phase") != "Running" and run.terminating_since is None:
+                    log.info("pod %s is %s: stopping its processes", run.name, pod.get("status", {}).get("phase"))
+                    self._begin_termination(run, GONE_GRACE_SECONDS, prestop=False)
+            if run.terminating_since is not None:
+                self._step_termination(run)
+            else:
+                self._advance(run)
+                self._update_ready(run)
+        known = {run.uid for run in runs}
+        for uid, pod in pods.items():
+            meta = pod["metadata"]
+            if uid in known:
+                continue
+            if meta.get("deletionTimestamp"):
+                if DATAPLANE_FINALIZER in (meta.get("finalizers") or []):  # left by a data plane that died
+                    self._remove_finalizer(pod)
+                continue
+            if pod.get("status", {}).get("phase") != "Running":
+                continue
+            directory = self.workdir / meta["namespace"] / f"{meta['name']}-{uid[:8]}"
+            run = _PodRun(pod, directory)
+            run.finalized = DATAPLANE_FINALIZER in (meta.get("finalizers") or [])
             with self._lock:
-                known = self._runs.get(key)
-                if known is None:
-                    directory = self.workdir / key[0] / f"{key[1]}-{pod['metadata']['uid'][:8]}"
-                    run = self._runs[key] = _PodRun(pod, directory)
-                else:
-                    run = known
-                    run.pod = pod  # labels, IP
+                self._runs[uid] = run
             self._advance(run)
+            self._update_ready(run)
 
     def _advance(self, run: _PodRun) -> None:
         """One step of a pod's lifecycle; never blocks for long (the loop serves every pod)."""
@@ -406,7 +483,10 @@ class DataPlane:
         if not plan.main:
             self._finish(run, "skipped", "no container runs the modelops command")
             return
+        if not run.finalized and not self._add_finalizer(run):
+            return  # retried on the next poll
         run.plan = plan
+        run.probes = _probers(run.pod, {c.container for c in plan.main})
         run.pending_init = list(plan.init)
         run.phase, run.message = "initializing", ""
 
@@ -431,6 +511,9 @@ class DataPlane:
             run.init_deadline = time.monotonic() + self.init_timeout
             return
         run.servers = [self._spawn(run, c) for c in run.plan.main]
+        now = time.monotonic()
+        for prober in run.probes.values():
+            prober.started(now)
         run.phase, run.message = "running", ""
 
     def _check_servers(self, run: _PodRun) -> None:
@@ -446,6 +529,121 @@ class DataPlane:
         if not run.ready:
             pod = run.snapshot()
             run.ready = pod.port is None or _probe(pod)  # nothing serves: running is all there is
+        now = time.monotonic()
+        for prober in run.probes.values():
+            prober.step(now)
+
+    # -- readiness: the pod's Ready condition, as a kubelet sets it ------------------------
+
+    def _update_ready(self, run: _PodRun) -> None:
+        """PATCH Ready/ContainersReady when what the pod's containers say differs from the API."""
+        wanted = _pod_ready(run)
+        if wanted is None:
+            return
+        current = _condition(run.pod, "Ready")
+        if current == wanted and run.reported_ready == wanted:
+            return
+        if current == wanted:
+            run.reported_ready = wanted
+            return
+        self._patch_ready(run, wanted)
+
+    def _patch_ready(self, run: _PodRun, ready: bool) -> None:
+        meta = run.pod["metadata"]
+        body = _ready_patch(run.pod, ready, _container_readiness(run), _now_rfc3339())
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
+        status, answer = self.cluster.api("PATCH", path, body, content_type="application/strategic-merge-patch+json")
+        if status == 200:
+            run.pod = answer
+            run.reported_ready = ready
+            log.info("pod %s: Ready=%s", run.name, ready)
+        elif status != 404:
+            log.warning("pod %s: setting Ready=%s failed (%s): %s", run.name, ready, status, answer)
+
+    # -- termination: preStop, SIGTERM, SIGKILL after the grace period, then the finalizer goes
+
+    def _begin_termination(self, run: _PodRun, grace: float, *, prestop: bool) -> None:
+        now = time.monotonic()
+        run.terminating_since = now
+        run.grace_deadline = now + grace
+        run.prestop_until = now
+        if run.init is not None:  # an init container is never given a preStop hook
+            run.init.terminate()
+        if prestop and run.plan is not None:
+            running = {c.container for c, p in zip(run.plan.main, run.servers, strict=False) if p.exit_code() is None}
+            for container in run.pod["spec"].get("containers", []):
+                if container["name"] not in running:
+                    continue
+                seconds, skipped = _prestop(container)
+                if skipped:
+                    log.info("pod %s: preStop %s of container %s skipped (only sleep is run locally)",
+                             run.name, skipped, container["name"])  # fmt: skip
+                run.prestop_until = max(run.prestop_until, now + seconds)
+        if run.finalized and run.reported_ready is not False and _condition(run.pod, "Ready") is not False:
+            self._patch_ready(run, False)  # out of the endpoints before anything stops
+
+    def _step_termination(self, run: _PodRun) -> None:
+        now = time.monotonic()
+        alive = run.alive()
+        if alive and not run.sigterm_sent and now >= min(run.prestop_until, run.grace_deadline):
+            for proc in alive:
+                proc.terminate()
+            run.sigterm_sent = True
+            log.info("pod %s: SIGTERM after %.1fs", run.name, now - (run.terminating_since or now))
+        if alive and not run.sigkill_sent and now >= run.grace_deadline:
+            for proc in alive:
+                proc.kill()
+            run.sigkill_sent = True
+            log.info("pod %s: grace period over, SIGKILL", run.name)
+        if alive:
+            return
+        for proc in run.processes:
+            proc.stop(timeout=1.0)  # reaped already: closes the log, forgets the process
+        if run.finalized and not self._remove_finalizer(run.pod):
+            return  # retried on the next poll
+        run.finalized = False
+        run.phase = "terminated"
+        with self._lock:
+            self._runs.pop(run.uid, None)
+
+    # -- our finalizer ---------------------------------------------------------------------
+
+    def _add_finalizer(self, run: _PodRun) -> bool:
+        meta = run.pod["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if DATAPLANE_FINALIZER not in finalizers:
+            body = {"metadata": {"finalizers": [*finalizers, DATAPLANE_FINALIZER],
+                                 "resourceVersion": meta["resourceVersion"]}}  # fmt: skip
+            path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+            status, answer = self.cluster.api("PATCH", path, body, content_type="application/merge-patch+json")
+            if status != 200:  # 409: changed since we read it; 422: being deleted
+                run.message = f"adding the data plane's finalizer failed ({status}); retrying"
+                return False
+            run.pod = answer
+        run.finalized = True
+        return True
+
+    def _remove_finalizer(self, pod: Mapping[str, Any]) -> bool:
+        """Remove our finalizer (and only ours); True when it is gone (or the pod is)."""
+        meta = pod["metadata"]
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+        for _ in range(3):
+            finalizers = list(meta.get("finalizers") or [])
+            if DATAPLANE_FINALIZER not in finalizers:
+                return True
+            body = {"metadata": {"finalizers": [f for f in finalizers if f != DATAPLANE_FINALIZER],
+                                 "resourceVersion": meta["resourceVersion"]}}  # fmt: skip
+            status, _ = self.cluster.api("PATCH", path, body, content_type="application/merge-patch+json")
+            if status in (200, 404):
+                return True
+            status, fresh = self.cluster.api("GET", path)
+            if status == 404:
+                return True
+            if status != 200:
+                break
+            meta = fresh["metadata"]
+        log.warning("pod %s: could not remove the data plane's finalizer", meta["name"])
+        return False
 
     def _check_job(self, run: _PodRun) -> None:
         """A Job's pod: when every container has exited, report what a kubelet would (exit codes,
@@ -793,3 +991,196 @@ def _probe(pod: LocalPod) -> bool:
 def log_tail(pod: LocalPod, container: str = "model", lines: int = 40) -> str:
     """The last lines of one container's log, for failure messages."""
     return tail(pod.directory / "logs" / f"{container}.log", lines)
+
+
+# -- readiness probes and termination: pure helpers ----------------------------------------
+
+
+@dataclass
+class _Prober:
+    """One container's readiness probe, as a kubelet runs it: Failure until `success_threshold`
+    consecutive successes, Failure again after `failure_threshold` consecutive failures; the
+    first probe `initial_delay` after the container started, then one every `period`.
+
+    `check` is None when the probe cannot be run locally (`why` says so): it never passes.
+    """
+
+    container: str
+    check: Callable[[], bool] | None
+    why: str = ""
+    period: float = 10.0
+    initial_delay: float = 0.0
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    ready: bool = False
+    successes: int = 0
+    failures: int = 0
+    next_at: float = math.inf  # not started yet
+
+    def started(self, now: float) -> None:
+        self.next_at = now + self.initial_delay
+
+    def step(self, now: float) -> bool:
+        """Probe if one is due; returns whether the container is ready."""
+        if self.check is None or now < self.next_at:
+            return self.ready
+        self.next_at = now + self.period
+        if self.check():
+            self.successes, self.failures = self.successes + 1, 0
+            if self.successes >= self.success_threshold:
+                self.ready = True
+        else:
+            self.successes, self.failures = 0, self.failures + 1
+            if self.failures >= self.failure_threshold:
+                self.ready = False
+        return self.ready
+
+
+def _probes_pass(pod: Mapping[str, Any]) -> bool:
+    """The pod asks kwok to play a kubelet whose probes pass at once (tests without a data plane)."""
+    return (pod["metadata"].get("annotations") or {}).get(PROBES_PASS_ANNOTATION) == "true"
+
+
+def _owns_ready(pod: Mapping[str, Any]) -> bool:
+    """kwok left Ready to a prober: some container declares a readinessProbe."""
+    return not _probes_pass(pod) and any("readinessProbe" in c for c in pod["spec"].get("containers", []))
+
+
+def _probers(pod: Mapping[str, Any], runnable: Iterable[str]) -> dict[str, _Prober]:
+    """A prober per runnable container with a readinessProbe (none when the pod says probes pass)."""
+    if _probes_pass(pod):
+        return {}
+    runnable = set(runnable)
+    out = {}
+    for container in pod["spec"].get("containers", []):
+        if "readinessProbe" in container and container["name"] in runnable:
+            out[container["name"]] = _prober(container, str(pod.get("status", {}).get("podIP", "")))
+    return out
+
+
+def _prober(container: Mapping[str, Any], pod_ip: str) -> _Prober:
+    probe = container["readinessProbe"]
+    timing = {
+        "period": float(probe.get("periodSeconds", 10)),
+        "initial_delay": float(probe.get("initialDelaySeconds", 0)),
+        "success_threshold": int(probe.get("successThreshold", 1)),
+        "failure_threshold": int(probe.get("failureThreshold", 3)),
+    }
+    timeout = float(probe.get("timeoutSeconds", 1))
+    name = container["name"]
+    handler = probe.get("httpGet") or probe.get("tcpSocket")
+    if handler is None:
+        kind = next((k for k in ("exec", "grpc") if k in probe), "unknown")
+        return _Prober(name, None, f"{kind} probes cannot run locally", **timing)  # type: ignore[arg-type]
+    port = _named_port(container, handler.get("port"))
+    host = handler.get("host") or pod_ip
+    try:
+        require_loopback(host)
+    except NonLoopbackError as error:
+        return _Prober(name, None, str(error), **timing)  # type: ignore[arg-type]
+    if port is None:
+        return _Prober(name, None, f"probe port {handler.get('port')!r} is not a port of the container", **timing)  # type: ignore[arg-type]
+    if "httpGet" in probe:
+        if str(handler.get("scheme", "HTTP")).upper() != "HTTP":
+            return _Prober(name, None, "HTTPS probes are not run locally", **timing)  # type: ignore[arg-type]
+        path = str(handler.get("path", "/"))
+        url = f"http://{host}:{port}{path if path.startswith('/') else '/' + path}"
+        headers = {h["name"]: h["value"] for h in handler.get("httpHeaders", [])}
+        return _Prober(name, lambda: _http_ok(url, headers, timeout), **timing)  # type: ignore[arg-type]
+    return _Prober(name, lambda: _tcp_ok(host, port, timeout), **timing)  # type: ignore[arg-type]
+
+
+def _named_port(container: Mapping[str, Any], port: Any) -> int | None:
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for p in container.get("ports", []):
+        if p.get("name") == port:
+            return int(p["containerPort"])
+    return None
+
+
+def _http_ok(url: str, headers: Mapping[str, str], timeout: float) -> bool:
+    """A kubelet's HTTP probe: any 2xx or 3xx within the timeout (loopback only, no proxy)."""
+    try:
+        code = httpx.get(url, headers=dict(headers), timeout=timeout, trust_env=False).status_code
+    except httpx.HTTPError:
+        return False
+    return 200 <= code < 400
+
+
+def _tcp_ok(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((require_loopback(host), port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _container_readiness(run: _PodRun) -> dict[str, bool]:
+    """Each container's ready flag: its probe (if it has one), else whether its process runs."""
+    running = {}
+    if run.plan is not None and run.phase == "running":
+        running = {c.container: p.exit_code() is None for c, p in zip(run.plan.main, run.servers, strict=False)}
+    probes_pass = _probes_pass(run.pod)
+    out = {}
+    for container in run.pod["spec"].get("containers", []):
+        name = container["name"]
+        if name in running:
+            prober = run.probes.get(name)
+            out[name] = running[name] and (prober is None or prober.ready)
+        elif run.plan is not None and any(c.container == name for c in run.plan.main):
+            out[name] = False  # ours, but not running (yet, or any more)
+        else:  # a container the data plane skips: nothing probes it
+            out[name] = probes_pass or "readinessProbe" not in container
+    return out
+
+
+def _pod_ready(run: _PodRun) -> bool | None:
+    """The Ready status the pod should have, or None where the data plane leaves it as kwok set it."""
+    if run.terminating_since is not None or run.phase == "failed":
+        return False if run.finalized or run.phase == "failed" else None
+    if run.phase in ("waiting", "initializing"):
+        return False if _owns_ready(run.pod) else None
+    if run.phase == "running" and not _runs_to_completion(run.pod):
+        return all(_container_readiness(run).values())
+    return None
+
+
+def _condition(pod: Mapping[str, Any], kind: str) -> bool | None:
+    for condition in pod.get("status", {}).get("conditions", []):
+        if condition.get("type") == kind:
+            return bool(condition.get("status") == "True")
+    return None
+
+
+def _ready_patch(pod: Mapping[str, Any], ready: bool, containers: Mapping[str, bool], now: str) -> dict[str, Any]:
+    """A strategic-merge patch of the pod's status: Ready and ContainersReady (merged by type),
+    and the containers' ready flags (containerStatuses is atomic: the whole list, as it is, but ready)."""
+    unready = sorted(name for name, ok in containers.items() if not ok) if not ready else []
+    extra: dict[str, Any] = {"reason": None, "message": None}
+    if not ready:
+        extra = {"reason": "ContainersNotReady", "message": f"containers with unready status: [{' '.join(unready)}]"}
+        if pod["metadata"].get("deletionTimestamp"):
+            extra = {"reason": "PodTerminating", "message": "the pod is terminating"}
+    status = "True" if ready else "False"
+    conditions = [{"type": kind, "status": status, "lastTransitionTime": now, **extra}
+                  for kind in ("Ready", "ContainersReady")]  # fmt: skip
+    body: dict[str, Any] = {"status": {"conditions": conditions}}
+    statuses = pod.get("status", {}).get("containerStatuses")
+    if statuses:
+        body["status"]["containerStatuses"] = [
+            {**s, "ready": containers.get(s.get("name", ""), ready)} for s in statuses
+        ]
+    return body
+
+
+def _now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _prestop(container: Mapping[str, Any]) -> tuple[float, str]:
+    """(seconds the preStop hook sleeps, the kind of a hook that is not run locally, else '')."""
+    hook = (container.get("lifecycle") or {}).get("preStop") or {}
+    if "sleep" in hook:
+        return float(hook["sleep"].get("seconds", 0)), ""
+    return 0.0, next(iter(hook), "")

@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (the stage templates below are kwok's, verbatim but for pod-complete's exit/message)
+# ruff: noqa: E501  (the stage templates below are kwok's, verbatim but for the changes the docstring lists)
 """kwok's stages and the one fake node it manages.
 
 Run standalone (not through kwokctl), kwok has no built-in behaviour: the stages
@@ -13,6 +13,22 @@ what a kubelet reports of a real container: `kwok.modelops.dev/exit-code` (defau
 wrote to /dev/termination-log). Tests put them in a RetrainPolicy's jobTemplate to play a
 trainer that succeeds with a given result, or fails.
 
+Two changes make the node behave like a kubelet whose pods the local data plane
+(`modelops.devcluster.dataplane`) runs:
+
+- pod-ready: a pod whose containers declare a `readinessProbe` starts Running with Ready=False
+  and ContainersReady=False (those containers not ready). The data plane probes the real server
+  and sets the conditions; a pod nobody probes stays NotReady, as with a kubelet whose probe
+  fails. Pods without a probe become Ready at once, as before. A pod annotated
+  `kwok.modelops.dev/probes-pass: "true"` plays a kubelet whose probes pass at once (Ready at
+  once, probe or not): for tests without a data plane, where nothing would ever answer a probe.
+- pod-delete: a terminating pod is deleted (grace period 0) only once it no longer carries the
+  data plane's finalizer `dataplane.modelops.dev/terminate`, which the data plane removes when
+  the pod's processes have stopped (preStop hook, SIGTERM, SIGKILL at the end of the grace
+  period). Pods the data plane does not run never carry it and go at once, as before. kwok's
+  `delete: true` is a plain DELETE with gracePeriodSeconds 0: it does not remove finalizers, so
+  the selector has to wait for ours to go.
+
 Pod IPs: kwok's PodIPsWith template function allocates from the node's
 spec.podCIDRs[0] (else spec.podCIDR, else kwok's --cidr, default 10.0.0.0/24) with an
 in-memory pool, so creating the node with a loopback podCIDR keeps every pod IP on
@@ -24,6 +40,8 @@ from __future__ import annotations
 from typing import Any
 
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
+PROBES_PASS_ANNOTATION = "kwok.modelops.dev/probes-pass"
+DATAPLANE_FINALIZER = "dataplane.modelops.dev/terminate"
 
 STAGES_YAML = """\
 apiVersion: kwok.x-k8s.io/v1alpha1
@@ -196,17 +214,23 @@ spec:
   next:
     statusTemplate: |
       {{ $now := Now }}
+      {{ $probesPass := false }}
+      {{ with .metadata.annotations }}{{ with index . "kwok.modelops.dev/probes-pass" }}{{ if eq . "true" }}{{ $probesPass = true }}{{ end }}{{ end }}{{ end }}
+      {{ $ready := true }}
+      {{ range .spec.containers }}{{ if .readinessProbe }}{{ if not $probesPass }}{{ $ready = false }}{{ end }}{{ end }}{{ end }}
 
       conditions:
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
         type: Initialized
       - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
+        status: {{ if $ready }}"True"{{ else }}"False"{{ end }}
         type: Ready
+        {{ if not $ready }}reason: ContainersNotReady{{ end }}
       - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
+        status: {{ if $ready }}"True"{{ else }}"False"{{ end }}
         type: ContainersReady
+        {{ if not $ready }}reason: ContainersNotReady{{ end }}
       {{ range .spec.readinessGates }}
       - lastTransitionTime: {{ $now | Quote }}
         status: "True"
@@ -217,8 +241,9 @@ spec:
       {{ range .spec.containers }}
       - image: {{ .image | Quote }}
         name: {{ .name | Quote }}
-        ready: true
+        ready: {{ if and .readinessProbe (not $probesPass) }}false{{ else }}true{{ end }}
         restartCount: 0
+        started: true
         state:
           running:
             startedAt: {{ $now | Quote }}
@@ -325,6 +350,10 @@ spec:
     matchExpressions:
     - key: '.metadata.deletionTimestamp'
       operator: 'Exists'
+    - key: '.metadata.finalizers.[]'
+      operator: 'NotIn'
+      values:
+      - 'dataplane.modelops.dev/terminate'
   next:
     delete: true
 """

@@ -144,6 +144,11 @@ class ManagedProcess:
         if self.running():
             self._signal_group(signal.SIGTERM)
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group now; `stop` reaps it."""
+        if self.running():
+            self._signal_group(signal.SIGKILL)
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the process group, SIGKILL it after `timeout`, reap the leader."""
         proc = self._proc

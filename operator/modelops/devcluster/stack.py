@@ -14,6 +14,7 @@ import json
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from modelops.devcluster.dataplane import DataPlane
 from modelops.devcluster.operator import OperatorProcess
 from modelops.devcluster.prometheus import PrometheusServer
 from modelops.devcluster.scrape import PodDiscovery, prometheus_config
-from modelops.devcluster.traffic import Fault, Target, TrafficGenerator
+from modelops.devcluster.traffic import Fault, RequestRecord, Target, TrafficGenerator
 from modelops.train.dataset import Dataset, generate
 from modelops.train.trainer import Settings, train
 
@@ -48,30 +49,106 @@ class Artifact:
 
 @dataclass
 class Traffic:
-    """Traffic in the background, in short bounded runs, until stopped (faults can change between runs)."""
+    """Traffic in the background, in short bounded runs, until stopped (faults can change between runs).
+
+    Every request's record is kept for the whole run (`records`: primary, `mirrored`: copies
+    a mirror filter sent), so a test can count what was answered and what was not:
+    `unexpected_failures()` are the requests that got no answer, or a 4xx/5xx that fault
+    injection did not ask for; `failures_per_second()` shows when; `mirrored_answers()` tells
+    whether a shadow answered anything, `answered()` which versions answered live requests.
+    `errors` records every chunk that could not run and every route resolution that failed
+    (the chunk loop keeps going with the last routes it resolved).
+    """
 
     generator: TrafficGenerator
     faults: dict[str, Fault] = field(default_factory=dict)
     sent: int = 0
+    records: list[RequestRecord] = field(default_factory=list)
+    mirrored: list[RequestRecord] = field(default_factory=list)
+    errors: list[tuple[float, str]] = field(default_factory=list)  # (time.monotonic(), what went wrong)
+    started_at: float = 0.0
+    max_records: int = 1_000_000  # a bound on memory: 40 req/s for about 7 hours
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> Traffic:
+        self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="traffic", daemon=True)
         self._thread.start()
         return self
 
     def _loop(self) -> None:
         chunk = max(1, int(self.generator.rate_per_s))
+        seen_route_errors = 0
         while not self._stop.is_set():
             self.generator.faults = dict(self.faults)
-            report = self.generator.run(chunk, max_seconds=1.0)
-            self.sent += report.sent
+            began = time.monotonic()
+            try:
+                report = self.generator.run(chunk, max_seconds=1.0)
+            except Exception as error:
+                report = None
+                with self._lock:
+                    self.errors.append((began, f"chunk failed: {type(error).__name__}: {error}"))
+                self._stop.wait(max(0.0, began + 1.0 - time.monotonic()))  # keep the pace of one chunk a second
+            route_errors = self.generator.route_errors[seen_route_errors:]
+            seen_route_errors += len(route_errors)
+            with self._lock:
+                self.errors.extend((at, f"routes: {why}") for at, why in route_errors)
+                if report is not None:
+                    self.sent += report.sent
+                    if len(self.records) < self.max_records:
+                        self.records.extend(report.records)
+                        self.mirrored.extend(report.mirrored_records)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    # ---- what was answered ----------------------------------------------------------------
+
+    def _select(self, records: list[RequestRecord], since: float | None, until: float | None) -> list[RequestRecord]:
+        with self._lock:
+            chosen = list(records)
+        return [r for r in chosen if (since is None or r.sent_at >= since) and (until is None or r.sent_at < until)]
+
+    def unexpected_failures(
+        self, version: str | None = None, *, since: float | None = None, until: float | None = None
+    ) -> list[RequestRecord]:
+        """Primary requests that got no answer, or a 4xx/5xx fault injection did not ask for.
+
+        `version` narrows to one version (unroutable requests, which reached no pod, have version "");
+        `since`/`until` are `time.monotonic()` bounds on when requests were sent.
+        """
+        return [r for r in self._select(self.records, since, until)
+                if r.unexpected_failure and (version is None or r.version == version)]  # fmt: skip
+
+    def failures_per_second(self, *, since: float | None = None) -> dict[int, dict[str, int]]:
+        """{second since `since` (default: the start): {version: unexpected failures}}, seconds with failures only."""
+        origin = self.started_at if since is None else since
+        out: dict[int, dict[str, int]] = {}
+        for r in self.unexpected_failures(since=since):
+            counts = out.setdefault(int(r.sent_at - origin), {})
+            counts[r.version or "-"] = counts.get(r.version or "-", 0) + 1
+        return dict(sorted(out.items()))
+
+    def answered(self, *, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        """{version: primary requests it answered (any HTTP code)}."""
+        return dict(Counter(r.version for r in self._select(self.records, since, until) if r.code is not None))
+
+    def mirrored_answers(self, *, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        """{version: mirrored copies it answered}: what a shadow saw (its answers never reach a client)."""
+        return dict(Counter(r.version for r in self._select(self.mirrored, since, until) if r.code is not None))
+
+    def summary(self, *, since: float | None = None) -> str:
+        """One line for an assertion message: counts, failure reasons, failures per second."""
+        records = self._select(self.records, since, None)
+        failures = [r for r in records if r.unexpected_failure]
+        reasons = Counter(r.error or str(r.code) for r in failures)
+        return (f"{len(records)} requests, answered {self.answered(since=since)}, {len(failures)} unexpected "
+                f"failures {dict(reasons)}, per second {self.failures_per_second(since=since)}, "
+                f"mirrored answers {self.mirrored_answers(since=since)}, errors {self.errors[-5:]}")  # fmt: skip
 
 
 class Stack:

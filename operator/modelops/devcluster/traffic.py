@@ -286,6 +286,8 @@ class RequestRecord:
 
     `rows` index the dataset that was current when it was sent (`generation` counts
     `set_dataset` calls). `code` is None when no HTTP answer came (`error` says why).
+    `fault` is the fault-injection header it carried; `ip` the pod IP it went to;
+    `sent_at` when it was sent (`time.monotonic()`); `mirror` marks a mirrored copy.
     """
 
     pod: str
@@ -297,6 +299,24 @@ class RequestRecord:
     generation: int
     fault: str = ""
     error: str = ""
+    ip: str = ""
+    sent_at: float = 0.0
+    mirror: bool = False
+
+    @property
+    def injected_error(self) -> bool:
+        """The request asked its server for a 500 (fault injection): a failure that is meant."""
+        return "error" in self.fault.split(",")
+
+    @property
+    def failed(self) -> bool:
+        """No answer, or a 4xx/5xx answer."""
+        return self.code is None or self.code >= 400
+
+    @property
+    def unexpected_failure(self) -> bool:
+        """A failure fault injection did not ask for: no answer at all, or a 4xx/5xx without an injected error."""
+        return self.code is None or (self.code >= 400 and not self.injected_error)
 
 
 @dataclass(frozen=True)
@@ -304,7 +324,7 @@ class TrafficReport:
     """What a run sent and got back; `counts` and `mirrored` are (version, variant) -> code -> n.
 
     `sent` counts every primary request, including those no pod could take (in `errors`);
-    `records` lists them in completion order.
+    `records` lists them in completion order, `mirrored_records` the mirrored copies.
     """
 
     sent: int
@@ -314,6 +334,7 @@ class TrafficReport:
     mirrored: dict[tuple[str, str], dict[int, int]]
     duration_s: float
     records: list[RequestRecord] = field(repr=False)
+    mirrored_records: list[RequestRecord] = field(default_factory=list, repr=False)
 
     def requests(self, version: str) -> int:
         """Answered primary requests to `version`, any code."""
@@ -347,6 +368,7 @@ def _report(records: list[RequestRecord], mirrored: list[RequestRecord], duratio
         mirrored=by_code(mirrored),
         duration_s=duration,
         records=records,
+        mirrored_records=mirrored,
     )
 
 
@@ -397,6 +419,8 @@ class TrafficGenerator:
         self._dataset = dataset
         self._cursor = 0
         self._generation = 0
+        self._routes: Routes | None = None  # the last routes resolved, kept across runs
+        self.route_errors: list[tuple[float, str]] = []  # (time.monotonic(), why) of each failed resolution
 
     def set_dataset(self, dataset: Dataset) -> None:
         """Switch to other (e.g. drifted) rows from the next request on, starting at its row 0."""
@@ -415,7 +439,9 @@ class TrafficGenerator:
             raise ValueError("count >= 0 and max_seconds > 0")
         start = time.monotonic()
         deadline = start + max_seconds
-        routes, refreshed = self.routes(), start
+        routes, refreshed = self._refresh(self._routes), start
+        if routes is None:  # nothing resolved yet, ever: nothing to send to
+            raise RoutingError(f"no routes for {self.target}: {self.route_errors[-1][1]}")
         records: list[RequestRecord] = []
         mirrored: list[RequestRecord] = []
         slots = threading.BoundedSemaphore(self.concurrency)
@@ -431,7 +457,7 @@ class TrafficGenerator:
                     break
                 time.sleep(max(0.0, send_at - time.monotonic()))
                 if time.monotonic() - refreshed >= self.refresh_s:
-                    routes, refreshed = self._refresh(routes), time.monotonic()
+                    routes, refreshed = self._refresh(routes) or routes, time.monotonic()
                 if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     break
                 request = self._next_request(routes)
@@ -440,14 +466,19 @@ class TrafficGenerator:
                 future.result()  # each request is bounded by the client timeout
         return _report(records, mirrored, time.monotonic() - start)
 
-    def _refresh(self, current: Routes) -> Routes:
-        """New routes; on a transient API failure keep the last ones (never on a non-loopback IP)."""
+    def _refresh(self, current: Routes | None) -> Routes | None:
+        """New routes; when they cannot be resolved (a Service not created yet, the API server restarting),
+        keep the last ones and record why in `route_errors` (a non-loopback pod IP still raises)."""
         try:
-            return self.routes()
+            routes = self.routes()
         except NonLoopbackError:
             raise
-        except (RoutingError, OSError, ValueError):
+        except (RoutingError, OSError, ValueError, KeyError, TypeError) as error:
+            with self._lock:
+                self.route_errors.append((time.monotonic(), f"{type(error).__name__}: {error}"))
             return current
+        self._routes = routes
+        return routes
 
     def _next_request(self, routes: Routes) -> _Request:
         """Everything random about one request, drawn here in one thread so a seed replays a run."""
@@ -487,20 +518,25 @@ class TrafficGenerator:
     ) -> None:
         try:
             if request.endpoint is None:
-                records.append(
-                    RequestRecord("", "", "", None, 0.0, request.rows, request.generation, "", request.unroutable)
-                )
+                records.append(RequestRecord("", "", "", None, 0.0, request.rows, request.generation, "",
+                                             request.unroutable, sent_at=time.monotonic()))  # fmt: skip
                 return
             body = {"inputs": _take(request.dataset, request.rows).inference_inputs()}
             records.append(_post(client, request.endpoint, body, request))
             for endpoint, fault in request.mirrors:
-                mirrored.append(_post(client, endpoint, body, request, fault))
+                mirrored.append(_post(client, endpoint, body, request, fault, mirror=True))
         finally:
             slots.release()
 
 
 def _post(
-    client: httpx.Client, endpoint: Endpoint, body: dict[str, Any], request: _Request, fault: str | None = None
+    client: httpx.Client,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    request: _Request,
+    fault: str | None = None,
+    *,
+    mirror: bool = False,
 ) -> RequestRecord:
     fault = request.fault if fault is None else fault
     url = (
@@ -510,16 +546,16 @@ def _post(
     if RENAMED_INPUT in fault.split(","):  # the server ignores this token; the body carries the fault
         first, *rest = body["inputs"]
         body = {**body, "inputs": [{**first, "name": f"{first['name']}_v2"}, *rest]}
+    sent_at = time.monotonic()
     started = time.perf_counter()
     code, error = None, ""
     try:
         code = client.post(url, json=body, headers=headers).status_code
     except httpx.HTTPError as e:
-        error = type(e).__name__
+        error = f"{type(e).__name__}: {e}"[:200]  # e.g. "ConnectError: [Errno 111] Connection refused"
     latency = time.perf_counter() - started
-    return RequestRecord(
-        endpoint.pod, endpoint.version, endpoint.variant, code, latency, request.rows, request.generation, fault, error
-    )
+    return RequestRecord(endpoint.pod, endpoint.version, endpoint.variant, code, latency, request.rows,
+                         request.generation, fault, error, endpoint.ip, sent_at, mirror)  # fmt: skip
 
 
 def _take(dataset: Dataset, rows: tuple[int, ...]) -> Dataset:

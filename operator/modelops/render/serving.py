@@ -18,6 +18,16 @@ from modelops.render import names
 MODEL_DIR = "/models"
 BASELINE_DIR = "/etc/modelops/baseline"
 PVC_ROOT = "/mnt/pvc"
+# Draining a pod before it stops listening. When a pod is deleted, the kubelet runs the preStop
+# hook and only then sends SIGTERM, while the endpoints controller, kube-proxy, the Gateway or
+# the mesh take the (now NotReady, terminating) pod out of their endpoints. Those updates
+# propagate in about a second or two, so the server sleeps DRAIN_SECONDS first and keeps
+# answering whatever still reaches it; on SIGTERM the reference server stops accepting and
+# finishes its in-flight requests (up to 10 s, uvicorn's graceful shutdown). The grace period
+# covers both with a margin: drain + 10 s + 5 s. A user's podTemplate can set either
+# (`lifecycle` of the container named `model`, `terminationGracePeriodSeconds`).
+DRAIN_SECONDS = 5
+TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 10 + 5
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,9 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
     }  # fmt: skip
     if spec.runtime.pod_template:
         template = merge_pod_template(template, spec.runtime.pod_template)
+    # defaults under the user's template (merge_pod_template lets ours win, these are theirs to change)
+    template["spec"].setdefault("terminationGracePeriodSeconds", TERMINATION_GRACE_SECONDS)
+    template["spec"]["containers"][0].setdefault("lifecycle", {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}})
     body: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
