@@ -275,8 +275,9 @@ def test_newer_version_supersedes_the_running_canary() -> None:
 def test_shadow_mirrors_then_continues_as_canary() -> None:
     istio = {"router": "istio", "hosts": ["m"]}
     sim = deployed(spec(istio, strategy="shadow", shadow={"mirrorPercent": 50, "intervals": 2}))
-    first = sim.tick(V2, Verdict.PASS)
-    assert (first.canary_weight, first.mirror_percent) == (0, 50)
+    assert sim.tick(V2, Verdict.PASS).mirror_percent == 0  # no shadow pod is ready yet: nothing to mirror to
+    second = sim.tick(V2, Verdict.PASS)
+    assert (second.canary_weight, second.mirror_percent) == (0, 50)
     decisions = list(sim.run(V2, lambda i: Verdict.PASS, 12))
     assert any(d.canary_weight > 0 and d.mirror_percent == 0 for d in decisions)
 
@@ -286,6 +287,15 @@ def test_broken_first_version_is_replaced_outright() -> None:
     sim.tick(V1, ready={})
     sim.tick(V2, ready={})
     assert sim.status.stable.version == "v2" and sim.status.canary is None  # type: ignore[union-attr]
+
+
+def test_no_traffic_reaches_a_canary_before_a_pod_of_it_is_ready() -> None:
+    sim = deployed(spec({"router": "istio", "hosts": ["m"]}))
+    for _ in range(4):
+        decision = sim.tick(V2, Verdict.PASS, ready={"v1": 2})
+        assert sim.status.canary_weight in (0, 10) and decision.canary_weight == 0
+    assert sim.status.canary_weight == 10  # the step's weight, waiting for the canary
+    assert sim.tick(V2, ready={"v1": 2, "v2": 1}).canary_weight == 10
 
 
 def test_replicas_router_sizes_the_canary_for_its_weight() -> None:

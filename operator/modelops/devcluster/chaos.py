@@ -22,12 +22,12 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelops.devcluster.stack import Artifact, Stack, Traffic
-from modelops.devcluster.traffic import Fault, HTTPRoute, RequestRecord, Service, Target, VirtualService
+from modelops.devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
 
 ROUTERS: dict[str, dict[str, Any]] = {
     "gatewayAPI": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["m.example"]},
@@ -228,11 +228,6 @@ class Report:
         }  # fmt: skip
 
 
-def unexpected(records: Sequence[RequestRecord]) -> list[RequestRecord]:
-    """Requests that failed or got no answer although no fault was injected into them."""
-    return [r for r in records if not r.fault and (r.code is None or r.code >= 400)]
-
-
 def run(
     stack: Stack,
     artifacts: Mapping[str, Artifact],
@@ -296,22 +291,18 @@ def run(
     driver.stop()
     for traffic in served.values():
         traffic.stop()
-    records = [r for t in served.values() for r in _records(t)]
-    bad = unexpected(records)
+    requests = sum(len(t.records) for t in served.values())
+    bad = [r for t in served.values() for r in t.unexpected_failures()]
     runs = (_retrying(stack.get, "retrainpolicy", policy).get("status") or {}).get("runs", [])
     jobs = json.loads(stack.kubectl("get", "-n", stack.namespace, "jobs", "-o", "json"))["items"]
     mine = [j for j in jobs if any(o.get("name") == policy for o in j["metadata"].get("ownerReferences", []))]
     if errors:
         raise RuntimeError("; ".join(errors))
-    examples = [f"{r.version} {r.pod} code={r.code} error={r.error}" for r in bad[:10]]
+    examples = [f"{r.version} {r.pod} code={r.code} error={r.error or '-'}" for r in bad[:10]]
     return Report(the_plan.seed, len(the_plan.rollouts), the_plan.routers, driver.injected,
-                  outcomes, len(records), len(bad), examples, triggers,
+                  outcomes, requests, len(bad), examples, triggers,
                   len([r for r in runs if r.get("trigger") == "manual"]), len(mine),
                   time.monotonic() - began)  # fmt: skip
-
-
-def _records(traffic: Traffic) -> list[RequestRecord]:
-    return list(traffic.records)
 
 
 def _retrying(call: Callable[..., Any], *args: Any, attempts: int = 30) -> Any:

@@ -305,8 +305,9 @@ class RequestRecord:
 
     @property
     def injected_error(self) -> bool:
-        """The request asked its server for a 500 (fault injection): a failure that is meant."""
-        return "error" in self.fault.split(",")
+        """A failure that is meant: the request asked its server for a 500, or carried a renamed input (the
+        server refuses it with a 400), by fault injection."""
+        return bool({"error", RENAMED_INPUT} & set(self.fault.split(",")))
 
     @property
     def failed(self) -> bool:

@@ -560,8 +560,9 @@ def _canary_replicas(t: _Tick) -> int:
 
 
 def _traffic(t: _Tick) -> tuple[int, int]:
+    """(weight, mirror) the route gets: nothing goes to a canary before one of its pods is ready."""
     s = t.status
-    if s.canary is None:
+    if s.canary is None or t.ready(s.canary.version) == 0:
         return 0, 0
     if s.shadowing:
         return 0, t.spec.rollout.shadow.mirror_percent
