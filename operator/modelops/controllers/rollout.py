@@ -82,7 +82,8 @@ async def _observe(
     )  # fmt: skip
     if wants_slo and client is not None and status.stable is not None:  # without Prometheus: None (see decide)
         labels = {"namespace": namespace, "model": model, "version": status.stable.version}
-        slo = await stable_slos(client, spec.analysis.slo, labels, at=now)
+        since = status.rollout_started_at if status.bake is not None else None  # the bake judges this attempt
+        slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
     return Observations(ready=ready, analysis=analysis, stable_slo=slo)

@@ -254,4 +254,6 @@ class Stack:
             if condition(status):
                 return status
             time.sleep(0.5)
-        raise TimeoutError(f"{name}: not reached within {timeout:.0f}s; status: {json.dumps(status)[:2000]}")
+        key = {k: status.get(k) for k in ("phase", "message", "canaryWeight", "canary", "bake", "retiring")}
+        raise TimeoutError(f"{name}: not reached within {timeout:.0f}s; {json.dumps(key)[:1500]}; "
+                           f"status: {json.dumps(status)[:2000]}")  # fmt: skip

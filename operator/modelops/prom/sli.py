@@ -74,20 +74,31 @@ async def evaluate_slo(
     return evaluate(pairs, budget, window_counts)
 
 
-async def stable_slos(client: PrometheusClient, slo: SLOSpec, labels: dict[str, str], *, at: datetime) -> StableSLOs:
-    """Every SLO the spec declares, multi-window, for the stable version; what could not be read says why."""
+async def stable_slos(
+    client: PrometheusClient, slo: SLOSpec, labels: dict[str, str], *, at: datetime, since: datetime | None = None
+) -> StableSLOs:
+    """Every SLO the spec declares, multi-window, for the stable version; what could not be read says why.
+
+    `since` caps every window at that time (a bake judges the rollout that led to it: requests of an
+    earlier, rolled-back attempt of the same version are not this attempt's evidence).
+    """
     evaluations: dict[str, SLOEvaluation] = {}
     blind: list[str] = []
     pairs = standard_pairs(parse_duration(slo.availability.window))
+    cap = max(at - since, timedelta(seconds=1)) if since is not None else None
+
+    def capped(window: timedelta) -> timedelta:
+        return window if cap is None else min(window, cap)
+
     try:
         evaluations["availability"] = await evaluate_slo(
-            client, lambda w: availability(labels, w), pairs, error_budget(slo.availability.objective), at=at
+            client, lambda w: availability(labels, capped(w)), pairs, error_budget(slo.availability.objective), at=at
         )
         if slo.latency is not None:
-            longest = max(windows(pairs))
-            le = await find_bucket(client, labels, slo.latency.threshold_seconds, start=at - longest, end=at)
+            start = at - capped(max(windows(pairs)))
+            le = await find_bucket(client, labels, slo.latency.threshold_seconds, start=start, end=at)
             evaluations["latency"] = await evaluate_slo(
-                client, lambda w: latency(labels, w, le), pairs, error_budget(slo.latency.objective), at=at
+                client, lambda w: latency(labels, capped(w), le), pairs, error_budget(slo.latency.objective), at=at
             )
     except PrometheusError as error:
         blind.append(f"Prometheus {error.headline}: {error.reason} ({error.url})")
