@@ -15,7 +15,9 @@ Rules that matter on call:
   left it: the previous version stays warm (full replicas, out of traffic) through the bake
   window, promotion waits for the candidate's full readiness, a revert waits for the
   previous version's, and every version traffic leaves is kept `scaleDownDelay` (in
-  `status.retiring`) before its Deployment goes.
+  `status.retiring`, pods and all) before its Deployment goes. Nothing is scaled down in the
+  pass that moves traffic. With the replicas router, whose Service selects every version
+  during a canary, a new rollout waits until nothing is retiring.
 - After promotion every SLO the spec declares (availability, latency) is judged on the new
   stable version; a page-level burn of any reverts to the previous version. A bake whose
   end comes while Prometheus cannot be read holds until it can (without any Prometheus
@@ -124,6 +126,7 @@ class _Tick:
     now: datetime
     events: list[Event] = field(default_factory=list)
     frozen_reason: str | None = None  # BudgetBurn or CannotSee, for the Frozen condition
+    waiting_for: str | None = None  # retiring versions a new rollout waits for (replicas router)
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
@@ -201,6 +204,10 @@ def _maybe_start(t: _Tick) -> None:
                                        f"{s.bake.previous.version} removed")  # fmt: skip
         _retire(t, s.bake.previous)
         s.bake = None
+    if spec.traffic.router == "replicas" and s.retiring:
+        # the model's Service is about to select every version's pods: a retiring version must be gone first
+        t.waiting_for = ", ".join(r.version for r in s.retiring)
+        return
     s.canary = _variant(target, 0).model_copy(update={"variant": "canary"})
     s.shadowing = spec.rollout.strategy == "shadow"
     s.current_step = 0
@@ -583,12 +590,9 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
         p = s.bake.previous
         plans.append(Plan(p.version, p.uri, p.sha256, spec.replicas, 1.0, p.variant, scaled, p.baseline))
     live = {plan.version for plan in plans}
-    for r in s.retiring:
+    for r in s.retiring:  # out of every route and Service, pods kept: nothing is scaled down in a switch's pass
         if r.version not in live:
-            # the replicas router's Service selects every live version's pods: a retiring one leaves it by
-            # terminating (pods drop out of endpoints first and drain); behind a route it keeps its pods
-            replicas = 0 if spec.traffic.router == "replicas" else r.replicas
-            plans.append(Plan(r.version, r.uri, r.sha256, replicas, 0.0, r.variant, False, r.baseline))
+            plans.append(Plan(r.version, r.uri, r.sha256, r.replicas, 0.0, r.variant, False, r.baseline))
     return tuple(plans)
 
 
@@ -626,6 +630,8 @@ def _message(t: _Tick) -> str:
         return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
     if s.phase == "Frozen" and s.message:
         return s.message  # written by _frozen with the reason
+    if t.waiting_for:
+        return f"rollout of {t.target.version} starts once {t.waiting_for} has left (rollout.scaleDownDelay)"
     return f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
 
 
