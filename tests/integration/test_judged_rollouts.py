@@ -186,6 +186,11 @@ def test_slow_version_fails_the_latency_slo(stack: Stack, versions: dict[str, Ar
         _stop(served)
 
 
+# after promotion v2 breaks: errors on two routers, and on istio it turns slow (every SLO is watched in the bake)
+BREAKS = {"gatewayAPI": (Fault(error_rate=0.5), "availability"), "istio": (Fault(latency_s=0.3), "latency"),
+          "replicas": (Fault(error_rate=0.5), "availability")}  # fmt: skip
+
+
 def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str, Artifact]) -> None:
     served = _each_router(stack, "bake", versions["v1"])
     try:
@@ -194,14 +199,17 @@ def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str,
         for router, (name, traffic) in served.items():
             stack.wait(name, lambda s: s.get("phase") == "Baking", timeout=180)
             assert _deployments(stack, name)[f"{name}-v1"] == 2, router  # kept warm, at full replicas
-            traffic.faults["v2"] = Fault(error_rate=0.5)  # it breaks after promotion
+            traffic.faults["v2"] = BREAKS[router][0]
         for router, (name, _) in served.items():
             status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)
             last = status["history"][0]
             assert (last["version"], last["outcome"]) == ("v2", "Reverted"), (router, last)
-            assert "page-level burn" in last["reason"], (router, last)
+            assert f"page-level {BREAKS[router][1]} burn" in last["reason"], (router, last)
             assert status["stable"]["version"] == "v1" and status["blockedVersion"] == "v2", router
             assert _deployments(stack, name)[f"{name}-v1"] > 0, router
+        time.sleep(3)  # requests in flight at the switch come back
+        for router, (_, traffic) in served.items():  # the revert is a switch to warm pods: no request lost
+            assert traffic.unexpected_failures() == [], (router, traffic.summary())
     finally:
         _stop(served)
 
@@ -235,7 +243,16 @@ def test_prometheus_down_holds_then_rolls_back(stack: Stack, versions: dict[str,
     # an endless pause last: a rollout whose router passed first cannot finish (and be promoted) while
     # the others are still waiting for their first pass, before Prometheus is stopped (seen in CI)
     held_rollout = {**FAST, "steps": [*FAST["steps"], {"pause": {}}]}
+    frozen = "blind-freeze"  # a deploy freeze that cannot see must hold (fail closed), not let a rollout start
+
+    def guarded(version: str) -> dict[str, Any]:
+        body = _md(frozen, versions[version], ROUTERS["gatewayAPI"])
+        body["spec"]["freeze"] = {"burnRateAbove": 2}
+        return body
+
     try:
+        stack.apply(guarded("v1"))
+        stack.wait(frozen, lambda s: s.get("phase") == "Available", timeout=90)
         for router, (name, _) in served.items():
             stack.apply(_md(name, versions["v2"], ROUTERS[router], rollout=held_rollout))
         limits = {}
@@ -251,9 +268,15 @@ def test_prometheus_down_holds_then_rolls_back(stack: Stack, versions: dict[str,
             assert held["currentStep"] in {steps[router], steps[router] + 1}, router  # never advances on Unknown
             assert held["canaryWeight"] > 0 and held["phase"] != "RolledBack", (router, held["phase"])
             assert held["unknownChecks"] < limits[router], router
+        stack.apply(guarded("v2"))
+        status = stack.wait(frozen, lambda s: s.get("phase") == "Frozen", timeout=60)
+        condition = next(c for c in status["conditions"] if c["type"] == "Frozen")
+        assert (condition["status"], condition["reason"]) == ("True", "CannotSee"), condition
+        assert "Prometheus unavailable" in condition["message"] and not status.get("canary"), condition
         for router, (name, _) in served.items():
             status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=120)
             assert "without a verdict" in status["history"][0]["reason"] and status["canaryWeight"] == 0, router
+        assert stack.status(frozen).get("phase") == "Frozen"  # still holding: it never saw
     finally:
         _stop(served)
 

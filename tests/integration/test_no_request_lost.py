@@ -148,6 +148,8 @@ def test_no_request_is_lost_on_any_path_the_operator_takes(stack: Stack) -> None
         for traffic in scene.traffic.values():
             traffic.stop()
     summaries = {router: traffic.summary() for router, traffic in scene.traffic.items()}
+    for router, line in summaries.items():
+        print(f"{router}: {line}")  # the figures docs/rollouts.md quotes (pytest -s)
     for router, traffic in scene.traffic.items():
         assert len(traffic.records) > 1000, (router, summaries[router])
         assert traffic.unexpected_failures() == [], (router, summaries[router])
