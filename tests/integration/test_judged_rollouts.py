@@ -195,7 +195,11 @@ def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str,
     served = _each_router(stack, "bake", versions["v1"])
     try:
         for router, (name, _) in served.items():
-            stack.apply(_md(name, versions["v2"], ROUTERS[router], rollout={**FAST, "bakeTime": "2m"}))
+            body = _md(name, versions["v2"], ROUTERS[router], rollout={**FAST, "bakeTime": "2m"})
+            # this test is about the bake: the statistical canary-vs-stable comparison once failed the healthy
+            # canary here (latency-vs-stable, P=0.605, p=0.008, on a loaded 2-core machine) before any bake
+            body["spec"]["analysis"]["compareToStable"] = False
+            stack.apply(body)
         for router, (name, traffic) in served.items():
             stack.wait(name, lambda s: s.get("phase") == "Baking", timeout=180)
             assert _deployments(stack, name)[f"{name}-v1"] == 2, router  # kept warm, at full replicas

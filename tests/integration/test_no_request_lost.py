@@ -125,7 +125,8 @@ def test_no_request_is_lost_on_any_path_the_operator_takes(stack: Stack) -> None
         assert all(s["stable"]["version"] == "v2" for s in statuses.values()), statuses
         # 4. an abort, asked while the operator is down
         scene.apply("v4", a)
-        scene.wait(lambda s: s.get("canaryWeight", 0) > 0)
+        scene.wait(lambda s: s.get("canaryWeight", 0) > 0 and (s.get("canary") or {}).get("readyReplicas", 0) > 0)
+        time.sleep(3)  # v4 answers live requests
         stack.operator.kill()
         scene.apply("v4", a, abort="now")
         stack.operator.start()
@@ -148,6 +149,7 @@ def test_no_request_is_lost_on_any_path_the_operator_takes(stack: Stack) -> None
         for traffic in scene.traffic.values():
             traffic.stop()
     summaries = {router: traffic.summary() for router, traffic in scene.traffic.items()}
+    assert all(traffic.answered().get("v4", 0) > 0 for traffic in scene.traffic.values()), summaries  # aborted live
     for router, line in summaries.items():
         print(f"{router}: {line}")  # the figures docs/rollouts.md quotes (pytest -s)
     for router, traffic in scene.traffic.items():
