@@ -17,21 +17,12 @@ from typing import Any
 
 import pytest
 
+from modelops.devcluster.chaos import ROUTERS, model_deployment, target
 from modelops.devcluster.stack import Artifact, Stack, Traffic
-from modelops.devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
+from modelops.devcluster.traffic import Fault
 
 pytestmark = pytest.mark.integration
 NS = "invariant"
-ROLLOUT: dict[str, Any] = {
-    "interval": "5s", "minRequests": 20, "maxFailedChecks": 2, "maxUnknownChecks": 40, "bakeTime": "10s",
-    "scaleDownDelay": "5s", "progressDeadline": "10m",
-    "steps": [{"setWeight": 25}, {"analysis": {"intervals": 1}}, {"setWeight": 50}, {"analysis": {"intervals": 1}}],
-}  # fmt: skip
-ROUTERS: dict[str, dict[str, Any]] = {
-    "gatewayAPI": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["m.example"]},
-    "istio": {"router": "istio", "hosts": ["m.example"]},
-    "replicas": {"router": "replicas"},
-}
 RATE = 20  # requests/s per ModelDeployment
 
 
@@ -42,24 +33,7 @@ def stack() -> Iterator[Stack]:
 
 
 def _md(name: str, router: str, artifact: Artifact, version: str, **rollout: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelops.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "model": {"name": name, "version": version, "uri": artifact.uri, "sha256": artifact.sha256},
-            "replicas": 2,
-            "traffic": ROUTERS[router],
-            "rollout": {**ROLLOUT, **rollout},
-            "analysis": {"predictionDrift": {"enabled": False}},  # different seeds score differently
-        },
-    }
-
-
-def _target(name: str, router: str) -> Target:
-    targets: dict[str, Target] = {"gatewayAPI": HTTPRoute(name), "istio": VirtualService(name),
-                                  "replicas": Service(name)}  # fmt: skip
-    return targets[router]
+    return model_deployment(NS, name, router, version, artifact, **{"bakeTime": "10s", **rollout})
 
 
 class Scene:
@@ -98,7 +72,7 @@ def test_no_request_is_lost_on_any_path_the_operator_takes(stack: Stack) -> None
     scene.apply("v1", v1)
     scene.wait(lambda s: s.get("phase") == "Available", timeout=120)
     for router, name in scene.names.items():
-        scene.traffic[router] = stack.traffic(_target(name, router), rate=RATE, seed=zlib.crc32(name.encode()) % 1000)
+        scene.traffic[router] = stack.traffic(target(name, router), rate=RATE, seed=zlib.crc32(name.encode()) % 1000)
     shadowing: dict[str, tuple[float, float]] = {}  # router -> when its v5 was a shadow (monotonic)
     try:
         # 1. a healthy promotion and its bake; the operator dies while the canaries take traffic

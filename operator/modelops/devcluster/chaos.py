@@ -133,7 +133,10 @@ class Driver:
         return time.monotonic() - started
 
 
-def _md(namespace: str, name: str, router: str, version: str, artifact: Artifact) -> dict[str, Any]:
+def model_deployment(
+    namespace: str, name: str, router: str, version: str, artifact: Artifact, **rollout: Any
+) -> dict[str, Any]:
+    """A ModelDeployment of `version` on `router` with the campaign's fast rollout (`rollout` overrides)."""
     return {
         "apiVersion": "modelops.dev/v1alpha1",
         "kind": "ModelDeployment",
@@ -142,7 +145,7 @@ def _md(namespace: str, name: str, router: str, version: str, artifact: Artifact
             "model": {"name": name, "version": version, "uri": artifact.uri, "sha256": artifact.sha256},
             "replicas": 2,
             "traffic": ROUTERS[router],
-            "rollout": ROLLOUT,
+            "rollout": {**ROLLOUT, **rollout},
             "historyLimit": 100,
             # two artifacts trained on different seeds really do score differently; this campaign judges
             # errors and latency (prediction drift has its own tests)
@@ -151,7 +154,8 @@ def _md(namespace: str, name: str, router: str, version: str, artifact: Artifact
     }
 
 
-def _target(name: str, router: str) -> Target:
+def target(name: str, router: str) -> Target:
+    """What the traffic generator follows for `router`: the HTTPRoute, the VirtualService or the Service."""
     targets: dict[str, Target] = {"gatewayAPI": HTTPRoute(name), "istio": VirtualService(name),
                                   "replicas": Service(name)}  # fmt: skip
     return targets[router]
@@ -245,10 +249,10 @@ def run(
     began = time.monotonic()
     served: dict[str, Traffic] = {}
     for name, router in the_plan.routers.items():
-        stack.apply(_md(stack.namespace, name, router, "v1", artifacts["v1"]))
+        stack.apply(model_deployment(stack.namespace, name, router, "v1", artifacts["v1"]))
     for name, router in the_plan.routers.items():
         stack.wait(name, lambda s: s.get("phase") == "Available", timeout=120)
-        served[name] = stack.traffic(_target(name, router), rate=rate, seed=zlib.crc32(name.encode()) % 1000)
+        served[name] = stack.traffic(target(name, router), rate=rate, seed=zlib.crc32(name.encode()) % 1000)
     policy = "chaos-retrain"
     first = next(iter(the_plan.routers))
     driver = Driver(stack, the_plan.seed, every, prometheus_restarts, apiserver_restarts).start()
@@ -262,7 +266,10 @@ def run(
             started = time.monotonic()
             if rollout.broken:
                 served[name].faults[rollout.version] = BROKEN
-            _retrying(stack.apply, _md(stack.namespace, name, router, rollout.version, artifacts[rollout.artifact]))
+            _retrying(
+                stack.apply,
+                model_deployment(stack.namespace, name, router, rollout.version, artifacts[rollout.artifact]),
+            )
             status = _settled(stack, name, rollout.version, timeout_per_rollout)
             entries = [h for h in status.get("history", []) if h["version"] == rollout.version]
             actual = entries[0]["outcome"] if entries else "none"
