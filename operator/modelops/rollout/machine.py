@@ -8,7 +8,7 @@ replicas, the canary weight and mirror share, the events to post, and when to lo
 Rules that matter on call:
 - Unknown (no data, too few requests, Prometheus down) never advances a step; it counts
   toward maxUnknownChecks. Fail counts toward maxFailedChecks. Either limit, the progress
-  deadline, or an abort rolls back: all traffic to stable, the candidate scaled to zero.
+  deadline, or an abort rolls back: all traffic to stable, the candidate retires (below).
 - A pass only counts once the canary has its replicas ready at the current weight and the
   analysis window lies entirely after the step began, so every weight is actually judged.
 - Traffic only ever moves onto ready pods, and a version is removed only after traffic has
@@ -626,12 +626,12 @@ def _message(t: _Tick) -> str:
         if t.now >= s.bake.until:
             return f"{s.stable.version} bake over, holding {previous} warm until its SLOs can be read"
         return f"{s.stable.version} baking until {s.bake.until.isoformat()}; {previous} kept warm"
+    if t.waiting_for:
+        return f"rollout of {t.target.version} starts once {t.waiting_for} has left (rollout.scaleDownDelay)"
     if s.phase == "RolledBack" and s.blocked_version:
         return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
     if s.phase == "Frozen" and s.message:
         return s.message  # written by _frozen with the reason
-    if t.waiting_for:
-        return f"rollout of {t.target.version} starts once {t.waiting_for} has left (rollout.scaleDownDelay)"
     return f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
 
 
