@@ -125,10 +125,12 @@ def check_cluster_wide_release(cluster: DevCluster, installed: str) -> None:
         ("get", "pods/log"),
         ("create", "events"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("get", "secrets"),  # Prometheus credentials a ModelDeployment names (prometheus.readSecrets)
     ]:
         assert can_i(cluster, who, verb, resource, "-A"), f"cannot {verb} {resource}"
     for verb, resource in [
-        ("get", "secrets"),
+        ("list", "secrets"),  # one GET by name, never every Secret
+        ("watch", "secrets"),
         ("create", "pods"),
         ("delete", "modeldeployments.modelops.dev"),
         ("create", "clusterroles.rbac.authorization.k8s.io"),

@@ -101,6 +101,11 @@ def test_healthy_version_is_promoted_and_broken_one_rolled_back(
         assert (last["version"], last["outcome"]) == ("v3", "RolledBack"), (last, _events(stack, name))
         assert "failed analyses" in last["reason"] and "bad" in last["reason"]
         assert status["stable"]["version"] == "v2" and status["canaryWeight"] == 0
+        # v3 keeps its pods for the scale-down delay (requests in flight finish), then goes
+        stack.wait(name, lambda s: not s.get("retiring"), timeout=90)
+        deadline = time.monotonic() + 30
+        while any(d.startswith(f"{name}-v3") for d in _deployments(stack, name)) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert not any(d.startswith(f"{name}-v3") for d in _deployments(stack, name))
     finally:
         traffic.stop()
