@@ -24,14 +24,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip wheel --wheel-dir /wheels -r /tmp/requirements.txt
 
 # Then the project itself, with telemetry's C bucketing loop (setup.py): the build fails if
-# the wheel came out without it, rather than ship an image on the slower numpy path.
+# the wheel came out without it, rather than ship an image on the slower numpy path, or with
+# the dev stack in it (devcluster/ is its own distribution, never in the image).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY README.md setup.py ./
 COPY operator ./operator
 RUN pip wheel --no-deps --wheel-dir /wheels . \
-    && python -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('/wheels/modelops_operator-*.whl')[0]).namelist(); assert any('runtime/_bucketing' in n and n.endswith('.so') for n in names), 'no C extension in the wheel'"
+    && python -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('/wheels/modelops_operator-*.whl')[0]).namelist(); assert any('runtime/_bucketing' in n and n.endswith('.so') for n in names), 'no C extension in the wheel'; assert not any('devcluster' in n for n in names), 'the dev stack in the wheel'"
 
 # ---- runtime ------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm

@@ -8,21 +8,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
-LINT_PATHS := operator tests $(wildcard bench)
+LINT_PATHS := operator devcluster tests $(wildcard bench)
 
 .PHONY: help deps venv prometheus cluster-binaries lint crds check-crds unit integration test demo cluster clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-# setup.py and the C source too: an edited _bucketing.c is rebuilt (pip install -e builds it in place)
-$(VENV)/.installed: pyproject.toml setup.py operator/modelops/runtime/_bucketing.c
+# setup.py and the C source too: an edited _bucketing.c is rebuilt (pip install -e builds it in place).
+# The dev stack (devcluster/) is its own distribution, installed next to the operator in one resolution.
+$(VENV)/.installed: pyproject.toml setup.py operator/modelops/runtime/_bucketing.c devcluster/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./devcluster
 	touch $@
 
-venv: $(VENV)/.installed ## python virtualenv with the project and its dev tools
+venv: $(VENV)/.installed ## python virtualenv with the project, its dev tools and the dev stack
 
 prometheus: ## Debian's prometheus + promtool (tests start their own servers)
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
@@ -31,7 +32,7 @@ prometheus: ## Debian's prometheus + promtool (tests start their own servers)
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 cluster-binaries: venv ## etcd, kube-*, kubectl, kwok, helm from the Go module proxy (cached)
-	$(PY) -m modelops.devcluster build
+	$(PY) -m modelops_devcluster build
 
 deps: venv prometheus cluster-binaries ## everything tests and the demo need
 
@@ -57,10 +58,10 @@ test: deps lint ## everything: lint, unit, integration (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: deps ## local control plane + operator: apply the examples, show what kubectl shows
-	$(PY) -m modelops.devcluster demo
+	$(PY) -m modelops_devcluster demo
 
 cluster: deps ## a dev control plane on loopback until Ctrl-C (prints the KUBECONFIG)
-	$(PY) -m modelops.devcluster up
+	$(PY) -m modelops_devcluster up
 
 clean: ## remove the virtualenv and caches (the control-plane cache stays in ~/.cache/modelops)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache

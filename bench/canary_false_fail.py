@@ -49,13 +49,13 @@ from typing import Any
 from scipy.stats import binomtest
 
 from modelops.analysis.checks import Analysis, Verdict
-from modelops.devcluster import build
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.dataplane import DataPlane
-from modelops.devcluster.prometheus import PrometheusServer
-from modelops.devcluster.scrape import PodDiscovery
-from modelops.devcluster.traffic import Fault, TrafficReport
 from modelops.train.dataset import generate
+from modelops_devcluster import build
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.dataplane import DataPlane
+from modelops_devcluster.prometheus import PrometheusServer
+from modelops_devcluster.scrape import PodDiscovery
+from modelops_devcluster.traffic import Fault, TrafficReport
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

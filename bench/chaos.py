@@ -1,4 +1,4 @@
-"""The chaos campaign (modelops.devcluster.chaos) at full length: N rollouts under operator kills,
+"""The chaos campaign (modelops_devcluster.chaos) at full length: N rollouts under operator kills,
 Prometheus restarts and an API server restart; every outcome, request and retraining Job checked.
 
     PYTHONPATH=operator python bench/chaos.py [--seed 1] [--deployments 4] [--rollouts 52]
@@ -15,8 +15,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from modelops.devcluster.chaos import plan, run
-from modelops.devcluster.stack import Stack
+from modelops_devcluster.chaos import plan, run
+from modelops_devcluster.stack import Stack
 
 NS = "chaos"
 

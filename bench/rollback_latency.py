@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from modelops.api.durations import parse_duration
-from modelops.devcluster.stack import Artifact, Stack
-from modelops.devcluster.traffic import Fault, HTTPRoute
+from modelops_devcluster.stack import Artifact, Stack
+from modelops_devcluster.traffic import Fault, HTTPRoute
 
 NS = "bench"
 

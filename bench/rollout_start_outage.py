@@ -19,9 +19,9 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from modelops.devcluster.stack import Stack
-from modelops.devcluster.traffic import HTTPRoute, RequestRecord, Service, TrafficGenerator, VirtualService
 from modelops.train.dataset import generate
+from modelops_devcluster.stack import Stack
+from modelops_devcluster.traffic import HTTPRoute, RequestRecord, Service, TrafficGenerator, VirtualService
 
 NS = "repro"
 ROUTERS: dict[str, dict[str, Any]] = {

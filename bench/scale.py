@@ -58,12 +58,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploymentSpec
-from modelops.devcluster import build
-from modelops.devcluster import crds as extra_crds
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.operator import OperatorProcess
-from modelops.devcluster.prometheus import PrometheusServer
 from modelops.render.names import MANAGED_BY
+from modelops_devcluster import build
+from modelops_devcluster import crds as extra_crds
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.operator import OperatorProcess
+from modelops_devcluster.prometheus import PrometheusServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -716,7 +716,7 @@ def with_cluster(args: argparse.Namespace, body: Callable[[Run], dict[str, Any]]
     deadline = started + args.max_seconds
     missing = build.missing()
     if missing:
-        raise BenchError(f"missing {', '.join(missing)}: run `python -m modelops.devcluster build` first")
+        raise BenchError(f"missing {', '.join(missing)}: run `python -m modelops_devcluster build` first")
     namespaces = [f"scale-{i}" for i in range(args.namespaces)]
     sampler = Sampler(started)
     sampler.start()

@@ -192,3 +192,14 @@ def test_dockerignore_keeps_local_state_out() -> None:
     # what the builder copies must stay in the context
     for needed in ("pyproject.toml", "README.md", "operator"):
         assert needed not in ignored
+
+
+def test_the_image_carries_no_dev_stack(instructions: list[Instruction]) -> None:
+    """The dev/test stack (devcluster/) is its own distribution: not in the build context or the wheel."""
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    assert "devcluster" in {line.strip() for line in lines}
+    for ins in instructions:
+        if ins.keyword in {"COPY", "ADD"}:
+            assert "devcluster" not in ins.value, f"line {ins.line}: {ins.keyword} {ins.value}"
+    builder_runs = " ".join(i.value for i in instructions if i.keyword == "RUN")
+    assert "'devcluster' in n for n in names" in builder_runs  # the builder rejects a wheel that carries it

@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from modelops.analysis.slo import PairStatus, SLOEvaluation, error_budget, evaluate, standard_pairs, windows
-from modelops.devcluster.prometheus import PrometheusServer
 from modelops.prom import promql
 from modelops.prom.client import PrometheusClient
 from modelops.prom.sli import counts
 from modelops.render.prometheusrule import ALERT, SLOTarget, rule_groups
+from modelops_devcluster.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 MINUTES = 240

@@ -1,7 +1,8 @@
 """The Helm chart: lints strictly, renders least-privilege RBAC and a locked-down Deployment.
 
-Runs the pinned helm binary built by ``modelops.devcluster.build`` (cached; built on
-first use). No cluster and no network are needed.
+The rendering tests run the pinned helm binary built by ``modelops_devcluster.build``
+(cached; built on first use), so they are in the integration tier; the file checks are unit
+tests. No cluster and no network are needed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.devcluster import build, versions
+from modelops_devcluster import build, versions
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelops-operator"
@@ -145,6 +146,7 @@ def namespaced_docs(helm: Helm) -> Docs:
     return render(helm, *NAMESPACED)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "extra",
     [(), NAMESPACED, ("--set", "metrics.serviceMonitor.enabled=true")],
@@ -165,12 +167,14 @@ def test_chart_metadata() -> None:
     assert chart["keywords"]
 
 
+@pytest.mark.integration
 def test_kube_version_constraint_is_enforced(helm: Helm) -> None:
     proc = helm("template", RELEASE, str(CHART), "--kube-version", "1.28.9", check=False)
     assert proc.returncode != 0
     assert "kubeVersion" in proc.stderr
 
 
+@pytest.mark.integration
 def test_default_objects(default_docs: Docs) -> None:
     kinds = sorted(d["kind"] for d in default_docs)
     assert kinds == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"]), kinds
@@ -186,6 +190,7 @@ def test_default_objects(default_docs: Docs) -> None:
             assert doc["metadata"]["namespace"] == RELEASE_NAMESPACE
 
 
+@pytest.mark.integration
 def test_deployment_is_locked_down(default_docs: Docs) -> None:
     deployment = only(default_docs, "Deployment")
     spec = deployment["spec"]
@@ -222,6 +227,7 @@ def test_deployment_is_locked_down(default_docs: Docs) -> None:
     assert pod["serviceAccountName"] == only(default_docs, "ServiceAccount")["metadata"]["name"]
 
 
+@pytest.mark.integration
 def test_deployment_command(default_docs: Docs) -> None:
     (container,) = only(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     argv = [*container.get("command", []), *container.get("args", [])]
@@ -240,6 +246,7 @@ def test_deployment_command(default_docs: Docs) -> None:
     assert "--prometheus-url" not in argv  # empty value: the operator's default
 
 
+@pytest.mark.integration
 def test_probes_hit_kopf_health_endpoint(default_docs: Docs) -> None:
     (container,) = only(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -251,6 +258,7 @@ def test_probes_hit_kopf_health_endpoint(default_docs: Docs) -> None:
         assert container[probe]["periodSeconds"] > 0
 
 
+@pytest.mark.integration
 def test_metrics_service(default_docs: Docs) -> None:
     service = only(default_docs, "Service")
     deployment = only(default_docs, "Deployment")
@@ -260,6 +268,7 @@ def test_metrics_service(default_docs: Docs) -> None:
     assert port["targetPort"] == "metrics"
 
 
+@pytest.mark.integration
 def test_cluster_wide_rbac(default_docs: Docs) -> None:
     assert_no_wildcards(default_docs)
     assert not of_kind(default_docs, "Role")
@@ -290,6 +299,7 @@ def test_cluster_wide_rbac(default_docs: Docs) -> None:
     ]
 
 
+@pytest.mark.integration
 def test_namespaced_rbac(namespaced_docs: Docs) -> None:
     assert_no_wildcards(namespaced_docs)
     sa = only(namespaced_docs, "ServiceAccount")["metadata"]["name"]
@@ -323,6 +333,7 @@ def test_namespaced_rbac(namespaced_docs: Docs) -> None:
     assert watched == ["a", "b"]
 
 
+@pytest.mark.integration
 def test_secrets_grant_can_be_dropped(helm: Helm) -> None:
     for args in ((), NAMESPACED):
         docs = render(helm, "--set", "prometheus.readSecrets=false", *args)
@@ -330,12 +341,14 @@ def test_secrets_grant_can_be_dropped(helm: Helm) -> None:
             assert ("", "secrets") not in grants(role["rules"])
 
 
+@pytest.mark.integration
 def test_namespaced_mode_needs_namespaces(helm: Helm) -> None:
     proc = template(helm, "--set", "watch.allNamespaces=false", check=False)
     assert proc.returncode != 0
     assert "watch.namespaces" in proc.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("value", "message"),
     [
@@ -352,6 +365,7 @@ def test_invalid_values_fail(helm: Helm, value: str, message: str) -> None:
     assert message in proc.stderr
 
 
+@pytest.mark.integration
 def test_service_monitor(helm: Helm, default_docs: Docs) -> None:
     assert not of_kind(default_docs, "ServiceMonitor")
     docs = render(
@@ -372,6 +386,7 @@ def test_service_monitor(helm: Helm, default_docs: Docs) -> None:
     assert endpoint["path"] == "/metrics"
 
 
+@pytest.mark.integration
 def test_values_are_wired(helm: Helm) -> None:
     docs = render(
         helm,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.kwok import PROBES_PASS_ANNOTATION
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.devcluster import build, versions
+from modelops_devcluster import build, versions
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster import build
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.procs import keep_workdirs
+from modelops_devcluster import build
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.procs import keep_workdirs
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ def test_cli_up_tears_down_on_sigterm() -> None:
         build.build()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     cli = subprocess.Popen(
-        [sys.executable, "-m", "modelops.devcluster", "up"], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "modelops_devcluster", "up"], stdout=subprocess.PIPE, text=True, env=env
     )
     try:
         assert cli.stdout is not None

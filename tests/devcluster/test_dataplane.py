@@ -27,15 +27,15 @@ import pytest
 from scipy.stats import binom
 
 from modelops.api.v1alpha1.baseline import Baseline, FeatureBaseline
-from modelops.devcluster import crds
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.dataplane import DataPlane, LocalPod, NonLoopbackError, require_loopback
-from modelops.devcluster.prometheus import PrometheusServer
-from modelops.devcluster.scrape import PodDiscovery, prometheus_config
-from modelops.devcluster.traffic import Fault, HTTPRoute, Service, TrafficGenerator, VirtualService, resolve_routes
 from modelops.models.base import FeatureSpec, Signature
 from modelops.models.numpy_linear import NumpyLinearModel
 from modelops.train.dataset import COUNTRIES, Dataset, generate
+from modelops_devcluster import crds
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.dataplane import DataPlane, LocalPod, NonLoopbackError, require_loopback
+from modelops_devcluster.prometheus import PrometheusServer
+from modelops_devcluster.scrape import PodDiscovery, prometheus_config
+from modelops_devcluster.traffic import Fault, HTTPRoute, Service, TrafficGenerator, VirtualService, resolve_routes
 
 pytestmark = pytest.mark.integration
 

@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from modelops.api.v1alpha1 import ModelDeploymentSpec
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.dataplane import DataPlane
-from modelops.devcluster.kwok import DATAPLANE_FINALIZER
 from modelops.render.serving import DRAIN_SECONDS, Owner, VersionPlan, deployment
 from modelops.train.trainer import Settings, train
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.dataplane import DataPlane
+from modelops_devcluster.kwok import DATAPLANE_FINALIZER
 
 pytestmark = pytest.mark.integration
 NS = "kubelet-tests"

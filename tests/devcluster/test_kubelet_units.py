@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.devcluster import kwok
-from modelops.devcluster.dataplane import (
+from modelops.train.dataset import generate
+from modelops_devcluster import kwok
+from modelops_devcluster.dataplane import (
     _condition,
     _pod_ready,
     _PodRun,
@@ -26,8 +27,8 @@ from modelops.devcluster.dataplane import (
     _probers,
     _ready_patch,
 )
-from modelops.devcluster.stack import Traffic
-from modelops.devcluster.traffic import (
+from modelops_devcluster.stack import Traffic
+from modelops_devcluster.traffic import (
     Backend,
     Endpoint,
     RequestRecord,
@@ -36,7 +37,6 @@ from modelops.devcluster.traffic import (
     Service,
     TrafficGenerator,
 )
-from modelops.train.dataset import generate
 
 
 def _pod(containers: list[dict[str, Any]], annotations: dict[str, str] | None = None, **status: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.prometheus import PrometheusError, PrometheusServer
+from modelops_devcluster.prometheus import PrometheusError, PrometheusServer
 
 Factory = Callable[[dict[str, Any] | str], PrometheusServer]
 

@@ -41,16 +41,16 @@ from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import error_budget
 from modelops.api.v1alpha1.baseline import Baseline, FeatureBaseline
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.dataplane import DataPlane, LocalPod
-from modelops.devcluster.prometheus import PrometheusServer
-from modelops.devcluster.scrape import PodDiscovery, prometheus_config
-from modelops.devcluster.traffic import Fault, Service, TrafficGenerator, TrafficReport
 from modelops.models.base import FeatureSpec, Signature
 from modelops.models.numpy_linear import NumpyLinearModel
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusClient
 from modelops.train.dataset import COUNTRIES, Dataset, generate
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.dataplane import DataPlane, LocalPod
+from modelops_devcluster.prometheus import PrometheusServer
+from modelops_devcluster.scrape import PodDiscovery, prometheus_config
+from modelops_devcluster.traffic import Fault, Service, TrafficGenerator, TrafficReport
 
 pytestmark = pytest.mark.integration
 

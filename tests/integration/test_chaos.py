@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelops.devcluster.chaos import plan, run
-from modelops.devcluster.stack import Stack
+from modelops_devcluster.chaos import plan, run
+from modelops_devcluster.stack import Stack
 
 pytestmark = pytest.mark.integration
 

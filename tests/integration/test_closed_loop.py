@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.loop import SHIFT, objects
-from modelops.devcluster.stack import Stack
-from modelops.devcluster.traffic import Service
 from modelops.train.dataset import Drift, generate
+from modelops_devcluster.loop import SHIFT, objects
+from modelops_devcluster.stack import Stack
+from modelops_devcluster.traffic import Service
 
 pytestmark = pytest.mark.integration
 NS = "loop"

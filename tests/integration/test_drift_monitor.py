@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from modelops.devcluster.stack import Artifact, Stack
-from modelops.devcluster.traffic import Service
 from modelops.train.dataset import Drift, generate
+from modelops_devcluster.stack import Artifact, Stack
+from modelops_devcluster.traffic import Service
 
 pytestmark = pytest.mark.integration
 NS = "drift"

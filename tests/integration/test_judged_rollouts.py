@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.stack import Artifact, Stack, Traffic
-from modelops.devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
+from modelops_devcluster.stack import Artifact, Stack, Traffic
+from modelops_devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
 
 pytestmark = pytest.mark.integration
 NS = "e2e"

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.chaos import ROUTERS, model_deployment, target
-from modelops.devcluster.stack import Artifact, Stack, Traffic
-from modelops.devcluster.traffic import Fault
+from modelops_devcluster.chaos import ROUTERS, model_deployment, target
+from modelops_devcluster.stack import Artifact, Stack, Traffic
+from modelops_devcluster.traffic import Fault
 
 pytestmark = pytest.mark.integration
 NS = "invariant"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.devcluster.operator import OperatorProcess
+from modelops_devcluster.operator import OperatorProcess
 from tests.api.invalid_cases import VALID
 
 pytestmark = pytest.mark.integration

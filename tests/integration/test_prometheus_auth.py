@@ -32,11 +32,11 @@ from modelops.api.v1alpha1 import ModelDeploymentSpec
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
 from modelops.controllers.config import OperatorConfig
 from modelops.controllers.prometheus import client_for_deployment
-from modelops.devcluster.ports import LOOPBACK, free_port
-from modelops.devcluster.prometheus import PrometheusServer
 from modelops.kube import Kube, load
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError
+from modelops_devcluster.ports import LOOPBACK, free_port
+from modelops_devcluster.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 

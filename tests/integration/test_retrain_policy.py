@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from modelops.devcluster.stack import Artifact, Stack
-from modelops.devcluster.traffic import Service
 from modelops.train.trainer import Settings, train
+from modelops_devcluster.stack import Artifact, Stack
+from modelops_devcluster.traffic import Service
 
 pytestmark = pytest.mark.integration
 NS = "retrain"

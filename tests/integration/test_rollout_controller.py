@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.devcluster import crds as extra_crds
-from modelops.devcluster.kwok import PROBES_PASS_ANNOTATION
-from modelops.devcluster.operator import OperatorProcess
+from modelops_devcluster import crds as extra_crds
+from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
+from modelops_devcluster.operator import OperatorProcess
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def operator(cluster: Any) -> Iterator[OperatorProcess]:
 
 
 # No data plane runs these pods, so nothing would ever answer their readiness probes: kwok
-# plays a kubelet whose probes pass at once (see modelops.devcluster.kwok).
+# plays a kubelet whose probes pass at once (see modelops_devcluster.kwok).
 PROBES_PASS = {"podTemplate": {"metadata": {"annotations": {PROBES_PASS_ANNOTATION: "true"}}}}
 
 

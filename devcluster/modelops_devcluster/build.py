@@ -6,7 +6,7 @@ every staging module with its published v0.x release. etcd's `main` lives in a m
 with local replaces too, so a three-line main calls `etcdmain.Main`. kwok and helm
 install cleanly with `go install`. The machine's Go settings are used as they are.
 
-Run as ``python -m modelops.devcluster.build``; a second run finds the cache and
+Run as ``python -m modelops_devcluster.build``; a second run finds the cache and
 builds nothing.
 """
 
@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from modelops.devcluster import versions
+from modelops_devcluster import versions
 
 KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 BINARIES = ("etcd", *KUBE_COMMANDS, "kwok", "helm")

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from modelops.devcluster.ports import LOOPBACK, free_port
-from modelops.devcluster.procs import ManagedProcess, ProcessError, keep_workdirs, wait_for
+from modelops_devcluster.ports import LOOPBACK, free_port
+from modelops_devcluster.procs import ManagedProcess, ProcessError, keep_workdirs, wait_for
 
 
 class PrometheusError(RuntimeError):

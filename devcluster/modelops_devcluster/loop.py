@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelops.devcluster.stack import Artifact, Stack
+from modelops_devcluster.stack import Artifact, Stack
 
 SHIFT = {"amount": 1.0, "hour": -1.0, "velocity": 1.0}  # mean shifts in standard deviations
 API = "modelops.dev/v1alpha1"

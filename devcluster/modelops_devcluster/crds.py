@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from modelops.devcluster.cluster import DevCluster
+from modelops_devcluster.cluster import DevCluster
 
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 GATEWAY_API_VERSION = "v1.4.0"

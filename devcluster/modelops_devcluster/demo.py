@@ -23,10 +23,10 @@ from typing import Any
 import yaml
 
 from modelops.cli import status_view
-from modelops.devcluster import loop
-from modelops.devcluster.stack import Artifact, Stack
-from modelops.devcluster.traffic import Fault, HTTPRoute, Service
 from modelops.train.dataset import Drift, generate
+from modelops_devcluster import loop
+from modelops_devcluster.stack import Artifact, Stack
+from modelops_devcluster.traffic import Fault, HTTPRoute, Service
 
 NS = "demo"
 MODEL = "fraud"

@@ -23,17 +23,15 @@ from typing import Any
 
 import yaml
 
-from modelops.devcluster import build, crds
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.dataplane import DataPlane
-from modelops.devcluster.operator import OperatorProcess
-from modelops.devcluster.prometheus import PrometheusServer
-from modelops.devcluster.scrape import PodDiscovery, prometheus_config
-from modelops.devcluster.traffic import Fault, RequestRecord, Target, TrafficGenerator
 from modelops.train.dataset import Dataset, generate
 from modelops.train.trainer import Settings, train
-
-ROOT = Path(__file__).resolve().parents[3]
+from modelops_devcluster import build, crds, repo
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.dataplane import DataPlane
+from modelops_devcluster.operator import OperatorProcess
+from modelops_devcluster.prometheus import PrometheusServer
+from modelops_devcluster.scrape import PodDiscovery, prometheus_config
+from modelops_devcluster.traffic import Fault, RequestRecord, Target, TrafficGenerator
 
 
 @dataclass(frozen=True)
@@ -154,8 +152,16 @@ class Traffic:
 class Stack:
     """`with Stack("demo") as stack:` then train, apply, send traffic, watch."""
 
-    def __init__(self, namespace: str = "demo", *, scrape_interval: str = "1s", log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        namespace: str = "demo",
+        *,
+        scrape_interval: str = "1s",
+        log: Callable[[str], None] = print,
+        crds_dir: Path | None = None,
+    ):
         self.namespace = namespace
+        self.crds_dir = crds_dir  # None: the checkout's crds/ (repo.find_root), looked up at start
         self.scrape_interval = scrape_interval
         self.log = log
         self.workdir = Path(tempfile.mkdtemp(prefix="modelops-stack-"))
@@ -168,12 +174,13 @@ class Stack:
 
     def start(self) -> Stack:
         started = time.monotonic()
+        crds_dir = self.crds_dir or repo.crds_dir()  # before the build: a missing checkout fails at once
         build.build()
         try:
             self.cluster = self._exit.enter_context(DevCluster())
-            self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+            self.kubectl("apply", "--server-side", "-f", str(crds_dir))
             crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd()])
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds_dir))
             self.kubectl("create", "namespace", self.namespace)
             self.dataplane = self._exit.enter_context(
                 DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)

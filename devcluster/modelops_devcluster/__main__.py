@@ -1,4 +1,4 @@
-"""`python -m modelops.devcluster up|build`: a dev cluster for a shell, or just the binaries.
+"""`python -m modelops_devcluster up|build`: a dev cluster for a shell, or just the binaries.
 
 `up` builds nothing: run `build` first (it is a no-op once the binaries are cached).
 """
@@ -11,9 +11,9 @@ import sys
 import time
 from types import FrameType
 
-from modelops.devcluster import build
-from modelops.devcluster.cluster import DevCluster, DevClusterError
-from modelops.devcluster.procs import ProcessError
+from modelops_devcluster import build
+from modelops_devcluster.cluster import DevCluster, DevClusterError
+from modelops_devcluster.procs import ProcessError
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -44,7 +44,7 @@ def _up() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelops.devcluster")
+    parser = argparse.ArgumentParser(prog="python -m modelops_devcluster")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start a dev cluster and block until Ctrl-C/SIGTERM")
     sub.add_parser("build", help="build the control-plane binaries (cached)", add_help=False)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         return build.main(rest)
     if args.command == "demo":
-        from modelops.devcluster import demo
+        from modelops_devcluster import demo
 
         return demo.run()
     if rest:

@@ -14,7 +14,7 @@ wrote to /dev/termination-log). Tests put them in a RetrainPolicy's jobTemplate 
 trainer that succeeds with a given result, or fails.
 
 Two changes make the node behave like a kubelet whose pods the local data plane
-(`modelops.devcluster.dataplane`) runs:
+(`modelops_devcluster.dataplane`) runs:
 
 - pod-ready: a pod whose containers declare a `readinessProbe` starts Running with Ready=False
   and ContainersReady=False (those containers not ready). The data plane probes the real server

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from modelops.devcluster.ports import LOOPBACK, free_ports
-from modelops.devcluster.procs import ManagedProcess, ProcessError
+from modelops_devcluster.ports import LOOPBACK, free_ports
+from modelops_devcluster.procs import ManagedProcess, ProcessError
 
 
 class OperatorProcess:

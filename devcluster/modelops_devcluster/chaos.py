@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelops.devcluster.stack import Artifact, Stack, Traffic
-from modelops.devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
+from modelops_devcluster.stack import Artifact, Stack, Traffic
+from modelops_devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
 
 ROUTERS: dict[str, dict[str, Any]] = {
     "gatewayAPI": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["m.example"]},

@@ -30,9 +30,9 @@ from typing import IO, Any
 
 import yaml
 
-from modelops.devcluster import build, kwok, pki
-from modelops.devcluster.ports import LOOPBACK, free_ports
-from modelops.devcluster.procs import (
+from modelops_devcluster import build, kwok, pki
+from modelops_devcluster.ports import LOOPBACK, free_ports
+from modelops_devcluster.procs import (
     KEEP_ENV,
     ManagedProcess,
     ProcessError,
@@ -165,7 +165,7 @@ class DevCluster:
         missing = build.missing(self.bin_dir)
         if missing:
             raise DevClusterError(
-                f"missing {', '.join(missing)} in {self.bin_dir}; run `python -m modelops.devcluster build`"
+                f"missing {', '.join(missing)} in {self.bin_dir}; run `python -m modelops_devcluster build`"
             )
         self._processes = []
         self._workdir = Path(tempfile.mkdtemp(prefix="modelops-devcluster-"))

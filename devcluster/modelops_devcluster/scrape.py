@@ -32,8 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.ports import LOOPBACK
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.ports import LOOPBACK
 
 JOB_NAME = "modelops-pods"
 _LOOPBACK_IP_REGEX = r"127\.\d+\.\d+\.\d+"
@@ -90,7 +90,7 @@ def prometheus_config(
     if discovery_url is not None:
         job["http_sd_configs"] = [{"url": discovery_url, "refresh_interval": scrape_interval}]
     else:
-        pki = cluster.workdir / "pki"  # file names as written by modelops.devcluster.pki.generate
+        pki = cluster.workdir / "pki"  # file names as written by modelops_devcluster.pki.generate
         sd: dict[str, Any] = {
             "role": "pod",
             "api_server": cluster.server,

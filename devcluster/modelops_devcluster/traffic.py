@@ -35,9 +35,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.dataplane import NonLoopbackError, require_loopback
 from modelops.train.dataset import Dataset
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.dataplane import NonLoopbackError, require_loopback
 
 FAULT_HEADER = "x-modelops-fault"
 RENAMED_INPUT = "renamed-input"  # a fault the generator makes in the body (Fault.renamed_input_rate)

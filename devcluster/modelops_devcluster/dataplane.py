@@ -42,7 +42,7 @@ clear message. A crashed server is reported, not restarted.
 What it is not: a container runtime (no isolation, images, resources, liveness or startup
 probes, restarts)
 or a network (Services get no endpoints, because Kubernetes refuses loopback addresses in
-EndpointSlices; `modelops.devcluster.traffic` routes by reading the API instead). Every
+EndpointSlices; `modelops_devcluster.traffic` routes by reading the API instead). Every
 address it serves on or probes is on 127.0.0.0/8; any other pod IP is refused.
 """
 
@@ -71,9 +71,9 @@ from typing import Any
 import httpx
 
 import modelops
-from modelops.devcluster.cluster import DevCluster
-from modelops.devcluster.kwok import DATAPLANE_FINALIZER, PROBES_PASS_ANNOTATION
-from modelops.devcluster.procs import ManagedProcess, keep_workdirs, stop_all, tail
+from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.kwok import DATAPLANE_FINALIZER, PROBES_PASS_ANNOTATION
+from modelops_devcluster.procs import ManagedProcess, keep_workdirs, stop_all, tail
 
 log = logging.getLogger(__name__)
 
