@@ -80,6 +80,19 @@ class OperatorProcess:
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.stop()  # reaps it and closes the log
 
+    def metric(self, metric: str, /, **labels: str) -> float | None:
+        """The value of the sample `metric` whose labels include `labels`, or None when there is none.
+
+        Per-object series (the rollout phase, invalid resources) are set at the end of a pass, so
+        a test can see that this process has passed an object, where a fixed sleep only hopes so.
+        """
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
+            text = resp.read().decode()
+        for line in text.splitlines():
+            if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

@@ -21,11 +21,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import yaml
-
 from modelops.train.dataset import Dataset, generate
 from modelops.train.trainer import Settings, train
-from modelops_devcluster import build, crds, repo
+from modelops_devcluster import build, crds, objects, repo
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.dataplane import DataPlane
 from modelops_devcluster.operator import OperatorProcess
@@ -131,6 +129,18 @@ class Traffic:
             counts[r.version or "-"] = counts.get(r.version or "-", 0) + 1
         return dict(sorted(out.items()))
 
+    def returned(self, since: float, *, timeout: float = 30.0) -> None:
+        """Wait until every request in flight at `since` has come back (`time.monotonic()`).
+
+        Chunks run one after another and record their requests when they end, so a recorded
+        request sent at or after `since` means the chunk that spanned `since` is recorded too.
+        """
+
+        def recorded() -> int:
+            return len(self._select(self.records, since, None))
+
+        objects.until("a request sent after the mark is recorded", recorded, lambda n: n > 0, timeout=timeout)
+
     def answered(self, *, since: float | None = None, until: float | None = None) -> dict[str, int]:
         """{version: primary requests it answered (any HTTP code)}."""
         return dict(Counter(r.version for r in self._select(self.records, since, until) if r.code is not None))
@@ -178,9 +188,8 @@ class Stack:
         build.build()
         try:
             self.cluster = self._exit.enter_context(DevCluster())
-            self.kubectl("apply", "--server-side", "-f", str(crds_dir))
+            objects.install_crds(self.cluster, crds_dir)
             crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd()])
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds_dir))
             self.kubectl("create", "namespace", self.namespace)
             self.dataplane = self._exit.enter_context(
                 DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)
@@ -219,14 +228,19 @@ class Stack:
         return result.stdout + result.stderr
 
     def apply(self, *documents: dict[str, Any]) -> None:
-        manifest = yaml.safe_dump_all(list(documents), sort_keys=False)
-        self.kubectl("apply", "-n", self.namespace, "--server-side", "--field-manager=demo", "-f", "-", input=manifest)
+        objects.apply(self.cluster, self.namespace, *documents, field_manager="demo")
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         return dict(json.loads(self.kubectl("get", "-n", self.namespace, kind, name, "-o", "json")))
 
-    def status(self, name: str) -> dict[str, Any]:
-        return dict(self.get("md", name).get("status") or {})
+    def status(self, name: str, kind: str = "md") -> dict[str, Any]:
+        return dict(self.get(kind, name).get("status") or {})
+
+    def wait_status(
+        self, kind: str, name: str, check: Callable[[dict[str, Any]], bool], *, timeout: float
+    ) -> dict[str, Any]:
+        """Poll the status of any kind (a ModelDeployment: `wait`, which reports each change)."""
+        return objects.until(f"{kind} {name}", lambda: self.status(name, kind), check, timeout=timeout)
 
     def train(self, model: str, version: str, *, rows: int = 20_000, seed: int = 1, drift: str = "") -> Artifact:
         """Train `version` with the reference trainer on synthetic data; returns its local artifact."""

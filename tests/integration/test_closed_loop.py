@@ -11,15 +11,15 @@ clears. Nobody edits any of the three objects after applying them.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from modelops.train.dataset import Drift, generate
 from modelops_devcluster.loop import SHIFT, objects
+from modelops_devcluster.objects import until
 from modelops_devcluster.stack import Stack
 from modelops_devcluster.traffic import Service
 
@@ -34,20 +34,12 @@ def stack() -> Iterator[Stack]:
         yield s
 
 
-def _get(stack: Stack, kind: str, name: str) -> dict[str, Any]:
-    return dict(stack.get(kind, name).get("status") or {})
+def _monitor(stack: Stack) -> dict[str, Any]:
+    return stack.status(f"{MODEL}-drift", "driftmonitor")
 
 
-def _until(what: str, probe: Callable[[], dict[str, Any]], check: Callable[[dict[str, Any]], bool],
-           timeout: float) -> dict[str, Any]:  # fmt: skip
-    deadline = time.monotonic() + timeout
-    seen: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        seen = probe()
-        if check(seen):
-            return seen
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not reached in {timeout:.0f}s: {json.dumps(seen)[:3000]}")
+def _policy(stack: Stack) -> dict[str, Any]:
+    return stack.status(f"{MODEL}-retrain", "retrainpolicy")
 
 
 def test_drift_retrains_canaries_promotes_and_clears(stack: Stack) -> None:
@@ -58,16 +50,19 @@ def test_drift_retrains_canaries_promotes_and_clears(stack: Stack) -> None:
     started = time.monotonic()
     marks: dict[str, float] = {}
     try:
-        monitor = _until("a clean verdict", lambda: _get(stack, "driftmonitor", f"{MODEL}-drift"),
-                         lambda s: s.get("drifted") is False, 90)  # fmt: skip
+        monitor = until("a clean verdict", lambda: _monitor(stack), lambda s: s.get("drifted") is False, timeout=90)
         assert monitor["reference"] == f"ConfigMap {MODEL}-baseline-v1/baseline.json (the baseline of v1)"
         traffic.generator.set_dataset(generate(20_000, seed=12, drift=Drift(mean_shift=SHIFT)))
         marks["shift"] = time.monotonic()
-        _until("Drifted", lambda: _get(stack, "driftmonitor", f"{MODEL}-drift"), lambda s: s.get("drifted") is True, 60)
+        until("Drifted", lambda: _monitor(stack), lambda s: s.get("drifted") is True, timeout=60)
         marks["drifted"] = time.monotonic()
         run = f"{MODEL}-retrain-1"
-        policy = _until("a validated run", lambda: _get(stack, "retrainpolicy", f"{MODEL}-retrain"),
-                        lambda s: (s.get("latestValidated") or {}).get("version") == run, 120)  # fmt: skip
+        policy = until(
+            "a validated run",
+            lambda: _policy(stack),
+            lambda s: (s.get("latestValidated") or {}).get("version") == run,
+            timeout=120,
+        )
         marks["validated"] = time.monotonic()
         record = next(r for r in policy["runs"] if r["name"] == run)
         assert record["trigger"] == "drift" and "amount" in record["evidence"], record
@@ -78,8 +73,12 @@ def test_drift_retrains_canaries_promotes_and_clears(stack: Stack) -> None:
         assert (entry["version"], entry["outcome"], entry["retrainRun"]) == (run, "Promoted", run)
         assert status["stable"]["baseline"] == f"{run}-baseline"
         # the monitor now compares with the baseline of the data the new version was trained on
-        monitor = _until("a reference on the new baseline", lambda: _get(stack, "driftmonitor", f"{MODEL}-drift"),
-                         lambda s: s.get("version") == run and s.get("drifted") is False, 90)  # fmt: skip
+        monitor = until(
+            "a reference on the new baseline",
+            lambda: _monitor(stack),
+            lambda s: s.get("version") == run and s.get("drifted") is False,
+            timeout=90,
+        )
         marks["cleared"] = time.monotonic()
         assert monitor["reference"] == f"ConfigMap {run}-baseline/baseline.json (the baseline of {run})"
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelops_devcluster import objects
 from tests.api.invalid_cases import CASES, Case
 
 pytestmark = pytest.mark.integration
@@ -18,8 +19,7 @@ NAMESPACE = "crd-tests"
 
 @pytest.fixture(scope="module")
 def crds(cluster: Any) -> Any:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    objects.install_crds(cluster)
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     return cluster
 

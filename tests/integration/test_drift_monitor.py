@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from modelops.train.dataset import Drift, generate
+from modelops_devcluster.objects import condition
 from modelops_devcluster.stack import Artifact, Stack
 from modelops_devcluster.traffic import Service
 
@@ -77,34 +77,15 @@ def _monitor(name: str, **spec: Any) -> dict[str, Any]:
 
 
 def _status(stack: Stack, name: str) -> dict[str, Any]:
-    return dict(stack.get("driftmonitor", name).get("status") or {})
-
-
-def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
+    return stack.status(name, "driftmonitor")
 
 
 def _wait(stack: Stack, name: str, check: Any, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = _status(stack, name)
-        if check(status):
-            return status
-        time.sleep(0.5)
-    raise TimeoutError(f"{name}: not reached in {timeout:.0f}s; status {json.dumps(status)[:3000]}")
+    return stack.wait_status("driftmonitor", name, check, timeout=timeout)
 
 
 def _next_evaluation(stack: Stack, name: str, after: str | None, timeout: float = 3 * INTERVAL_S) -> dict[str, Any]:
     return _wait(stack, name, lambda s: s.get("lastEvaluated") not in (None, after), timeout)
-
-
-def _operator_metric(stack: Stack, metric: str, **labels: str) -> float | None:
-    text = httpx.get(stack.operator.metrics_url, timeout=5).text
-    for line in text.splitlines():
-        if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_clean_traffic_stays_clean_and_a_shift_is_detected(stack: Stack, v1: Artifact) -> None:
@@ -114,7 +95,7 @@ def test_clean_traffic_stays_clean_and_a_shift_is_detected(stack: Stack, v1: Art
     try:
         time.sleep(WINDOW_S)  # a full window of traffic before the first evaluation
         stack.apply(_monitor("fraud-drift"))
-        status = _wait(stack, "fraud-drift", lambda s: _condition(s, "Ready").get("status") == "True", 60)
+        status = _wait(stack, "fraud-drift", lambda s: condition(s, "Ready").get("status") == "True", 60)
         assert status["version"] == "v1" and "ConfigMap fraud-baseline" in status["reference"]
         # the first windows may be InsufficientData while Prometheus discovers the pods: drifted stays null
         status = _wait(stack, "fraud-drift", lambda s: s.get("drifted") is not None, 60)
@@ -125,14 +106,14 @@ def test_clean_traffic_stays_clean_and_a_shift_is_detected(stack: Stack, v1: Art
             status = _next_evaluation(stack, "fraud-drift", last)
             last = status["lastEvaluated"]
             assert status.get("drifted") is False, json.dumps(status)[:4000]
-            assert _condition(status, "InsufficientData")["status"] == "False", _condition(status, "InsufficientData")
-            assert _condition(status, "Degraded")["status"] == "False", _condition(status, "Degraded")
+            assert condition(status, "InsufficientData")["status"] == "False", condition(status, "InsufficientData")
+            assert condition(status, "Degraded")["status"] == "False", condition(status, "Degraded")
             for f in status["features"]:
                 assert f["samples"] >= 100 and f["pValue"] is not None
                 false_alarms[f["name"]] = false_alarms.get(f["name"], 0) + f["drifted"]
         assert {f["name"] for f in status["features"]} == {*SHIFTED, "age_days", "txn_per_day", "distance_km",
                                                             "merchant_risk", "device_age", "country"}  # fmt: skip
-        assert _operator_metric(stack, "modelops_drift_detected", name="fraud-drift") == 0
+        assert stack.operator.metric("modelops_drift_detected", name="fraud-drift") == 0
         print(f"clean: per-feature drifted flags over {CLEAN_EVALUATIONS} evaluations: {false_alarms}")
 
         switched = time.monotonic()
@@ -147,10 +128,10 @@ def test_clean_traffic_stays_clean_and_a_shift_is_detected(stack: Stack, v1: Art
         drifted = {f["name"] for f in status["features"] if f["drifted"]}
         assert drifted == set(SHIFTED), status["features"]
         assert status["worstFeature"] in SHIFTED
-        assert _condition(status, "Drifted")["reason"] == "DriftDetected"
-        assert all(name in _condition(status, "Drifted")["message"] for name in SHIFTED)
-        assert _operator_metric(stack, "modelops_drift_detected", name="fraud-drift") == 1
-        assert (_operator_metric(stack, "modelops_drift_score", name="fraud-drift", feature="amount") or 0) > 0.1
+        assert condition(status, "Drifted")["reason"] == "DriftDetected"
+        assert all(name in condition(status, "Drifted")["message"] for name in SHIFTED)
+        assert stack.operator.metric("modelops_drift_detected", name="fraud-drift") == 1
+        assert (stack.operator.metric("modelops_drift_score", name="fraud-drift", feature="amount") or 0) > 0.1
         events = stack.kubectl("get", "events", "-n", NS, "--field-selector", "reason=DriftDetected", "-o", "json")
         assert any("amount" in e["message"] for e in json.loads(events)["items"])
         shown = stack.kubectl("get", "driftmonitor", "fraud-drift", "-n", NS)
@@ -180,13 +161,12 @@ def test_problems_are_conditions_not_crashes(stack: Stack, v1: Artifact) -> None
          "data": {"baseline.json": "{not json"}},
         _monitor("bad-json", reference={"configMapRef": {"name": "broken"}}),
     )  # fmt: skip
-    status = _wait(stack, "no-model", lambda s: _condition(s, "Ready").get("status") == "False", 60)
-    assert _condition(status, "Ready")["reason"] == "ModelDeploymentNotFound"
-    assert "'nope'" in _condition(status, "Ready")["message"]
-    status = _wait(stack, "bad-json", lambda s: _condition(s, "Ready").get("status") == "False", 60)
+    status = _wait(stack, "no-model", lambda s: condition(s, "Ready").get("status") == "False", 60)
+    assert condition(status, "Ready")["reason"] == "ModelDeploymentNotFound"
+    assert "'nope'" in condition(status, "Ready")["message"]
+    status = _wait(stack, "bad-json", lambda s: condition(s, "Ready").get("status") == "False", 60)
     assert (
-        _condition(status, "Ready")["reason"] == "InvalidReference"
-        and "broken" in _condition(status, "Ready")["message"]
+        condition(status, "Ready")["reason"] == "InvalidReference" and "broken" in condition(status, "Ready")["message"]
     )
     # a reference whose `amount` edges are not the ones the servers export: that feature is an error, the rest tested
     baseline = json.loads(v1.baseline.read_text())
@@ -200,10 +180,10 @@ def test_problems_are_conditions_not_crashes(stack: Stack, v1: Artifact) -> None
     )  # fmt: skip
     traffic = stack.traffic(Service(MODEL), dataset=generate(5_000, seed=21), rate=RATE, seed=21)
     try:
-        status = _wait(stack, "edges", lambda s: _condition(s, "Degraded").get("status") == "True", 60)
+        status = _wait(stack, "edges", lambda s: condition(s, "Degraded").get("status") == "True", 60)
     finally:
         traffic.stop()
-    degraded = _condition(status, "Degraded")["message"]
+    degraded = condition(status, "Degraded")["message"]
     assert "amount" in degraded and "do not match the reference edges" in degraded, degraded
     errors = {f["name"] for f in status["features"] if f.get("error")}
     tested = {f["name"] for f in status["features"] if f.get("pValue") is not None}

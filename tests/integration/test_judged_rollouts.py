@@ -12,7 +12,6 @@ the servers' fault injection.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from modelops_devcluster import objects
+from modelops_devcluster.objects import until
 from modelops_devcluster.stack import Artifact, Stack, Traffic
 from modelops_devcluster.traffic import Fault, HTTPRoute, Service, Target, VirtualService
 
@@ -103,10 +104,12 @@ def test_healthy_version_is_promoted_and_broken_one_rolled_back(
         assert status["stable"]["version"] == "v2" and status["canaryWeight"] == 0
         # v3 keeps its pods for the scale-down delay (requests in flight finish), then goes
         stack.wait(name, lambda s: not s.get("retiring"), timeout=90)
-        deadline = time.monotonic() + 30
-        while any(d.startswith(f"{name}-v3") for d in _deployments(stack, name)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not any(d.startswith(f"{name}-v3") for d in _deployments(stack, name))
+        until(
+            f"{name}-v3 deleted",
+            lambda: _deployments(stack, name),
+            lambda ds: not any(d.startswith(f"{name}-v3") for d in ds),
+            timeout=30,
+        )
     finally:
         traffic.stop()
 
@@ -216,7 +219,9 @@ def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str,
             assert f"page-level {BREAKS[router][1]} burn" in last["reason"], (router, last)
             assert status["stable"]["version"] == "v1" and status["blockedVersion"] == "v2", router
             assert _deployments(stack, name)[f"{name}-v1"] > 0, router
-        time.sleep(3)  # requests in flight at the switch come back
+        switched = time.monotonic()
+        for _, traffic in served.values():  # requests in flight at the switch come back
+            traffic.returned(switched)
         for router, (_, traffic) in served.items():  # the revert is a switch to warm pods: no request lost
             assert traffic.unexpected_failures() == [], (router, traffic.summary())
     finally:
@@ -301,12 +306,9 @@ def _serving(status: dict[str, Any], version: str) -> bool:
 
 def _events(stack: Stack, name: str) -> list[str]:
     """The ModelDeployment's events, oldest first: what a failed assertion shows of the rollout's story."""
-    selector = f"involvedObject.kind=ModelDeployment,involvedObject.name={name}"
-    out = json.loads(stack.kubectl("get", "-n", NS, "events", "--field-selector", selector, "-o", "json"))
-    items = sorted(out["items"], key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-    return [f"{e.get('lastTimestamp') or e.get('eventTime')} {e['reason']}: {e['message']}" for e in items]
+    found = objects.events(stack.cluster, NS, name, kind="ModelDeployment")
+    return [f"{e.get('lastTimestamp') or e.get('eventTime')} {e['reason']}: {e['message']}" for e in found]
 
 
 def _deployments(stack: Stack, name: str) -> dict[str, int]:
-    out = json.loads(stack.kubectl("get", "-n", NS, "deploy", "-l", f"modelops.dev/deployment={name}", "-o", "json"))
-    return {d["metadata"]["name"]: d["spec"].get("replicas", 0) for d in out["items"]}
+    return objects.deployment_replicas(stack.cluster, NS, name)

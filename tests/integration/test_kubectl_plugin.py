@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from modelops_devcluster import objects
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_status_through_kubectl_plugin_discovery(cluster: Any, tmp_path: Path) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    objects.install_crds(cluster)
     cluster.kubectl("create", "namespace", "plugin", check=False)
     cluster.kubectl("apply", "-n", "plugin", "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
     # kubectl finds `kubectl-modelops` on PATH, the way `pip install` places the console script

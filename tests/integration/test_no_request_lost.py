@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from modelops_devcluster.chaos import ROUTERS, model_deployment, target
+from modelops_devcluster.objects import until
 from modelops_devcluster.stack import Artifact, Stack, Traffic
 from modelops_devcluster.traffic import Fault
 
@@ -100,7 +101,12 @@ def test_no_request_is_lost_on_any_path_the_operator_takes(stack: Stack) -> None
         # 4. an abort, asked while the operator is down
         scene.apply("v4", a)
         scene.wait(lambda s: s.get("canaryWeight", 0) > 0 and (s.get("canary") or {}).get("readyReplicas", 0) > 0)
-        time.sleep(3)  # v4 answers live requests
+        until(
+            "v4 answering live requests on every router",
+            lambda: [traffic.answered().get("v4", 0) for traffic in scene.traffic.values()],
+            all,
+            timeout=30,
+        )
         stack.operator.kill()
         scene.apply("v4", a, abort="now")
         stack.operator.start()

@@ -6,24 +6,21 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from modelops_devcluster import objects
 from modelops_devcluster.operator import OperatorProcess
 from tests.api.invalid_cases import VALID
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "operator-tests"
 
 
 @pytest.fixture(scope="module")
 def operator(cluster: Any) -> Iterator[OperatorProcess]:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    objects.install_crds(cluster)
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     with OperatorProcess(cluster.env, [NAMESPACE]) as process:
         yield process
@@ -37,26 +34,28 @@ def _apply(cluster: Any, kind: str, name: str, spec: dict[str, Any]) -> None:
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": spec,
     }
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(body))
+    objects.apply(cluster, NAMESPACE, body)
 
 
 def _get(cluster: Any, kind: str, name: str) -> dict[str, Any]:
-    return dict(json.loads(cluster.kubectl("get", "-n", NAMESPACE, kind, name, "-o", "json").stdout))
+    found = objects.get(cluster, NAMESPACE, kind, name)
+    assert found is not None, f"{kind}/{name} not found"
+    return found
 
 
 def _wait_status(cluster: Any, kind: str, name: str, generation: int, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        obj = _get(cluster, kind, name)
+    def observed(obj: dict[str, Any]) -> bool:
         status = obj.get("status") or {}
-        if status.get("observedGeneration") == generation and status.get("conditions"):
-            return obj
-        time.sleep(0.3)
-    raise AssertionError(f"{kind}/{name} never observed generation {generation}: {obj.get('status')}")
+        return bool(status.get("observedGeneration") == generation and status.get("conditions"))
+
+    what = f"{kind}/{name} observing generation {generation}"
+    return objects.until(what, lambda: _get(cluster, kind, name), observed, timeout=timeout, every=0.3)
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+    found = objects.condition(obj["status"], type_)
+    assert found, f"no {type_} condition: {obj['status']}"
+    return found
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
@@ -85,10 +84,8 @@ def test_rules_a_schema_cannot_express_become_a_condition(cluster: Any, operator
     accepted = _condition(obj, "Accepted")
     assert (accepted["status"], accepted["reason"]) == ("False", "InvalidSpec")
     assert "spec.rollout: rollout.interval (2h) is longer than rollout.progressDeadline (30m)" in accepted["message"]
-    events = cluster.kubectl(
-        "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=slow-analysis", "-o", "json"
-    ).stdout
-    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in json.loads(events)["items"])
+    events = objects.events(cluster, NAMESPACE, "slow-analysis")
+    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
     # fixing the spec clears the condition and moves observedGeneration on
     spec["rollout"]["interval"] = "1m"
     _apply(cluster, "ModelDeployment", "slow-analysis", spec)
@@ -121,7 +118,14 @@ def test_restart_writes_nothing_for_unchanged_objects(cluster: Any, operator: Op
     events_before = _invalid_events(cluster, "steady-bad")
     operator.kill()
     with OperatorProcess(cluster.env, [NAMESPACE]) as second:
-        time.sleep(5)  # the new process reconciles every object within a second or two of start
+        # the new process has passed both objects: each pass ends by setting the object's own series
+        def passed() -> tuple[float | None, float | None]:
+            return (
+                second.metric("modelops_rollout_phase", namespace=NAMESPACE, name="steady"),
+                second.metric("modelops_invalid_resources", namespace=NAMESPACE, name="steady-bad"),
+            )
+
+        objects.until("a pass over steady and steady-bad", passed, lambda seen: None not in seen, timeout=30)
         with urllib.request.urlopen(second.metrics_url, timeout=5) as resp:
             text = resp.read().decode()
         assert 'modelops_reconcile_total{kind="ModelDeployment",result="ok"}' in text  # it did look...
@@ -148,6 +152,4 @@ def _settled(cluster: Any, kind: str, name: str, quiet: float = 3.0, timeout: fl
 
 
 def _invalid_events(cluster: Any, name: str) -> int:
-    out = cluster.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={name}",
-                          "-o", "json").stdout  # fmt: skip
-    return sum(e.get("count", 1) or 1 for e in json.loads(out)["items"] if e["reason"] == "InvalidSpec")
+    return sum(e.get("count", 1) or 1 for e in objects.events(cluster, NAMESPACE, name) if e["reason"] == "InvalidSpec")

@@ -21,7 +21,6 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, cast
 
 import kopf
@@ -35,6 +34,7 @@ from modelops.controllers.prometheus import client_for_deployment
 from modelops.kube import Kube, load
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError
+from modelops_devcluster import objects
 from modelops_devcluster.ports import LOOPBACK, free_port
 from modelops_devcluster.prometheus import PrometheusServer
 
@@ -230,9 +230,7 @@ def test_refused_credentials_make_every_canary_check_unknown_with_the_reason(gua
 def test_a_model_deployments_secret_is_read_from_the_api_server(cluster: Any, proxy: BearerProxy) -> None:
     """The real thing: a ModelDeployment stored by the API server names a Secret in its namespace;
     the operator's client reads it there, and a changed Secret is used on the next pass."""
-    root = Path(__file__).resolve().parents[2]
-    cluster.kubectl("apply", "--server-side", "-f", str(root / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(root / "crds"))
+    objects.install_crds(cluster)
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
 
     def secret(token: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from modelops.train.trainer import Settings, train
+from modelops_devcluster import objects
 from modelops_devcluster.stack import Artifact, Stack
 from modelops_devcluster.traffic import Service
 
@@ -72,18 +72,25 @@ def _policy(name: str, *, annotations: dict[str, str] | None = None, **spec: Any
 
 
 def _status(stack: Stack, name: str) -> dict[str, Any]:
-    return dict(stack.get("retrainpolicy", name).get("status") or {})
+    return stack.status(name, "retrainpolicy")
 
 
 def _wait(stack: Stack, name: str, check: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = _status(stack, name)
-        if check(status):
-            return status
-        time.sleep(0.5)
-    raise TimeoutError(f"{name}: not reached in {timeout:.0f}s; status {json.dumps(status)[:3000]}")
+    return stack.wait_status("retrainpolicy", name, check, timeout=timeout)
+
+
+def _passed_again(stack: Stack, policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy's status after the operator has passed it once more.
+
+    A fixed sleep only hopes a pass happened; a change of a field no decision here reads
+    (historyLimit, with fewer runs than either limit) moves the generation, and the status's
+    observedGeneration says when a pass has seen it.
+    """
+    name = policy["metadata"]["name"]
+    spec = policy["spec"]
+    stack.apply({**policy, "spec": {**spec, "historyLimit": spec.get("historyLimit", 10) + 1}})
+    generation = stack.get("retrainpolicy", name)["metadata"]["generation"]
+    return _wait(stack, name, lambda s: s.get("observedGeneration") == generation, 30)
 
 
 def _run(status: dict[str, Any], name: str) -> dict[str, Any]:
@@ -91,8 +98,7 @@ def _run(status: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _jobs(stack: Stack, policy: str) -> list[dict[str, Any]]:
-    out = stack.kubectl("get", "jobs", "-n", NS, "-l", f"modelops.dev/retrain-policy={policy}", "-o", "json")
-    return list(json.loads(out)["items"])
+    return objects.items(stack.cluster, NS, "jobs", "-l", f"modelops.dev/retrain-policy={policy}")
 
 
 def _plugin(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -131,8 +137,7 @@ def test_manual_trigger_runs_a_job_and_validates_its_result(stack: Stack, v1: Ar
     skipped = next(r for r in status["runs"] if r["outcome"] == "Skipped")
     assert skipped["trigger"] == "manual" and skipped["reason"].startswith("cooldown until")
     assert len(_jobs(stack, name)) == 1
-    events = json.loads(stack.kubectl("get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}",
-                                      "-o", "json"))["items"]  # fmt: skip
+    events = objects.events(stack.cluster, NS, name)
     assert {"RunStarted", "RunValidated", "TriggerSkipped"} <= {e["reason"] for e in events}
 
 
@@ -170,23 +175,21 @@ def test_drift_trigger_fires_once_per_episode(stack: Stack, v1: Artifact) -> Non
     spec = {"modelDeploymentRef": {"name": "elsewhere"}, "reference": {"past": {"offset": "1d"}}}
     stack.apply({"apiVersion": "modelops.dev/v1alpha1", "kind": "DriftMonitor",
                  "metadata": {"name": "watch", "namespace": NS}, "spec": spec})  # fmt: skip
-    deadline = time.monotonic() + 30  # the operator's first pass: Ready=False (nothing to evaluate)
-    while not (stack.get("driftmonitor", "watch").get("status") or {}).get("conditions"):
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    # the operator's first pass: Ready=False (nothing to evaluate)
+    stack.wait_status("driftmonitor", "watch", lambda s: bool(s.get("conditions")), timeout=30)
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     patch = {"status": {"drifted": True, "lastEvaluated": since, "conditions": [
         {"type": "Drifted", "status": "True", "reason": "DriftDetected", "lastTransitionTime": since,
          "message": "2 of 8 tested features drift: amount (PSI 0.40), hour (PSI 0.22)"}]}}  # fmt: skip
     stack.kubectl("patch", "driftmonitor", "watch", "-n", NS, "--subresource=status", "--type=merge",
                   "-p", json.dumps(patch))  # fmt: skip
-    stack.apply(_policy("on-drift", annotations={"kwok.modelops.dev/termination-message": _result("on-drift-1")},
-                        triggers={"drift": {"monitorRef": {"name": "watch"}}}))  # fmt: skip
+    annotations = {"kwok.modelops.dev/termination-message": _result("on-drift-1")}
+    policy = _policy("on-drift", annotations=annotations, triggers={"drift": {"monitorRef": {"name": "watch"}}})
+    stack.apply(policy)
     status = _wait(stack, "on-drift", lambda s: _run(s, "on-drift-1").get("outcome") == "Validated", 60)
     run = _run(status, "on-drift-1")
     assert run["trigger"] == "drift" and "amount (PSI 0.40)" in run["evidence"]
-    time.sleep(3)  # several passes later, the same episode has not started a second run
-    status = _status(stack, "on-drift")
+    status = _passed_again(stack, policy)  # a later pass, with the same episode, starts no second run
     assert [r["name"] for r in status["runs"]] == ["on-drift-1"]
 
 
@@ -199,8 +202,7 @@ def test_restart_mid_run_never_starts_a_second_job(stack: Stack, v1: Artifact) -
     assert len(_jobs(stack, "slow")) == 1
     stack.operator.kill()
     stack.operator.start()
-    time.sleep(5)  # the new operator has reconciled the policy (its first pass is immediate)
-    status = _status(stack, "slow")
+    status = _passed_again(stack, policy)  # the new operator has passed the policy
     assert [(r["name"], r["outcome"]) for r in status["runs"]] == [("slow-1", "Running")]
     assert [j["metadata"]["name"] for j in _jobs(stack, "slow")] == ["slow-1"]
     assert status["runCount"] == 1
@@ -270,11 +272,7 @@ def test_model_from_rolls_out_a_validated_version_through_the_canary(stack: Stac
     stack.apply({"apiVersion": "modelops.dev/v1alpha1", "kind": "DriftMonitor",
                  "metadata": {"name": "loop-drift", "namespace": NS},
                  "spec": {"modelDeploymentRef": {"name": "loop"}, "reference": {"served": {}}}})  # fmt: skip
-    deadline = time.monotonic() + 30
-    monitor: dict[str, Any] = {}
-    while time.monotonic() < deadline and not monitor.get("reference"):
-        monitor = stack.get("driftmonitor", "loop-drift").get("status") or {}
-        time.sleep(0.5)
+    monitor = stack.wait_status("driftmonitor", "loop-drift", lambda s: bool(s.get("reference")), timeout=30)
     assert monitor["reference"] == "ConfigMap loop-retrain-1-baseline/baseline.json (the baseline of loop-retrain-1)"
     assert monitor["version"] == "loop-retrain-1"
     shown = _plugin(stack, "history", "loop")  # provenance: rollout -> run -> trigger and evidence

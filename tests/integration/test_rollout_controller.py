@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from modelops_devcluster import crds as extra_crds
+from modelops_devcluster import objects
 from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
 from modelops_devcluster.operator import OperatorProcess
 
@@ -28,8 +28,7 @@ NS = "rollout-tests"
 
 @pytest.fixture(scope="module")
 def operator(cluster: Any) -> Iterator[OperatorProcess]:
-    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "crds"))
+    objects.install_crds(cluster)
     extra_crds.install(cluster, extra_crds.gateway_api_crds())
     cluster.kubectl("create", "namespace", NS, check=False)
     with OperatorProcess(cluster.env, [NS]) as process:
@@ -50,32 +49,34 @@ def _apply(cluster: Any, name: str, version: str, **spec: Any) -> None:
         "metadata": {"name": name, "namespace": NS},
         "spec": {"model": {"name": name, "version": version, "uri": f"file:///models/{version}/model.npz"}, **spec},
     }
-    cluster.kubectl("apply", "--server-side", "--field-manager=tests", "-f", "-", input=yaml.safe_dump(body))
+    objects.apply(cluster, NS, body, field_manager="tests")
 
 
 def _get(cluster: Any, kind: str, name: str) -> dict[str, Any] | None:
-    out = cluster.kubectl("get", "-n", NS, kind, name, "-o", "json", check=False)
-    return json.loads(out.stdout) if out.returncode == 0 else None
+    return objects.get(cluster, NS, kind, name)
 
 
 def _wait(cluster: Any, name: str, what: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    obj: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        obj = _get(cluster, "md", name)
-        if obj is not None and what(obj.get("status") or {}):
-            return obj
-        time.sleep(0.5)
-    raise AssertionError(
-        f"{name}: condition not reached in {timeout}s; status: {json.dumps((obj or {}).get('status'))}"
+    """The ModelDeployment once `what` holds on its status."""
+    found = objects.until(
+        name,
+        lambda: _get(cluster, "md", name),
+        lambda o: o is not None and what(o.get("status") or {}),
+        timeout=timeout,
     )
+    assert found is not None
+    return found
 
 
 def _deployments(cluster: Any, name: str) -> dict[str, int]:
-    out = json.loads(
-        cluster.kubectl("get", "-n", NS, "deploy", "-l", f"modelops.dev/deployment={name}", "-o", "json").stdout
+    return objects.deployment_replicas(cluster, NS, name)
+
+
+def _gone(cluster: Any, name: str, deployment: str, timeout: float = 20) -> dict[str, int]:
+    """The ModelDeployment's Deployments once `deployment` is no longer among them."""
+    return objects.until(
+        f"{deployment} deleted", lambda: _deployments(cluster, name), lambda d: deployment not in d, timeout=timeout
     )
-    return {d["metadata"]["name"]: d["spec"].get("replicas", 0) for d in out["items"]}
 
 
 def test_first_version_serves_with_owned_children(cluster: Any, operator: OperatorProcess) -> None:
@@ -112,13 +113,8 @@ def test_without_data_a_rollout_holds_then_rolls_back(cluster: Any, operator: Op
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "spec.rollout.retry" in degraded["message"]
     assert [r["version"] for r in status["retiring"]] == ["v2"]  # kept for the scale-down delay, then removed
-    deadline = time.monotonic() + 20
-    while "blind-v2" in _deployments(cluster, "blind") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _deployments(cluster, "blind") == {"blind-v1": 2}
-    events = json.loads(cluster.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.name=blind",
-                                        "-o", "json").stdout)["items"]  # fmt: skip
-    reasons = {e["reason"] for e in events}
+    assert _gone(cluster, "blind", "blind-v2") == {"blind-v1": 2}
+    reasons = {e["reason"] for e in objects.events(cluster, NS, "blind")}
     assert {"RolloutStarted", "AnalysisUnknown", "RolledBack"} <= reasons
 
 
@@ -134,14 +130,14 @@ def test_promote_nonce_skips_steps_and_bake_keeps_the_previous_version(cluster: 
     assert obj["status"]["bake"]["previous"]["version"] == "v1"
     assert _deployments(cluster, "manual") == {"manual-v1": 2, "manual-v2": 2}  # v1 kept warm, out of traffic
     _wait(cluster, "manual", lambda s: s.get("phase") == "Available", timeout=30)
-    deadline = time.monotonic() + 20
-    while "manual-v1" in _deployments(cluster, "manual") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _deployments(cluster, "manual") == {"manual-v2": 2}
-    # applying the same manifest again (GitOps resync) does not promote anything twice
+    assert _gone(cluster, "manual", "manual-v1") == {"manual-v2": 2}
+    # applying the same manifest again (GitOps resync) does not promote anything twice, nor does a later
+    # change of another field (the nonce stays): the operator has passed it once observedGeneration moves on
     _apply(cluster, "manual", "v2", rollout={**rollout, "promote": "on-call-1"})
-    time.sleep(2)
-    assert [h["outcome"] for h in _get(cluster, "md", "manual")["status"]["history"]] == ["Promoted"]  # type: ignore[index]
+    _apply(cluster, "manual", "v2", rollout={**rollout, "promote": "on-call-1", "maxUnknownChecks": 99})
+    generation = _get(cluster, "md", "manual")["metadata"]["generation"]  # type: ignore[index]
+    obj = _wait(cluster, "manual", lambda s: s.get("observedGeneration") == generation)
+    assert [h["outcome"] for h in obj["status"]["history"]] == ["Promoted"]
 
 
 def test_an_object_a_user_wrote_is_never_taken_over(cluster: Any, operator: OperatorProcess) -> None:
@@ -151,7 +147,11 @@ def test_an_object_a_user_wrote_is_never_taken_over(cluster: Any, operator: Oper
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(service))
     _apply(cluster, "mine", "v1")
     _wait(cluster, "mine", lambda s: s.get("phase") == "Available")
-    time.sleep(2)
+    # the pass that wrote Available has synced the children too: it ends by setting the phase series
+    available = {"namespace": NS, "name": "mine", "modelops_rollout_phase": "Available"}
+    objects.until(
+        "mine's pass", lambda: operator.metric("modelops_rollout_phase", **available), lambda v: v == 1, timeout=30
+    )
     svc = _get(cluster, "svc", "mine-stable")
     assert svc is not None and svc["spec"]["selector"] == {"app": "user"} and not svc["metadata"].get("ownerReferences")
 
@@ -170,15 +170,14 @@ def test_gateway_api_route_carries_the_weights(cluster: Any, operator: OperatorP
     assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [("routed-stable", 100)]
     _apply(cluster, "routed", "v2", traffic=traffic, rollout={**rollout, "paused": False})
     _wait(cluster, "routed", lambda s: s.get("canaryWeight") == 30)
-    deadline = time.monotonic() + 20
-    weights: list[tuple[str, int]] = []
-    while time.monotonic() < deadline:
+
+    def weights() -> list[tuple[str, int]]:
         route = _get(cluster, "httproute", "routed")
-        weights = [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] if route else []
-        if weights == [("routed-stable", 70), ("routed-canary", 30)]:
-            break
-        time.sleep(0.5)
-    assert weights == [("routed-stable", 70), ("routed-canary", 30)]
+        return [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] if route else []
+
+    split = [("routed-stable", 70), ("routed-canary", 30)]
+    objects.until("the route's 70/30 split", weights, lambda w: w == split, timeout=20)
+    route = _get(cluster, "httproute", "routed")
     parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public", "namespace": "gateways"}
     assert route is not None and route["spec"]["parentRefs"] == [parent]
 
