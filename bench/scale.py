@@ -57,13 +57,13 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.durations import parse_duration
+from modelops.api.names import MANAGED_BY
 from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploymentSpec
 from modelops.devcluster import build
 from modelops.devcluster import crds as extra_crds
 from modelops.devcluster.cluster import DevCluster
 from modelops.devcluster.operator import OperatorProcess
 from modelops.devcluster.prometheus import PrometheusServer
-from modelops.render.names import MANAGED_BY
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
