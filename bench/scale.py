@@ -57,8 +57,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.api.durations import parse_duration
+from modelops.api.names import MANAGED_BY
 from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploymentSpec
-from modelops.render.names import MANAGED_BY
 from modelops_devcluster import build
 from modelops_devcluster import crds as extra_crds
 from modelops_devcluster.cluster import DevCluster

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from modelops.api.v1alpha1 import ModelDeploymentSpec
-from modelops.render.serving import DRAIN_SECONDS, Owner, VersionPlan, deployment
+from modelops.api.names import Owner
+from modelops.render.serving import DRAIN_SECONDS, VersionPlan, deployment
 from modelops.train.trainer import Settings, train
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.dataplane import DataPlane

@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelops.api import names
+from modelops.api.names import Owner
 from modelops.api.v1alpha1 import ModelDeploymentSpec
-from modelops.render import names
-from modelops.render.routes import http_route, virtual_service
-from modelops.render.serving import Owner, VersionPlan, deployment, hpa, pdb, services
+from modelops.render.serving import VersionPlan, deployment, hpa, pdb, services
+from modelops.routers.gateway_api import http_route
+from modelops.routers.istio import virtual_service
 
 OWNER = Owner("fraud", "ml", "uid-1")
 IMAGE = "ghcr.io/modelops/modelops:0.1.0"

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from modelops.analysis.slo import error_budget
 from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
+from modelops.api.names import MANAGED_BY
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
     GROUP,
@@ -48,7 +49,6 @@ from modelops.kube import Kube
 from modelops.prom.client import PrometheusError
 from modelops.prom.promql import availability
 from modelops.prom.sli import counts
-from modelops.render.names import MANAGED_BY
 from modelops.render.retrain_job import POLICY_LABEL, RUN_LABEL, RunPlan, job, policy_owner
 from modelops.retrain.policy import BurnSignal, Decision, DriftSignal, Event, JobState, Signals, decide
 from modelops.retrain.result import parse

@@ -22,6 +22,7 @@ import kopf
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import StableSLOs
 from modelops.api.durations import parse_duration
+from modelops.api.names import Owner
 from modelops.api.v1alpha1 import (
     GROUP,
     MODEL_DEPLOYMENT,
@@ -42,7 +43,7 @@ from modelops.prom.client import PrometheusClient
 from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
-from modelops.render.serving import Owner, VersionPlan
+from modelops.render.serving import VersionPlan
 from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
 from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import kopf
 
+from modelops.api.names import DEPLOYMENT_LABEL, MANAGED_BY, VERSION_LABEL
 from modelops.render.children import HASH_ANNOTATION
-from modelops.render.names import DEPLOYMENT_LABEL, MANAGED_BY, VERSION_LABEL
 
 Key = tuple[str, str]  # (namespace, owner name)
 

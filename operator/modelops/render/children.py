@@ -13,8 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from modelops.api.names import Owner
 from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec
-from modelops.render.serving import Owner, VersionPlan, deployment, hpa, pdb, services
+from modelops.render.serving import VersionPlan, deployment, hpa, pdb, services
 
 HASH_ANNOTATION = "modelops.dev/applied-hash"
 

@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from modelops.render.names import MANAGED_BY
+from modelops.api.names import MANAGED_BY
 
 POLICY_LABEL = "modelops.dev/retrain-policy"
 RUN_LABEL = "modelops.dev/run"

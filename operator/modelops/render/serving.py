@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelops.api import names
+from modelops.api.names import Owner
 from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec
-from modelops.render import names
+from modelops.routers import router_for
 
 MODEL_DIR = "/models"
 BASELINE_DIR = "/etc/modelops/baseline"
@@ -28,25 +30,6 @@ PVC_ROOT = "/mnt/pvc"
 # (`lifecycle` of the container named `model`, `terminationGracePeriodSeconds`).
 DRAIN_SECONDS = 5
 TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 10 + 5
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The ModelDeployment every child points back to (garbage collection, never adoption)."""
-
-    name: str
-    namespace: str
-    uid: str
-
-    def reference(self) -> dict[str, Any]:
-        return {
-            "apiVersion": "modelops.dev/v1alpha1",
-            "kind": "ModelDeployment",
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
 
 
 @dataclass(frozen=True)
@@ -227,15 +210,15 @@ def services(
 ) -> list[dict[str, Any]]:
     """The model's Service, and one per role for the routers (stable and, during a rollout, canary).
 
-    With the replicas router and a canary taking live traffic (`split`), the model's Service
-    selects every version, so traffic splits by ready replicas (a version leaving it terminates
-    its pods, which drop out of the endpoints first); otherwise it selects the stable version
-    only, so a version kept warm for the bake (or a shadow) answers no live request. With a mesh
-    router the route does the split.
+    When the router says so (replicas) and a canary takes live traffic (`split`), the model's
+    Service selects every version, so traffic splits by ready replicas (a version leaving it
+    terminates its pods, which drop out of the endpoints first); otherwise it selects the stable
+    version only, so a version kept warm for the bake (or a shadow) answers no live request.
+    With a mesh router the route does the split.
     """
     md = owner.name
     everything = names.selector(md)
-    by_ratio = spec.traffic.router == "replicas" and split and canary is not None
+    by_ratio = router_for(spec).model_service_selects_every_version(split) and canary is not None
     model_selector = everything if by_ratio else names.version_selector(md, stable)
     out = [
         service(owner, spec, md, model_selector),

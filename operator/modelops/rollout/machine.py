@@ -16,8 +16,8 @@ Rules that matter on call:
   window, promotion waits for the candidate's full readiness, a revert waits for the
   previous version's, and every version traffic leaves is kept `scaleDownDelay` (in
   `status.retiring`, pods and all) before its Deployment goes. Nothing is scaled down in the
-  pass that moves traffic. With the replicas router, whose Service selects every version
-  during a canary, a new rollout waits until nothing is retiring.
+  pass that moves traffic. With a router whose Service selects every version during a
+  canary (replicas), a new rollout waits until nothing is retiring.
 - After promotion every SLO the spec declares (availability, latency) is judged on the new
   stable version; a page-level burn of any reverts to the previous version. A bake whose
   end comes while Prometheus cannot be read holds until it can (without any Prometheus
@@ -30,7 +30,6 @@ Rules that matter on call:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +49,8 @@ from modelops.api.v1alpha1.modeldeployment import (
     RetiringVariant,
     VariantStatus,
 )
+from modelops.routers import TrafficRouter, router_for
+from modelops.routers.base import load_replicas
 
 EventType = Literal["Normal", "Warning"]
 
@@ -126,7 +127,11 @@ class _Tick:
     now: datetime
     events: list[Event] = field(default_factory=list)
     frozen_reason: str | None = None  # BudgetBurn or CannotSee, for the Frozen condition
-    waiting_for: str | None = None  # retiring versions a new rollout waits for (replicas router)
+    waiting_for: str | None = None  # retiring versions a new rollout waits for (router.rollout_waits_for_retiring)
+
+    @property
+    def router(self) -> TrafficRouter:
+        return router_for(self.spec)
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
@@ -204,8 +209,8 @@ def _maybe_start(t: _Tick) -> None:
                                        f"{s.bake.previous.version} removed")  # fmt: skip
         _retire(t, s.bake.previous)
         s.bake = None
-    if spec.traffic.router == "replicas" and s.retiring:
-        # the model's Service is about to select every version's pods: a retiring version must be gone first
+    if t.router.rollout_waits_for_retiring and s.retiring:
+        # e.g. the model's Service is about to select every version's pods: a retiring version must be gone first
         t.waiting_for = ", ".join(r.version for r in s.retiring)
         return
     s.canary = _variant(target, 0).model_copy(update={"variant": "canary"})
@@ -559,11 +564,9 @@ def _canary_replicas(t: _Tick) -> int:
         return 0
     if s.phase == "Promoting":
         return _full(t)
-    share = (spec.rollout.shadow.mirror_percent if s.shadowing else s.canary_weight) / 100
-    if spec.traffic.router == "replicas" and not s.shadowing:
-        # the weight is the ratio of ready replicas: c / (c + stable) = share
-        return max(1, round(spec.replicas * share / max(1e-9, 1 - share))) if share < 1 else spec.replicas
-    return max(1, math.ceil(spec.replicas * share))
+    if s.shadowing:  # a mirrored copy, sized for the load it receives
+        return load_replicas(spec.replicas, spec.rollout.shadow.mirror_percent / 100)
+    return t.router.canary_replicas(spec.replicas, s.canary_weight / 100)
 
 
 def _traffic(t: _Tick) -> tuple[int, int]:

@@ -1,15 +1,20 @@
-"""Names and labels of everything the operator creates for a ModelDeployment.
+"""Names, labels and the owner of everything the operator creates for a ModelDeployment.
 
 Deployments are named after the version they run (`fraud-v2`), so `kubectl get deploy`
 shows which versions are live, and the previous version can stay warm during a bake
 without touching any pod template. Role Services (`fraud-stable`, `fraud-canary`) are
 re-pointed by the version label when roles change.
+
+They live at the bottom of the layers because render (Deployments, Services) and the
+routers (routes naming those Services) must agree on them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
+from typing import Any
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "modelops"}
 DEPLOYMENT_LABEL = "modelops.dev/deployment"
@@ -61,3 +66,22 @@ def common_labels(md: str, model: str) -> dict[str, str]:
         DEPLOYMENT_LABEL: md,
         MODEL_LABEL: model,
     }
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ModelDeployment every child points back to (garbage collection, never adoption)."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
