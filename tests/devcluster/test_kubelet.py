@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from modelops.api.v1alpha1 import ModelDeploymentSpec
 from modelops.api.names import Owner
+from modelops.api.v1alpha1 import ModelDeploymentSpec
 from modelops.render.serving import DRAIN_SECONDS, VersionPlan, deployment
 from modelops.train.trainer import Settings, train
 from modelops_devcluster.cluster import DevCluster
