@@ -27,8 +27,9 @@ from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
+from modelops.api.v1alpha1.views import DeploymentView
 from modelops.controllers import metrics
-from modelops.controllers.passes import API_VERSION, Pass, as_body
+from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.kube import Kube
@@ -48,29 +49,28 @@ class Blocked(Exception):
         self.reason, self.message, self.version = reason, message, version
 
 
-async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, dict[str, Any]]:
+async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, DeploymentView]:
     """(model label, version, ModelDeployment) of the watched variant."""
     ref = spec.model_deployment_ref.name
     md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, ref)
     if md is None:
         raise Blocked("ModelDeploymentNotFound", f"ModelDeployment {ref!r} does not exist in namespace {namespace!r}")
-    md_spec = md.get("spec") or {}
-    model = (md_spec.get("model") or {}).get("name") or ref
-    version = ((md.get("status") or {}).get(spec.variant) or {}).get("version")
+    target = DeploymentView.model_validate(md)
+    version = target.variant(spec.variant).version
     if not version:
         raise Blocked("NoVersion", f"ModelDeployment {ref!r} has no {spec.variant} version serving yet")
-    return model, version, md
+    return target.model, version, target
 
 
-def _served_baseline(spec: DriftMonitorSpec, md: dict[str, Any], model: str, version: str) -> tuple[str, str]:
+def _served_baseline(spec: DriftMonitorSpec, md: DeploymentView, model: str, version: str) -> tuple[str, str]:
     """(ConfigMap, key) of the watched version's baseline: its own (published by its RetrainPolicy
     run), else the ModelDeployment's spec.model.baseline."""
-    own = ((md.get("status") or {}).get(spec.variant) or {}).get("baseline")
+    own = md.variant(spec.variant).baseline
     if own:
         return own, "baseline.json"
-    declared = ((md.get("spec") or {}).get("model") or {}).get("baseline") or {}
-    if declared.get("name"):
-        return declared["name"], declared.get("key") or "baseline.json"
+    declared = md.declared_baseline
+    if declared is not None:
+        return declared
     message = (f"version {version} of {model} has no baseline: set the ModelDeployment's spec.model.baseline, "
                "or take versions from a RetrainPolicy whose trainer writes one")  # fmt: skip
     raise Blocked("NoBaseline", message, version)
@@ -106,10 +106,10 @@ async def _configmap_reference(p: _Context, name: str, key: str) -> Observations
     return reference
 
 
-async def _client(p: _Context, md_spec: dict[str, Any]) -> PrometheusClient:
+async def _client(p: _Context, md: DeploymentView) -> PrometheusClient:
     """The ModelDeployment's Prometheus, with its credentials (the same source its canary is judged by)."""
     try:
-        source = PrometheusSource.model_validate((md_spec.get("analysis") or {}).get("prometheus") or {})
+        source = PrometheusSource.model_validate(md.prometheus)
     except ValidationError as error:
         raise Blocked("InvalidPrometheusSource", "the ModelDeployment's spec.analysis.prometheus is invalid: "
                       f"{error.errors()[0].get('msg', error)}") from None  # fmt: skip
@@ -142,8 +142,7 @@ class _Context:
 async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorStatus) -> Report:
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
-    md_spec = md.get("spec") or {}
-    client = await _client(p, md_spec)
+    client = await _client(p, md)
     window = parse_duration(spec.window)
     source = spec.reference
     try:
@@ -175,8 +174,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     current = live.observations if live.series else empty_like(reference)
     evaluation = evaluate(reference, current, Settings.from_spec(spec))
     hint = None
-    served = ((md.get("status") or {}).get(spec.variant) or {}).get("baseline")
-    has_baseline = served or (md_spec.get("model") or {}).get("baseline")
+    has_baseline = md.variant(spec.variant).baseline or md.declared_baseline
     if not has_baseline and any(f.type == "numeric" for f in evaluation.errors):
         hint = (f"ModelDeployment {spec.model_deployment_ref.name!r} sets no spec.model.baseline, "
                 "so its servers export no feature histograms")  # fmt: skip
@@ -226,7 +224,7 @@ async def reconcile(
         logger.warning("cannot evaluate: %s", why.message)
     await p.write(report.status)
     for event in report.events:
-        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        kube.event(body, event.type, event.reason, event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     _record(namespace, name, report, evaluated_now=ran)
     metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()
