@@ -34,7 +34,7 @@ from modelops.controllers.config import OperatorConfig
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.devcluster.ports import LOOPBACK, free_port
 from modelops.devcluster.prometheus import PrometheusServer
-from modelops.kube import ClusterKube, load
+from modelops.kube import ClusterKube, Kube, load
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError
 
