@@ -19,8 +19,6 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from modelops.api.conditions import Status as ConditionStatus
-from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
@@ -32,7 +30,6 @@ from modelops.api.v1alpha1 import (
     RetrainPolicySpec,
     RetrainPolicyStatus,
 )
-from modelops.api.v1alpha1.retrainpolicy import RetrainRun
 from modelops.api.v1alpha1.views import DeploymentView, MonitorView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.baselines import ArtifactBaselines, BaselineReader, read_baseline
@@ -174,27 +171,6 @@ def _record(decision: Decision) -> None:
             metrics.RETRAIN_SECONDS.observe((run.finished - run.started).total_seconds())
 
 
-def _conditions(status: RetrainPolicyStatus, problems: list[str], now: datetime, generation: int | None) -> None:
-    if problems:
-        ready: tuple[ConditionStatus, str, str] = ("False", "TriggerProblems", "; ".join(problems)[:2000])
-    else:
-        ready = ("True", "Watching", "every configured trigger can fire")
-    running: list[RetrainRun] = [r for r in status.runs if r.outcome == "Running"]
-    if running:
-        retraining: tuple[ConditionStatus, str, str] = (
-            "True",
-            "RunActive",
-            ", ".join(f"{r.name} ({r.trigger})" for r in running),
-        )
-    else:
-        last = status.last_run
-        retraining = ("False", "Idle", f"last run {last.name}: {last.outcome}" if last is not None else "no run yet")
-    for type_, (value, reason, message) in (("Ready", ready), ("Retraining", retraining)):
-        status.conditions = set_condition(
-            status.conditions, type_, value, reason, message, now=now, generation=generation
-        )
-
-
 async def reconcile(
     body: dict[str, Any], memo: kopf.Memo, indexes: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
 ) -> float:
@@ -235,11 +211,11 @@ async def reconcile(
         drift=await _drift(kube, namespace, spec, problems),
         burn=await _burn(memo, spec, target, namespace=namespace, now=now, problems=problems),
         baselines=await _baselines(reader, jobs),
+        problems=tuple(problems),
     )
-    decision = decide(name, namespace, spec, status, signals)
+    decision = decide(name, namespace, spec, status, signals, generation=generation)
     await _publish(kube, decision, meta, logger)  # before the status that names them
     new = decision.status
-    _conditions(new, [*problems, *decision.problems], now, generation)
     await p.write(new)  # state first: the Jobs follow from it
     if new.latest_validated != status.latest_validated:  # a ModelDeployment may take it (modelFrom): look now
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))

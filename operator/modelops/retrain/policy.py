@@ -16,7 +16,7 @@ queued: a skipped one is recorded and gone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,6 +28,7 @@ from modelops.api.v1alpha1.retrainpolicy import (
     Trigger,
     ValidatedModel,
 )
+from modelops.retrain.conditions import set_conditions
 from modelops.retrain.jobs import JobState
 from modelops.retrain.result import ResultError, check, parse
 from modelops.retrain.schedule import ScheduleError, next_fire
@@ -69,6 +70,7 @@ class Signals:
     drift: DriftSignal | None = None
     burn: BurnSignal | None = None
     baselines: Mapping[str, BaselineRead] = field(default_factory=dict)  # by Job name; absent: not looked at
+    problems: Sequence[str] = ()  # why a configured trigger cannot fire (no such DriftMonitor, no Prometheus...)
 
 
 @dataclass(frozen=True)
@@ -247,8 +249,15 @@ def _baselines(
 
 
 def decide(
-    name: str, namespace: str, spec: RetrainPolicySpec, status: RetrainPolicyStatus, signals: Signals
+    name: str,
+    namespace: str,
+    spec: RetrainPolicySpec,
+    status: RetrainPolicyStatus,
+    signals: Signals,
+    *,
+    generation: int | None = None,
 ) -> Decision:
+    """The whole pass's decision: the returned status (conditions included) is written as is."""
     now = signals.now
     new = status.model_copy(deep=True)
     events: list[Event] = []
@@ -291,6 +300,7 @@ def decide(
     keep = max(spec.history_limit - len(running), 0)
     kept = {id(r) for r in running} | {id(r) for r in ended[:keep]}
     new.runs = [r for r in new.runs if id(r) in kept]
+    set_conditions(new, [*signals.problems, *problems], now, generation)
     waits = [RUNNING_POLL_SECONDS if running else IDLE_SECONDS]
     if new.next_scheduled is not None:
         waits.append(max((new.next_scheduled - now).total_seconds(), 1.0))
