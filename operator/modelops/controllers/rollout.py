@@ -20,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from modelops.analysis.checks import Analysis, CheckResult, Verdict
+from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
@@ -45,7 +45,8 @@ from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
 from modelops.render.serving import Owner, VersionPlan
-from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
+from modelops.rollout.machine import Decision, Observations, Target, decide
+from modelops.rollout.reads import no_prometheus, reads
 from modelops.rollout.sync_problems import Reason, SyncProblem, carry, settle
 from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
 
@@ -56,38 +57,38 @@ REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_
 ROUTE_KINDS = set(ALL_ROUTE_KINDS)  # (apiVersion, kind)
 
 
-def _no_prometheus(at: datetime) -> Analysis:
-    reason = "no Prometheus configured (spec.analysis.prometheus.url or the operator's --prometheus-url)"
-    return Analysis(at, Verdict.UNKNOWN, (CheckResult("prometheus", Verdict.UNKNOWN, None, "", None, "", reason),))
-
-
 async def _observe(
-    client: PrometheusClient | None, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, *,
-    namespace: str, target: Target, ready: dict[str, int], now: datetime,
-) -> Observations:  # fmt: skip
+    client: PrometheusClient | None,
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    *,
+    namespace: str,
+    target: Target,
+    ready: dict[str, int],
+    now: datetime,
+) -> Observations:
     """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
     analysis: Analysis | None = None
     slo: StableSLOs | None = None
-    due = analysis_due(spec, status, now)
+    plan = reads(spec, status, target, now)
     model = spec.model.name
-    if due and status.canary is not None and status.stable is not None:
+    if plan.canary_analysis and status.canary is not None and status.stable is not None:
         if client is None:
-            analysis = _no_prometheus(now)
+            analysis = no_prometheus(now)
         else:
             analysis = await analyze(
-                client, spec.analysis, at=now, min_requests=spec.rollout.min_requests,
-                interval=parse_duration(spec.rollout.interval), started=status.rollout_started_at,
+                client,
+                spec.analysis,
+                at=now,
+                min_requests=spec.rollout.min_requests,
+                interval=parse_duration(spec.rollout.interval),
+                started=status.rollout_started_at,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),
-            )  # fmt: skip
-    wants_slo = (due and status.bake is not None) or (
-        spec.freeze is not None and status.canary is None and status.stable is not None
-        and target.version != status.stable.version and status.phase != "Pending"
-    )  # fmt: skip
-    if wants_slo and client is not None and status.stable is not None:  # without Prometheus: None (see decide)
+            )
+    if plan.stable_slo and client is not None and status.stable is not None:  # without Prometheus: None (see decide)
         labels = {"namespace": namespace, "model": model, "version": status.stable.version}
-        since = status.rollout_started_at if status.bake is not None else None  # the bake judges this attempt
-        slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=since)
+        slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=plan.slo_since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
     return Observations(ready=ready, analysis=analysis, stable_slo=slo)
