@@ -23,7 +23,7 @@ import kopf
 from pydantic import ValidationError
 
 from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
-from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
+from modelops.analysis.drift_report import Report, blocked, due_in, evaluated, no_histograms_hint
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
@@ -173,13 +173,11 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     # that is too few samples for every feature, not an error on every feature
     current = live.observations if live.series else empty_like(reference)
     evaluation = evaluate(reference, current, Settings.from_spec(spec))
-    hint = None
-    has_baseline = md.variant(spec.variant).baseline or md.declared_baseline
-    if not has_baseline and any(f.type == "numeric" for f in evaluation.errors):
-        hint = (f"ModelDeployment {spec.model_deployment_ref.name!r} sets no spec.model.baseline, "
-                "so its servers export no feature histograms")  # fmt: skip
-    return evaluated(spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation,
-                     hint=hint)  # fmt: skip
+    has_baseline = bool(md.variant(spec.variant).baseline or md.declared_baseline)
+    hint = no_histograms_hint(evaluation, has_baseline=has_baseline, deployment=spec.model_deployment_ref.name)
+    return evaluated(
+        spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation, hint=hint
+    )
 
 
 def _record(namespace: str, name: str, report: Report, evaluated_now: bool) -> None:
