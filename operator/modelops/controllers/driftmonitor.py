@@ -71,8 +71,10 @@ def _served_baseline(spec: DriftMonitorSpec, md: DeploymentView, model: str, ver
     declared = md.declared_baseline
     if declared is not None:
         return declared
-    message = (f"version {version} of {model} has no baseline: set the ModelDeployment's spec.model.baseline, "
-               "or take versions from a RetrainPolicy whose trainer writes one")  # fmt: skip
+    message = (
+        f"version {version} of {model} has no baseline: set the ModelDeployment's spec.model.baseline, "
+        "or take versions from a RetrainPolicy whose trainer writes one"
+    )
     raise Blocked("NoBaseline", message, version)
 
 
@@ -111,12 +113,17 @@ async def _client(p: _Context, md: DeploymentView) -> PrometheusClient:
     try:
         source = PrometheusSource.model_validate(md.prometheus)
     except ValidationError as error:
-        raise Blocked("InvalidPrometheusSource", "the ModelDeployment's spec.analysis.prometheus is invalid: "
-                      f"{error.errors()[0].get('msg', error)}") from None  # fmt: skip
+        raise Blocked(
+            "InvalidPrometheusSource",
+            f"the ModelDeployment's spec.analysis.prometheus is invalid: {error.errors()[0].get('msg', error)}",
+        ) from None
     client = await client_for_deployment(p.memo, p.kube, p.namespace, source)
     if client is None:
-        raise Blocked("NoPrometheus", "no Prometheus configured (the ModelDeployment's "
-                      "spec.analysis.prometheus.url or the operator's --prometheus-url)")  # fmt: skip
+        raise Blocked(
+            "NoPrometheus",
+            "no Prometheus configured (the ModelDeployment's "
+            "spec.analysis.prometheus.url or the operator's --prometheus-url)",
+        )
     return client
 
 
@@ -162,8 +169,12 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
             past = queries({"namespace": namespace, "model": model}, window, offset)
             live_past = await observe(client, past, at=now, reference=None, predictions=spec.predictions)
             if live_past.series == 0:
-                raise Blocked("NoReferenceData", f"no telemetry of model {model!r} in the {spec.window} window "
-                              f"{source.past.offset} ago: nothing to compare with yet", version)  # fmt: skip
+                raise Blocked(
+                    "NoReferenceData",
+                    f"no telemetry of model {model!r} in the {spec.window} window "
+                    f"{source.past.offset} ago: nothing to compare with yet",
+                    version,
+                )
             reference, described = live_past.observations, f"the same window {source.past.offset} earlier"
         labels = {"namespace": namespace, "model": model, "version": version}
         live = await observe(client, queries(labels, window), at=now, reference=reference, predictions=spec.predictions)
@@ -216,8 +227,9 @@ async def reconcile(
         report = await _evaluate(_Context(kube, memo, namespace, now, generation), spec, status)
         delay, ran = interval, True
     except Blocked as why:
-        report = blocked(spec, status, now=now, reason=why.reason, message=why.message, generation=generation,
-                         version=why.version)  # fmt: skip
+        report = blocked(
+            spec, status, now=now, reason=why.reason, message=why.message, generation=generation, version=why.version
+        )
         delay, ran = min(interval, BLOCKED_RETRY_SECONDS), False
         logger.warning("cannot evaluate: %s", why.message)
     await p.write(report.status)

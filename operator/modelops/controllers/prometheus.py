@@ -135,9 +135,15 @@ def client_for(
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
     client = PrometheusClient(
-        url, bearer_token=credentials.bearer_token, basic_auth=credentials.basic_auth, refusal=credentials.refusal,
-        verify=verify, timeout=5.0, retries=2, transport=memo.get("prometheus_transport"),
-    )  # fmt: skip
+        url,
+        bearer_token=credentials.bearer_token,
+        basic_auth=credentials.basic_auth,
+        refusal=credentials.refusal,
+        verify=verify,
+        timeout=5.0,
+        retries=2,
+        transport=memo.get("prometheus_transport"),
+    )
     if cached is not None:
         log.info("Prometheus credentials changed (%s): new client for %s", credentials.source, url)
         _close_later(cached[1])

@@ -113,14 +113,22 @@ async def _target(
     validated = PolicyView.model_validate(policy).latest_validated
     if validated is None or not validated.version or not validated.uri:
         return own
-    return Target(validated.version, validated.uri, validated.sha256, retrain_run=validated.run,
-                  baseline=validated.baseline_config_map)  # fmt: skip
+    return Target(
+        validated.version,
+        validated.uri,
+        validated.sha256,
+        retrain_run=validated.run,
+        baseline=validated.baseline_config_map,
+    )
 
 
 async def _sync_children(
-    kube: Kube, owner: Owner, desired: list[dict[str, Any]], observed: list[Child],
+    kube: Kube,
+    owner: Owner,
+    desired: list[dict[str, Any]],
+    observed: list[Child],
     logger: logging.LoggerAdapter[logging.Logger],
-) -> list[SyncProblem]:  # fmt: skip
+) -> list[SyncProblem]:
     """Apply what differs, delete what is no longer wanted; return problems for the Degraded condition."""
     problems: list[SyncProblem] = []
     seen = {(c.api_version, c.kind, c.name): c for c in observed}
@@ -160,10 +168,14 @@ def _desired(
     ]
     router = ROUTERS[spec.traffic.router]
     objects = serving_objects(
-        owner, spec, plans, stable_version=status.stable.version,
-        canary_version=status.canary.version if status.canary else None, serving_image=config.serving_image,
+        owner,
+        spec,
+        plans,
+        stable_version=status.stable.version,
+        canary_version=status.canary.version if status.canary else None,
+        serving_image=config.serving_image,
         split=status.canary is not None and not status.shadowing,
-    )  # fmt: skip
+    )
     objects += router.objects(owner, spec, decision.canary_weight, decision.mirror_percent, status.canary is not None)
     return [stamp(o) for o in objects]
 
