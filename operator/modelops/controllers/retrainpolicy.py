@@ -203,13 +203,15 @@ async def reconcile(
                 absent.add(run.job or run.name)
             else:
                 jobs[run.job or run.name] = state
+    drift = await _drift(kube, namespace, spec, problems)
+    burn = await _burn(memo, spec, target, namespace=namespace, now=now, problems=problems)
     signals = Signals(
         now=now,
         model=target.model,
         stable_version=target.variant("stable").version,
         jobs=jobs,
-        drift=await _drift(kube, namespace, spec, problems),
-        burn=await _burn(memo, spec, target, namespace=namespace, now=now, problems=problems),
+        drift=drift,
+        burn=burn,
         baselines=await _baselines(reader, jobs),
         problems=tuple(problems),
     )
