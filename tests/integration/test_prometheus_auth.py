@@ -31,7 +31,7 @@ from modelops.api.v1alpha1 import ModelDeploymentSpec
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
 from modelops.controllers.config import OperatorConfig
 from modelops.controllers.prometheus import client_for_deployment
-from modelops.kube import Kube, load
+from modelops.kube import ClusterKube, Kube, load
 from modelops.prom.canary import Variant, analyze
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError
 from modelops_devcluster import objects
@@ -246,7 +246,7 @@ def test_a_model_deployments_secret_is_read_from_the_api_server(cluster: Any, pr
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(md))
     stored = json.loads(cluster.kubectl("get", "-n", NAMESPACE, "md", "authed", "-o", "json").stdout)
     source = ModelDeploymentSpec.model_validate(stored["spec"]).analysis.prometheus
-    kube, memo = Kube(load(str(cluster.kubeconfig))), _memo()
+    kube, memo = ClusterKube(load(str(cluster.kubeconfig))), _memo()
 
     async def passes() -> None:
         proxy.token = "live-one"

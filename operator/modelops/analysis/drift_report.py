@@ -72,6 +72,14 @@ class _Conditions:
         return old is None or (old.status, old.reason) != (status, reason)
 
 
+def no_histograms_hint(evaluation: DriftEvaluation, *, has_baseline: bool, deployment: str) -> str | None:
+    """The likely cause when numeric features could not be compared: without a baseline, a
+    ModelDeployment's servers have no bucket edges, so they export no feature histograms."""
+    if has_baseline or not any(f.type == "numeric" for f in evaluation.errors):
+        return None
+    return f"ModelDeployment {deployment!r} sets no spec.model.baseline, so its servers export no feature histograms"
+
+
 def evaluated(
     spec: DriftMonitorSpec,
     previous: DriftMonitorStatus,

@@ -23,12 +23,13 @@ import kopf
 from pydantic import ValidationError
 
 from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
-from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
+from modelops.analysis.drift_report import Report, blocked, due_in, evaluated, no_histograms_hint
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
+from modelops.api.v1alpha1.views import DeploymentView
 from modelops.controllers import metrics
-from modelops.controllers.passes import API_VERSION, Pass, as_body
+from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.kube import Kube
@@ -48,31 +49,32 @@ class Blocked(Exception):
         self.reason, self.message, self.version = reason, message, version
 
 
-async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, dict[str, Any]]:
+async def _target(kube: Kube, namespace: str, spec: DriftMonitorSpec) -> tuple[str, str, DeploymentView]:
     """(model label, version, ModelDeployment) of the watched variant."""
     ref = spec.model_deployment_ref.name
     md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, ref)
     if md is None:
         raise Blocked("ModelDeploymentNotFound", f"ModelDeployment {ref!r} does not exist in namespace {namespace!r}")
-    md_spec = md.get("spec") or {}
-    model = (md_spec.get("model") or {}).get("name") or ref
-    version = ((md.get("status") or {}).get(spec.variant) or {}).get("version")
+    target = DeploymentView.model_validate(md)
+    version = target.variant(spec.variant).version
     if not version:
         raise Blocked("NoVersion", f"ModelDeployment {ref!r} has no {spec.variant} version serving yet")
-    return model, version, md
+    return target.model, version, target
 
 
-def _served_baseline(spec: DriftMonitorSpec, md: dict[str, Any], model: str, version: str) -> tuple[str, str]:
+def _served_baseline(spec: DriftMonitorSpec, md: DeploymentView, model: str, version: str) -> tuple[str, str]:
     """(ConfigMap, key) of the watched version's baseline: its own (published by its RetrainPolicy
     run), else the ModelDeployment's spec.model.baseline."""
-    own = ((md.get("status") or {}).get(spec.variant) or {}).get("baseline")
+    own = md.variant(spec.variant).baseline
     if own:
         return own, "baseline.json"
-    declared = ((md.get("spec") or {}).get("model") or {}).get("baseline") or {}
-    if declared.get("name"):
-        return declared["name"], declared.get("key") or "baseline.json"
-    message = (f"version {version} of {model} has no baseline: set the ModelDeployment's spec.model.baseline, "
-               "or take versions from a RetrainPolicy whose trainer writes one")  # fmt: skip
+    declared = md.declared_baseline
+    if declared is not None:
+        return declared
+    message = (
+        f"version {version} of {model} has no baseline: set the ModelDeployment's spec.model.baseline, "
+        "or take versions from a RetrainPolicy whose trainer writes one"
+    )
     raise Blocked("NoBaseline", message, version)
 
 
@@ -106,17 +108,22 @@ async def _configmap_reference(p: _Context, name: str, key: str) -> Observations
     return reference
 
 
-async def _client(p: _Context, md_spec: dict[str, Any]) -> PrometheusClient:
+async def _client(p: _Context, md: DeploymentView) -> PrometheusClient:
     """The ModelDeployment's Prometheus, with its credentials (the same source its canary is judged by)."""
     try:
-        source = PrometheusSource.model_validate((md_spec.get("analysis") or {}).get("prometheus") or {})
+        source = PrometheusSource.model_validate(md.prometheus)
     except ValidationError as error:
-        raise Blocked("InvalidPrometheusSource", "the ModelDeployment's spec.analysis.prometheus is invalid: "
-                      f"{error.errors()[0].get('msg', error)}") from None  # fmt: skip
+        raise Blocked(
+            "InvalidPrometheusSource",
+            f"the ModelDeployment's spec.analysis.prometheus is invalid: {error.errors()[0].get('msg', error)}",
+        ) from None
     client = await client_for_deployment(p.memo, p.kube, p.namespace, source)
     if client is None:
-        raise Blocked("NoPrometheus", "no Prometheus configured (the ModelDeployment's "
-                      "spec.analysis.prometheus.url or the operator's --prometheus-url)")  # fmt: skip
+        raise Blocked(
+            "NoPrometheus",
+            "no Prometheus configured (the ModelDeployment's "
+            "spec.analysis.prometheus.url or the operator's --prometheus-url)",
+        )
     return client
 
 
@@ -142,8 +149,7 @@ class _Context:
 async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorStatus) -> Report:
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
-    md_spec = md.get("spec") or {}
-    client = await _client(p, md_spec)
+    client = await _client(p, md)
     window = parse_duration(spec.window)
     source = spec.reference
     try:
@@ -163,8 +169,12 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
             past = queries({"namespace": namespace, "model": model}, window, offset)
             live_past = await observe(client, past, at=now, reference=None, predictions=spec.predictions)
             if live_past.series == 0:
-                raise Blocked("NoReferenceData", f"no telemetry of model {model!r} in the {spec.window} window "
-                              f"{source.past.offset} ago: nothing to compare with yet", version)  # fmt: skip
+                raise Blocked(
+                    "NoReferenceData",
+                    f"no telemetry of model {model!r} in the {spec.window} window "
+                    f"{source.past.offset} ago: nothing to compare with yet",
+                    version,
+                )
             reference, described = live_past.observations, f"the same window {source.past.offset} earlier"
         labels = {"namespace": namespace, "model": model, "version": version}
         live = await observe(client, queries(labels, window), at=now, reference=reference, predictions=spec.predictions)
@@ -174,14 +184,11 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     # that is too few samples for every feature, not an error on every feature
     current = live.observations if live.series else empty_like(reference)
     evaluation = evaluate(reference, current, Settings.from_spec(spec))
-    hint = None
-    served = ((md.get("status") or {}).get(spec.variant) or {}).get("baseline")
-    has_baseline = served or (md_spec.get("model") or {}).get("baseline")
-    if not has_baseline and any(f.type == "numeric" for f in evaluation.errors):
-        hint = (f"ModelDeployment {spec.model_deployment_ref.name!r} sets no spec.model.baseline, "
-                "so its servers export no feature histograms")  # fmt: skip
-    return evaluated(spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation,
-                     hint=hint)  # fmt: skip
+    has_baseline = bool(md.variant(spec.variant).baseline or md.declared_baseline)
+    hint = no_histograms_hint(evaluation, has_baseline=has_baseline, deployment=spec.model_deployment_ref.name)
+    return evaluated(
+        spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation, hint=hint
+    )
 
 
 def _record(namespace: str, name: str, report: Report, evaluated_now: bool) -> None:
@@ -220,13 +227,14 @@ async def reconcile(
         report = await _evaluate(_Context(kube, memo, namespace, now, generation), spec, status)
         delay, ran = interval, True
     except Blocked as why:
-        report = blocked(spec, status, now=now, reason=why.reason, message=why.message, generation=generation,
-                         version=why.version)  # fmt: skip
+        report = blocked(
+            spec, status, now=now, reason=why.reason, message=why.message, generation=generation, version=why.version
+        )
         delay, ran = min(interval, BLOCKED_RETRY_SECONDS), False
         logger.warning("cannot evaluate: %s", why.message)
     await p.write(report.status)
     for event in report.events:
-        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        kube.event(body, event.type, event.reason, event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     _record(namespace, name, report, evaluated_now=ran)
     metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()

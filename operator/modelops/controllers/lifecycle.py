@@ -11,7 +11,7 @@ from prometheus_client import start_http_server
 
 from modelops.api.v1alpha1 import GROUP
 from modelops.controllers.config import OperatorConfig
-from modelops.kube import Kube, load
+from modelops.kube import ClusterKube, Kube, load
 
 FINALIZER = f"{GROUP}/finalizer"
 log = logging.getLogger("modelops.operator")
@@ -38,7 +38,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     apply_settings(settings)
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
     memo["config"] = config
-    memo["kube"] = Kube(load())
+    kube: Kube = ClusterKube(load())  # checked against the protocol controllers are written for
+    memo["kube"] = kube
     # Handlers get a shallow copy of this memo per object: caches meant to be shared must exist
     # here, before the first object is seen, or each object would grow its own (one Prometheus
     # client with its TLS context per ModelDeployment held the operator above 1 GB at 1,000).

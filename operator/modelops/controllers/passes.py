@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-import kopf
 from pydantic import BaseModel, ValidationError
 
 from modelops.api.conditions import Status as ConditionStatus
@@ -35,10 +34,6 @@ class ObjectStatus(Protocol):
 
 StatusT = TypeVar("StatusT", bound=ObjectStatus)
 SpecT = TypeVar("SpecT", bound=BaseModel)
-
-
-def as_body(raw: dict[str, Any]) -> kopf.Body:
-    return kopf.Body(cast(kopf.RawBody, raw))
 
 
 @dataclass
@@ -65,9 +60,11 @@ class Pass(Generic[StatusT]):
 
     async def write(self, status: StatusT) -> None:
         """Merge-patch only what changed (nulls for what went away): no write when nothing did."""
-        patch = merge_patch(self.raw_status, status.wire())
+        wire = status.wire()
+        patch = merge_patch(self.raw_status, wire)
         if patch:
             await self.kube.patch_status(API_VERSION, self.kind, self.namespace, self.name, patch)
+        self.raw_status = wire  # what the server holds now: a second write in this pass sends only its changes
 
     def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:
         self.status.conditions = set_condition(
@@ -83,7 +80,7 @@ class Pass(Generic[StatusT]):
             message = explain_validation(error)
             self.condition("Accepted", "False", "InvalidSpec", message)
             if self.raw_status.get("observedGeneration") != self.generation:
-                kopf.warn(as_body(self.body), reason="InvalidSpec", message=message[:1000])
+                self.kube.event(self.body, "Warning", "InvalidSpec", message[:1000])
             self.status.observed_generation = self.generation
             await self.write(self.status)
             metrics.INVALID.labels(*labels).set(1)

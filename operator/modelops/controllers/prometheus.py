@@ -125,7 +125,9 @@ def _close_later(client: PrometheusClient) -> None:
 def client_for(
     memo: kopf.Memo, url: str, *, verify: bool = True, credentials: Credentials = NO_CREDENTIALS
 ) -> PrometheusClient:
-    """A client with short timeouts and few retries: a reconcile pass must not hang on Prometheus."""
+    """A client with short timeouts and few retries: a reconcile pass must not hang on Prometheus.
+
+    memo["prometheus_transport"], when set, answers its requests instead of the network (unit tests)."""
     clients: dict[str, tuple[str, PrometheusClient]] = memo["prometheus"]  # shared: made at start-up (lifecycle)
     slot = f"{url}|{verify}|{credentials.source}"
     fingerprint = credentials.fingerprint()
@@ -133,9 +135,15 @@ def client_for(
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
     client = PrometheusClient(
-        url, bearer_token=credentials.bearer_token, basic_auth=credentials.basic_auth, refusal=credentials.refusal,
-        verify=verify, timeout=5.0, retries=2,
-    )  # fmt: skip
+        url,
+        bearer_token=credentials.bearer_token,
+        basic_auth=credentials.basic_auth,
+        refusal=credentials.refusal,
+        verify=verify,
+        timeout=5.0,
+        retries=2,
+        transport=memo.get("prometheus_transport"),
+    )
     if cached is not None:
         log.info("Prometheus credentials changed (%s): new client for %s", credentials.source, url)
         _close_later(cached[1])

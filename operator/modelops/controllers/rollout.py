@@ -3,8 +3,9 @@
 Each pass: parse the spec (a bad one becomes Accepted=False, nothing else happens), read
 the children from the watch caches, run the analysis if one is due, let the pure state
 machine decide, write the status if it changed, apply the children whose hash differs,
-delete owned children no longer wanted, post the decision's events, and sleep until the
-decision's requeue time or until the object or one of its children changes.
+delete owned children no longer wanted (a child that cannot be applied makes the Degraded
+condition say so), post the decision's events, and sleep until the decision's requeue
+time or until the object or one of its children changes.
 
 Everything the next pass needs is in .status and in the children, so an operator killed
 between any two lines continues where it stopped.
@@ -19,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from modelops.analysis.checks import Analysis, CheckResult, Verdict
+from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
 from modelops.api.durations import parse_duration
 from modelops.api.names import Owner
@@ -31,9 +32,10 @@ from modelops.api.v1alpha1 import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
 )
+from modelops.api.v1alpha1.views import ObjectView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
-from modelops.controllers.passes import API_VERSION, Pass, as_body
+from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS, Child, children_of
@@ -44,47 +46,50 @@ from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
 from modelops.render.serving import VersionPlan
-from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
+from modelops.rollout.machine import Decision, Observations, Target, decide
+from modelops.rollout.reads import no_prometheus, reads
+from modelops.rollout.sync_problems import Reason, SyncProblem, carry, settle
 from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
 
 log = logging.getLogger("modelops.rollout")
 RESYNC_SECONDS = 600.0
 # kinds that come and go with versions and routers (Services and the PDB always exist)
 REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_ROUTE_KINDS)}
-
-
-def _no_prometheus(at: datetime) -> Analysis:
-    reason = "no Prometheus configured (spec.analysis.prometheus.url or the operator's --prometheus-url)"
-    return Analysis(at, Verdict.UNKNOWN, (CheckResult("prometheus", Verdict.UNKNOWN, None, "", None, "", reason),))
+ROUTE_KINDS = set(ALL_ROUTE_KINDS)  # (apiVersion, kind)
 
 
 async def _observe(
-    client: PrometheusClient | None, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, *,
-    namespace: str, target: Target, ready: dict[str, int], now: datetime,
-) -> Observations:  # fmt: skip
+    client: PrometheusClient | None,
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    *,
+    namespace: str,
+    target: Target,
+    ready: dict[str, int],
+    now: datetime,
+) -> Observations:
     """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
     analysis: Analysis | None = None
     slo: StableSLOs | None = None
-    due = analysis_due(spec, status, now)
+    plan = reads(spec, status, target, now)
     model = spec.model.name
-    if due and status.canary is not None and status.stable is not None:
+    if plan.canary_analysis and status.canary is not None and status.stable is not None:
         if client is None:
-            analysis = _no_prometheus(now)
+            analysis = no_prometheus(now)
         else:
             analysis = await analyze(
-                client, spec.analysis, at=now, min_requests=spec.rollout.min_requests,
-                interval=parse_duration(spec.rollout.interval), started=status.rollout_started_at,
+                client,
+                spec.analysis,
+                at=now,
+                min_requests=spec.rollout.min_requests,
+                interval=parse_duration(spec.rollout.interval),
+                started=status.rollout_started_at,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),
-            )  # fmt: skip
-    wants_slo = (due and status.bake is not None) or (
-        spec.freeze is not None and status.canary is None and status.stable is not None
-        and target.version != status.stable.version and status.phase != "Pending"
-    )  # fmt: skip
-    if wants_slo and client is not None and status.stable is not None:  # without Prometheus: None (see decide)
+            )
+    if plan.stable_slo and client is not None and status.stable is not None:  # without Prometheus: None (see decide)
         labels = {"namespace": namespace, "model": model, "version": status.stable.version}
-        since = status.rollout_started_at if status.bake is not None else None  # the bake judges this attempt
-        slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=since)
+        slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=plan.slo_since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
     return Observations(ready=ready, analysis=analysis, stable_slo=slo)
@@ -106,19 +111,27 @@ async def _target(
     if policy is None:
         logger.warning("RetrainPolicy %s not found: serving spec.model (%s)", ref, spec.model.version)
         return own
-    validated = (policy.get("status") or {}).get("latestValidated")
-    if not validated or not validated.get("version") or not validated.get("uri"):
+    validated = PolicyView.model_validate(policy).latest_validated
+    if validated is None or not validated.version or not validated.uri:
         return own
-    return Target(validated["version"], validated["uri"], validated.get("sha256"), retrain_run=validated.get("run"),
-                  baseline=validated.get("baselineConfigMap"))  # fmt: skip
+    return Target(
+        validated.version,
+        validated.uri,
+        validated.sha256,
+        retrain_run=validated.run,
+        baseline=validated.baseline_config_map,
+    )
 
 
 async def _sync_children(
-    kube: Kube, owner: Owner, desired: list[dict[str, Any]], observed: list[Child],
+    kube: Kube,
+    owner: Owner,
+    desired: list[dict[str, Any]],
+    observed: list[Child],
     logger: logging.LoggerAdapter[logging.Logger],
-) -> list[str]:  # fmt: skip
+) -> list[SyncProblem]:
     """Apply what differs, delete what is no longer wanted; return problems for the Degraded condition."""
-    problems: list[str] = []
+    problems: list[SyncProblem] = []
     seen = {(c.api_version, c.kind, c.name): c for c in observed}
     for body in desired:
         k = child_key(body)
@@ -127,14 +140,15 @@ async def _sync_children(
             continue
         if current is None:  # not in our cache: make sure we are not about to take over someone's object
             existing = await kube.get(k[0], k[1], owner.namespace, k[2])
-            refs = (existing or {}).get("metadata", {}).get("ownerReferences") or []
-            if existing is not None and not any(r.get("uid") == owner.uid for r in refs):
-                problems.append(f"{k[1]} {k[2]} exists and is not ours; leaving it alone")
+            if existing is not None and not ObjectView.model_validate(existing).metadata.owned_by(owner.uid):
+                message = f"{k[1]} {k[2]} exists and is not ours; leaving it alone"
+                problems.append(SyncProblem("ChildSyncFailed", message))
                 continue
         try:
             await kube.apply(body)
         except KindNotInstalled as error:
-            problems.append(str(error))
+            reason: Reason = "RouteCRDMissing" if (k[0], k[1]) in ROUTE_KINDS else "ChildSyncFailed"
+            problems.append(SyncProblem(reason, str(error)))
     wanted = {child_key(b) for b in desired}
     for child in observed:
         ident = (child.api_version, child.kind, child.name)
@@ -155,10 +169,14 @@ def _desired(
     ]
     router = ROUTERS[spec.traffic.router]
     objects = serving_objects(
-        owner, spec, plans, stable_version=status.stable.version,
-        canary_version=status.canary.version if status.canary else None, serving_image=config.serving_image,
+        owner,
+        spec,
+        plans,
+        stable_version=status.stable.version,
+        canary_version=status.canary.version if status.canary else None,
+        serving_image=config.serving_image,
         split=status.canary is not None and not status.shadowing,
-    )  # fmt: skip
+    )
     objects += router.objects(owner, spec, decision.canary_weight, decision.mirror_percent, status.canary is not None)
     return [stamp(o) for o in objects]
 
@@ -183,9 +201,12 @@ async def reconcile(
     source = spec.analysis.prometheus
     client = await client_for_deployment(memo, kube, namespace, source)
     obs = await _observe(client, spec, status, namespace=namespace, target=target, ready=ready, now=now)
+    previous = list(status.conditions)
     decision = decide(spec, status, target, obs, now, generation=generation)
     new = decision.status
     new.observed_generation = generation  # Accepted was set by admit(); decide() keeps it
+    decided = list(new.conditions)
+    new.conditions = carry(previous, decided, generation)
     router = ROUTERS[spec.traffic.router]
     if new.canary is not None:
         stable_ready = new.stable.ready_replicas if new.stable else 0
@@ -196,9 +217,11 @@ async def reconcile(
     await p.write(new)  # state first: children follow from it
     problems = await _sync_children(kube, owner, _desired(owner, spec, decision, config), observed, logger)
     if problems:
-        logger.warning("children: %s", "; ".join(problems))
+        logger.warning("children: %s", "; ".join(p.message for p in problems))
+    new.conditions = settle(new.conditions, decided, problems, now=now, generation=generation)
+    await p.write(new)  # only a change of the Degraded condition, if any
     for event in decision.events:
-        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message[:1000])
+        kube.event(body, event.type, event.reason, event.message[:1000])
         logger.info("%s: %s", event.reason, event.message)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)

@@ -39,15 +39,20 @@ def _pass_slot() -> asyncio.Semaphore:
     return _passes
 
 
-Reconcile = Callable[[dict[str, Any], kopf.Memo, dict[str, Any], "logging.LoggerAdapter[logging.Logger]"],
-                     Awaitable[float]]  # fmt: skip
+Reconcile = Callable[
+    [dict[str, Any], kopf.Memo, dict[str, Any], "logging.LoggerAdapter[logging.Logger]"], Awaitable[float]
+]
 
 
 class Supervisor:
     def __init__(
-        self, kind: str, reconcile: Reconcile, logger: logging.Logger, on_stop: Callable[[Key], None] | None = None,
+        self,
+        kind: str,
+        reconcile: Reconcile,
+        logger: logging.Logger,
+        on_stop: Callable[[Key], None] | None = None,
         wakers: Wakers | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """`wakers`: shared with whatever else wakes these objects (the ModelDeployment's child
         watches); each kind has its own by default, so objects of different kinds with one name
         never take each other's wake-ups."""

@@ -68,17 +68,24 @@ def index_name(plural: str) -> str:
 
 def _register(group: str, version: str, plural: str, api_version: str, kind: str) -> None:
     async def index(
-        *, namespace: str | None, name: str, labels: kopf.Labels, annotations: kopf.Annotations,
-        status: kopf.Status, uid: str, **_: Any,
-    ) -> dict[Key, Child] | None:  # fmt: skip
+        *,
+        namespace: str | None,
+        name: str,
+        labels: kopf.Labels,
+        annotations: kopf.Annotations,
+        status: kopf.Status,
+        uid: str,
+        **_: Any,
+    ) -> dict[Key, Child] | None:
         owner = labels.get(DEPLOYMENT_LABEL)
         if owner is None:
             return None
         key = (namespace or "", owner)
         WAKERS.wake(key)  # runs on the event loop (async handler), so setting the event is safe
         ready = int(status.get("readyReplicas") or 0) if kind == "Deployment" else 0
-        return {key: Child(api_version, kind, name, annotations.get(HASH_ANNOTATION), labels.get(VERSION_LABEL), ready,
-                           uid)}  # fmt: skip
+        return {
+            key: Child(api_version, kind, name, annotations.get(HASH_ANNOTATION), labels.get(VERSION_LABEL), ready, uid)
+        }
 
     resource = f"{plural}.{group}" if group else plural
     kopf.index(resource, labels=dict(MANAGED_BY), id=index_name(plural))(index)

@@ -1,6 +1,7 @@
 """The only package that talks to the Kubernetes API (besides kopf's own watch machinery)."""
 
 from modelops.kube.client import CustomResources, load
-from modelops.kube.resources import KindNotInstalled, Kube, ReadRefused
+from modelops.kube.protocol import Kube
+from modelops.kube.resources import ClusterKube, KindNotInstalled, ReadRefused
 
-__all__ = ["CustomResources", "KindNotInstalled", "Kube", "ReadRefused", "load"]
+__all__ = ["ClusterKube", "CustomResources", "KindNotInstalled", "Kube", "ReadRefused", "load"]

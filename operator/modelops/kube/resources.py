@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from typing import Any, cast
 
+import kopf
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
@@ -33,8 +35,11 @@ class ReadRefused(RuntimeError):
     """The API server refused or failed a read (RBAC, an outage); the message holds its status, never a body."""
 
 
-class Kube:
-    """The operator's handle on the API for children and status (kopf watches; this writes)."""
+class ClusterKube:
+    """The operator's handle on the API for children and status (kopf watches; this writes).
+
+    Implements the `Kube` protocol; events go through kopf's poster (its naming and reporting
+    component), not a write of ours."""
 
     def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
         self.api = api
@@ -125,3 +130,6 @@ class Kube:
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
     ) -> None:
         await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+
+    def event(self, obj: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        kopf.event(kopf.Body(cast(kopf.RawBody, obj)), type=type, reason=reason, message=message)

@@ -82,3 +82,20 @@ def job(plan: RunPlan, job_template: dict[str, Any]) -> dict[str, Any]:
         },
         "spec": spec,
     }
+
+
+def baseline_config_map(
+    *, policy: str, policy_uid: str, namespace: str, run: str, name: str, document: str
+) -> dict[str, Any]:
+    """The ConfigMap holding a validated run's baseline document (owned by the policy)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, POLICY_LABEL: policy, RUN_LABEL: run},
+            "ownerReferences": [policy_owner(policy, policy_uid)],
+        },
+        "data": {"baseline.json": document},
+    }

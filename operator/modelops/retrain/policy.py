@@ -16,10 +16,9 @@ queued: a skipped one is recorded and gone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1.retrainpolicy import (
@@ -29,6 +28,8 @@ from modelops.api.v1alpha1.retrainpolicy import (
     Trigger,
     ValidatedModel,
 )
+from modelops.retrain.conditions import set_conditions
+from modelops.retrain.jobs import JobState
 from modelops.retrain.result import ResultError, check, parse
 from modelops.retrain.schedule import ScheduleError, next_fire
 
@@ -37,15 +38,6 @@ MAX_NAME = 63  # Job names become pod labels (job-name=...): 63 characters at mo
 MAX_BACKOFF_DOUBLINGS = 6
 RUNNING_POLL_SECONDS = 60.0  # Job events wake the loop; this is a safety net
 IDLE_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class JobState:
-    """What the cluster says about one run's Job."""
-
-    phase: Literal["active", "succeeded", "failed"]
-    message: str | None = None  # the trainer container's termination message
-    reason: str = ""  # why it failed: the Job's condition and the pod's exit status
 
 
 @dataclass(frozen=True)
@@ -62,6 +54,14 @@ class BurnSignal:
 
 
 @dataclass(frozen=True)
+class BaselineRead:
+    """The baseline document beside a finished run's artifact, or why it could not be read."""
+
+    document: str | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class Signals:
     now: datetime
     model: str
@@ -69,6 +69,18 @@ class Signals:
     jobs: Mapping[str, JobState] = field(default_factory=dict)  # by Job name; absent: not created yet
     drift: DriftSignal | None = None
     burn: BurnSignal | None = None
+    baselines: Mapping[str, BaselineRead] = field(default_factory=dict)  # by Job name; absent: not looked at
+    problems: Sequence[str] = ()  # why a configured trigger cannot fire (no such DriftMonitor, no Prometheus...)
+
+
+@dataclass(frozen=True)
+class BaselinePublication:
+    """A validated run's baseline document, to become ConfigMap `config_map` (before the status naming it)."""
+
+    run: str
+    version: str | None
+    config_map: str
+    document: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class Decision:
     skipped: list[RetrainRun]
     problems: list[str]  # for the Ready condition (e.g. a schedule that never fires)
     requeue_after: float
+    publish: list[BaselinePublication] = field(default_factory=list)
 
 
 def output_uri(template: str, *, model: str, version: str, run: str, namespace: str) -> str:
@@ -209,9 +222,42 @@ def _guard(spec: RetrainPolicySpec, status: RetrainPolicyStatus, now: datetime) 
     return None
 
 
+def baseline_config_map(run: str) -> str:
+    return f"{run}-baseline"
+
+
+def _baselines(
+    new: RetrainPolicyStatus, finished: list[RetrainRun], signals: Signals, events: list[Event]
+) -> list[BaselinePublication]:
+    """Each newly validated model's baseline becomes a ConfigMap the ModelDeployment mounts for that
+    version's servers (and a DriftMonitor with `reference.served` compares with), named in
+    latestValidated; an unreadable one is a warning, never a rejection."""
+    publish: list[BaselinePublication] = []
+    for run in finished:
+        read = signals.baselines.get(run.job or run.name)
+        if run.outcome != "Validated" or read is None:
+            continue
+        if read.document is None:
+            message = f"{run.name}: no baseline ConfigMap for version {run.version}: {read.error}"
+            events.append(Event("Warning", "BaselineUnavailable", message))
+            continue
+        config_map = baseline_config_map(run.name)
+        publish.append(BaselinePublication(run.name, run.version, config_map, read.document))
+        if new.latest_validated is not None and new.latest_validated.run == run.name:
+            new.latest_validated.baseline_config_map = config_map
+    return publish
+
+
 def decide(
-    name: str, namespace: str, spec: RetrainPolicySpec, status: RetrainPolicyStatus, signals: Signals
+    name: str,
+    namespace: str,
+    spec: RetrainPolicySpec,
+    status: RetrainPolicyStatus,
+    signals: Signals,
+    *,
+    generation: int | None = None,
 ) -> Decision:
+    """The whole pass's decision: the returned status (conditions included) is written as is."""
     now = signals.now
     new = status.model_copy(deep=True)
     events: list[Event] = []
@@ -248,12 +294,14 @@ def decide(
         new.runs.insert(0, record)
         new.last_run = record
         events.append(Event("Normal", "RunStarted", f"{job} started by the {trigger} trigger: {evidence}"))
+    publish = _baselines(new, finished, signals, events)
     running = [r for r in new.runs if r.outcome == "Running"]
     ended = [r for r in new.runs if r.outcome != "Running"]
     keep = max(spec.history_limit - len(running), 0)
     kept = {id(r) for r in running} | {id(r) for r in ended[:keep]}
     new.runs = [r for r in new.runs if id(r) in kept]
+    set_conditions(new, [*signals.problems, *problems], now, generation)
     waits = [RUNNING_POLL_SECONDS if running else IDLE_SECONDS]
     if new.next_scheduled is not None:
         waits.append(max((new.next_scheduled - now).total_seconds(), 1.0))
-    return Decision(new, running, events, finished, skipped, problems, min(waits))
+    return Decision(new, running, events, finished, skipped, problems, min(waits), publish)
