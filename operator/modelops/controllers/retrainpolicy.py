@@ -46,8 +46,8 @@ from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS as MODEL_DEPLOYMENT_WAKERS
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusError
-from modelops.prom.promql import availability
 from modelops.prom.sli import counts
+from modelops.promql.sli import availability
 from modelops.render.names import MANAGED_BY
 from modelops.render.retrain_job import POLICY_LABEL, RUN_LABEL, RunPlan, job, policy_owner
 from modelops.retrain.policy import BurnSignal, Decision, DriftSignal, Event, JobState, Signals, decide
