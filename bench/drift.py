@@ -291,7 +291,7 @@ def count_queries(features: int) -> tuple[int, list[str]]:
 
     from modelops.prom.client import PrometheusClient
     from modelops.prom.drift import observe
-    from modelops.prom.drift import queries as drift_queries
+    from modelops.promql.drift import queries as drift_queries
 
     edges = [floatToGoString(e) for e in np.linspace(-2, 2, 11)] + ["+Inf"]
     sent: list[str] = []

@@ -24,10 +24,11 @@ import pytest
 import yaml
 
 from modelops.analysis.slo import PairStatus, SLOEvaluation, error_budget, evaluate, standard_pairs, windows
-from modelops.prom import promql
 from modelops.prom.client import PrometheusClient
 from modelops.prom.sli import counts
-from modelops.render.prometheusrule import ALERT, SLOTarget, rule_groups
+from modelops.promql import expr, sli
+from modelops.render.prometheusrule import SLOTarget, rule_groups
+from modelops.telemetry_contract import BURN_ALERT
 from modelops_devcluster.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
@@ -37,9 +38,9 @@ SELECT = {"namespace": "ml", "model": "fraud", "variant": "stable"}
 EVAL_MINUTES = (20, 60, 125, 135, 150, 165, 200, 239)
 TARGETS = [
     SLOTarget("availability", error_budget(99.9), standard_pairs(timedelta(days=30)),
-              functools.partial(promql.availability, SELECT)),
+              functools.partial(sli.availability, SELECT)),
     SLOTarget("latency", error_budget(99), standard_pairs(timedelta(days=30)),
-              functools.partial(promql.latency, SELECT, le="0.25")),
+              functools.partial(sli.latency, SELECT, le="0.25")),
 ]  # fmt: skip
 
 
@@ -106,12 +107,12 @@ async def python_view(url: str, start: int) -> dict[int, dict[str, tuple[SLOEval
 
 
 def expected_alerts(evaluation: SLOEvaluation, slo: str, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rendered = [r for g in groups for r in g["rules"] if r.get("alert") == ALERT and r["labels"]["slo"] == slo]
+    rendered = [r for g in groups for r in g["rules"] if r.get("alert") == BURN_ALERT and r["labels"]["slo"] == slo]
     alerts = []
     for result in evaluation.pairs:
         if result.status is PairStatus.FIRING:
             rule = next(r for r in rendered if (r["labels"]["long_window"], r["labels"]["short_window"])
-                        == (promql.duration(result.pair.long), promql.duration(result.pair.short)))  # fmt: skip
+                        == (expr.duration(result.pair.long), expr.duration(result.pair.short)))  # fmt: skip
             alerts.append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
     return alerts
 
@@ -153,7 +154,7 @@ def test_python_and_prometheus_agree(name: str, tmp_path: Path) -> None:
         "interval": "1m",
         "input_series": [{"series": _series_name(s), "values": " ".join(map(repr, vs))} for s, vs in data.items()],
         "alert_rule_test": [
-            {"eval_time": f"{minute}m", "alertname": ALERT,
+            {"eval_time": f"{minute}m", "alertname": BURN_ALERT,
              "exp_alerts": [a for t in TARGETS for a in expected_alerts(view[minute][t.slo][0], t.slo, groups)]}
             for minute in EVAL_MINUTES
         ],

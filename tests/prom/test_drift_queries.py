@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from modelops.analysis.drift import PREDICTION, Observations
 from modelops.api.v1alpha1.baseline import Baseline
 from modelops.prom.client import PrometheusClient, PrometheusQueryError
-from modelops.prom.drift import DriftQueries, Live, observe, queries
+from modelops.prom.drift import Live, observe
+from modelops.promql.drift import DriftQueries, queries
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LABELS = {"namespace": "prod", "model": "fraud", "version": "v2"}

@@ -38,6 +38,7 @@ from scipy import special, stats
 
 from modelops.analysis import drift_stats
 from modelops.analysis.slo import Counts
+from modelops.telemetry_contract import INVALID_REQUESTS
 
 
 class Verdict(enum.StrEnum):
@@ -187,9 +188,6 @@ class Refusals:
     reasons: Mapping[str, float] = field(default_factory=dict)
 
 
-INVALID_COUNTER = "modelops_invalid_requests_total"
-
-
 def compare_invalid(
     canary: Refusals | None,
     stable: Refusals | None,
@@ -216,12 +214,12 @@ def compare_invalid(
                                                     f"{min_requests}", side.received)  # fmt: skip
     assert canary is not None and stable is not None
     if canary.refused is None and stable.refused is None:
-        reason = (f"neither version exports {INVALID_COUNTER} (a server without the refusal counter): refused inputs "
+        reason = (f"neither version exports {INVALID_REQUESTS} (a server without the refusal counter): refused inputs "
                   f"cannot be compared, not judged")  # fmt: skip
         return CheckResult(name, Verdict.SKIPPED, None, threshold, round(canary.received), query, reason)
     if canary.refused is None or stable.refused is None:
         blind, seen = ("canary", "stable") if canary.refused is None else ("stable", "canary")
-        reason = (f"the {blind} exports no {INVALID_COUNTER} while the {seen} does: its refusals cannot be seen "
+        reason = (f"the {blind} exports no {INVALID_REQUESTS} while the {seen} does: its refusals cannot be seen "
                   f"(analysis.invalidRequests.enabled: false judges a server without it)")  # fmt: skip
         return _unknown(name, threshold, query, reason, canary.received)
     (cb, ct), (sb, st) = _whole(canary.refused, canary.received), _whole(stable.refused, stable.received)

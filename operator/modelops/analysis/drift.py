@@ -48,11 +48,6 @@ EDGE_RTOL = 1e-9  # `le` labels and baseline edges are the same float64 written 
 EDGE_ATOL = 1e-12
 MAX_LISTED = 5  # edges named in a mismatch message
 
-# Telemetry series the controller queries: one PromQL query per family, whatever the feature count.
-FEATURE_BUCKETS = "modelops_feature_value_bucket"  # sum by (feature, le)
-FEATURE_CATEGORIES = "modelops_feature_category_total"  # sum by (feature, category)
-PREDICTION_BUCKETS = "modelops_prediction_bucket"  # sum by (le)
-
 
 # ---- inputs ------------------------------------------------------------------------------
 

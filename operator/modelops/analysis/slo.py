@@ -21,7 +21,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
-from modelops.prom.promql import duration as _duration
+from modelops.promql.expr import duration as _duration
 
 Severity = Literal["page", "ticket"]
 

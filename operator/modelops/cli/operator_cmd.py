@@ -6,8 +6,6 @@ import argparse
 import logging
 from typing import Any
 
-from modelops.controllers.config import OperatorConfig
-
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("operator", help="run the operator (reconciles ModelDeployment, DriftMonitor, RetrainPolicy)")
@@ -31,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import modelops.controllers  # registers the handlers
+    from modelops.controllers.config import OperatorConfig
 
     config = OperatorConfig.from_env(
         namespaces=tuple(args.namespaces) if args.namespaces else None,

@@ -34,7 +34,8 @@ from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError, PrometheusError
-from modelops.prom.drift import observe, queries
+from modelops.prom.drift import observe
+from modelops.promql.drift import queries
 
 log = logging.getLogger("modelops.drift")
 RESYNC_SECONDS = 600.0

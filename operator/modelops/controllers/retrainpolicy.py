@@ -39,8 +39,8 @@ from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS as MODEL_DEPLOYMENT_WAKERS
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusError
-from modelops.prom.promql import availability
 from modelops.prom.sli import counts
+from modelops.promql.sli import availability
 from modelops.render.retrain_job import POLICY_LABEL, RunPlan, baseline_config_map, job
 from modelops.retrain.jobs import JobState, JobView, PodView, job_state
 from modelops.retrain.policy import BaselineRead, BurnSignal, Decision, DriftSignal, Signals, decide

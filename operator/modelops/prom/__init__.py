@@ -1,7 +1,7 @@
-"""Async Prometheus HTTP API client (`client`), PromQL builders (`promql`) and SLI queries (`sli`).
+"""Async Prometheus HTTP API client (`client`) and what runs queries with it (`sli`, `canary`, `drift`).
 
-`promql` is pure string building, so the pure `render` layer may use it; importing this
-package does not import httpx. Exceptions (in `client`)::
+The queries themselves are pure string building in `modelops.promql`, below this package and
+`analysis`, so the pure layers use them without importing the client. Exceptions (in `client`)::
 
     PrometheusError            any failure; names the URL, the query and why
     ├── PrometheusUnreachable  transport errors and 5xx/429 after bounded retries

@@ -14,7 +14,6 @@ interval adds up in the rollout-long window until it is conclusive.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,9 +22,10 @@ from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import error_budget
 from modelops.api.durations import format_duration
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
-from modelops.prom import promql
 from modelops.prom.client import PrometheusClient, PrometheusError
 from modelops.prom.sli import MissingBucket, counts, find_bucket
+from modelops.promql import expr, sli
+from modelops.telemetry_contract import LE, PREDICTION_SCORE, REASON, REQUEST_DURATION, model_labels
 
 
 @dataclass(frozen=True)
@@ -39,22 +39,18 @@ class Variant:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"namespace": self.namespace, "model": self.model, "version": self.version}
+        return model_labels(self.namespace, self.model, self.version)
 
 
 SINCE_START_LIMIT = timedelta(days=1)  # the rollout-long window looks back at most this far
 
 
-def bucket_query(metric: str, labels: Mapping[str, str], window: timedelta) -> str:
-    return f"sum by (le) (increase({promql.selector(metric + '_bucket', labels)}[{promql.duration(window)}]))"
-
-
 async def buckets(client: PrometheusClient, query: str, *, at: datetime) -> list[tuple[float, float]] | None:
     """Cumulative (le, count) pairs in `le` order; None when there are no series."""
-    samples = [s for s in await client.query(query, time=at) if "le" in s.labels and not math.isnan(s.value)]
+    samples = [s for s in await client.query(query, time=at) if LE in s.labels and not math.isnan(s.value)]
     if not samples:
         return None
-    return sorted((float(s.labels["le"]), s.value) for s in samples)
+    return sorted((float(s.labels[LE]), s.value) for s in samples)
 
 
 @dataclass(frozen=True)
@@ -70,9 +66,9 @@ class _Context:
 
     async def compared(self, metric: str) -> tuple[str, checks.CommonBuckets]:
         """Canary's and stable's histograms of `metric` over the interval, on their shared edges."""
-        query = bucket_query(metric, self.canary.labels, self.interval)
+        query = sli.buckets_by_le(metric, self.canary.labels, self.interval)
         canary = await buckets(self.client, query, at=self.at)
-        stable = await buckets(self.client, bucket_query(metric, self.stable.labels, self.interval), at=self.at)
+        stable = await buckets(self.client, sli.buckets_by_le(metric, self.stable.labels, self.interval), at=self.at)
         return query, checks.common_buckets(canary, stable)
 
 
@@ -121,12 +117,12 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
     spec, alpha, n = ctx.spec, ctx.spec.alpha, ctx.min_requests
     out: list[CheckResult] = []
     budget = error_budget(spec.slo.availability.objective)
-    canary_q = promql.availability(ctx.canary.labels, ctx.interval)
+    canary_q = sli.availability(ctx.canary.labels, ctx.interval)
     canary_counts = await counts(ctx.client, canary_q, at=ctx.at)
     out.append(checks.slo_burn("availability", canary_counts, budget=budget, max_burn=spec.max_burn_rate,
                                min_requests=n, alpha=alpha, query=canary_q.bad))  # fmt: skip
     if ctx.since_start is not None:
-        q = promql.availability(ctx.canary.labels, ctx.since_start)
+        q = sli.availability(ctx.canary.labels, ctx.since_start)
         out.append(checks.slo_burn("availability-since-start", await counts(ctx.client, q, at=ctx.at), budget=budget,
                                    max_burn=spec.max_burn_rate, min_requests=n, alpha=alpha, query=q.bad,
                                    scope=_since(ctx.since_start)))  # fmt: skip
@@ -135,16 +131,16 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
         if ctx.since_start is not None:
             out.append(await _latency(ctx, "latency-since-start", ctx.since_start, _since(ctx.since_start)))
     if spec.compare_to_stable:
-        stable_counts = await counts(ctx.client, promql.availability(ctx.stable.labels, ctx.interval), at=ctx.at)
+        stable_counts = await counts(ctx.client, sli.availability(ctx.stable.labels, ctx.interval), at=ctx.at)
         out.append(checks.compare_errors(canary_counts, stable_counts, alpha=alpha, min_requests=n,
                                          min_difference=float(budget), query=canary_q.bad))  # fmt: skip
-        query, latency = await ctx.compared(promql.DURATION)
+        query, latency = await ctx.compared(REQUEST_DURATION)
         out.append(checks.compare_latency(latency.canary, latency.stable, alpha=alpha, min_requests=n,
                                           min_effect=0.05, query=query, mismatch=latency.mismatch))  # fmt: skip
     if spec.invalid_requests.enabled:
         out.append(await _invalid(ctx))
     if spec.prediction_drift.enabled:
-        query, predictions = await ctx.compared("modelops_prediction")
+        query, predictions = await ctx.compared(PREDICTION_SCORE)
         drift = spec.prediction_drift
         out.append(checks.prediction_drift(predictions.canary, predictions.stable, max_psi=drift.max_psi,
                                            alpha=drift.alpha, min_requests=n, query=query,
@@ -169,7 +165,7 @@ async def _latency(ctx: _Context, name: str, window: timedelta, scope: str = "in
                                start=ctx.at - window, end=ctx.at)  # fmt: skip
     except MissingBucket as error:
         return CheckResult(name, Verdict.UNKNOWN, None, threshold, None, "", str(error))
-    q = promql.latency(ctx.canary.labels, window, le)
+    q = sli.latency(ctx.canary.labels, window, le)
     return checks.slo_burn(name, await counts(ctx.client, q, at=ctx.at), budget=error_budget(latency.objective),
                            max_burn=ctx.spec.max_burn_rate, min_requests=ctx.min_requests, alpha=ctx.spec.alpha,
                            query=q.bad, scope=scope)  # fmt: skip
@@ -177,11 +173,11 @@ async def _latency(ctx: _Context, name: str, window: timedelta, scope: str = "in
 
 async def _refusals(ctx: _Context, variant: Variant) -> tuple[str, checks.Refusals | None]:
     """One version's refusals by reason and requests received over the interval; None without traffic."""
-    q = promql.invalid_requests(variant.labels, ctx.interval)
+    q = sli.invalid_requests(variant.labels, ctx.interval)
     total = await ctx.client.query(q.total, time=ctx.at)
     if not total or math.isnan(total[0].value) or total[0].value <= 0:
         return q.bad, None
-    reasons = {s.labels.get("reason", ""): s.value for s in await ctx.client.query(q.bad, time=ctx.at)
+    reasons = {s.labels.get(REASON, ""): s.value for s in await ctx.client.query(q.bad, time=ctx.at)
                if not math.isnan(s.value)}  # fmt: skip
     refused = sum(max(v, 0.0) for v in reasons.values()) if reasons else None
     return q.bad, checks.Refusals(received=total[0].value, refused=refused, reasons=reasons)
@@ -195,10 +191,10 @@ async def _invalid(ctx: _Context) -> CheckResult:
 
 
 async def _custom(ctx: _Context, name: str, template: str, low: float | None, high: float | None) -> CheckResult:
-    values = {**ctx.canary.labels, "interval": promql.duration(ctx.interval)}
+    values = {**ctx.canary.labels, "interval": expr.duration(ctx.interval)}
     try:
-        query = promql.render_template(template, values)
-    except promql.TemplateError as error:
+        query = expr.render_template(template, values)
+    except expr.TemplateError as error:
         return CheckResult(name, Verdict.UNKNOWN, None, "", None, template, f"bad query template: {error}")
     samples = await ctx.client.query(query, time=ctx.at)
     if len(samples) > 1:

@@ -1,4 +1,4 @@
-"""Run the SLI queries (built in `promql`, shared with the recording rules) against Prometheus.
+"""Run the SLI queries (built in `modelops.promql.sli`, shared with the recording rules) against Prometheus.
 
 The latency threshold must be a bucket edge of the duration histogram; `find_bucket`
 compares `le` numerically (the exposition may write 0.25 as "0.25" or "2.5e-01").
@@ -24,7 +24,9 @@ from modelops.analysis.slo import (
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1.modeldeployment import SLOSpec
 from modelops.prom.client import PrometheusClient, PrometheusError, Sample
-from modelops.prom.promql import DURATION, SLIQueries, availability, latency, selector
+from modelops.promql.expr import selector
+from modelops.promql.sli import SLIQueries, availability, latency
+from modelops.telemetry_contract import LE, REQUEST_DURATION, bucket
 
 
 class MissingBucket(LookupError):
@@ -35,13 +37,13 @@ async def find_bucket(
     client: PrometheusClient, labels: Mapping[str, str], threshold: float, *, start: datetime, end: datetime
 ) -> str:
     """The exposed `le` value equal to `threshold`, compared as numbers."""
-    found = await client.series(selector(f"{DURATION}_bucket", labels), start=start, end=end)
-    edges = sorted({s["le"] for s in found if "le" in s}, key=float)
+    found = await client.series(selector(bucket(REQUEST_DURATION), labels), start=start, end=end)
+    edges = sorted({s[LE] for s in found if LE in s}, key=float)
     for le in edges:
         if math.isclose(float(le), threshold, rel_tol=1e-12, abs_tol=0.0):
             return le
     shown = ", ".join(edges) or "none (no series)"
-    raise MissingBucket(f"latency threshold {threshold}s is not a bucket edge of {DURATION}; edges: {shown}")
+    raise MissingBucket(f"latency threshold {threshold}s is not a bucket edge of {REQUEST_DURATION}; edges: {shown}")
 
 
 def _one(samples: list[Sample]) -> float | None:

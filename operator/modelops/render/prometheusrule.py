@@ -1,7 +1,7 @@
 """Render a model's SLOs as a PrometheusRule: recording rules and multi-window burn-rate alerts.
 
-The recording rules use the very expressions the operator queries (`promql.availability`,
-`promql.latency`), and the alerts the windows, factors and traffic guard of
+The recording rules use the very expressions the operator queries (`promql.sli.availability`,
+`promql.sli.latency`), and the alerts the windows, factors and traffic guard of
 `modelops.analysis.slo`, so Alertmanager and the operator agree (a test proves it with
 promtool and a real Prometheus). Unlike Sloth and Pyrra, zero traffic never alerts and
 never records Inf: an absent error series counts as zero errors, and every alert also
@@ -17,11 +17,19 @@ from decimal import Decimal
 from typing import Any
 
 from modelops.analysis.slo import WindowPair, min_events, windows
-from modelops.prom.promql import SLIQueries, duration, selector
-
-RATIO = "modelops:slo_errors_per_request:ratio_rate"
-EVENTS = "modelops:slo_requests:increase"
-ALERT = "ModelopsErrorBudgetBurn"
+from modelops.promql.expr import duration, selector
+from modelops.promql.sli import SLIQueries
+from modelops.telemetry_contract import (
+    BURN_ALERT,
+    LONG_WINDOW,
+    MODEL,
+    NAMESPACE,
+    SEVERITY,
+    SHORT_WINDOW,
+    SLO,
+    SLO_ERROR_RATIO,
+    SLO_EVENTS,
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,9 @@ def recording_rules(target: SLOTarget, labels: Mapping[str, str]) -> list[dict[s
     rules: list[dict[str, Any]] = []
     for window in windows(target.pairs):
         q, w = target.queries(window), duration(window)
-        rules.append({"record": f"{RATIO}{w}", "expr": f"({q.bad} or vector(0)) / {q.total}", "labels": dict(labels)})
-        rules.append({"record": f"{EVENTS}{w}", "expr": q.total, "labels": dict(labels)})
+        ratio = f"({q.bad} or vector(0)) / {q.total}"
+        rules.append({"record": f"{SLO_ERROR_RATIO}{w}", "expr": ratio, "labels": dict(labels)})
+        rules.append({"record": f"{SLO_EVENTS}{w}", "expr": q.total, "labels": dict(labels)})
     return rules
 
 
@@ -56,13 +65,13 @@ def alert_rules(target: SLOTarget, labels: Mapping[str, str], model: str) -> lis
         long, short = duration(pair.long), duration(pair.short)
         threshold, events = number(pair.factor * target.budget), number(min_events(pair, target.budget))
         expr = (
-            f"({RATIO}{long}{match} > {threshold} and {RATIO}{short}{match} > {threshold})"
-            f" and ({EVENTS}{long}{match} >= {events} and {EVENTS}{short}{match} >= {events})"
+            f"({SLO_ERROR_RATIO}{long}{match} > {threshold} and {SLO_ERROR_RATIO}{short}{match} > {threshold})"
+            f" and ({SLO_EVENTS}{long}{match} >= {events} and {SLO_EVENTS}{short}{match} >= {events})"
         )
         rules.append({
-            "alert": ALERT,
+            "alert": BURN_ALERT,
             "expr": expr,
-            "labels": {**labels, "severity": pair.severity, "long_window": long, "short_window": short},
+            "labels": {**labels, SEVERITY: pair.severity, LONG_WINDOW: long, SHORT_WINDOW: short},
             "annotations": {
                 "summary": f"{model} burns its {target.slo} error budget {number(pair.factor)}x too fast",
                 "description": (
@@ -78,7 +87,7 @@ def rule_groups(namespace: str, model: str, targets: Sequence[SLOTarget]) -> lis
     """Prometheus rule groups (the `groups:` of a rule file or of a PrometheusRule spec)."""
     groups = []
     for target in targets:
-        labels = {"namespace": namespace, "model": model, "slo": target.slo}
+        labels = {NAMESPACE: namespace, MODEL: model, SLO: target.slo}
         groups.append({"name": f"modelops-{model}-{target.slo}-sli", "rules": recording_rules(target, labels)})
         groups.append({"name": f"modelops-{model}-{target.slo}-alerts", "rules": alert_rules(target, labels, model)})
     return groups

@@ -27,6 +27,7 @@ from modelops.models import Model, ModelError, detect_format, load
 from modelops.runtime import telemetry as telemetry_module
 from modelops.runtime.protocol import InvalidRequest, error_body, infer_response, parse_infer
 from modelops.runtime.telemetry import Telemetry
+from modelops.telemetry_contract import UNKNOWN_MODEL
 
 log = logging.getLogger("modelops.serve")
 Scope = MutableMapping[str, Any]
@@ -186,12 +187,12 @@ class InferenceApp:
         if path.startswith("/v2/models/"):
             parts = path[len("/v2/models/") :].split("/")
             if parts[0] != self.options.name:
-                await self._refuse(send, 404, "unknown_model", f"model {parts[0]!r} is not served here")
+                await self._refuse(send, 404, UNKNOWN_MODEL, f"model {parts[0]!r} is not served here")
                 return
             rest = parts[1:]
             if len(rest) >= 2 and rest[0] == "versions":
                 if rest[1] != self.options.version:
-                    await self._refuse(send, 404, "unknown_model", f"version {rest[1]!r} is not served here")
+                    await self._refuse(send, 404, UNKNOWN_MODEL, f"version {rest[1]!r} is not served here")
                     return
                 rest = rest[2:]
             if rest == ["infer"] and method == "POST":

@@ -1,6 +1,7 @@
-"""The telemetry contract between model servers and the operator, for any Python server.
+"""The telemetry a model server exports for the operator, for any Python server.
 
-Exports on /metrics, every series labelled model, version, variant:
+Exports on /metrics the series `modelops.telemetry_contract` names, every one labelled model,
+version, variant:
 
 - ``modelops_requests_total{code}`` and ``modelops_request_duration_seconds`` (histogram)
 - ``modelops_feature_value{feature}`` histogram, bucket edges per feature from the training
@@ -40,6 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from modelops import telemetry_contract as contract
 from modelops.api.v1alpha1.baseline import MAX_FEATURES, OTHER_CATEGORY, PROBABILITY_EDGES, Baseline
 
 try:  # the C bucketing loop (setup.py builds it where there is a C compiler)
@@ -53,7 +55,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 PROBABILITY_BUCKETS = PROBABILITY_EDGES
 INVALID_REASONS = (
     "bad_json", "body_too_large", "missing_feature", "unknown_input", "wrong_shape", "wrong_type",
-    "nan", "too_many_rows", "unknown_model", "bad_request",
+    "nan", "too_many_rows", contract.UNKNOWN_MODEL, "bad_request",
 )  # fmt: skip
 MAX_DYNAMIC_CATEGORIES = 20
 # Buffered values per histogram family before they are counted: about 16k values (1,024 rows of
@@ -61,7 +63,7 @@ MAX_DYNAMIC_CATEGORIES = 20
 # 512 and 4,096 rows whatever the width, so single histograms (scores, latencies) amortise their
 # ~40 us of fixed cost too, and the buffer stays 4 MB at 1,000 features.
 FLUSH_VALUES, MIN_FLUSH_ROWS, MAX_FLUSH_ROWS = 16_384, 512, 4_096
-BASE_LABELS = ("model", "version", "variant")
+BASE_LABELS = contract.SERVER_LABELS
 CODE_LABELS = {code: str(code) for code in (200, 400, 404, 413, 422, 500, 503)}  # no str() per request
 
 
@@ -356,42 +358,42 @@ class Telemetry(Collector):
     def _collect(self) -> Iterator[Metric]:
         base = list(BASE_LABELS)
         info = GaugeMetricFamily(
-            "modelops_model_info", "The model artifact being served.", labels=[*base, "uri", "sha256"]
+            contract.MODEL_INFO, "The model artifact being served.", labels=[*base, contract.URI, contract.SHA256]
         )
         info.add_metric([*self.labels, *self.info], 1.0)
         yield info
-        requests = CounterMetricFamily("modelops_requests", "Inference requests by HTTP code.", labels=[*base, "code"])
+        requests = CounterMetricFamily(
+            contract.REQUESTS, "Inference requests by HTTP code.", labels=[*base, contract.CODE]
+        )
         for code, n in sorted(self._requests.items()):
             requests.add_metric([*self.labels, code], float(n))
         yield requests
-        yield self._latency.family(
-            "modelops_request_duration_seconds", "Inference request latency.", base, [self.labels]
-        )
+        yield self._latency.family(contract.REQUEST_DURATION, "Inference request latency.", base, [self.labels])
         invalid = CounterMetricFamily(
-            "modelops_invalid_requests", "Requests refused as invalid, by reason.", labels=[*base, "reason"]
+            contract.INVALID_REQUESTS, "Requests refused as invalid, by reason.", labels=[*base, contract.REASON]
         )
         for reason, n in sorted(self._invalid.items()):
             invalid.add_metric([*self.labels, reason], float(n))
         yield invalid
         if self.numeric_names:
             yield self._numeric.family(
-                "modelops_feature_value",
+                contract.FEATURE_VALUE,
                 "Feature values, bucketed at the training baseline's quantiles.",
-                [*base, "feature"],
+                [*base, contract.FEATURE],
                 ([*self.labels, n] for n in self.numeric_names),
             )
         categories = CounterMetricFamily(
-            "modelops_feature_category",
+            contract.FEATURE_CATEGORY,
             "Categorical feature values; rare and unknown ones pooled as __other__.",
-            labels=[*base, "feature", "category"],
+            labels=[*base, contract.FEATURE, contract.CATEGORY],
         )
         for name, category in self._categorical.items():
             for value, n in sorted(category.counts.items()):
                 categories.add_metric([*self.labels, name, value], float(n))
         yield categories
         if self._predictions is not None:
-            yield self._predictions.family("modelops_prediction", "Model scores.", base, [self.labels])
-        classes = CounterMetricFamily("modelops_prediction_class", "Predicted classes.", labels=[*base, "class"])
+            yield self._predictions.family(contract.PREDICTION_SCORE, "Model scores.", base, [self.labels])
+        classes = CounterMetricFamily(contract.PREDICTION_CLASS, "Predicted classes.", labels=[*base, contract.CLASS])
         for value, n in sorted(self._classes.counts.items()):
             classes.add_metric([*self.labels, value], float(n))
         yield classes

@@ -24,6 +24,7 @@ from modelops.api.v1alpha1.common import (
     Version,
     conditions_field,
 )
+from modelops.telemetry_contract import INVALID_REQUESTS
 
 ModelFormat = Literal["auto", "numpy-linear", "sklearn", "onnx", "custom"]
 Router = Literal["replicas", "gatewayAPI", "istio"]
@@ -430,7 +431,7 @@ class InvalidRequests(ApiModel):
         default=True,
         description=(
             "Run the invalid-vs-stable check: fail a canary that refuses (4xx, counted in "
-            "modelops_invalid_requests_total) a larger share of what it receives than stable does, e.g. "
+            f"{INVALID_REQUESTS}) a larger share of what it receives than stable does, e.g. "
             "after a changed input schema. Skipped, not Unknown, when neither version exports that counter."
         ),
     )

@@ -1,4 +1,4 @@
-"""Build PromQL safely: escaped label values, and templates with a fixed set of variables.
+"""PromQL text built safely: escaped label values, checked names, templates with a fixed set of variables.
 
 A model name with a quote or a backslash cannot change the meaning of a query, and a
 custom check template that names a variable we do not provide is an error, not an empty
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 
-TEMPLATE_VARIABLES = ("namespace", "model", "version", "variant", "interval")
-REQUESTS = "modelops_requests_total"
-DURATION = "modelops_request_duration_seconds"
-INVALID = "modelops_invalid_requests_total"
+from modelops.telemetry_contract import MODEL, NAMESPACE, VARIANT, VERSION
+
+TEMPLATE_VARIABLES = (NAMESPACE, MODEL, VERSION, VARIANT, "interval")
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -74,53 +72,3 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
         return escape_label_value(value)
 
     return _VARIABLE.sub(replace, template)
-
-
-@dataclass(frozen=True)
-class SLIQueries:
-    """Bad events and all events in a window, as PromQL.
-
-    Availability: bad = requests answered 5xx (a 4xx is the client's error, not the
-    model's). Latency: bad = requests slower than the threshold bucket, i.e. the +Inf
-    bucket minus the threshold bucket. The recording rules use these same expressions,
-    so the operator and Alertmanager see the same numbers.
-    """
-
-    bad: str
-    total: str
-
-
-def availability(labels: Mapping[str, str], window: timedelta) -> SLIQueries:
-    w = duration(window)
-    return SLIQueries(
-        bad=f"sum(increase({selector(REQUESTS, labels, regex={'code': '5..'})}[{w}]))",
-        total=f"sum(increase({selector(REQUESTS, labels)}[{w}]))",
-    )
-
-
-def latency(labels: Mapping[str, str], window: timedelta, le: str) -> SLIQueries:
-    """`le` is the label value exactly as exposed (find it with `find_bucket`)."""
-    w = duration(window)
-    bucket = selector(f"{DURATION}_bucket", {**labels, "le": le})
-    count = selector(f"{DURATION}_bucket", {**labels, "le": "+Inf"})
-    return SLIQueries(
-        bad=f"sum(increase({count}[{w}])) - sum(increase({bucket}[{w}]))",
-        total=f"sum(increase({count}[{w}]))",
-    )
-
-
-def invalid_requests(labels: Mapping[str, str], window: timedelta) -> SLIQueries:
-    """Requests refused as invalid, by reason (`bad`), and every request the version received (`total`).
-
-    The reference server counts a request refused for its input (400, 413, 422) in both series:
-    `modelops_requests_total{code}` and `modelops_invalid_requests_total{reason}`. One refused for
-    its path (`reason="unknown_model"`, a 404 before the request reaches the model) is only in the
-    latter, so it is added to the total once: every request received, none counted twice. `bad` has
-    no series at all for a server that does not export the counter (told apart from zero refusals).
-    """
-    w = duration(window)
-    unknown_model = selector(INVALID, {**labels, "reason": "unknown_model"})
-    return SLIQueries(
-        bad=f"sum by (reason) (increase({selector(INVALID, labels)}[{w}]))",
-        total=f"sum(increase({selector(REQUESTS, labels)}[{w}])) + (sum(increase({unknown_model}[{w}])) or vector(0))",
-    )

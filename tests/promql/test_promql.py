@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from modelops.prom import promql
-from modelops.prom.promql import TemplateError, duration, escape_label_value, render_template, selector
+from modelops.promql import sli
+from modelops.promql.expr import TemplateError, duration, escape_label_value, render_template, selector
 
 
 def test_label_values_cannot_break_out() -> None:
@@ -57,7 +57,7 @@ def test_duration() -> None:
 
 def test_invalid_requests_received_counts_path_refusals_once_and_escapes_labels() -> None:
     labels = {"model": 'fr"aud', "version": "v2"}
-    q = promql.invalid_requests(labels, timedelta(seconds=90))
+    q = sli.invalid_requests(labels, timedelta(seconds=90))
     assert q.bad == 'sum by (reason) (increase(modelops_invalid_requests_total{model="fr\\"aud",version="v2"}[90s]))'
     assert q.total == (
         'sum(increase(modelops_requests_total{model="fr\\"aud",version="v2"}[90s])) + '

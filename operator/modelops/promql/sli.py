@@ -1,0 +1,78 @@
+"""The SLI queries: bad and total events per window, shared by the operator and its recording rules.
+
+Pure string building on `expr`; `modelops.prom.sli` runs them, `modelops.render.prometheusrule`
+records them, so Alertmanager and the operator see the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from modelops.promql.expr import duration, selector
+from modelops.telemetry_contract import (
+    CODE,
+    INVALID_REQUESTS,
+    LE,
+    REASON,
+    REQUEST_DURATION,
+    REQUESTS,
+    UNKNOWN_MODEL,
+    bucket,
+)
+
+
+@dataclass(frozen=True)
+class SLIQueries:
+    """Bad events and all events in a window, as PromQL.
+
+    Availability: bad = requests answered 5xx (a 4xx is the client's error, not the
+    model's). Latency: bad = requests slower than the threshold bucket, i.e. the +Inf
+    bucket minus the threshold bucket. The recording rules use these same expressions,
+    so the operator and Alertmanager see the same numbers.
+    """
+
+    bad: str
+    total: str
+
+
+def availability(labels: Mapping[str, str], window: timedelta) -> SLIQueries:
+    w = duration(window)
+    return SLIQueries(
+        bad=f"sum(increase({selector(REQUESTS, labels, regex={CODE: '5..'})}[{w}]))",
+        total=f"sum(increase({selector(REQUESTS, labels)}[{w}]))",
+    )
+
+
+def latency(labels: Mapping[str, str], window: timedelta, le: str) -> SLIQueries:
+    """`le` is the label value exactly as exposed (find it with `find_bucket`)."""
+    w = duration(window)
+    below = selector(bucket(REQUEST_DURATION), {**labels, LE: le})
+    count = selector(bucket(REQUEST_DURATION), {**labels, LE: "+Inf"})
+    return SLIQueries(
+        bad=f"sum(increase({count}[{w}])) - sum(increase({below}[{w}]))",
+        total=f"sum(increase({count}[{w}]))",
+    )
+
+
+def invalid_requests(labels: Mapping[str, str], window: timedelta) -> SLIQueries:
+    """Requests refused as invalid, by reason (`bad`), and every request the version received (`total`).
+
+    The reference server counts a request refused for its input (400, 413, 422) in both series:
+    `modelops_requests_total{code}` and `modelops_invalid_requests_total{reason}`. One refused for
+    its path (`reason="unknown_model"`, a 404 before the request reaches the model) is only in the
+    latter, so it is added to the total once: every request received, none counted twice. `bad` has
+    no series at all for a server that does not export the counter (told apart from zero refusals).
+    """
+    w = duration(window)
+    unknown_model = selector(INVALID_REQUESTS, {**labels, REASON: UNKNOWN_MODEL})
+    return SLIQueries(
+        bad=f"sum by ({REASON}) (increase({selector(INVALID_REQUESTS, labels)}[{w}]))",
+        total=f"sum(increase({selector(REQUESTS, labels)}[{w}])) + (sum(increase({unknown_model}[{w}])) or vector(0))",
+    )
+
+
+def buckets_by_le(histogram: str, labels: Mapping[str, str], window: timedelta) -> str:
+    """A histogram's cumulative bucket counts over the window, summed across replicas, one series per `le`."""
+    return f"sum by ({LE}) (increase({selector(bucket(histogram), labels)}[{duration(window)}]))"

@@ -1,0 +1,78 @@
+"""The telemetry contract: every metric and label name model servers export and the operator reads.
+
+A model server (`modelops.runtime.telemetry`, or any other) exports these series, and the operator's
+PromQL (`modelops.promql`), its canary and drift analysis and the PrometheusRule it writes read them.
+Each name is spelled here once so the two sides cannot drift apart; a unit test scrapes the
+reference server and checks that it exports exactly these names. Imports nothing: any layer may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# ---- labels ------------------------------------------------------------------------------
+
+MODEL = "model"
+VERSION = "version"
+VARIANT = "variant"
+SERVER_LABELS = (MODEL, VERSION, VARIANT)  # on every series a server exports
+NAMESPACE = "namespace"  # added by Prometheus' scrape configuration (the pod's namespace), not by the server
+
+CODE = "code"  # HTTP status code of a request
+REASON = "reason"  # why a request was refused as invalid
+FEATURE = "feature"
+CATEGORY = "category"
+CLASS = "class"  # a classifier's predicted class
+URI = "uri"
+SHA256 = "sha256"
+LE = "le"  # a histogram bucket's upper bound (Prometheus' own name)
+
+# ---- series a model server exports -------------------------------------------------------
+
+REQUESTS = "modelops_requests_total"  # counter {code}
+REQUEST_DURATION = "modelops_request_duration_seconds"  # histogram
+INVALID_REQUESTS = "modelops_invalid_requests_total"  # counter {reason}
+FEATURE_VALUE = "modelops_feature_value"  # histogram {feature}, edges from the training baseline
+FEATURE_CATEGORY = "modelops_feature_category_total"  # counter {feature, category}
+PREDICTION_SCORE = "modelops_prediction"  # histogram of scores
+PREDICTION_CLASS = "modelops_prediction_class_total"  # counter {class}
+MODEL_INFO = "modelops_model_info"  # gauge {uri, sha256}, always 1
+
+# Every exported metric -> its labels besides SERVER_LABELS (a histogram's _bucket series adds LE).
+METRICS: Mapping[str, tuple[str, ...]] = {
+    MODEL_INFO: (URI, SHA256),
+    REQUESTS: (CODE,),
+    REQUEST_DURATION: (),
+    INVALID_REQUESTS: (REASON,),
+    FEATURE_VALUE: (FEATURE,),
+    FEATURE_CATEGORY: (FEATURE, CATEGORY),
+    PREDICTION_SCORE: (),
+    PREDICTION_CLASS: (CLASS,),
+}
+HISTOGRAMS = frozenset({REQUEST_DURATION, FEATURE_VALUE, PREDICTION_SCORE})
+
+UNKNOWN_MODEL = "unknown_model"  # the REASON of a request for a model this server does not serve
+
+
+def bucket(histogram: str) -> str:
+    """The cumulative bucket series of a histogram: `modelops_feature_value` -> `modelops_feature_value_bucket`."""
+    return f"{histogram}_bucket"
+
+
+def model_labels(namespace: str, model: str, version: str | None = None) -> dict[str, str]:
+    """The labels that select one model's series, or one version's with `version`."""
+    labels = {NAMESPACE: namespace, MODEL: model}
+    if version is not None:
+        labels[VERSION] = version
+    return labels
+
+
+# ---- series and alerts the operator's PrometheusRule records -----------------------------
+
+SLO = "slo"  # "availability" or "latency"
+SEVERITY = "severity"
+LONG_WINDOW = "long_window"
+SHORT_WINDOW = "short_window"
+SLO_ERROR_RATIO = "modelops:slo_errors_per_request:ratio_rate"  # + the window, e.g. ...ratio_rate1h
+SLO_EVENTS = "modelops:slo_requests:increase"  # + the window
+BURN_ALERT = "ModelopsErrorBudgetBurn"
