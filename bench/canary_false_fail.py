@@ -153,10 +153,13 @@ def run_trials(args: argparse.Namespace, t: ModuleType, cluster: DevCluster, url
             }
             trials.append(trial)
             v2, v3 = judged["v2"], judged["v3"]
-            print(f"{k + 1:>4}/{args.trials} {at:%H:%M:%S}  sent v1 {trial['sent']['v1']['requests']:>4} "
-                  f"v2 {trial['sent']['v2']['requests']:>4} v3 {trial['sent']['v3']['requests']:>4} "
-                  f"({trial['sent']['v3']['errors']:>2} errors)  identical: {v2.verdict:<7}  10% errors: "
-                  f"{v3.verdict:<7}  {v2.failing() if v2.verdict is not Verdict.PASS else ''}", flush=True)  # fmt: skip
+            print(
+                f"{k + 1:>4}/{args.trials} {at:%H:%M:%S}  sent v1 {trial['sent']['v1']['requests']:>4} "
+                f"v2 {trial['sent']['v2']['requests']:>4} v3 {trial['sent']['v3']['requests']:>4} "
+                f"({trial['sent']['v3']['errors']:>2} errors)  identical: {v2.verdict:<7}  10% errors: "
+                f"{v3.verdict:<7}  {v2.failing() if v2.verdict is not Verdict.PASS else ''}",
+                flush=True,
+            )
     return trials
 
 
@@ -221,9 +224,11 @@ def report(args: argparse.Namespace, trials: list[dict[str, Any]], started: floa
         "trials": trials,
     }
     print()
-    print(f"{n} windows of {args.window:g} s, {args.rate:g} requests/s over 4 pods (canary "
-          f"{statistics.median(canary_requests):.0f} requests per window, median), minRequests {args.min_requests}, "
-          f"default AnalysisSpec, Prometheus scraping every 1 s")  # fmt: skip
+    print(
+        f"{n} windows of {args.window:g} s, {args.rate:g} requests/s over 4 pods (canary "
+        f"{statistics.median(canary_requests):.0f} requests per window, median), minRequests {args.min_requests}, "
+        f"default AnalysisSpec, Prometheus scraping every 1 s"
+    )
     print(f"identical canary: false-fail {pct(identical)}; unknown {pct(identical_unknown)}")
     for name, counts in result["identical_canary"]["per_check"].items():
         print(f"  {name:<18} {counts}")
@@ -231,11 +236,15 @@ def report(args: argparse.Namespace, trials: list[dict[str, Any]], started: floa
     for name, counts in result["ten_percent_errors_canary"]["per_check"].items():
         print(f"  {name:<18} {counts}")
     ps = result["identical_canary"]["prediction_psi"]
-    print(f"prediction PSI between identical variants: median {ps['median']:.3f}, above 0.1 in {ps['above_max_psi']}"
-          f"/{ps['of']} windows")  # fmt: skip
+    print(
+        f"prediction PSI between identical variants: median {ps['median']:.3f}, above 0.1 in {ps['above_max_psi']}"
+        f"/{ps['of']} windows"
+    )
     acc = result["prometheus_count_vs_served"]
-    print(f"Prometheus request counts vs served: median {100 * acc['median_relative_difference']:+.1f}%, "
-          f"worst {100 * acc['max_abs_relative_difference']:.1f}%")  # fmt: skip
+    print(
+        f"Prometheus request counts vs served: median {100 * acc['median_relative_difference']:+.1f}%, "
+        f"worst {100 * acc['max_abs_relative_difference']:.1f}%"
+    )
     return result
 
 
@@ -272,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
             t.require_own_servers(dataplane, pods)
             with PrometheusServer(t.scrape_config(cluster, NAMESPACE, discovery)) as prom:
                 t.wait_scraped(prom.url, NAMESPACE, pods)
-                print(f"{len(pods)} pods on {cluster.pod_cidr}, Prometheus {prom.url}; {args.trials} windows of "
-                      f"{args.window:g} s (about {args.trials * args.window / 60:.0f} min)", flush=True)  # fmt: skip
+                print(
+                    f"{len(pods)} pods on {cluster.pod_cidr}, Prometheus {prom.url}; {args.trials} windows of "
+                    f"{args.window:g} s (about {args.trials * args.window / 60:.0f} min)",
+                    flush=True,
+                )
                 trials = run_trials(args, t, cluster, prom.url)
     result = report(args, trials, started)
     output = args.output or RESULTS / f"canary-{result['date']}.json"

@@ -39,12 +39,20 @@ def main() -> int:
             "a": stack.train("m", "a", rows=4000, seed=2),
             "b": stack.train("m", "b", rows=4000, seed=3),
         }
-        report = run(stack, artifacts, the_plan, rate=args.rate, prometheus_restarts=args.prometheus_restarts,
-                     apiserver_restarts=args.apiserver_restarts, triggers=args.triggers)  # fmt: skip
+        report = run(
+            stack,
+            artifacts,
+            the_plan,
+            rate=args.rate,
+            prometheus_restarts=args.prometheus_restarts,
+            apiserver_restarts=args.apiserver_restarts,
+            triggers=args.triggers,
+        )
     summary = report.summary()
     summary["date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    summary["injected"] = [{"at_s": round(f.at, 1), "what": f.what, "down_s": round(f.down_s, 1)}
-                           for f in report.injected]  # fmt: skip
+    summary["injected"] = [
+        {"at_s": round(f.at, 1), "what": f.what, "down_s": round(f.down_s, 1)} for f in report.injected
+    ]
     summary["failure_examples"] = report.failure_examples
     print(json.dumps(summary, indent=2))
     out = args.out or Path(__file__).parent / "results" / f"chaos-{datetime.now(UTC):%Y-%m-%d}.json"

@@ -301,8 +301,11 @@ def count_queries(features: int) -> tuple[int, list[str]]:
         sent.append(query)
         result = []
         if "feature_value" in query:
-            result = [{"metric": {"feature": f"x{i}", "le": le}, "value": [0, str(10.0 * (j + 1))]}
-                      for i in range(features) for j, le in enumerate(edges)]  # fmt: skip
+            result = [
+                {"metric": {"feature": f"x{i}", "le": le}, "value": [0, str(10.0 * (j + 1))]}
+                for i in range(features)
+                for j, le in enumerate(edges)
+            ]
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
 
     async def run() -> int:
@@ -344,9 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Evidently: {why_not}", file=sys.stderr)
     refs = references(rng, args.repetitions)
     rows: list[dict[str, Any]] = []
-    print(f"per-feature rates in %, {args.repetitions} repetitions per cell, reference {REFERENCE_ROWS:,} rows, "
-          f"{BUCKETS} buckets, alpha {ALPHA}, no correction; rule = test AND PSI >= {PSI_FLOOR}, "
-          f"rule.02 = test AND PSI >= {LOW_PSI_FLOOR}")  # fmt: skip
+    print(
+        f"per-feature rates in %, {args.repetitions} repetitions per cell, reference {REFERENCE_ROWS:,} rows, "
+        f"{BUCKETS} buckets, alpha {ALPHA}, no correction; rule = test AND PSI >= {PSI_FLOOR}, "
+        f"rule.02 = test AND PSI >= {LOW_PSI_FLOOR}"
+    )
     columns = ("test", "rule", "rule.02", "psi", "ev-wass", "ev-ks")
     header = f"{'shift':<10} {'n':>6}  " + " ".join(f"{c:>7}" for c in columns)
     print(header)
@@ -362,8 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"no shift, {args.null_repetitions:,} repetitions per n (false-alarm rate, 95% interval):")
     for entry in calibration:
         test, rule = entry["rates"]["test"], entry["rates"]["rule"]
-        print(f"  n={entry['n']:>6}: test {100 * test['rate']:4.1f}% ({100 * test['ci95'][0]:.1f}-"
-              f"{100 * test['ci95'][1]:.1f}), rule {100 * rule['rate']:4.1f}%")  # fmt: skip
+        print(
+            f"  n={entry['n']:>6}: test {100 * test['rate']:4.1f}% ({100 * test['ci95'][0]:.1f}-"
+            f"{100 * test['ci95'][1]:.1f}), rule {100 * rule['rate']:4.1f}%"
+        )
 
     def goal(value: float, target: str, met: bool) -> dict[str, Any]:
         return {"value": value, "goal": target, "met": met}
@@ -387,9 +394,11 @@ def main(argv: list[str] | None = None) -> int:
 
     check = check_evidently_report(np.random.default_rng(args.seed + 1), evidently) if evidently else None
     if check:
-        print(f"\nEvidently Report cross-check ({check['columns']} columns, n=1,000, mean+0.1): Report uses "
-              f"{check['report_method']!r}, {check['report_drifted']} drifted; direct calls "
-              f"{check['direct_drifted']} drifted; same decisions: {check['agree']}")  # fmt: skip
+        print(
+            f"\nEvidently Report cross-check ({check['columns']} columns, n=1,000, mean+0.1): Report uses "
+            f"{check['report_method']!r}, {check['report_drifted']} drifted; direct calls "
+            f"{check['direct_drifted']} drifted; same decisions: {check['agree']}"
+        )
 
     default_speed = timing(np.random.default_rng(args.seed + 2))  # glibc's default malloc thresholds
     tuned = malloc.tune()  # what `modelops operator` applies at start-up
@@ -400,53 +409,86 @@ def main(argv: list[str] | None = None) -> int:
     for label, figures in (("glibc defaults", default_speed), ("operator's malloc settings", speed)):
         if label != "glibc defaults" and not tuned:
             break
-        print(f"\nevaluate(), {label}: {figures['features']:,} features x {figures['buckets']} buckets, median of "
-              f"{figures['runs']} runs after {WARMUP_S:g} s of warm-up: {figures['evaluate_ms']:.2f} ms on live"
-              f" buckets from from_prometheus(); "
-              f"{figures['evaluate_copied_edges_ms']:.2f} ms when the current side brings its own edges; "
-              f"drift_stats.compare() alone {figures['compare_ms']:.2f} ms; from_prometheus() for the same "
-              f"{figures['features']:,} features {figures['from_prometheus_ms']:.1f} ms; their status entries "
-              f"(to_status) {figures['status_entries_ms']:.1f} ms\n"
-              f"  90th percentile: evaluate {figures['p90_ms']['evaluate_ms']:.2f} ms; "
-              f"CPU time (median): evaluate {figures['cpu']['evaluate_ms']:.2f} ms, "
-              f"compare {figures['cpu']['compare_ms']:.2f} ms; minor page faults per evaluate "
-              f"{figures['minor_page_faults_per_call']['evaluate_ms']:.0f}; load average during the run "
-              f"{figures['load_average'][0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+        print(
+            f"\nevaluate(), {label}: {figures['features']:,} features x {figures['buckets']} buckets, median of "
+            f"{figures['runs']} runs after {WARMUP_S:g} s of warm-up: {figures['evaluate_ms']:.2f} ms on live"
+            f" buckets from from_prometheus(); "
+            f"{figures['evaluate_copied_edges_ms']:.2f} ms when the current side brings its own edges; "
+            f"drift_stats.compare() alone {figures['compare_ms']:.2f} ms; from_prometheus() for the same "
+            f"{figures['features']:,} features {figures['from_prometheus_ms']:.1f} ms; their status entries "
+            f"(to_status) {figures['status_entries_ms']:.1f} ms\n"
+            f"  90th percentile: evaluate {figures['p90_ms']['evaluate_ms']:.2f} ms; "
+            f"CPU time (median): evaluate {figures['cpu']['evaluate_ms']:.2f} ms, "
+            f"compare {figures['cpu']['compare_ms']:.2f} ms; minor page faults per evaluate "
+            f"{figures['minor_page_faults_per_call']['evaluate_ms']:.0f}; load average during the run "
+            f"{figures['load_average'][0]:.1f} on {os.cpu_count()} cores"
+        )
     settings_text = ", ".join(f"{k}={v}" for k, v in tuned.items()) or "not glibc: defaults"
-    print(f"goal < {TIMING_GOAL_MS:g} ms, judged as the operator runs it ({settings_text}): "
-          f"{'met' if met else 'MISSED'}")  # fmt: skip
+    print(
+        f"goal < {TIMING_GOAL_MS:g} ms, judged as the operator runs it ({settings_text}): {'met' if met else 'MISSED'}"
+    )
     goals["evaluate_1000x20_ms"] = {"value": speed["evaluate_ms"], "goal": f"< {TIMING_GOAL_MS:g} ms", "met": met}
 
     counted = {n: count_queries(n) for n in (10, 100, 1000)}
     per_evaluation = {n: c for n, (c, _) in counted.items()}
     constant = len(set(per_evaluation.values())) == 1
-    print("\nPromQL per evaluation, counted at the HTTP layer of the controller's reader: "
-          + ", ".join(f"{c} for {n:,} features" for n, c in per_evaluation.items())
-          + f" (goal: one per metric family, independent of the feature count: {'met' if constant else 'MISSED'}); "
-          "a past-window reference adds the same 3 with `offset`:")  # fmt: skip
+    print(
+        "\nPromQL per evaluation, counted at the HTTP layer of the controller's reader: "
+        + ", ".join(f"{c} for {n:,} features" for n, c in per_evaluation.items())
+        + f" (goal: one per metric family, independent of the feature count: {'met' if constant else 'MISSED'}); "
+        "a past-window reference adds the same 3 with `offset`:"
+    )
     for q in counted[10][1]:
         print(f"  {q}")
-    goals["queries_per_evaluation"] = {"value": per_evaluation, "goal": "3, whatever the feature count",
-                                       "met": constant and per_evaluation[10] == 3}  # fmt: skip
+    goals["queries_per_evaluation"] = {
+        "value": per_evaluation,
+        "goal": "3, whatever the feature count",
+        "met": constant and per_evaluation[10] == 3,
+    }
 
     elapsed = time.perf_counter() - started
     print(f"\nbenchmark took {elapsed:.0f} s")
     out = args.output or RESULTS / f"drift-{dt.date.today().isoformat()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "numpy": np.__version__, "processor": platform.processor() or platform.machine()},
-        "config": {"repetitions": args.repetitions, "null_repetitions": args.null_repetitions, "seed": args.seed,
-                   "reference_rows": REFERENCE_ROWS,
-                   "buckets": BUCKETS, "windows": WINDOWS, "alpha": ALPHA, "psi_floor": PSI_FLOOR,
-                   "correction": "none", "min_samples": 1},
-        "evidently": {"version": evidently.version if evidently else None, "skipped": why_not,
-                      "default_numeric_test": evidently.default.display_name if evidently else None,
-                      "report_check": check},
-        "rates": rows, "null_calibration": calibration, "goals": goals, "timing": speed, "promql": counted[10][1],
-        "seconds": elapsed,
-    }, indent=2) + "\n")  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "numpy": np.__version__,
+                    "processor": platform.processor() or platform.machine(),
+                },
+                "config": {
+                    "repetitions": args.repetitions,
+                    "null_repetitions": args.null_repetitions,
+                    "seed": args.seed,
+                    "reference_rows": REFERENCE_ROWS,
+                    "buckets": BUCKETS,
+                    "windows": WINDOWS,
+                    "alpha": ALPHA,
+                    "psi_floor": PSI_FLOOR,
+                    "correction": "none",
+                    "min_samples": 1,
+                },
+                "evidently": {
+                    "version": evidently.version if evidently else None,
+                    "skipped": why_not,
+                    "default_numeric_test": evidently.default.display_name if evidently else None,
+                    "report_check": check,
+                },
+                "rates": rows,
+                "null_calibration": calibration,
+                "goals": goals,
+                "timing": speed,
+                "promql": counted[10][1],
+                "seconds": elapsed,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 

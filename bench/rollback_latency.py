@@ -35,11 +35,17 @@ def _md(name: str, artifact: Artifact, interval: str, max_failed: int, paused: b
             "model": {"name": name, "version": artifact.version, "uri": artifact.uri, "sha256": artifact.sha256},
             "replicas": 2,
             "traffic": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}]},
-            "rollout": {"interval": interval, "minRequests": 20, "maxFailedChecks": max_failed, "paused": paused,
-                        "maxUnknownChecks": 50, "progressDeadline": "30m",
-                        "steps": [{"setWeight": 20}, {"pause": {}}]},
+            "rollout": {
+                "interval": interval,
+                "minRequests": 20,
+                "maxFailedChecks": max_failed,
+                "paused": paused,
+                "maxUnknownChecks": 50,
+                "progressDeadline": "30m",
+                "steps": [{"setWeight": 20}, {"pause": {}}],
+            },
         },
-    }  # fmt: skip
+    }
 
 
 class FalseFail(Exception):
@@ -53,8 +59,11 @@ def trial(stack: Stack, name: str, v1: Artifact, v2: Artifact, *, interval: str,
     try:
         stack.apply(_md(name, v2, interval, max_failed, paused=False))
         # healthy at 20%, parked on the pause step with at least one passing analysis behind it
-        parked = stack.wait(name, lambda s: (s.get("canaryWeight") == 20 and s.get("currentStep") == 1)
-                            or s.get("phase") == "RolledBack", timeout=180)  # fmt: skip
+        parked = stack.wait(
+            name,
+            lambda s: (s.get("canaryWeight") == 20 and s.get("currentStep") == 1) or s.get("phase") == "RolledBack",
+            timeout=180,
+        )
         time.sleep(parse_duration(interval).total_seconds())
         if parked.get("phase") == "RolledBack" or stack.status(name).get("phase") == "RolledBack":
             raise FalseFail((stack.status(name).get("history") or [{}])[0].get("reason", ""))
@@ -66,8 +75,17 @@ def trial(stack: Stack, name: str, v1: Artifact, v2: Artifact, *, interval: str,
         traffic.stop()
 
 
-def trials(stack: Stack, key: str, count: int, v1: Artifact, v2: Artifact, *, interval: str, max_failed: int,
-           false_fails: list[str]) -> list[float]:  # fmt: skip
+def trials(
+    stack: Stack,
+    key: str,
+    count: int,
+    v1: Artifact,
+    v2: Artifact,
+    *,
+    interval: str,
+    max_failed: int,
+    false_fails: list[str],
+) -> list[float]:
     """`count` measured trials; a healthy canary failed before the fault is recorded and replaced."""
     out: list[float] = []
     attempt = 0
@@ -94,8 +112,9 @@ def main() -> int:
         v2 = stack.train("m", "v2", rows=4000, seed=2)
         for max_failed in (1, 2):
             key = f"maxFailedChecks={max_failed}"
-            results[key] = trials(stack, key, args.trials, v1, v2, interval=args.interval, max_failed=max_failed,
-                                  false_fails=false_fails)  # fmt: skip
+            results[key] = trials(
+                stack, key, args.trials, v1, v2, interval=args.interval, max_failed=max_failed, false_fails=false_fails
+            )
             print(f"{key}: {', '.join(f'{s:.1f}s' for s in results[key])}", flush=True)
     interval = parse_duration(args.interval).total_seconds()
     scrape = parse_duration(args.scrape_interval).total_seconds()

@@ -29,9 +29,15 @@ ROUTERS: dict[str, dict[str, Any]] = {
     "istio": {"router": "istio", "hosts": ["m.example"]},
     "replicas": {"router": "replicas"},
 }
-FAST = {"interval": "5s", "minRequests": 20, "maxFailedChecks": 2, "maxUnknownChecks": 24, "bakeTime": "5s",
-        "progressDeadline": "5m", "steps": [{"setWeight": 20}, {"analysis": {"intervals": 1}}, {"setWeight": 50},
-                                            {"analysis": {"intervals": 1}}]}  # fmt: skip
+FAST = {
+    "interval": "5s",
+    "minRequests": 20,
+    "maxFailedChecks": 2,
+    "maxUnknownChecks": 24,
+    "bakeTime": "5s",
+    "progressDeadline": "5m",
+    "steps": [{"setWeight": 20}, {"analysis": {"intervals": 1}}, {"setWeight": 50}, {"analysis": {"intervals": 1}}],
+}
 
 
 def md(name: str, version: str, uri: str, sha: str, router: str) -> dict[str, Any]:
@@ -85,13 +91,17 @@ def main() -> None:
                 rows = []
                 for p in pods.get("items", []):
                     conds = {c["type"]: c["status"] for c in p.get("status", {}).get("conditions", [])}
-                    rows.append(f"{p['metadata']['name']}[{p['metadata']['uid'][:6]}] {p['status'].get('podIP')} "
-                                f"{p['status'].get('phase')} ready={conds.get('Ready')}"
-                                f"{' deleting' if p['metadata'].get('deletionTimestamp') else ''}")  # fmt: skip
+                    rows.append(
+                        f"{p['metadata']['name']}[{p['metadata']['uid'][:6]}] {p['status'].get('podIP')} "
+                        f"{p['status'].get('phase')} ready={conds.get('Ready')}"
+                        f"{' deleting' if p['metadata'].get('deletionTimestamp') else ''}"
+                    )
                 try:
                     routes = gen.routes()
-                    shown = "; ".join(f"{b.service} w={b.weight:g} -> " + ",".join(f"{e.pod}@{e.ip}:{e.port}"
-                                      for e in b.endpoints) for b in routes.backends)  # fmt: skip
+                    shown = "; ".join(
+                        f"{b.service} w={b.weight:g} -> " + ",".join(f"{e.pod}@{e.ip}:{e.port}" for e in b.endpoints)
+                        for b in routes.backends
+                    )
                 except Exception as error:
                     shown = f"routes raise {type(error).__name__}: {error}"
                 dp = [f"{p.name}:{p.phase}/{'R' if p.ready else '-'}/pid={p.pid}" for p in stack.dataplane.pods()]

@@ -435,8 +435,8 @@ def create(run: Run) -> float:
     for start in range(0, len(bodies), run.args.batch):
         batch = bodies[start : start + run.args.batch]
         timeout = max(30.0, min(600.0, run.remaining()))
-        run.cluster.kubectl("apply", "--server-side", "--field-manager=bench-scale", "-f", "-",
-                            input=yaml.safe_dump_all(batch), timeout=timeout)  # fmt: skip
+        apply = ("apply", "--server-side", "--field-manager=bench-scale", "-f", "-")
+        run.cluster.kubectl(*apply, input=yaml.safe_dump_all(batch), timeout=timeout)
     return time.monotonic() - t0
 
 
@@ -467,9 +467,12 @@ def ramp(run: Run, created_at: float) -> dict[str, Any]:
             peak_rate = max(peak_rate, (counters.reconciles_total - last_counters.reconciles_total) / elapsed)
             last_counters, last_scrape = counters, time.monotonic()
             run.tick("ramp", phases.get("Available", 0), counters)
-            print(f"  {time.monotonic() - created_at:7.1f}s  available {phases.get('Available', 0):5d}/{count}  "
-                  f"reconciles {counters.reconciles_total:8.0f}  writes {counters.writes_total:7.0f}  "
-                  f"phases {dict(phases)}", flush=True)  # fmt: skip
+            print(
+                f"  {time.monotonic() - created_at:7.1f}s  available {phases.get('Available', 0):5d}/{count}  "
+                f"reconciles {counters.reconciles_total:8.0f}  writes {counters.writes_total:7.0f}  "
+                f"phases {dict(phases)}",
+                flush=True,
+            )
         if done:
             break
         time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
@@ -485,8 +488,12 @@ def ramp(run: Run, created_at: float) -> dict[str, Any]:
 def restart(run: Run) -> dict[str, Any]:
     """A fresh operator re-reads everything: every object reconciled once, nothing written."""
     run.operator.stop()
-    operator = OperatorProcess(run.cluster.env, run.namespaces, prometheus_url=run.prometheus.url if run.prometheus
-                               else None, log_dir=run.operator.log_dir)  # fmt: skip
+    operator = OperatorProcess(
+        run.cluster.env,
+        run.namespaces,
+        prometheus_url=run.prometheus.url if run.prometheus else None,
+        log_dir=run.operator.log_dir,
+    )
     if run.prometheus is not None:
         run.prometheus.reload(prometheus_config(operator, run.args.scrape_interval))
     api_before, queries_before = apiserver_writes(run.cluster), prometheus_queries(run.prometheus)
@@ -530,8 +537,8 @@ def restart(run: Run) -> dict[str, Any]:
 
 def measure(run: Run) -> dict[str, Any]:
     args, cluster = run.args, run.cluster
-    interval = parse_duration(ModelDeploymentSpec.model_validate({"model": {"name": "x", "version": "v", "uri": "file:///m"}})
-                              .rollout.interval).total_seconds()  # fmt: skip
+    defaults = ModelDeploymentSpec.model_validate({"model": {"name": "x", "version": "v", "uri": "file:///m"}})
+    interval = parse_duration(defaults.rollout.interval).total_seconds()
     result: dict[str, Any] = {}
     idle = OperatorCounters.read(run.operator)
     cpu0, comp0 = cpu_seconds(operator_pid(run.operator)) or 0.0, component_cpu(cluster, run.prometheus)
@@ -650,24 +657,42 @@ def table(result: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = [
         ("ModelDeployments", f"{n}", ""),
         ("create (kubectl apply)", f"{ramp['create_seconds']:.1f} s", ""),
-        ("time until every one is Available", f"{ramp['seconds_to_all_available']:.1f} s",
-         f"p50 {ramp['available_seconds_p50']:.1f} s, p90 {ramp['available_seconds_p90']:.1f} s"),
-        ("reconciles/s during the ramp", f"{ramp['reconciles_per_second']:.1f}",
-         f"peak {ramp['peak_reconciles_per_second']:.1f}/s; {ramp['reconciles_per_object']:.2f} per object; "
-         f"{ramp['mean_reconcile_ms']} ms mean"),
-        ("operator writes during the ramp", f"{ramp['operator_writes_per_object']:.2f} per object",
-         f"+ {ramp['kopf_child_patches'] / n:.2f} kopf annotation PATCHes per object, not in the operator's counter"),
+        (
+            "time until every one is Available",
+            f"{ramp['seconds_to_all_available']:.1f} s",
+            f"p50 {ramp['available_seconds_p50']:.1f} s, p90 {ramp['available_seconds_p90']:.1f} s",
+        ),
+        (
+            "reconciles/s during the ramp",
+            f"{ramp['reconciles_per_second']:.1f}",
+            f"peak {ramp['peak_reconciles_per_second']:.1f}/s; {ramp['reconciles_per_object']:.2f} per object; "
+            f"{ramp['mean_reconcile_ms']} ms mean",
+        ),
+        (
+            "operator writes during the ramp",
+            f"{ramp['operator_writes_per_object']:.2f} per object",
+            f"+ {ramp['kopf_child_patches'] / n:.2f} kopf annotation PATCHes per object, not in the operator's counter",
+        ),
         ("operator CPU during the ramp", f"{ramp['operator_cpu_percent_of_one_core']:.0f}% of a core", ""),
-        ("API writes/min when quiet", f"{quiet['operator_writes_per_minute']:.2f}",
-         f"goal 0; {quiet['objects_changed']}/{quiet['objects_watched']} objects changed in {quiet['seconds']:.0f} s, "
-         f"{quiet['apiserver_writes_to_operator_kinds']:.0f} apiserver writes to their kinds"),
+        (
+            "API writes/min when quiet",
+            f"{quiet['operator_writes_per_minute']:.2f}",
+            f"goal 0; {quiet['objects_changed']}/{quiet['objects_watched']} objects changed in {quiet['seconds']:.0f} "
+            f"s, {quiet['apiserver_writes_to_operator_kinds']:.0f} apiserver writes to their kinds",
+        ),
         ("reconciles when quiet", f"{quiet['reconciles']:.0f}", f"in {quiet['seconds']:.0f} s"),
-        ("Prometheus queries per analysis interval", "n/a" if queries is None else f"{queries:g}",
-         f"interval {quiet['analysis_interval_seconds']:.0f} s, counted by Prometheus"),
+        (
+            "Prometheus queries per analysis interval",
+            "n/a" if queries is None else f"{queries:g}",
+            f"interval {quiet['analysis_interval_seconds']:.0f} s, counted by Prometheus",
+        ),
         ("operator CPU when quiet", f"{quiet['operator_cpu_percent_of_one_core']:.2f}% of a core", ""),
-        ("operator peak RSS", f"{max(mem['peak_rss_mb'], mem['vm_hwm_mb']):.0f} MB",
-         f"goal < {RSS_GOAL_MB:.0f} MB; idle {mem['idle_rss_mb']:.0f} MB, settled {mem['settled_rss_mb']:.0f} MB"),
-    ]  # fmt: skip
+        (
+            "operator peak RSS",
+            f"{max(mem['peak_rss_mb'], mem['vm_hwm_mb']):.0f} MB",
+            f"goal < {RSS_GOAL_MB:.0f} MB; idle {mem['idle_rss_mb']:.0f} MB, settled {mem['settled_rss_mb']:.0f} MB",
+        ),
+    ]
     if "restart" in result:
         r = result["restart"]
         rows += [
@@ -734,8 +759,12 @@ def with_cluster(args: argparse.Namespace, body: Callable[[Run], dict[str, Any]]
         try:
             if prometheus is not None:
                 prometheus.start()
-            operator = OperatorProcess(cluster.env, namespaces, prometheus_url=prometheus.url if prometheus else None,
-                                       extra_args=args.operator_args)  # fmt: skip
+            operator = OperatorProcess(
+                cluster.env,
+                namespaces,
+                prometheus_url=prometheus.url if prometheus else None,
+                extra_args=args.operator_args,
+            )
             started_operators.append(operator)
             if prometheus is not None:
                 prometheus.reload(prometheus_config(operator, args.scrape_interval))
@@ -767,13 +796,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=100, help="objects per kubectl apply (default 100)")
     p.add_argument("--settle-seconds", type=float, default=30.0, help="after all are Available (default 30)")
     p.add_argument("--quiet-seconds", type=float, default=180.0, help="quiet period to count writes (default 180)")
-    p.add_argument("--restart", action=argparse.BooleanOptionalAction, default=True,
-                   help="restart the operator at the end and count its writes (default on)")  # fmt: skip
+    p.add_argument(
+        "--restart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart the operator at the end and count its writes (default on)",
+    )
     p.add_argument("--restart-seconds", type=float, default=240.0, help="bound on the restart phase (default 240)")
     p.add_argument("--available-timeout", type=float, default=1200.0, help="bound on the ramp (default 1200 s)")
     p.add_argument("--max-seconds", type=float, default=1800.0, help="bound on the whole run (default 1800)")
-    p.add_argument("--prometheus", action=argparse.BooleanOptionalAction, default=True,
-                   help="run a real Prometheus (scraping the operator) and give its URL to the operator")  # fmt: skip
+    p.add_argument(
+        "--prometheus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run a real Prometheus (scraping the operator) and give its URL to the operator",
+    )
     p.add_argument("--scrape-interval", default="15s", help="Prometheus scrape interval of the operator (15s)")
     p.add_argument("--scrape-every", type=float, default=5.0, help="read the operator's counters every S s (5)")
     p.add_argument("--operator-arg", action="append", dest="operator_args", default=[], help="extra operator flag")

@@ -122,8 +122,16 @@ def build_artifacts(workdir: Path) -> Artifacts:
         for k in range(BODIES):
             rows = test.numeric[k * batch : (k + 1) * batch]
             # one [N, 20] FP64 tensor, row-major: both servers take it, and MLServer's default codec decodes it
-            doc = {"inputs": [{"name": "input-0", "shape": [batch, N_FEATURES], "datatype": "FP64",
-                               "data": rows.reshape(-1).tolist()}]}  # fmt: skip
+            doc = {
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [batch, N_FEATURES],
+                        "datatype": "FP64",
+                        "data": rows.reshape(-1).tolist(),
+                    }
+                ]
+            }
             path = workdir / f"body-{batch}-{k}.json"
             path.write_text(json.dumps(doc))
             bodies[batch].append(path)
@@ -168,8 +176,11 @@ def ensure_mlserver() -> dict[str, str]:
     if _venv_versions(python, list(wanted)) != wanted:
         pins = [f"{name}=={version}" for name, version in wanted.items()]
         print(f"installing into {MLSERVER_VENV.relative_to(ROOT)}: {' '.join(pins)}", flush=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
-                       check=True, timeout=1200)  # fmt: skip
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+            check=True,
+            timeout=1200,
+        )
         found = _venv_versions(python, list(wanted))
         if found != wanted:
             raise BenchError(f"{MLSERVER_VENV}: wanted {wanted}, pip left {found}")
@@ -227,9 +238,14 @@ class Server:
         env = {**os.environ, **SERVER_ENV}
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [*prefix, *target.command], cwd=target.cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                [*prefix, *target.command],
+                cwd=target.cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
         started = time.monotonic()
@@ -309,8 +325,10 @@ def verify(target: Target, bodies: Sequence[Path], expected: Sequence[npt.NDArra
             raise BenchError(f"{target.label}: unexpected response {payload[:500]!r}: {error}") from error
         diff = float(np.max(np.abs(got - want)))
         if not diff <= target.threshold:
-            raise BenchError(f"{target.label}: predictions for {body.name} differ from scikit-learn's by {diff:.3g} "
-                             f"(> {target.threshold})")  # fmt: skip
+            raise BenchError(
+                f"{target.label}: predictions for {body.name} differ from scikit-learn's by {diff:.3g} "
+                f"(> {target.threshold})"
+            )
         worst = max(worst, diff)
     return worst
 
@@ -392,14 +410,19 @@ def lua_script(bodies: Sequence[Path], directory: Path, name: str) -> Path:
 
 
 def run_wrk(port: int, path: str, script: Path, *, duration: int, connections: int, prefix: list[str]) -> WrkResult:
-    command = [
-        *prefix, "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
-        "-s", str(script), f"http://127.0.0.1:{port}{path}",
-    ]  # fmt: skip
+    load = [f"-t{WRK_THREADS}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    command = [*prefix, "wrk", *load, "-s", str(script), f"http://127.0.0.1:{port}{path}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     return parse_wrk(done.stdout)
+
+
+def load_target(target: Target, script: Path, duration: int, args: argparse.Namespace, pins: Pinning) -> WrkResult:
+    """One wrk run against a target with the run's connections and CPU pinning."""
+    return run_wrk(
+        target.port, target.infer_path, script, duration=duration, connections=args.connections, prefix=pins.wrk
+    )
 
 
 # ---- the run -----------------------------------------------------------------------------
@@ -409,8 +432,8 @@ def modelops_target(key: str, label: str, model: Path, baseline: Path, cwd: Path
     port = free_port()
     modelops = Path(sys.executable).with_name("modelops")
     command = [str(modelops)] if modelops.exists() else [sys.executable, "-m", "modelops.cli.main"]
-    command += ["serve", "--model", str(model), "--baseline", str(baseline), "--name", MODEL, "--version", VERSION,
-                "--host", "127.0.0.1", "--port", str(port), *extra]  # fmt: skip
+    command += ["serve", "--model", str(model), "--baseline", str(baseline), "--name", MODEL, "--version", VERSION]
+    command += ["--host", "127.0.0.1", "--port", str(port), *extra]
     return Target(key, label, command, port, cwd)
 
 
@@ -531,22 +554,36 @@ def measure(
                 continue
             script = lua_script(artifacts.bodies[batch], workdir, f"bodies-{batch}")
             if args.warmup > 0:
-                run_wrk(target.port, target.infer_path, script, duration=args.warmup, connections=args.connections,
-                        prefix=pins.wrk)  # fmt: skip
+                load_target(target, script, args.warmup, args, pins)
             loadavg = os.getloadavg()[0]
-            result = run_wrk(target.port, target.infer_path, script, duration=args.duration,
-                             connections=args.connections, prefix=pins.wrk)  # fmt: skip
+            result = load_target(target, script, args.duration, args, pins)
             if server.proc.poll() is not None:
                 raise BenchError(f"{target.label} died during the run:\n{server.tail()}")
-            rows.append(Row(
-                target=target.label, key=target.key, batch=batch, requests_per_s=result.requests_per_s,
-                rows_per_s=result.requests_per_s * batch, p50_ms=result.p50_ms, p75_ms=result.p75_ms,
-                p90_ms=result.p90_ms, p99_ms=result.p99_ms, requests=result.requests, non_2xx=result.non_2xx,
-                socket_errors=result.socket_errors, valid=result.clean, round=round_, loadavg_before=round(loadavg, 2),
-            ))  # fmt: skip
+            rows.append(
+                Row(
+                    target=target.label,
+                    key=target.key,
+                    batch=batch,
+                    requests_per_s=result.requests_per_s,
+                    rows_per_s=result.requests_per_s * batch,
+                    p50_ms=result.p50_ms,
+                    p75_ms=result.p75_ms,
+                    p90_ms=result.p90_ms,
+                    p99_ms=result.p99_ms,
+                    requests=result.requests,
+                    non_2xx=result.non_2xx,
+                    socket_errors=result.socket_errors,
+                    valid=result.clean,
+                    round=round_,
+                    loadavg_before=round(loadavg, 2),
+                )
+            )
             flag = "" if result.clean else f"  INVALID: {result.non_2xx} non-2xx, socket errors {result.socket_errors}"
-            print(f"  {target.key} batch {batch:>2}: {result.requests_per_s:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  "
-                  f"p99 {result.p99_ms:.3f} ms  (load average before: {loadavg:.2f}){flag}", flush=True)  # fmt: skip
+            print(
+                f"  {target.key} batch {batch:>2}: {result.requests_per_s:>9.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+                f"p99 {result.p99_ms:.3f} ms  (load average before: {loadavg:.2f}){flag}",
+                flush=True,
+            )
             # the model answers the same after the load as before it
             verify(target, artifacts.bodies[batch], artifacts.expected[batch])
     return rows, info, errors
@@ -565,15 +602,23 @@ def in_process_cost(artifacts: Artifacts, pairs: int = IN_PROCESS_PAIRS) -> dict
     from modelops.runtime.server import InferenceApp, ServeOptions, load_model
 
     def app(telemetry: bool) -> InferenceApp:
-        options = ServeOptions(model_path=artifacts.npz, name=MODEL, version=VERSION,
-                               baseline_path=artifacts.baseline, telemetry=telemetry)  # fmt: skip
+        options = ServeOptions(
+            model_path=artifacts.npz, name=MODEL, version=VERSION, baseline_path=artifacts.baseline, telemetry=telemetry
+        )
         served = InferenceApp(options)
         served.loaded = load_model(options)
         return served
 
     async def per_request_us(served: InferenceApp, bodies: Sequence[bytes], count: int) -> float:
-        scopes = [{"type": "http", "path": f"/v2/models/{MODEL}/infer", "method": "POST",
-                   "headers": [(b"content-length", str(len(body)).encode())]} for body in bodies]  # fmt: skip
+        scopes = [
+            {
+                "type": "http",
+                "path": f"/v2/models/{MODEL}/infer",
+                "method": "POST",
+                "headers": [(b"content-length", str(len(body)).encode())],
+            }
+            for body in bodies
+        ]
         messages = [{"type": "http.request", "body": body, "more_body": False} for body in bodies]
         statuses: list[int] = []
         current: list[dict[str, Any]] = []
@@ -607,8 +652,13 @@ def in_process_cost(artifacts: Artifacts, pairs: int = IN_PROCESS_PAIRS) -> dict
                     times[telemetry].append(value)
         on, off = statistics.median(times[True]), statistics.median(times[False])
         added = statistics.median(a - b for a, b in zip(times[True], times[False], strict=True))
-        out[batch] = {"telemetry_on_us": round(on, 1), "telemetry_off_us": round(off, 1), "added_us": round(added, 1),
-                      "requests_per_sample": count, "pairs": pairs}  # fmt: skip
+        out[batch] = {
+            "telemetry_on_us": round(on, 1),
+            "telemetry_off_us": round(off, 1),
+            "added_us": round(added, 1),
+            "requests_per_sample": count,
+            "pairs": pairs,
+        }
     return out
 
 
@@ -692,23 +742,26 @@ def alternating_overhead(
             verify(b, artifacts.bodies[batch], artifacts.expected[batch])
             script = lua_script(artifacts.bodies[batch], workdir, f"alternate-{batch}")
             for target in (a, b):
-                run_wrk(target.port, target.infer_path, script, duration=max(args.warmup, 1),
-                        connections=args.connections, prefix=pins.wrk)  # fmt: skip
+                load_target(target, script, max(args.warmup, 1), args, pins)
             rates: dict[str, list[float]] = {"a": [], "b": []}
             for i in range(args.alternate):
                 for target in (a, b) if i % 2 else (b, a):
-                    result = run_wrk(target.port, target.infer_path, script, duration=args.alternate_duration,
-                                     connections=args.connections, prefix=pins.wrk)  # fmt: skip
+                    result = load_target(target, script, args.alternate_duration, args, pins)
                     if not result.clean:
                         raise BenchError(f"{target.label}: errors during an alternating run at batch {batch}")
                     rates[target.key].append(result.requests_per_s)
             pcts = [(1 - ra / rb) * 100 for ra, rb in zip(rates["a"], rates["b"], strict=True)]
             mean = statistics.mean(pcts)
             error = statistics.stdev(pcts) / len(pcts) ** 0.5 if len(pcts) > 1 else float("nan")
-            out[batch] = {"mean_pct": round(mean, 2), "standard_error_pct": round(error, 2),
-                          "median_pct": round(statistics.median(pcts), 2), "pairs": len(pcts),
-                          "seconds_each": args.alternate_duration, "a_req_s": [round(r) for r in rates["a"]],
-                          "b_req_s": [round(r) for r in rates["b"]]}  # fmt: skip
+            out[batch] = {
+                "mean_pct": round(mean, 2),
+                "standard_error_pct": round(error, 2),
+                "median_pct": round(statistics.median(pcts), 2),
+                "pairs": len(pcts),
+                "seconds_each": args.alternate_duration,
+                "a_req_s": [round(r) for r in rates["a"]],
+                "b_req_s": [round(r) for r in rates["b"]],
+            }
             if server_a.proc.poll() is not None or server_b.proc.poll() is not None:
                 raise BenchError("a server died during the alternating runs")
     return out
@@ -749,8 +802,10 @@ def print_table(rows: Sequence[Row], spread: dict[tuple[str, int], float], round
     for r in rows:
         mark = "" if r.valid else "  INVALID (errors during the run)"
         more = f" {spread[(r.key, r.batch)]:>6.1f}%" if rounds > 1 else ""
-        print(f"{r.key + ') ' + r.target:<38} {r.batch:>5} {r.requests_per_s:>9.0f} {r.rows_per_s:>10.0f} "
-              f"{r.p50_ms:>8.3f} {r.p99_ms:>8.3f}{more}{mark}")  # fmt: skip
+        print(
+            f"{r.key + ') ' + r.target:<38} {r.batch:>5} {r.requests_per_s:>9.0f} {r.rows_per_s:>10.0f} "
+            f"{r.p50_ms:>8.3f} {r.p99_ms:>8.3f}{more}{mark}"
+        )
     if rounds > 1:
         print(f"(median of {rounds} rounds by req/s; spread = (max - min) / median req/s over the rounds)")
 
@@ -775,20 +830,28 @@ def print_goals(figures: dict[str, Any]) -> dict[str, Any]:
         paired = figures["telemetry_overhead_paired"].get(batch)
         how = "a vs b"
         if alternating is not None:
-            how = (f"mean of {alternating['pairs']} alternating pairs of {alternating['seconds_each']} s, a and b "
-                   f"side by side; standard error {alternating['standard_error_pct']:.1f} points, median "
-                   f"{alternating['median_pct']:.1f}%")  # fmt: skip
+            how = (
+                f"mean of {alternating['pairs']} alternating pairs of {alternating['seconds_each']} s, a and b "
+                f"side by side; standard error {alternating['standard_error_pct']:.1f} points, median "
+                f"{alternating['median_pct']:.1f}%"
+            )
         elif paired is not None and paired["rounds"] > 1:
-            how = (f"median of {paired['rounds']} rounds, a vs b in the same round; "
-                   f"rounds {paired['min_pct']:.1f}% .. {paired['max_pct']:.1f}%")  # fmt: skip
-        print(f"telemetry overhead, batch {batch:>2}: {pct:6.1f}% of throughput ({how})   "
-              f"goal < {TELEMETRY_GOAL_PCT:g}%: {'met' if met else 'MISSED'}")  # fmt: skip
+            how = (
+                f"median of {paired['rounds']} rounds, a vs b in the same round; "
+                f"rounds {paired['min_pct']:.1f}% .. {paired['max_pct']:.1f}%"
+            )
+        print(
+            f"telemetry overhead, batch {batch:>2}: {pct:6.1f}% of throughput ({how})   "
+            f"goal < {TELEMETRY_GOAL_PCT:g}%: {'met' if met else 'MISSED'}"
+        )
     for batch, cost in figures["in_process"].items():
         implied = cost.get("implied_throughput_cost_pct")
         share = f"; {implied:.1f}% of b's throughput under wrk" if implied is not None else ""
-        print(f"telemetry in-process, batch {batch:>2}: +{cost['added_us']:.1f} us per request "
-              f"({cost['telemetry_on_us']:.1f} vs {cost['telemetry_off_us']:.1f} us, median of {cost['pairs']:.0f} "
-              f"pairs){share}")  # fmt: skip
+        print(
+            f"telemetry in-process, batch {batch:>2}: +{cost['added_us']:.1f} us per request "
+            f"({cost['telemetry_on_us']:.1f} vs {cost['telemetry_off_us']:.1f} us, median of {cost['pairs']:.0f} "
+            f"pairs){share}"
+        )
     for batch in BATCHES:
         ratio = figures["modelops_vs_mlserver"][batch]
         if ratio is None:
@@ -796,8 +859,10 @@ def print_goals(figures: dict[str, Any]) -> dict[str, Any]:
             continue
         met = ratio >= 1.0
         goals[f"modelops_vs_mlserver_batch_{batch}"] = {"value": ratio, "goal": ">= 1.0", "met": met}
-        print(f"modelops / MLServer,  batch {batch:>2}: {ratio:6.2f}x throughput (c vs d)   "
-              f"goal >= 1.0x: {'met' if met else 'MISSED'}")  # fmt: skip
+        print(
+            f"modelops / MLServer,  batch {batch:>2}: {ratio:6.2f}x throughput (c vs d)   "
+            f"goal >= 1.0x: {'met' if met else 'MISSED'}"
+        )
     return goals
 
 
@@ -819,9 +884,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--alternate-duration", type=int, default=3, metavar="S", help="seconds of each run there")
     parser.add_argument(
-        "--mlserver-workers", type=int, default=0, choices=[0, 1],
+        "--mlserver-workers",
+        type=int,
+        default=0,
+        choices=[0, 1],
         help="MLServer parallel_workers: 0 = inference in the server process (default), 1 = one worker process",
-    )  # fmt: skip
+    )
     parser.add_argument("--output", type=Path, help="results JSON (default bench/results/serving-<date>.json)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.connections < 1:
@@ -839,16 +907,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     facts = machine_facts()
     pins = pinning()
-    versions = package_versions(["modelops-operator", "numpy", "scikit-learn", "uvicorn", "uvloop", "httptools",
-                                 "orjson", "prometheus-client"])  # fmt: skip
-    print(f"machine: {facts['nproc']} CPUs ({facts['cpu_model']}), {facts['memory_gib']} GiB, "
-          f"Python {facts['python']}, {facts['wrk']}")  # fmt: skip
-    print(f"load: wrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s after {args.warmup}s warm-up; "
-          f"{pins.note}")  # fmt: skip
+    versions = package_versions(
+        ["modelops-operator", "numpy", "scikit-learn", "uvicorn", "uvloop", "httptools", "orjson", "prometheus-client"]
+    )
+    print(
+        f"machine: {facts['nproc']} CPUs ({facts['cpu_model']}), {facts['memory_gib']} GiB, "
+        f"Python {facts['python']}, {facts['wrk']}"
+    )
+    print(
+        f"load: wrk -t{WRK_THREADS} -c{args.connections} -d{args.duration}s after {args.warmup}s warm-up; {pins.note}"
+    )
     loadavg = os.getloadavg()[0]
     if loadavg > 0.5:
-        print(f"warning: the 1-minute load average is {loadavg:.2f} before the run: other processes use the CPUs "
-              "and the figures will be noisy (see loadavg_before per run in the JSON)")  # fmt: skip
+        print(
+            f"warning: the 1-minute load average is {loadavg:.2f} before the run: other processes use the CPUs "
+            "and the figures will be noisy (see loadavg_before per run in the JSON)"
+        )
     mlserver_versions: dict[str, str] = {}
     if not args.skip_mlserver:
         mlserver_versions = ensure_mlserver()
@@ -861,10 +935,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         artifacts = build_artifacts(workdir)
         targets = [
             modelops_target("a", "modelops numpy-linear, telemetry on", artifacts.npz, artifacts.baseline, workdir),
-            modelops_target("b", "modelops numpy-linear, no telemetry", artifacts.npz, artifacts.baseline, workdir,
-                            "--no-telemetry"),
+            modelops_target(
+                "b", "modelops numpy-linear, no telemetry", artifacts.npz, artifacts.baseline, workdir, "--no-telemetry"
+            ),
             modelops_target("c", "modelops sklearn, telemetry on", artifacts.joblib, artifacts.baseline, workdir),
-        ]  # fmt: skip
+        ]
         if not args.skip_mlserver:
             targets.append(mlserver_target(artifacts, workdir, args.mlserver_workers))
         targets = [t for t in targets if t.key in args.targets]
@@ -902,8 +977,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         alternating: dict[int, dict[str, Any]] = {}
         if {"a", "b"} <= set(args.targets) and args.alternate:
-            print(f"alternating: a and b side by side, {args.alternate} pairs of {args.alternate_duration} s per batch",
-                  flush=True)  # fmt: skip
+            print(
+                f"alternating: a and b side by side, {args.alternate} pairs of {args.alternate_duration} s per batch",
+                flush=True,
+            )
             by_key = {t.key: t for t in targets}
             try:
                 alternating = alternating_overhead(

@@ -34,10 +34,16 @@ ROUTERS: dict[str, dict[str, Any]] = {
     "istio": {"router": "istio", "hosts": ["m.example"]},
     "replicas": {"router": "replicas"},
 }
-ROLLOUT = {"interval": "5s", "minRequests": 20, "maxFailedChecks": 2, "maxUnknownChecks": 40, "bakeTime": "5s",
-           "scaleDownDelay": "5s", "progressDeadline": "10m",
-           "steps": [{"setWeight": 25}, {"analysis": {"intervals": 1}}, {"setWeight": 50},
-                     {"analysis": {"intervals": 1}}]}  # fmt: skip
+ROLLOUT = {
+    "interval": "5s",
+    "minRequests": 20,
+    "maxFailedChecks": 2,
+    "maxUnknownChecks": 40,
+    "bakeTime": "5s",
+    "scaleDownDelay": "5s",
+    "progressDeadline": "10m",
+    "steps": [{"setWeight": 25}, {"analysis": {"intervals": 1}}, {"setWeight": 50}, {"analysis": {"intervals": 1}}],
+}
 BROKEN = Fault(error_rate=0.4)  # a broken version: clearly failing, so its outcome is not a coin toss
 
 
@@ -156,15 +162,25 @@ def model_deployment(
 
 def target(name: str, router: str) -> Target:
     """What the traffic generator follows for `router`: the HTTPRoute, the VirtualService or the Service."""
-    targets: dict[str, Target] = {"gatewayAPI": HTTPRoute(name), "istio": VirtualService(name),
-                                  "replicas": Service(name)}  # fmt: skip
+    targets: dict[str, Target] = {
+        "gatewayAPI": HTTPRoute(name),
+        "istio": VirtualService(name),
+        "replicas": Service(name),
+    }
     return targets[router]
 
 
 def _policy(namespace: str, name: str, deployment: str, nonce: str) -> dict[str, Any]:
     """A RetrainPolicy whose Jobs kwok completes at once with a valid result (see kwok.py's pod-complete)."""
-    result = json.dumps({"model": deployment, "version": f"r-{nonce}", "uri": f"file:///models/{nonce}/model.npz",
-                         "sha256": "0" * 64, "metrics": {"auc": 0.9}})  # fmt: skip
+    result = json.dumps(
+        {
+            "model": deployment,
+            "version": f"r-{nonce}",
+            "uri": f"file:///models/{nonce}/model.npz",
+            "sha256": "0" * 64,
+            "metrics": {"auc": 0.9},
+        }
+    )
     return {
         "apiVersion": "modelops.dev/v1alpha1",
         "kind": "RetrainPolicy",
@@ -176,12 +192,18 @@ def _policy(namespace: str, name: str, deployment: str, nonce: str) -> dict[str,
             "maxRunsPerDay": 100,
             "historyLimit": 100,
             "validation": [{"metric": "auc", "min": 0.5}],
-            "jobTemplate": {"backoffLimit": 0, "template": {
-                "metadata": {"annotations": {"kwok.modelops.dev/termination-message": result}},
-                "spec": {"restartPolicy": "Never", "containers": [{"name": "trainer", "image": "trainer.example/t:1"}]},
-            }},
+            "jobTemplate": {
+                "backoffLimit": 0,
+                "template": {
+                    "metadata": {"annotations": {"kwok.modelops.dev/termination-message": result}},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "trainer", "image": "trainer.example/t:1"}],
+                    },
+                },
+            },
         },
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -215,21 +237,33 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return (not self.mismatched and self.unexpected_failures == 0 and self.triggers == self.runs == self.jobs
-                and len(self.outcomes) == self.rollouts)  # fmt: skip
+        return (
+            not self.mismatched
+            and self.unexpected_failures == 0
+            and self.triggers == self.runs == self.jobs
+            and len(self.outcomes) == self.rollouts
+        )
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
         for fault in self.injected:
             kinds[fault.what] = kinds.get(fault.what, 0) + 1
         return {
-            "seed": self.seed, "rollouts": self.rollouts, "deployments": self.deployments, "faults": kinds,
+            "seed": self.seed,
+            "rollouts": self.rollouts,
+            "deployments": self.deployments,
+            "faults": kinds,
             "outcomes": {k: sum(o.actual == k for o in self.outcomes) for k in ("Promoted", "RolledBack")},
             "expected": {k: sum(o.expected == k for o in self.outcomes) for k in ("Promoted", "RolledBack")},
-            "mismatched": [asdict(o) for o in self.mismatched], "requests": self.requests,
-            "unexpected_failures": self.unexpected_failures, "triggers": self.triggers, "runs": self.runs,
-            "jobs": self.jobs, "seconds": round(self.seconds, 1), "ok": self.ok,
-        }  # fmt: skip
+            "mismatched": [asdict(o) for o in self.mismatched],
+            "requests": self.requests,
+            "unexpected_failures": self.unexpected_failures,
+            "triggers": self.triggers,
+            "runs": self.runs,
+            "jobs": self.jobs,
+            "seconds": round(self.seconds, 1),
+            "ok": self.ok,
+        }
 
 
 def run(
@@ -274,8 +308,9 @@ def run(
             entries = [h for h in status.get("history", []) if h["version"] == rollout.version]
             actual = entries[0]["outcome"] if entries else "none"
             with lock:
-                outcomes.append(Outcome(name, rollout.version, rollout.expected, actual,
-                                        time.monotonic() - started, len(entries)))  # fmt: skip
+                outcomes.append(
+                    Outcome(name, rollout.version, rollout.expected, actual, time.monotonic() - started, len(entries))
+                )
             took = time.monotonic() - started
             log(f"{name} {rollout.version}: {actual} (expected {rollout.expected}) in {took:.0f}s")
 
@@ -306,10 +341,20 @@ def run(
     if errors:
         raise RuntimeError("; ".join(errors))
     examples = [f"{r.version} {r.pod} code={r.code} error={r.error or '-'}" for r in bad[:10]]
-    return Report(the_plan.seed, len(the_plan.rollouts), the_plan.routers, driver.injected,
-                  outcomes, requests, len(bad), examples, triggers,
-                  len([r for r in runs if r.get("trigger") == "manual"]), len(mine),
-                  time.monotonic() - began)  # fmt: skip
+    return Report(
+        seed=the_plan.seed,
+        rollouts=len(the_plan.rollouts),
+        deployments=the_plan.routers,
+        injected=driver.injected,
+        outcomes=outcomes,
+        requests=requests,
+        unexpected_failures=len(bad),
+        failure_examples=examples,
+        triggers=triggers,
+        runs=len([r for r in runs if r.get("trigger") == "manual"]),
+        jobs=len(mine),
+        seconds=time.monotonic() - began,
+    )
 
 
 def _retrying(call: Callable[..., Any], *args: Any, attempts: int = 30) -> Any:

@@ -576,8 +576,12 @@ class DataPlane:
                     continue
                 seconds, skipped = _prestop(container)
                 if skipped:
-                    log.info("pod %s: preStop %s of container %s skipped (only sleep is run locally)",
-                             run.name, skipped, container["name"])  # fmt: skip
+                    log.info(
+                        "pod %s: preStop %s of container %s skipped (only sleep is run locally)",
+                        run.name,
+                        skipped,
+                        container["name"],
+                    )
                 run.prestop_until = max(run.prestop_until, now + seconds)
         if run.finalized and run.reported_ready is not False and _condition(run.pod, "Ready") is not False:
             self._patch_ready(run, False)  # out of the endpoints before anything stops
@@ -612,8 +616,12 @@ class DataPlane:
         meta = run.pod["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         if DATAPLANE_FINALIZER not in finalizers:
-            body = {"metadata": {"finalizers": [*finalizers, DATAPLANE_FINALIZER],
-                                 "resourceVersion": meta["resourceVersion"]}}  # fmt: skip
+            body = {
+                "metadata": {
+                    "finalizers": [*finalizers, DATAPLANE_FINALIZER],
+                    "resourceVersion": meta["resourceVersion"],
+                }
+            }
             path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
             status, answer = self.cluster.api("PATCH", path, body, content_type="application/merge-patch+json")
             if status != 200:  # 409: changed since we read it; 422: being deleted
@@ -631,8 +639,12 @@ class DataPlane:
             finalizers = list(meta.get("finalizers") or [])
             if DATAPLANE_FINALIZER not in finalizers:
                 return True
-            body = {"metadata": {"finalizers": [f for f in finalizers if f != DATAPLANE_FINALIZER],
-                                 "resourceVersion": meta["resourceVersion"]}}  # fmt: skip
+            body = {
+                "metadata": {
+                    "finalizers": [f for f in finalizers if f != DATAPLANE_FINALIZER],
+                    "resourceVersion": meta["resourceVersion"],
+                }
+            }
             status, _ = self.cluster.api("PATCH", path, body, content_type="application/merge-patch+json")
             if status in (200, 404):
                 return True
@@ -657,10 +669,22 @@ class DataPlane:
             message = ""
             if command.termination_log is not None and command.termination_log.is_file():
                 message = command.termination_log.read_text(errors="replace")[-TERMINATION_MESSAGE_BYTES:]
-            statuses.append({"name": command.container, "ready": False, "restartCount": 0, "image": "",
-                             "imageID": "", "state": {"terminated": {
-                                 "exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                 "message": message}}})  # fmt: skip
+            statuses.append(
+                {
+                    "name": command.container,
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": "",
+                    "imageID": "",
+                    "state": {
+                        "terminated": {
+                            "exitCode": code,
+                            "reason": "Completed" if code == 0 else "Error",
+                            "message": message,
+                        }
+                    },
+                }
+            )
         phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
         meta = run.pod["metadata"]
         path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
@@ -721,8 +745,11 @@ class _Planner:
         )
         log.info(
             "pod %s: skipping %s %s: it %s, not the modelops image's `modelops` command",
-            self.meta["name"], what, container["name"], reason,
-        )  # fmt: skip
+            self.meta["name"],
+            what,
+            container["name"],
+            reason,
+        )
         return False
 
     def _command(self, container: dict[str, Any], volumes: Mapping[str, Path]) -> _Command:
@@ -1163,8 +1190,9 @@ def _ready_patch(pod: Mapping[str, Any], ready: bool, containers: Mapping[str, b
         if pod["metadata"].get("deletionTimestamp"):
             extra = {"reason": "PodTerminating", "message": "the pod is terminating"}
     status = "True" if ready else "False"
-    conditions = [{"type": kind, "status": status, "lastTransitionTime": now, **extra}
-                  for kind in ("Ready", "ContainersReady")]  # fmt: skip
+    conditions = [
+        {"type": kind, "status": status, "lastTransitionTime": now, **extra} for kind in ("Ready", "ContainersReady")
+    ]
     body: dict[str, Any] = {"status": {"conditions": conditions}}
     statuses = pod.get("status", {}).get("containerStatuses")
     if statuses:

@@ -58,15 +58,21 @@ def _model_deployment(artifact: Artifact) -> dict[str, Any]:
         "kind": "ModelDeployment",
         "metadata": {"name": MODEL, "namespace": NS},
         "spec": {
-            "model": {"name": MODEL, "version": artifact.version, "uri": artifact.uri, "sha256": artifact.sha256,
-                      "baseline": {"name": f"{MODEL}-baseline"}},
+            "model": {
+                "name": MODEL,
+                "version": artifact.version,
+                "uri": artifact.uri,
+                "sha256": artifact.sha256,
+                "baseline": {"name": f"{MODEL}-baseline"},
+            },
             "replicas": 2,
             "traffic": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["fraud.example"]},
             "rollout": ROLLOUT,
-            "analysis": {"slo": {"availability": {"objective": 99.9}, "latency": {"objective": 99,
-                                                                                  "thresholdSeconds": 0.25}}},
+            "analysis": {
+                "slo": {"availability": {"objective": 99.9}, "latency": {"objective": 99, "thresholdSeconds": 0.25}}
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def _checks(stack: Stack) -> None:
@@ -104,14 +110,20 @@ def _closed_loop(stack: Stack) -> None:
         monitor = _poll("driftmonitor", f"{model}-drift", stack, lambda s: s.get("drifted") is True, 60)
         stage(f"Drifted: worst feature {monitor.get('worstFeature')}, share {monitor.get('driftShare')}")
         run = f"{model}-retrain-1"
-        policy = _poll("retrainpolicy", f"{model}-retrain", stack,
-                       lambda s: (s.get("latestValidated") or {}).get("version") == run, 120)  # fmt: skip
+        policy = _poll(
+            "retrainpolicy",
+            f"{model}-retrain",
+            stack,
+            lambda s: (s.get("latestValidated") or {}).get("version") == run,
+            120,
+        )
         auc = policy["latestValidated"]["metrics"].get("auc", float("nan"))
         stage(f"{run} trained by the Job on the drifted data and validated (AUC {auc:.3f})")
         stack.wait(model, lambda s: (s.get("stable") or {}).get("version") == run, timeout=180)
         stage(f"{run} canaried and promoted")
-        _poll("driftmonitor", f"{model}-drift", stack,
-              lambda s: s.get("version") == run and s.get("drifted") is False, 90)  # fmt: skip
+        _poll(
+            "driftmonitor", f"{model}-drift", stack, lambda s: s.get("version") == run and s.get("drifted") is False, 90
+        )
         stage(f"DriftMonitor clean again against {run}'s baseline")
     finally:
         traffic.stop()
@@ -140,8 +152,12 @@ def run() -> int:
         _say("4. Roll out v2 (healthy): judged at 10% and 50%, promoted, then bakes")
         t0 = time.monotonic()
         stack.apply(_model_deployment(v2))
-        stack.wait(MODEL, lambda s: (s.get("stable") or {}).get("version") == "v2" and s.get("phase") == "Available",
-                   timeout=300, on_change=_line)  # fmt: skip
+        stack.wait(
+            MODEL,
+            lambda s: (s.get("stable") or {}).get("version") == "v2" and s.get("phase") == "Available",
+            timeout=300,
+            on_change=_line,
+        )
         print(f"  v2 promoted and baked in {time.monotonic() - t0:.0f}s; last analysis:")
         _checks(stack)
 
@@ -155,8 +171,17 @@ def run() -> int:
         _checks(stack)
         traffic.stop()
         print(stack.kubectl("get", "-n", NS, "md,deploy"))
-        print(stack.kubectl("get", "events", "-n", NS, "--field-selector", "involvedObject.kind=ModelDeployment",
-                            "--sort-by=.lastTimestamp"))  # fmt: skip
+        print(
+            stack.kubectl(
+                "get",
+                "events",
+                "-n",
+                NS,
+                "--field-selector",
+                "involvedObject.kind=ModelDeployment",
+                "--sort-by=.lastTimestamp",
+            )
+        )
 
         _say("6. Bad input is refused by the API server, naming the field")
         bad = _model_deployment(v1)

@@ -36,16 +36,14 @@ class OperatorProcess:
         self.metrics_port, self.health_port = free_ports(2)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="modelops-operator-"))
         self.log_path = self.log_dir / f"operator-{self.metrics_port}.log"
+        ports = ["--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port)]
         argv = [
-            sys.executable, "-m", "modelops.cli.main", "operator",
-            "--metrics-port", str(self.metrics_port),
-            "--health-port", str(self.health_port),
-            "--bind-address", LOOPBACK,
-            "--log-format", "json",
+            *(sys.executable, "-m", "modelops.cli.main", "operator", *ports),
+            *("--bind-address", LOOPBACK, "--log-format", "json"),
             *(a for ns in namespaces for a in ("--namespace", ns)),
             *(["--prometheus-url", prometheus_url] if prometheus_url else []),
             *extra_args,
-        ]  # fmt: skip
+        ]
         self._process = ManagedProcess("operator", argv, self.log_path, env=env)
 
     @property

@@ -117,8 +117,11 @@ class Traffic:
         `version` narrows to one version (unroutable requests, which reached no pod, have version "");
         `since`/`until` are `time.monotonic()` bounds on when requests were sent.
         """
-        return [r for r in self._select(self.records, since, until)
-                if r.unexpected_failure and (version is None or r.version == version)]  # fmt: skip
+        return [
+            r
+            for r in self._select(self.records, since, until)
+            if r.unexpected_failure and (version is None or r.version == version)
+        ]
 
     def failures_per_second(self, *, since: float | None = None) -> dict[int, dict[str, int]]:
         """{second since `since` (default: the start): {version: unexpected failures}}, seconds with failures only."""
@@ -154,9 +157,11 @@ class Traffic:
         records = self._select(self.records, since, None)
         failures = [r for r in records if r.unexpected_failure]
         reasons = Counter(r.error or str(r.code) for r in failures)
-        return (f"{len(records)} requests, answered {self.answered(since=since)}, {len(failures)} unexpected "
-                f"failures {dict(reasons)}, per second {self.failures_per_second(since=since)}, "
-                f"mirrored answers {self.mirrored_answers(since=since)}, errors {self.errors[-5:]}")  # fmt: skip
+        return (
+            f"{len(records)} requests, answered {self.answered(since=since)}, {len(failures)} unexpected "
+            f"failures {dict(reasons)}, per second {self.failures_per_second(since=since)}, "
+            f"mirrored answers {self.mirrored_answers(since=since)}, errors {self.errors[-5:]}"
+        )
 
 
 class Stack:
@@ -195,8 +200,12 @@ class Stack:
                 DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)
             )
             self.discovery = self._exit.enter_context(PodDiscovery(self.cluster, [self.namespace]))
-            config = prometheus_config(self.cluster, namespaces=[self.namespace], scrape_interval=self.scrape_interval,
-                                       discovery_url=self.discovery.url)  # fmt: skip
+            config = prometheus_config(
+                self.cluster,
+                namespaces=[self.namespace],
+                scrape_interval=self.scrape_interval,
+                discovery_url=self.discovery.url,
+            )
             self.prometheus = self._exit.enter_context(PrometheusServer(config))
             self.operator = self._exit.enter_context(
                 OperatorProcess(
@@ -206,8 +215,10 @@ class Stack:
         except BaseException:
             self._exit.close()
             raise
-        self.log(f"stack up in {time.monotonic() - started:.1f}s: API {self.cluster.server}, "
-                 f"Prometheus {self.prometheus.url}, operator metrics {self.operator.metrics_url}")  # fmt: skip
+        self.log(
+            f"stack up in {time.monotonic() - started:.1f}s: API {self.cluster.server}, "
+            f"Prometheus {self.prometheus.url}, operator metrics {self.operator.metrics_url}"
+        )
         return self
 
     def stop(self) -> None:
@@ -247,28 +258,50 @@ class Stack:
         out = self.workdir / "models" / model / version
         data = f"synthetic://?rows={rows}&seed={seed}{'&' + drift if drift else ''}"
         result = train(Settings(data=data, out=out, model=model, version=version, seed=seed))
-        return Artifact(version, f"file://{out / 'model.npz'}", result["sha256"], out / "baseline.json",
-                        result["metrics"])  # fmt: skip
+        return Artifact(
+            version, f"file://{out / 'model.npz'}", result["sha256"], out / "baseline.json", result["metrics"]
+        )
 
     def baseline_configmap(self, name: str, artifact: Artifact) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": self.namespace},
-                "data": {"baseline.json": artifact.baseline.read_text()}}  # fmt: skip
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "data": {"baseline.json": artifact.baseline.read_text()},
+        }
 
     def traffic(self, target: Target, *, dataset: Dataset | None = None, rate: float = 50.0, seed: int = 7) -> Traffic:
-        generator = TrafficGenerator(self.cluster, self.namespace, target=target, rate_per_s=rate, seed=seed,
-                                     dataset=dataset or generate(5000, seed=seed))  # fmt: skip
+        generator = TrafficGenerator(
+            self.cluster,
+            self.namespace,
+            target=target,
+            rate_per_s=rate,
+            seed=seed,
+            dataset=dataset or generate(5000, seed=seed),
+        )
         return Traffic(generator).start()
 
-    def wait(self, name: str, condition: Callable[[dict[str, Any]], bool], *, timeout: float,
-             on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    def wait(
+        self,
+        name: str,
+        condition: Callable[[dict[str, Any]], bool],
+        *,
+        timeout: float,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Poll the ModelDeployment's status until `condition` holds; report each change."""
         deadline = time.monotonic() + timeout
         last: tuple[Any, ...] | None = None
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
             status = self.status(name)
-            shown = (status.get("phase"), status.get("canaryWeight"), status.get("currentStep"),
-                     (status.get("lastAnalysis") or {}).get("time"), status.get("message"))  # fmt: skip
+            shown = (
+                status.get("phase"),
+                status.get("canaryWeight"),
+                status.get("currentStep"),
+                (status.get("lastAnalysis") or {}).get("time"),
+                status.get("message"),
+            )
             if shown != last and on_change is not None:
                 on_change(status)
             last = shown
@@ -276,5 +309,6 @@ class Stack:
                 return status
             time.sleep(0.5)
         key = {k: status.get(k) for k in ("phase", "message", "canaryWeight", "canary", "bake", "retiring")}
-        raise TimeoutError(f"{name}: not reached within {timeout:.0f}s; {json.dumps(key)[:1500]}; "
-                           f"status: {json.dumps(status)[:2000]}")  # fmt: skip
+        raise TimeoutError(
+            f"{name}: not reached within {timeout:.0f}s; {json.dumps(key)[:1500]}; status: {json.dumps(status)[:2000]}"
+        )

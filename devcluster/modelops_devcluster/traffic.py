@@ -519,8 +519,18 @@ class TrafficGenerator:
     ) -> None:
         try:
             if request.endpoint is None:
-                records.append(RequestRecord("", "", "", None, 0.0, request.rows, request.generation, "",
-                                             request.unroutable, sent_at=time.monotonic()))  # fmt: skip
+                unroutable = RequestRecord(
+                    pod="",
+                    version="",
+                    variant="",
+                    code=None,
+                    latency_s=0.0,
+                    rows=request.rows,
+                    generation=request.generation,
+                    error=request.unroutable,
+                    sent_at=time.monotonic(),
+                )
+                records.append(unroutable)
                 return
             body = {"inputs": _take(request.dataset, request.rows).inference_inputs()}
             records.append(_post(client, request.endpoint, body, request))
@@ -555,8 +565,20 @@ def _post(
     except httpx.HTTPError as e:
         error = f"{type(e).__name__}: {e}"[:200]  # e.g. "ConnectError: [Errno 111] Connection refused"
     latency = time.perf_counter() - started
-    return RequestRecord(endpoint.pod, endpoint.version, endpoint.variant, code, latency, request.rows,
-                         request.generation, fault, error, endpoint.ip, sent_at, mirror)  # fmt: skip
+    return RequestRecord(
+        pod=endpoint.pod,
+        version=endpoint.version,
+        variant=endpoint.variant,
+        code=code,
+        latency_s=latency,
+        rows=request.rows,
+        generation=request.generation,
+        fault=fault,
+        error=error,
+        ip=endpoint.ip,
+        sent_at=sent_at,
+        mirror=mirror,
+    )
 
 
 def _take(dataset: Dataset, rows: tuple[int, ...]) -> Dataset:

@@ -26,8 +26,15 @@ BUDGET = Decimal("0.001")
 
 
 def burn(bad: float, total: float, min_requests: int = 100) -> CheckResult:
-    return slo_burn("availability", Counts(bad, total), budget=BUDGET, max_burn=14.4, min_requests=min_requests,
-                    alpha=0.01, query="q")  # fmt: skip
+    return slo_burn(
+        "availability",
+        Counts(bad, total),
+        budget=BUDGET,
+        max_burn=14.4,
+        min_requests=min_requests,
+        alpha=0.01,
+        query="q",
+    )
 
 
 def test_ten_percent_errors_fail_once_there_are_min_requests() -> None:
@@ -63,12 +70,15 @@ def test_combine_three_outcomes() -> None:
 
 
 def test_canary_worse_than_stable() -> None:
-    worse = compare_errors(Counts(20, 1000), Counts(2, 1000), alpha=0.01, min_requests=100, min_difference=0.001,
-                           query="q")  # fmt: skip
-    same = compare_errors(Counts(3, 1000), Counts(2, 1000), alpha=0.01, min_requests=100, min_difference=0.001,
-                          query="q")  # fmt: skip
-    better = compare_errors(Counts(0, 1000), Counts(20, 1000), alpha=0.01, min_requests=100, min_difference=0.001,
-                            query="q")  # fmt: skip
+    worse = compare_errors(
+        Counts(20, 1000), Counts(2, 1000), alpha=0.01, min_requests=100, min_difference=0.001, query="q"
+    )
+    same = compare_errors(
+        Counts(3, 1000), Counts(2, 1000), alpha=0.01, min_requests=100, min_difference=0.001, query="q"
+    )
+    better = compare_errors(
+        Counts(0, 1000), Counts(20, 1000), alpha=0.01, min_requests=100, min_difference=0.001, query="q"
+    )
     assert (worse.verdict, same.verdict, better.verdict) == (Verdict.FAIL, Verdict.PASS, Verdict.PASS)
     assert "canary 20/1000 (2.00%) vs stable 2/1000 (0.20%)" in worse.reason
     missing = compare_errors(Counts(0, 1000), None, alpha=0.01, min_requests=100, min_difference=0.0, query="q")
@@ -116,14 +126,31 @@ def test_identical_canaries_pass_at_least_95_percent_of_100_seeded_trials() -> N
         n_canary, n_stable = 200, 1800  # a 10% canary step with 2,000 requests per interval
         results = [
             burn(rng.binomial(n_canary, 0.001), n_canary),
-            compare_errors(Counts(rng.binomial(n_canary, 0.001), n_canary),
-                           Counts(rng.binomial(n_stable, 0.001), n_stable),
-                           alpha=0.01, min_requests=100, min_difference=0.001, query="q"),
-            compare_latency(rng.multinomial(n_canary, latency_p), rng.multinomial(n_stable, latency_p), alpha=0.01,
-                            min_requests=100, min_effect=0.05, query="q"),
-            prediction_drift(rng.multinomial(n_canary, prediction_p), rng.multinomial(n_stable, prediction_p),
-                             max_psi=0.1, alpha=0.01, min_requests=100, query="q"),
-        ]  # fmt: skip
+            compare_errors(
+                Counts(rng.binomial(n_canary, 0.001), n_canary),
+                Counts(rng.binomial(n_stable, 0.001), n_stable),
+                alpha=0.01,
+                min_requests=100,
+                min_difference=0.001,
+                query="q",
+            ),
+            compare_latency(
+                rng.multinomial(n_canary, latency_p),
+                rng.multinomial(n_stable, latency_p),
+                alpha=0.01,
+                min_requests=100,
+                min_effect=0.05,
+                query="q",
+            ),
+            prediction_drift(
+                rng.multinomial(n_canary, prediction_p),
+                rng.multinomial(n_stable, prediction_p),
+                max_psi=0.1,
+                alpha=0.01,
+                min_requests=100,
+                query="q",
+            ),
+        ]
         failures += combine(results) is Verdict.FAIL
     assert failures <= 5, f"{failures} false fails in 100 trials"
 
@@ -147,8 +174,9 @@ def test_no_shared_edge_is_unknown_not_a_comparison_of_different_ranges() -> Non
     stable = [(0.12, 5.0), (0.47, 8.0), (float("inf"), 30.0)]
     aligned = common_buckets(canary, stable)
     assert aligned.canary is None and aligned.mismatch is not None and "share no bucket edge" in aligned.mismatch
-    result = prediction_drift(aligned.canary, aligned.stable, max_psi=0.1, alpha=0.01, min_requests=1, query="q",
-                              mismatch=aligned.mismatch)  # fmt: skip
+    result = prediction_drift(
+        aligned.canary, aligned.stable, max_psi=0.1, alpha=0.01, min_requests=1, query="q", mismatch=aligned.mismatch
+    )
     assert result.verdict is Verdict.UNKNOWN and "same edges" in result.reason
 
 
@@ -159,8 +187,10 @@ def refusals(canary: Refusals | None, stable: Refusals | None, max_increase: flo
 def test_a_canary_refusing_more_than_stable_fails_one_refusing_as_much_passes() -> None:
     worse = refusals(Refusals(200, 40, {"missing_feature": 40}), Refusals(400, 0))
     assert worse.verdict is Verdict.FAIL and worse.value == 0.2 and worse.samples == 200
-    assert worse.reason == ("canary refused 40/200 (20.00%) vs stable 0/400 (0.00%), one-sided p=4.73e-21; "
-                            "canary reasons: missing_feature 40")  # fmt: skip
+    assert worse.reason == (
+        "canary refused 40/200 (20.00%) vs stable 0/400 (0.00%), one-sided p=4.73e-21; "
+        "canary reasons: missing_feature 40"
+    )
     # a stable that refuses 30% of its inputs itself: a canary refusing the same share is not worse
     same = refusals(Refusals(200, 62), Refusals(400, 120))
     assert same.verdict is Verdict.PASS and "31.00%" in same.reason and "30.00%" in same.reason

@@ -335,9 +335,16 @@ def test_worst_first_then_errors_then_insufficient() -> None:
 
 def test_settings_from_spec() -> None:
     spec = DriftMonitorSpec.model_validate(
-        {"modelDeploymentRef": {"name": "m"}, "alpha": 0.01, "correction": "bonferroni", "effectFloor": {"psi": 0.2},
-         "minSamples": 50, "predictions": False, "features": [{"name": "country", "type": "categorical"}]}
-    )  # fmt: skip
+        {
+            "modelDeploymentRef": {"name": "m"},
+            "alpha": 0.01,
+            "correction": "bonferroni",
+            "effectFloor": {"psi": 0.2},
+            "minSamples": 50,
+            "predictions": False,
+            "features": [{"name": "country", "type": "categorical"}],
+        }
+    )
     assert Settings.from_spec(spec) == Settings(0.01, "bonferroni", 0.2, 50, False, (("country", "categorical"),))
 
 
@@ -437,10 +444,12 @@ def test_same_le_written_two_ways_is_added() -> None:
         ([("NaN", 1.0), ("+Inf", 2.0)], "le='NaN' is not an upper bucket edge"),
         ([("1", float("nan")), ("+Inf", 2.0)], "a bucket count is NaN or infinite"),
         ([("1", 1.0), ("+Inf", 2.0)], "buckets do not match the reference edges: missing le 2"),
-        ([("1", 1.0), ("2", 1.0), ("2.5", 2.0), ("+Inf", 2.0)], "buckets do not match the reference edges: "
-         "unexpected le 2.5"),
+        (
+            [("1", 1.0), ("2", 1.0), ("2.5", 2.0), ("+Inf", 2.0)],
+            "buckets do not match the reference edges: unexpected le 2.5",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_prometheus_buckets_say_what_is_wrong(series: list[tuple[str, float]], message: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         buckets_from_cumulative(series, [1.0, 2.0])
@@ -461,12 +470,16 @@ def test_prometheus_round_trip(raw_edges: list[float], data: st.DataObject) -> N
 
 def test_from_prometheus_reports_each_feature_on_its_own() -> None:
     reference = Baseline.model_validate(
-        {"features": [{"name": "a", "edges": [1, 2], "counts": [100, 100, 100]},
-                      {"name": "b", "edges": [1, 2], "counts": [100, 100, 100]},
-                      {"name": "gone", "edges": [1], "counts": [100, 100]},
-                      {"name": "c", "type": "categorical", "categories": {"x": 150, "y": 150}}],
-         "predictions": {"edges": [0.5], "counts": [150, 150]}}
-    )  # fmt: skip
+        {
+            "features": [
+                {"name": "a", "edges": [1, 2], "counts": [100, 100, 100]},
+                {"name": "b", "edges": [1, 2], "counts": [100, 100, 100]},
+                {"name": "gone", "edges": [1], "counts": [100, 100]},
+                {"name": "c", "type": "categorical", "categories": {"x": 150, "y": 150}},
+            ],
+            "predictions": {"edges": [0.5], "counts": [150, 150]},
+        }
+    )
     current = from_prometheus(
         {"a": [("1", 100.0), ("2", 200.0), ("+Inf", 300.0)], "b": [("1", 100.0), ("3", 200.0), ("+Inf", 300.0)]},
         {"c": {"x": 150.4, "y": -1.0, "z": 3.0}},
@@ -593,11 +606,15 @@ def test_counts_block_from_prometheus_evaluates_as_the_histograms_do(
     the results are those of the same histograms without it, whatever order Prometheus answered in."""
     rng = np.random.default_rng(random.randrange(2**32))
     sizes = [widths[i % len(widths)] for i in range(features)]
-    reference = Observations({
-        f"f{i}": Histogram(np.sort(rng.choice(100, size=k, replace=False)).astype(float),
-                           rng.integers(0, 400, size=k + 1).astype(float))
-        for i, k in enumerate(sizes)
-    })  # fmt: skip
+    reference = Observations(
+        {
+            f"f{i}": Histogram(
+                np.sort(rng.choice(100, size=k, replace=False)).astype(float),
+                rng.integers(0, 400, size=k + 1).astype(float),
+            )
+            for i, k in enumerate(sizes)
+        }
+    )
     series = {}
     for name, h in reference.numeric.items():
         counts = rng.integers(0, 60, size=h.counts.size).astype(float)

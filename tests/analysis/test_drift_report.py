@@ -401,8 +401,9 @@ def test_due_in() -> None:
 def test_a_failed_attempt_is_retried_whatever_the_schedule() -> None:
     """A spec change that could not be evaluated (blocked) must not wait out the old interval."""
     (clean,) = chain("clean")
-    stuck = blocked(SPEC, clean.status, now=T0 + timedelta(seconds=60), reason="PrometheusUnavailable",
-                    message="down", generation=2)  # fmt: skip
+    stuck = blocked(
+        SPEC, clean.status, now=T0 + timedelta(seconds=60), reason="PrometheusUnavailable", message="down", generation=2
+    )
     assert due_in(300, stuck.status, T0 + timedelta(seconds=90), 2) == 0.0
     drifted = next(c for c in stuck.status.conditions if c.type == "Drifted")
     assert drifted.reason == "NoDrift"  # an evaluation happened before: not "no evaluation yet"

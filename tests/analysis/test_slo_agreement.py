@@ -37,11 +37,19 @@ LABELS = {"namespace": "ml", "model": "fraud", "variant": "stable", "version": "
 SELECT = {"namespace": "ml", "model": "fraud", "variant": "stable"}
 EVAL_MINUTES = (20, 60, 125, 135, 150, 165, 200, 239)
 TARGETS = [
-    SLOTarget("availability", error_budget(99.9), standard_pairs(timedelta(days=30)),
-              functools.partial(sli.availability, SELECT)),
-    SLOTarget("latency", error_budget(99), standard_pairs(timedelta(days=30)),
-              functools.partial(sli.latency, SELECT, le="0.25")),
-]  # fmt: skip
+    SLOTarget(
+        "availability",
+        error_budget(99.9),
+        standard_pairs(timedelta(days=30)),
+        functools.partial(sli.availability, SELECT),
+    ),
+    SLOTarget(
+        "latency",
+        error_budget(99),
+        standard_pairs(timedelta(days=30)),
+        functools.partial(sli.latency, SELECT, le="0.25"),
+    ),
+]
 
 
 def _cumulative(per_minute: np.ndarray) -> list[float]:
@@ -82,8 +90,12 @@ def backfill(data: dict[str, list[float]], start: int, workdir: Path) -> Path:
     source = workdir / "series.om"
     source.write_text("\n".join(lines) + "\n")
     blocks = workdir / "blocks"
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(blocks)],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(blocks)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return blocks
 
 
@@ -111,8 +123,12 @@ def expected_alerts(evaluation: SLOEvaluation, slo: str, groups: list[dict[str, 
     alerts = []
     for result in evaluation.pairs:
         if result.status is PairStatus.FIRING:
-            rule = next(r for r in rendered if (r["labels"]["long_window"], r["labels"]["short_window"])
-                        == (expr.duration(result.pair.long), expr.duration(result.pair.short)))  # fmt: skip
+            rule = next(
+                r
+                for r in rendered
+                if (r["labels"]["long_window"], r["labels"]["short_window"])
+                == (expr.duration(result.pair.long), expr.duration(result.pair.short))
+            )
             alerts.append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
     return alerts
 
@@ -124,8 +140,9 @@ def test_python_and_prometheus_agree(name: str, tmp_path: Path) -> None:
     data = scenario(name)
     start = (int(time.time()) // 3600 - 6) * 3600  # whole hours, safely in the past
     blocks = backfill(data, start, tmp_path)
-    with PrometheusServer({"global": {"scrape_interval": "1m"}}, blocks=blocks,
-                          extra_args=["--storage.tsdb.retention.time=30d"]) as prom:  # fmt: skip
+    with PrometheusServer(
+        {"global": {"scrape_interval": "1m"}}, blocks=blocks, extra_args=["--storage.tsdb.retention.time=30d"]
+    ) as prom:
         view = asyncio.run(python_view(prom.url, start))
 
     # 1. burn rates: Python (Decimal, from two increase() queries) == Prometheus's ratio / budget
@@ -150,23 +167,39 @@ def test_python_and_prometheus_agree(name: str, tmp_path: Path) -> None:
     # 2. firing pairs: promtool's rule engine raises exactly the alerts Python says fire
     groups = rule_groups("ml", "fraud", TARGETS)
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-    tests = [{
-        "interval": "1m",
-        "input_series": [{"series": _series_name(s), "values": " ".join(map(repr, vs))} for s, vs in data.items()],
-        "alert_rule_test": [
-            {"eval_time": f"{minute}m", "alertname": BURN_ALERT,
-             "exp_alerts": [a for t in TARGETS for a in expected_alerts(view[minute][t.slo][0], t.slo, groups)]}
-            for minute in EVAL_MINUTES
-        ],
-    }]  # fmt: skip
-    (tmp_path / "test.yaml").write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m",
-                                                         "tests": tests}, sort_keys=False))  # fmt: skip
-    result = subprocess.run(["promtool", "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300, check=False)  # fmt: skip
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": [{"series": _series_name(s), "values": " ".join(map(repr, vs))} for s, vs in data.items()],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{minute}m",
+                    "alertname": BURN_ALERT,
+                    "exp_alerts": [a for t in TARGETS for a in expected_alerts(view[minute][t.slo][0], t.slo, groups)],
+                }
+                for minute in EVAL_MINUTES
+            ],
+        }
+    ]
+    (tmp_path / "test.yaml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False)
+    )
+    result = subprocess.run(
+        ["promtool", "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    firing = {m: sorted({(t.slo, r.pair.name) for t in TARGETS for r in view[m][t.slo][0].pairs
-                         if r.status is PairStatus.FIRING}) for m in EVAL_MINUTES}  # fmt: skip
+    firing = {
+        m: sorted(
+            {(t.slo, r.pair.name) for t in TARGETS for r in view[m][t.slo][0].pairs if r.status is PairStatus.FIRING}
+        )
+        for m in EVAL_MINUTES
+    }
     _check_story(name, firing)
 
 

@@ -386,21 +386,23 @@ def test_service_monitor(helm: Helm, default_docs: Docs) -> None:
     assert endpoint["path"] == "/metrics"
 
 
+WIRED_VALUES = [
+    "image.digest=sha256:" + "a" * 64,
+    "prometheus.url=http://prometheus.monitoring.svc:9090",
+    "logFormat=text",
+    "logLevel=debug",
+    "servingImage=registry.example.com/model-server:2",
+    "serviceAccount.name=custom-sa",
+    "priorityClassName=system-cluster-critical",
+    "extraEnv[0].name=HTTPS_PROXY,extraEnv[0].value=http://proxy:3128",
+    "podAnnotations.team=ml",
+    "imagePullSecrets[0].name=regcred",
+]
+
+
 @pytest.mark.integration
 def test_values_are_wired(helm: Helm) -> None:
-    docs = render(
-        helm,
-        "--set", "image.digest=sha256:" + "a" * 64,
-        "--set", "prometheus.url=http://prometheus.monitoring.svc:9090",
-        "--set", "logFormat=text",
-        "--set", "logLevel=debug",
-        "--set", "servingImage=registry.example.com/model-server:2",
-        "--set", "serviceAccount.name=custom-sa",
-        "--set", "priorityClassName=system-cluster-critical",
-        "--set", "extraEnv[0].name=HTTPS_PROXY,extraEnv[0].value=http://proxy:3128",
-        "--set", "podAnnotations.team=ml",
-        "--set", "imagePullSecrets[0].name=regcred",
-    )  # fmt: skip
+    docs = render(helm, *(arg for value in WIRED_VALUES for arg in ("--set", value)))
     pod = only(docs, "Deployment")["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     assert container["image"] == "ghcr.io/modelops/modelops@sha256:" + "a" * 64

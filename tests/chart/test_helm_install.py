@@ -69,10 +69,8 @@ def wait_available(cluster: DevCluster, namespace: str, name: str) -> None:
 def installed(cluster: DevCluster, release: str, namespace: str, *values: str) -> Iterator[str]:
     """The chart installed as `release`; uninstalled (and checked gone) on exit."""
     probes_pass = "podAnnotations." + PROBES_PASS_ANNOTATION.replace(".", "\\.") + "=true"  # dots escaped for --set
-    cluster.helm(
-        "install", release, str(CHART), "-n", namespace, "--create-namespace", "--wait=false", *values,
-        "--set-string", probes_pass, timeout=180,
-    )  # fmt: skip
+    where = ("-n", namespace, "--create-namespace", "--wait=false")
+    cluster.helm("install", release, str(CHART), *where, *values, "--set-string", probes_pass, timeout=180)
     try:
         yield release
     finally:

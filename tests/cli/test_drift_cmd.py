@@ -95,8 +95,14 @@ def test_json_output(files: dict[str, Path], capsys: pytest.CaptureFixture[str])
     doc = json.loads(capsys.readouterr().out)
     assert doc["drifted"] is True and doc["tested"] == 9 and doc["driftedFeatures"] == 6
     assert doc["driftShare"] == pytest.approx(6 / 9) and doc["worstFeature"] == doc["features"][0]["name"]
-    assert doc["settings"] == {"alpha": 0.05, "correction": "bonferroni", "psiFloor": 0.1, "minSamples": 200,
-                               "driftShare": 0.5, "predictions": False}  # fmt: skip
+    assert doc["settings"] == {
+        "alpha": 0.05,
+        "correction": "bonferroni",
+        "psiFloor": 0.1,
+        "minSamples": 200,
+        "driftShare": 0.5,
+        "predictions": False,
+    }
     first = doc["features"][0]
     assert first["type"] == "numeric" and first["drifted"] is True and first["test"] == "chi2"
     assert set(first) >= {"pValue", "adjustedPValue", "psi", "js", "ks", "wasserstein", "samples", "error"}

@@ -8,12 +8,20 @@ def test_table_aligns_columns() -> None:
 
 
 def test_model_deployment_view_shows_the_warm_previous_version_and_what_retires() -> None:
-    obj = {"metadata": {"namespace": "ns", "name": "fraud", "generation": 3}, "status": {
-        "observedGeneration": 3, "phase": "Baking", "stable": {"version": "v2", "replicas": 2, "readyReplicas": 2},
-        "bake": {"until": "2026-12-04T12:30:00Z", "previous": {"version": "v1", "replicas": 2, "readyReplicas": 1},
-                 "reverting": "page-level latency burn during bake"},
-        "retiring": [{"version": "v0", "until": "2026-12-04T12:00:30Z"}],
-    }}  # fmt: skip
+    obj = {
+        "metadata": {"namespace": "ns", "name": "fraud", "generation": 3},
+        "status": {
+            "observedGeneration": 3,
+            "phase": "Baking",
+            "stable": {"version": "v2", "replicas": 2, "readyReplicas": 2},
+            "bake": {
+                "until": "2026-12-04T12:30:00Z",
+                "previous": {"version": "v1", "replicas": 2, "readyReplicas": 1},
+                "reverting": "page-level latency burn during bake",
+            },
+            "retiring": [{"version": "v0", "until": "2026-12-04T12:00:30Z"}],
+        },
+    }
     text = model_deployment(obj)
     assert "previous v1 (1/2 ready) warm  REVERTING: page-level latency burn" in text
     assert "Retiring: v0 (no traffic) removed at 2026-12-04T12:00:30Z" in text
@@ -33,13 +41,19 @@ def test_model_deployment_view_shows_values_behind_the_verdict() -> None:
                 "time": "2026-11-23T10:00:00Z",
                 "verdict": "Fail",
                 "checks": [
-                    {"name": "error-rate", "verdict": "Fail", "value": 0.1, "threshold": "<= 0.01",
-                     "samples": 400, "reason": "canary errors 10% over 1m"},
+                    {
+                        "name": "error-rate",
+                        "verdict": "Fail",
+                        "value": 0.1,
+                        "threshold": "<= 0.01",
+                        "samples": 400,
+                        "reason": "canary errors 10% over 1m",
+                    },
                 ],
             },
             "conditions": [{"type": "Accepted", "status": "True", "reason": "Valid", "message": "spec is valid"}],
         },
-    }  # fmt: skip
+    }
     text = model_deployment(obj)
     assert "ModelDeployment ml/fraud" in text
     assert "operator has not seen the latest spec" in text
@@ -53,18 +67,39 @@ def test_drift_monitor_view_lists_features_worst_first_with_their_figures() -> N
         "metadata": {"namespace": "ml", "name": "fraud-drift"},
         "spec": {"modelDeploymentRef": {"name": "fraud"}, "driftShare": 0.2},
         "status": {
-            "drifted": True, "driftShare": 0.33, "version": "v3", "reference": "ConfigMap fraud-baseline/baseline.json",
+            "drifted": True,
+            "driftShare": 0.33,
+            "version": "v3",
+            "reference": "ConfigMap fraud-baseline/baseline.json",
             "lastEvaluated": "2026-11-23T10:00:00Z",
             "features": [
-                {"name": "amount", "test": "chi2", "samples": 412, "pValue": 1e-30, "adjustedPValue": 3e-30,
-                 "psi": 0.91, "js": 0.4, "ks": 0.35, "drifted": True},
-                {"name": "hour", "test": "chi2", "samples": 412, "pValue": 0.4, "adjustedPValue": 0.6, "psi": 0.02,
-                 "js": 0.05, "ks": 0.03, "drifted": False},
+                {
+                    "name": "amount",
+                    "test": "chi2",
+                    "samples": 412,
+                    "pValue": 1e-30,
+                    "adjustedPValue": 3e-30,
+                    "psi": 0.91,
+                    "js": 0.4,
+                    "ks": 0.35,
+                    "drifted": True,
+                },
+                {
+                    "name": "hour",
+                    "test": "chi2",
+                    "samples": 412,
+                    "pValue": 0.4,
+                    "adjustedPValue": 0.6,
+                    "psi": 0.02,
+                    "js": 0.05,
+                    "ks": 0.03,
+                    "drifted": False,
+                },
                 {"name": "age", "samples": 0, "error": "buckets do not match the reference edges: missing le 1"},
             ],
             "prediction": {"name": "__prediction__", "test": "chi2", "samples": 412, "insufficientData": True},
         },
-    }  # fmt: skip
+    }
     lines = drift_monitor(obj).splitlines()
     assert "version v3" in lines[1] and "ConfigMap fraud-baseline" in lines[2]
     assert lines[3].strip() == "Verdict:   DRIFTED, share 0.33 (threshold 0.2)"
@@ -85,17 +120,38 @@ def test_drift_monitor_view_before_the_first_evaluation() -> None:
 def test_history_traces_each_rollout_to_its_run_and_trigger() -> None:
     md = {
         "metadata": {"namespace": "ml", "name": "fraud"},
-        "status": {"stable": {"version": "fraud-retrain-2"}, "history": [
-            {"at": "2026-11-23T11:00:00Z", "version": "fraud-retrain-2", "outcome": "Promoted",
-             "retrainRun": "fraud-retrain-2"},
-            {"at": "2026-11-23T10:00:00Z", "version": "fraud-retrain-1", "outcome": "RolledBack",
-             "reason": "2 failed analyses", "retrainRun": "fraud-retrain-1"},
-            {"at": "2026-11-22T10:00:00Z", "version": "v2", "outcome": "Promoted"},
-        ]},
-    }  # fmt: skip
-    policy = {"metadata": {"name": "fraud-retrain"}, "status": {"runs": [
-        {"name": "fraud-retrain-2", "trigger": "drift", "evidence": "DriftMonitor fraud-drift: amount (PSI 0.40)"},
-    ]}}  # fmt: skip
+        "status": {
+            "stable": {"version": "fraud-retrain-2"},
+            "history": [
+                {
+                    "at": "2026-11-23T11:00:00Z",
+                    "version": "fraud-retrain-2",
+                    "outcome": "Promoted",
+                    "retrainRun": "fraud-retrain-2",
+                },
+                {
+                    "at": "2026-11-23T10:00:00Z",
+                    "version": "fraud-retrain-1",
+                    "outcome": "RolledBack",
+                    "reason": "2 failed analyses",
+                    "retrainRun": "fraud-retrain-1",
+                },
+                {"at": "2026-11-22T10:00:00Z", "version": "v2", "outcome": "Promoted"},
+            ],
+        },
+    }
+    policy = {
+        "metadata": {"name": "fraud-retrain"},
+        "status": {
+            "runs": [
+                {
+                    "name": "fraud-retrain-2",
+                    "trigger": "drift",
+                    "evidence": "DriftMonitor fraud-drift: amount (PSI 0.40)",
+                },
+            ]
+        },
+    }
     lines = history(md, policy).splitlines()
     assert "versions from RetrainPolicy fraud-retrain" in lines[0]
     promoted = next(line for line in lines if line.startswith("2026-11-23T11"))

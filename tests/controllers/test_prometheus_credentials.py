@@ -83,18 +83,33 @@ def test_no_reference_means_no_credentials_and_no_read() -> None:
 @pytest.mark.parametrize(
     ("secrets", "wire", "expected"),
     [
-        ({}, {"bearerTokenSecretRef": {"name": "prom"}},
-         "Secret ml/prom (bearerTokenSecretRef, key 'token') not found in namespace ml"),
-        ({"prom": {"tok": "x"}}, {"bearerTokenSecretRef": {"name": "prom"}},
-         "bearerTokenSecretRef: Secret ml/prom has no key 'token' (its keys: tok)"),
-        ({"prom": {"token": " \n"}}, {"bearerTokenSecretRef": {"name": "prom"}},
-         "bearerTokenSecretRef: key 'token' of Secret ml/prom is empty"),
-        ({"b": {"username": "u"}}, {"basicAuthSecretRef": {"name": "b"}},
-         "basicAuthSecretRef: Secret ml/b has no key 'password' (its keys: username)"),
-        ({}, {"basicAuthSecretRef": {"name": "b"}},
-         "Secret ml/b (basicAuthSecretRef, keys 'username' and 'password') not found in namespace ml"),
+        (
+            {},
+            {"bearerTokenSecretRef": {"name": "prom"}},
+            "Secret ml/prom (bearerTokenSecretRef, key 'token') not found in namespace ml",
+        ),
+        (
+            {"prom": {"tok": "x"}},
+            {"bearerTokenSecretRef": {"name": "prom"}},
+            "bearerTokenSecretRef: Secret ml/prom has no key 'token' (its keys: tok)",
+        ),
+        (
+            {"prom": {"token": " \n"}},
+            {"bearerTokenSecretRef": {"name": "prom"}},
+            "bearerTokenSecretRef: key 'token' of Secret ml/prom is empty",
+        ),
+        (
+            {"b": {"username": "u"}},
+            {"basicAuthSecretRef": {"name": "b"}},
+            "basicAuthSecretRef: Secret ml/b has no key 'password' (its keys: username)",
+        ),
+        (
+            {},
+            {"basicAuthSecretRef": {"name": "b"}},
+            "Secret ml/b (basicAuthSecretRef, keys 'username' and 'password') not found in namespace ml",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_missing_secret_or_key_is_a_refusal_naming_it(
     secrets: dict[str, dict[str, str]], wire: dict[str, Any], expected: str
 ) -> None:

@@ -71,8 +71,12 @@ def _answers(ip: str) -> bool:
 
 def _apply(cluster: DevCluster, uri: str, sha: str) -> None:
     spec = ModelDeploymentSpec.model_validate({"model": {"name": "k", "version": "v1", "uri": uri, "sha256": sha}})
-    body = deployment(Owner("k", NS, "none"), spec, VersionPlan("v1", uri, sha, 1, 1.0, "stable"),
-                      serving_image="ghcr.io/modelops/modelops:0.1.0")  # fmt: skip
+    body = deployment(
+        Owner("k", NS, "none"),
+        spec,
+        VersionPlan("v1", uri, sha, 1, 1.0, "stable"),
+        serving_image="ghcr.io/modelops/modelops:0.1.0",
+    )
     del body["metadata"]["ownerReferences"]  # no ModelDeployment here: the garbage collector would take it
     cluster.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps(body))
 

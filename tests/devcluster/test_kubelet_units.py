@@ -47,9 +47,16 @@ def _pod(containers: list[dict[str, Any]], annotations: dict[str, str] | None = 
     }
 
 
-PROBED = {"name": "model", "ports": [{"name": "http", "containerPort": 8080}],
-          "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 2, "failureThreshold": 2,
-                             "successThreshold": 2}}  # fmt: skip
+PROBED = {
+    "name": "model",
+    "ports": [{"name": "http", "containerPort": 8080}],
+    "readinessProbe": {
+        "httpGet": {"path": "/ready", "port": "http"},
+        "periodSeconds": 2,
+        "failureThreshold": 2,
+        "successThreshold": 2,
+    },
+}
 
 
 # -- probes ------------------------------------------------------------------------------
@@ -101,14 +108,22 @@ def test_pod_ready_is_left_alone_without_probes_and_false_while_starting_with_on
 
 
 def test_ready_patch_merges_conditions_by_type_and_keeps_container_statuses() -> None:
-    pod = _pod([PROBED], containerStatuses=[{"name": "model", "ready": False, "image": "x", "restartCount": 0}],
-               conditions=[{"type": "Ready", "status": "False"}])  # fmt: skip
+    pod = _pod(
+        [PROBED],
+        containerStatuses=[{"name": "model", "ready": False, "image": "x", "restartCount": 0}],
+        conditions=[{"type": "Ready", "status": "False"}],
+    )
     assert _condition(pod, "Ready") is False and _condition(pod, "Initialized") is None
     body = _ready_patch(pod, True, {"model": True}, "2026-01-01T00:00:00Z")
     conditions = {c["type"]: c for c in body["status"]["conditions"]}
     assert set(conditions) == {"Ready", "ContainersReady"}
-    assert conditions["Ready"] == {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z",
-                                   "reason": None, "message": None}  # fmt: skip
+    assert conditions["Ready"] == {
+        "type": "Ready",
+        "status": "True",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+        "reason": None,
+        "message": None,
+    }
     assert body["status"]["containerStatuses"] == [{"name": "model", "ready": True, "image": "x", "restartCount": 0}]
     down = _ready_patch(pod, False, {"model": False}, "2026-01-01T00:00:01Z")
     assert down["status"]["conditions"][0]["reason"] == "ContainersNotReady"
@@ -143,8 +158,9 @@ def test_kwok_leaves_probed_pods_not_ready_and_waits_for_the_data_plane_to_let_g
 
 def _record(version: str, code: int | None, *, fault: str = "", at: float = 0.0, mirror: bool = False) -> RequestRecord:
     error = "" if code is not None else "ConnectError: [Errno 111] Connection refused"
-    return RequestRecord(f"{version}-pod", version, "stable", code, 0.01, (0,), 0, fault, error, "127.1.0.9", at,
-                         mirror)  # fmt: skip
+    return RequestRecord(
+        f"{version}-pod", version, "stable", code, 0.01, (0,), 0, fault, error, "127.1.0.9", at, mirror
+    )
 
 
 class _Cluster:
@@ -152,16 +168,21 @@ class _Cluster:
 
 
 def _traffic() -> Traffic:
-    gen = TrafficGenerator(_Cluster(), "ns", target=Service("m"), dataset=generate(10, seed=1), rate_per_s=10,  # type: ignore[arg-type]
-                           seed=1)  # fmt: skip
+    cluster = _Cluster()
+    gen = TrafficGenerator(cluster, "ns", target=Service("m"), dataset=generate(10, seed=1), rate_per_s=10, seed=1)  # type: ignore[arg-type]
     return Traffic(gen, started_at=100.0)
 
 
 def test_traffic_tells_injected_failures_from_real_ones() -> None:
     t = _traffic()
-    t.records += [_record("v1", 200, at=100.2), _record("v1", None, at=101.5),
-                  _record("v2", 500, fault="error", at=101.7), _record("v2", 500, fault="latency=0.3", at=102.1),
-                  _record("v2", 400, at=102.2), _record("", None, at=103.0)]  # fmt: skip
+    t.records += [
+        _record("v1", 200, at=100.2),
+        _record("v1", None, at=101.5),
+        _record("v2", 500, fault="error", at=101.7),
+        _record("v2", 500, fault="latency=0.3", at=102.1),
+        _record("v2", 400, at=102.2),
+        _record("", None, at=103.0),
+    ]
     t.mirrored += [_record("v3", 200, at=101.0, mirror=True), _record("v3", None, at=101.1, mirror=True)]
     assert [r.code for r in t.unexpected_failures()] == [None, 500, 400, None]
     assert [r.code for r in t.unexpected_failures("v2")] == [500, 400]

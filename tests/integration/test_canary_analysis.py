@@ -283,9 +283,15 @@ def judge(
     async def run() -> Analysis:
         async with PrometheusClient(url, timeout=5.0) as client:
             return await analyze(
-                client, spec, at=at, interval=window, min_requests=min_requests, started=started,
-                canary=Variant(namespace, MODEL, canary), stable=Variant(namespace, MODEL, stable),
-            )  # fmt: skip
+                client,
+                spec,
+                at=at,
+                interval=window,
+                min_requests=min_requests,
+                started=started,
+                canary=Variant(namespace, MODEL, canary),
+                stable=Variant(namespace, MODEL, stable),
+            )
 
     return asyncio.run(run())
 
@@ -299,16 +305,19 @@ def describe(analysis: Analysis) -> str:
 def analyze_cli(url: str, at: datetime, *args: str) -> subprocess.CompletedProcess[str]:
     """`modelops analyze -f` on a ModelDeployment file for the window ending at `at`."""
     document = {
-        "apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment",
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
         "metadata": {"name": MODEL, "namespace": NAMESPACE},
-        "spec": {"model": {"name": MODEL, "version": "v2", "uri": "file:///models/v2", "sha256": "0" * 64},
-                 "rollout": {"minRequests": MIN_REQUESTS}},
-    }  # fmt: skip
+        "spec": {
+            "model": {"name": MODEL, "version": "v2", "uri": "file:///models/v2", "sha256": "0" * 64},
+            "rollout": {"minRequests": MIN_REQUESTS},
+        },
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(document, f)
     try:
-        argv = [sys.executable, "-m", "modelops.cli.main", "analyze", "-f", f.name, "--prometheus", url,
-                "--interval", f"{WINDOW.total_seconds():.0f}s", "--at", at.isoformat(), *args]  # fmt: skip
+        window = ("--interval", f"{WINDOW.total_seconds():.0f}s", "--at", at.isoformat())
+        argv = [sys.executable, "-m", "modelops.cli.main", "analyze", "-f", f.name, "--prometheus", url, *window, *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     finally:
         os.unlink(f.name)
@@ -411,8 +420,13 @@ def test_identical_canary_passes(cluster: DevCluster, prometheus: str, artifacts
     for (_, report), analysis in zip(runs, analyses, strict=True):
         assert report.requests("v2") >= MIN_REQUESTS and not report.errors
         assert {c.name for c in analysis.checks} == {
-            "availability", "latency", "errors-vs-stable", "latency-vs-stable", "invalid-vs-stable", "prediction-drift"
-        }  # fmt: skip
+            "availability",
+            "latency",
+            "errors-vs-stable",
+            "latency-vs-stable",
+            "invalid-vs-stable",
+            "prediction-drift",
+        }
         assert analysis.verdict is not Verdict.UNKNOWN, describe(analysis)  # enough traffic: decided
     failed = [a for a in analyses if a.verdict is Verdict.FAIL]
     assert len(failed) <= 1, "\n".join(describe(a) for a in failed)
@@ -449,8 +463,8 @@ def test_the_since_start_checks_count_every_interval_of_the_rollout(
     assert "since the rollout began" in since.reason and "latency-since-start" in checks
 
     # `modelops analyze --since` (what on call runs) shows the same window and numbers
-    answer = analyze_cli(prometheus, end, "--canary-version", "v2", "--stable-version", "v1",
-                         "--since", started.isoformat(), "-o", "json")  # fmt: skip
+    versions = ("--canary-version", "v2", "--stable-version", "v1")
+    answer = analyze_cli(prometheus, end, *versions, "--since", started.isoformat(), "-o", "json")
     printed = {c["name"]: c for c in json.loads(answer.stdout)["checks"]}
     assert printed["availability-since-start"]["value"] == since.value, answer.stdout
 
@@ -519,9 +533,10 @@ def test_canary_refusing_inputs_fails_and_one_refusing_what_stable_refuses_passe
     schema, shared = {"v2": Fault(renamed_input_rate=0.3)}, Fault(renamed_input_rate=0.2)
     runs = [
         traffic_window(cluster, NAMESPACE, artifacts.traffic.slice(0, rows), seed=501, faults=schema),
-        traffic_window(cluster, NAMESPACE, artifacts.traffic.slice(rows, 2 * rows), seed=502,
-                       faults={"v1": shared, "v2": shared}),
-    ]  # fmt: skip
+        traffic_window(
+            cluster, NAMESPACE, artifacts.traffic.slice(rows, 2 * rows), seed=502, faults={"v1": shared, "v2": shared}
+        ),
+    ]
     ends = window_ends([end for end, _ in runs])
     settle(ends[-1])
     changed, same = (judge(prometheus, NAMESPACE, "v2", at) for at in ends)

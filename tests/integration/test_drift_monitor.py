@@ -72,8 +72,12 @@ def _monitor(name: str, **spec: Any) -> dict[str, Any]:
         "driftShare": 0.2,
         "consecutive": 2,
     }
-    return {"apiVersion": "modelops.dev/v1alpha1", "kind": "DriftMonitor", "metadata": {"name": name, "namespace": NS},
-            "spec": {**base, **spec}}  # fmt: skip
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {**base, **spec},
+    }
 
 
 def _status(stack: Stack, name: str) -> dict[str, Any]:
@@ -111,8 +115,15 @@ def test_clean_traffic_stays_clean_and_a_shift_is_detected(stack: Stack, v1: Art
             for f in status["features"]:
                 assert f["samples"] >= 100 and f["pValue"] is not None
                 false_alarms[f["name"]] = false_alarms.get(f["name"], 0) + f["drifted"]
-        assert {f["name"] for f in status["features"]} == {*SHIFTED, "age_days", "txn_per_day", "distance_km",
-                                                            "merchant_risk", "device_age", "country"}  # fmt: skip
+        assert {f["name"] for f in status["features"]} == {
+            *SHIFTED,
+            "age_days",
+            "txn_per_day",
+            "distance_km",
+            "merchant_risk",
+            "device_age",
+            "country",
+        }
         assert stack.operator.metric("modelops_drift_detected", name="fraud-drift") == 0
         print(f"clean: per-feature drifted flags over {CLEAN_EVALUATIONS} evaluations: {false_alarms}")
 
@@ -147,8 +158,12 @@ def test_plugin_prints_the_feature_table(stack: Stack, v1: Artifact) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "modelops.cli.kubectl_plugin", "-n", NS, "drift", "fraud-drift"],
-        env={**stack.cluster.env}, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env={**stack.cluster.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "FEATURE" in result.stdout and "amount" in result.stdout and "DRIFTED" in result.stdout, result.stdout
 
@@ -157,10 +172,14 @@ def test_problems_are_conditions_not_crashes(stack: Stack, v1: Artifact) -> None
     """A missing ModelDeployment, a malformed ConfigMap and edges that do not match each name the problem."""
     stack.apply(
         _monitor("no-model", modelDeploymentRef={"name": "nope"}),
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "broken", "namespace": NS},
-         "data": {"baseline.json": "{not json"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "broken", "namespace": NS},
+            "data": {"baseline.json": "{not json"},
+        },
         _monitor("bad-json", reference={"configMapRef": {"name": "broken"}}),
-    )  # fmt: skip
+    )
     status = _wait(stack, "no-model", lambda s: condition(s, "Ready").get("status") == "False", 60)
     assert condition(status, "Ready")["reason"] == "ModelDeploymentNotFound"
     assert "'nope'" in condition(status, "Ready")["message"]
@@ -174,10 +193,14 @@ def test_problems_are_conditions_not_crashes(stack: Stack, v1: Artifact) -> None
         if feature["name"] == "amount":
             feature["edges"] = [e + 0.001 for e in feature["edges"]]
     stack.apply(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shifted-edges", "namespace": NS},
-         "data": {"baseline.json": json.dumps(baseline)}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "shifted-edges", "namespace": NS},
+            "data": {"baseline.json": json.dumps(baseline)},
+        },
         _monitor("edges", reference={"configMapRef": {"name": "shifted-edges"}}),
-    )  # fmt: skip
+    )
     traffic = stack.traffic(Service(MODEL), dataset=generate(5_000, seed=21), rate=RATE, seed=21)
     try:
         status = _wait(stack, "edges", lambda s: condition(s, "Degraded").get("status") == "True", 60)

@@ -26,9 +26,15 @@ from modelops_devcluster.traffic import Fault, HTTPRoute, Service, Target, Virtu
 
 pytestmark = pytest.mark.integration
 NS = "e2e"
-FAST = {"interval": "5s", "minRequests": 20, "maxFailedChecks": 2, "maxUnknownChecks": 24, "bakeTime": "5s",
-        "progressDeadline": "5m", "steps": [{"setWeight": 20}, {"analysis": {"intervals": 1}}, {"setWeight": 50},
-                                            {"analysis": {"intervals": 1}}]}  # fmt: skip
+FAST = {
+    "interval": "5s",
+    "minRequests": 20,
+    "maxFailedChecks": 2,
+    "maxUnknownChecks": 24,
+    "bakeTime": "5s",
+    "progressDeadline": "5m",
+    "steps": [{"setWeight": 20}, {"analysis": {"intervals": 1}}, {"setWeight": 50}, {"analysis": {"intervals": 1}}],
+}
 RATE_EACH = 25  # requests/s per ModelDeployment when the three routers run side by side
 ROUTERS: dict[str, dict[str, Any]] = {
     "gatewayAPI": {"router": "gatewayAPI", "parentRefs": [{"name": "public"}], "hosts": ["m.example"]},
@@ -48,8 +54,9 @@ def versions(stack: Stack) -> dict[str, Artifact]:
     return {v: stack.train("m", v, rows=4000, seed=i) for i, v in enumerate(("v1", "v2", "v3"), start=1)}
 
 
-def _md(name: str, artifact: Artifact, traffic: dict[str, Any], rollout: dict[str, Any] | None = None,
-        replicas: int = 2) -> dict[str, Any]:  # fmt: skip
+def _md(
+    name: str, artifact: Artifact, traffic: dict[str, Any], rollout: dict[str, Any] | None = None, replicas: int = 2
+) -> dict[str, Any]:
     return {
         "apiVersion": "modelops.dev/v1alpha1",
         "kind": "ModelDeployment",
@@ -92,8 +99,9 @@ def test_healthy_version_is_promoted_and_broken_one_rolled_back(
     try:
         stack.apply(_md(name, versions["v2"], ROUTERS[router], replicas=replicas))
         seen: list[int] = []
-        status = stack.wait(name, lambda s: _serving(s, "v2"), timeout=180,
-                            on_change=lambda s: seen.append(s.get("canaryWeight", 0)))  # fmt: skip
+        status = stack.wait(
+            name, lambda s: _serving(s, "v2"), timeout=180, on_change=lambda s: seen.append(s.get("canaryWeight", 0))
+        )
         assert status["history"][0]["outcome"] == "Promoted"
         assert {20, 50} <= set(seen), seen
         stack.apply(_md(name, versions["v3"], ROUTERS[router], replicas=replicas))
@@ -126,8 +134,12 @@ def test_canary_refusing_inputs_stable_accepts_is_rolled_back(stack: Stack, vers
     try:
         stack.apply(_md(name, versions["v2"], ROUTERS["gatewayAPI"]))
         judged: list[dict[str, Any]] = []
-        status = stack.wait(name, lambda s: _serving(s, "v2"), timeout=180,
-                            on_change=lambda s: judged.append(_check(s, "invalid-vs-stable")))  # fmt: skip
+        status = stack.wait(
+            name,
+            lambda s: _serving(s, "v2"),
+            timeout=180,
+            on_change=lambda s: judged.append(_check(s, "invalid-vs-stable")),
+        )
         assert status["history"][0]["outcome"] == "Promoted", (status["history"][0], _events(stack, name))
         passed = [c for c in judged if c.get("verdict") == "Pass"]
         assert passed, judged  # judged from data: the stable's own refusals, not a missing series
@@ -135,8 +147,12 @@ def test_canary_refusing_inputs_stable_accepts_is_rolled_back(stack: Stack, vers
 
         stack.apply(_md(name, versions["v3"], ROUTERS["gatewayAPI"]))
         failing: list[dict[str, Any]] = []
-        status = stack.wait(name, lambda s: s.get("phase") == "RolledBack", timeout=180,
-                            on_change=lambda s: failing.append(s.get("lastAnalysis") or {}))  # fmt: skip
+        status = stack.wait(
+            name,
+            lambda s: s.get("phase") == "RolledBack",
+            timeout=180,
+            on_change=lambda s: failing.append(s.get("lastAnalysis") or {}),
+        )
         last = status["history"][0]
         assert (last["version"], last["outcome"]) == ("v3", "RolledBack"), (last, _events(stack, name))
         assert "failed analyses" in last["reason"] and "invalid-vs-stable" in last["reason"], last
@@ -165,8 +181,10 @@ def _each_router(stack: Stack, prefix: str, v1: Artifact) -> dict[str, tuple[str
         stack.apply(_md(name, v1, ROUTERS[router]))
     for name in names.values():
         stack.wait(name, lambda s: s.get("phase") == "Available", timeout=90)
-    return {router: (name, stack.traffic(_target(name, router), rate=RATE_EACH, seed=zlib.crc32(name.encode()) % 1000))
-            for router, name in names.items()}  # fmt: skip
+    return {
+        router: (name, stack.traffic(_target(name, router), rate=RATE_EACH, seed=zlib.crc32(name.encode()) % 1000))
+        for router, name in names.items()
+    }
 
 
 def _stop(served: dict[str, tuple[str, Traffic]]) -> None:
@@ -195,8 +213,11 @@ def test_slow_version_fails_the_latency_slo(stack: Stack, versions: dict[str, Ar
 
 
 # after promotion v2 breaks: errors on two routers, and on istio it turns slow (every SLO is watched in the bake)
-BREAKS = {"gatewayAPI": (Fault(error_rate=0.5), "availability"), "istio": (Fault(latency_s=0.3), "latency"),
-          "replicas": (Fault(error_rate=0.5), "availability")}  # fmt: skip
+BREAKS = {
+    "gatewayAPI": (Fault(error_rate=0.5), "availability"),
+    "istio": (Fault(latency_s=0.3), "latency"),
+    "replicas": (Fault(error_rate=0.5), "availability"),
+}
 
 
 def test_bad_promotion_is_reverted_during_bake(stack: Stack, versions: dict[str, Artifact]) -> None:
@@ -234,8 +255,10 @@ def test_killed_operator_resumes_each_rollout(stack: Stack, versions: dict[str, 
     try:
         for router, (name, _) in served.items():
             stack.apply(_md(name, versions["v2"], ROUTERS[router]))
-        before = {router: stack.wait(name, lambda s: s.get("canaryWeight", 0) > 0, timeout=120)
-                  for router, (name, _) in served.items()}  # fmt: skip
+        before = {
+            router: stack.wait(name, lambda s: s.get("canaryWeight", 0) > 0, timeout=120)
+            for router, (name, _) in served.items()
+        }
         stack.operator.kill()
         for router, (name, _) in served.items():  # killed mid-rollout: nothing promoted yet
             assert stack.status(name)["stable"]["version"] == "v1", router

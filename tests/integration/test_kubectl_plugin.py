@@ -30,12 +30,30 @@ def test_status_through_kubectl_plugin_discovery(cluster: Any, tmp_path: Path) -
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "operator"), env.get("PYTHONPATH", "")] if p)
     kubectl = shutil.which("kubectl", path=env["PATH"])
     assert kubectl
-    out = subprocess.run([kubectl, "modelops", "-n", "plugin", "status", "fraud"], env=env, capture_output=True,
-                         text=True, timeout=60, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [kubectl, "modelops", "-n", "plugin", "status", "fraud"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "ModelDeployment plugin/fraud" in out
-    as_json = subprocess.run([kubectl, "modelops", "-n", "plugin", "status", "fraud", "-o", "json"], env=env,
-                             capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+    as_json = subprocess.run(
+        [kubectl, "modelops", "-n", "plugin", "status", "fraud", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     json.loads(as_json)
-    missing = subprocess.run([kubectl, "modelops", "-n", "plugin", "status", "nope"], env=env, capture_output=True,
-                             text=True, timeout=60, check=False)  # fmt: skip
+    missing = subprocess.run(
+        [kubectl, "modelops", "-n", "plugin", "status", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert missing.returncode == 1 and "ModelDeployment plugin/nope not found" in missing.stderr

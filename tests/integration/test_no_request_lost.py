@@ -49,8 +49,9 @@ class Scene:
         for router in routers or list(ROUTERS):
             self.stack.apply(_md(self.names[router], router, artifact, version, **rollout))
 
-    def wait(self, check: Callable[[dict[str, Any]], bool], routers: list[str] | None = None,
-             timeout: float = 180) -> dict[str, dict[str, Any]]:  # fmt: skip
+    def wait(
+        self, check: Callable[[dict[str, Any]], bool], routers: list[str] | None = None, timeout: float = 180
+    ) -> dict[str, dict[str, Any]]:
         return {r: self.stack.wait(self.names[r], check, timeout=timeout) for r in routers or list(ROUTERS)}
 
     def kill_operator(self) -> None:
@@ -140,9 +141,9 @@ def test_no_request_is_lost_on_any_path_the_operator_takes(stack: Stack) -> None
         # a shadow answers mirrored copies only; it takes live traffic once it continues as a canary
         assert traffic.answered(since=began, until=ended).get("v5", 0) == 0, (router, summaries[router])
         assert traffic.mirrored_answers(since=began, until=ended).get("v5", 0) > 0, (router, summaries[router])
-    rejected = stack.kubectl("apply", "-n", NS, "--server-side", "--field-manager=demo", "--dry-run=server", "-f", "-",
-                             input=_yaml(_md(scene.names["replicas"], "replicas", b, "v5", strategy="shadow")),
-                             check=False)  # fmt: skip
+    shadow_on_replicas = _yaml(_md(scene.names["replicas"], "replicas", b, "v5", strategy="shadow"))
+    dry_run = ("apply", "-n", NS, "--server-side", "--field-manager=demo", "--dry-run=server", "-f", "-")
+    rejected = stack.kubectl(*dry_run, input=shadow_on_replicas, check=False)
     assert "shadow needs traffic.router" in rejected, rejected
 
 

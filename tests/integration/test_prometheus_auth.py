@@ -55,11 +55,17 @@ def _basic(user: str, password: str) -> str:
 @pytest.fixture(scope="module")
 def guarded() -> Iterator[PrometheusServer]:
     """Prometheus that answers only with USER:PASSWORD, scraping itself with them every second."""
-    server = PrometheusServer({"global": {"scrape_interval": "1s"}}, auth=(USER, PASSWORD),
-                              web_config={"basic_auth_users": {USER: PASSWORD_BCRYPT}})  # fmt: skip
+    server = PrometheusServer(
+        {"global": {"scrape_interval": "1s"}},
+        auth=(USER, PASSWORD),
+        web_config={"basic_auth_users": {USER: PASSWORD_BCRYPT}},
+    )
     with server:
-        job = {"job_name": "self", "basic_auth": {"username": USER, "password": PASSWORD},
-               "static_configs": [{"targets": [f"{LOOPBACK}:{server.port}"]}]}  # fmt: skip
+        job = {
+            "job_name": "self",
+            "basic_auth": {"username": USER, "password": PASSWORD},
+            "static_configs": [{"targets": [f"{LOOPBACK}:{server.port}"]}],
+        }
         server.reload({"global": {"scrape_interval": "1s"}, "scrape_configs": [job]})
         yield server
 
@@ -216,9 +222,15 @@ def test_refused_credentials_make_every_canary_check_unknown_with_the_reason(gua
 
     async def go() -> list[tuple[Verdict, str]]:
         async with PrometheusClient(guarded.url, basic_auth=(USER, "wrong")) as client:
-            analysis = await analyze(client, spec.analysis, canary=Variant(NAMESPACE, "m", "v2"),
-                                     stable=Variant(NAMESPACE, "m", "v1"), interval=timedelta(minutes=1),
-                                     min_requests=100, at=datetime.now(UTC))  # fmt: skip
+            analysis = await analyze(
+                client,
+                spec.analysis,
+                canary=Variant(NAMESPACE, "m", "v2"),
+                stable=Variant(NAMESPACE, "m", "v1"),
+                interval=timedelta(minutes=1),
+                min_requests=100,
+                at=datetime.now(UTC),
+            )
         assert analysis.verdict is Verdict.UNKNOWN
         return [(c.verdict, c.reason) for c in analysis.checks]
 
@@ -234,15 +246,24 @@ def test_a_model_deployments_secret_is_read_from_the_api_server(cluster: Any, pr
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
 
     def secret(token: str) -> None:
-        manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "prom-token", "namespace": NAMESPACE},
-                    "stringData": {"token": token}}  # fmt: skip
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "prom-token", "namespace": NAMESPACE},
+            "stringData": {"token": token},
+        }
         cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
     prometheus = {"url": proxy.url, "bearerTokenSecretRef": {"name": "prom-token"}}
-    md = {"apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment",
-          "metadata": {"name": "authed", "namespace": NAMESPACE},
-          "spec": {"model": {"name": "authed", "version": "v1", "uri": "file:///m.npz"},
-                   "analysis": {"prometheus": prometheus}}}  # fmt: skip
+    md = {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "authed", "namespace": NAMESPACE},
+        "spec": {
+            "model": {"name": "authed", "version": "v1", "uri": "file:///m.npz"},
+            "analysis": {"prometheus": prometheus},
+        },
+    }
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(md))
     stored = json.loads(cluster.kubectl("get", "-n", NAMESPACE, "md", "authed", "-o", "json").stdout)
     source = ModelDeploymentSpec.model_validate(stored["spec"]).analysis.prometheus

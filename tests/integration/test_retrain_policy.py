@@ -37,18 +37,33 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def v1(stack: Stack) -> Artifact:
     artifact = stack.train(MODEL, "v1", rows=4000, seed=1)
-    stack.apply({
-        "apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": MODEL, "namespace": NS},
-        "spec": {"model": {"name": MODEL, "version": "v1", "uri": artifact.uri, "sha256": artifact.sha256},
-                 "replicas": 1, "traffic": {"router": "replicas"}},
-    })  # fmt: skip
+    stack.apply(
+        {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": MODEL, "namespace": NS},
+            "spec": {
+                "model": {"name": MODEL, "version": "v1", "uri": artifact.uri, "sha256": artifact.sha256},
+                "replicas": 1,
+                "traffic": {"router": "replicas"},
+            },
+        }
+    )
     stack.wait(MODEL, lambda s: s.get("phase") == "Available", timeout=90)
     return artifact
 
 
 def _result(version: str, auc: float = 0.9, **extra: Any) -> str:
-    return json.dumps({"model": MODEL, "version": version, "uri": f"file:///models/{MODEL}/{version}/model.npz",
-                       "sha256": "0" * 64, "metrics": {"auc": auc, "accuracy": 0.95}, **extra})  # fmt: skip
+    return json.dumps(
+        {
+            "model": MODEL,
+            "version": version,
+            "uri": f"file:///models/{MODEL}/{version}/model.npz",
+            "sha256": "0" * 64,
+            "metrics": {"auc": auc, "accuracy": 0.95},
+            **extra,
+        }
+    )
 
 
 def _policy(name: str, *, annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
@@ -58,17 +73,31 @@ def _policy(name: str, *, annotations: dict[str, str] | None = None, **spec: Any
         "jobTemplate": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": 3600,
-            "template": {"metadata": pod_meta, "spec": {"restartPolicy": "Never", "containers": [
-                {"name": "trainer", "image": "registry.example/trainer:1", "args": ["--data", "s3://bucket/fraud"],
-                 "env": [{"name": "MODELOPS_DATA_URI", "value": "s3://bucket/fraud"}],
-                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}},
-            ]}},
+            "template": {
+                "metadata": pod_meta,
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "trainer",
+                            "image": "registry.example/trainer:1",
+                            "args": ["--data", "s3://bucket/fraud"],
+                            "env": [{"name": "MODELOPS_DATA_URI", "value": "s3://bucket/fraud"}],
+                            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
+                        },
+                    ],
+                },
+            },
         },
         "validation": [{"metric": "auc", "min": 0.8}],
         "cooldown": "1h",
-    }  # fmt: skip
-    return {"apiVersion": "modelops.dev/v1alpha1", "kind": "RetrainPolicy", "metadata": {"name": name, "namespace": NS},
-            "spec": {**base, **spec}}  # fmt: skip
+    }
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "RetrainPolicy",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {**base, **spec},
+    }
 
 
 def _status(stack: Stack, name: str) -> dict[str, Any]:
@@ -102,8 +131,14 @@ def _jobs(stack: Stack, policy: str) -> list[dict[str, Any]]:
 
 
 def _plugin(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelops.cli.kubectl_plugin", "-n", NS, *args],
-                          env=stack.cluster.env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "modelops.cli.kubectl_plugin", "-n", NS, *args],
+        env=stack.cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_manual_trigger_runs_a_job_and_validates_its_result(stack: Stack, v1: Artifact) -> None:
@@ -115,9 +150,13 @@ def test_manual_trigger_runs_a_job_and_validates_its_result(stack: Stack, v1: Ar
     status = _wait(stack, name, lambda s: _run(s, "manual-1").get("outcome") == "Validated", 60)
     run = _run(status, "manual-1")
     assert run["trigger"] == "manual" and run["job"] == "manual-1" and run["metrics"]["auc"] == 0.9
-    assert status["latestValidated"] == {"version": "manual-1", "uri": f"file:///models/{MODEL}/manual-1/model.npz",
-                                         "sha256": "0" * 64, "run": "manual-1",
-                                         "metrics": {"auc": 0.9, "accuracy": 0.95}}  # fmt: skip
+    assert status["latestValidated"] == {
+        "version": "manual-1",
+        "uri": f"file:///models/{MODEL}/manual-1/model.npz",
+        "sha256": "0" * 64,
+        "run": "manual-1",
+        "metrics": {"auc": 0.9, "accuracy": 0.95},
+    }
     (job,) = _jobs(stack, name)
     assert job["metadata"]["ownerReferences"][0]["kind"] == "RetrainPolicy"
     container = job["spec"]["template"]["spec"]["containers"][0]
@@ -144,9 +183,12 @@ def test_manual_trigger_runs_a_job_and_validates_its_result(stack: Stack, v1: Ar
 def test_failed_job_and_rejected_result(stack: Stack, v1: Artifact) -> None:
     stack.apply(
         _policy("failing", annotations={"kwok.modelops.dev/exit-code": "3"}, triggers={"manual": "go"}),
-        _policy("weak", annotations={"kwok.modelops.dev/termination-message": _result("weak-1", auc=0.6)},
-                triggers={"manual": "go"}),
-    )  # fmt: skip
+        _policy(
+            "weak",
+            annotations={"kwok.modelops.dev/termination-message": _result("weak-1", auc=0.6)},
+            triggers={"manual": "go"},
+        ),
+    )
     status = _wait(stack, "failing", lambda s: _run(s, "failing-1").get("outcome") == "Failed", 90)
     reason = _run(status, "failing-1")["reason"]
     assert "BackoffLimitExceeded" in reason and "exit 3" in reason, reason
@@ -157,8 +199,13 @@ def test_failed_job_and_rejected_result(stack: Stack, v1: Artifact) -> None:
 
 
 def test_schedule_trigger(stack: Stack, v1: Artifact) -> None:
-    stack.apply(_policy("nightly", annotations={"kwok.modelops.dev/termination-message": _result("nightly-1")},
-                        triggers={"schedule": "* * * * *"}))  # fmt: skip
+    stack.apply(
+        _policy(
+            "nightly",
+            annotations={"kwok.modelops.dev/termination-message": _result("nightly-1")},
+            triggers={"schedule": "* * * * *"},
+        )
+    )
     status = _wait(stack, "nightly", lambda s: s.get("nextScheduled") is not None, 30)
     assert not status.get("runs")  # scheduling is not firing: the first pass only computes the next time
     fire = datetime.fromisoformat(status["nextScheduled"].replace("Z", "+00:00"))
@@ -173,16 +220,35 @@ def test_drift_trigger_fires_once_per_episode(stack: Stack, v1: Artifact) -> Non
     # A monitor of a ModelDeployment that does not exist cannot evaluate, so the operator keeps
     # whatever verdict its status holds: the test sets one, as an evaluation would.
     spec = {"modelDeploymentRef": {"name": "elsewhere"}, "reference": {"past": {"offset": "1d"}}}
-    stack.apply({"apiVersion": "modelops.dev/v1alpha1", "kind": "DriftMonitor",
-                 "metadata": {"name": "watch", "namespace": NS}, "spec": spec})  # fmt: skip
+    stack.apply(
+        {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "DriftMonitor",
+            "metadata": {"name": "watch", "namespace": NS},
+            "spec": spec,
+        }
+    )
     # the operator's first pass: Ready=False (nothing to evaluate)
     stack.wait_status("driftmonitor", "watch", lambda s: bool(s.get("conditions")), timeout=30)
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    patch = {"status": {"drifted": True, "lastEvaluated": since, "conditions": [
-        {"type": "Drifted", "status": "True", "reason": "DriftDetected", "lastTransitionTime": since,
-         "message": "2 of 8 tested features drift: amount (PSI 0.40), hour (PSI 0.22)"}]}}  # fmt: skip
-    stack.kubectl("patch", "driftmonitor", "watch", "-n", NS, "--subresource=status", "--type=merge",
-                  "-p", json.dumps(patch))  # fmt: skip
+    patch = {
+        "status": {
+            "drifted": True,
+            "lastEvaluated": since,
+            "conditions": [
+                {
+                    "type": "Drifted",
+                    "status": "True",
+                    "reason": "DriftDetected",
+                    "lastTransitionTime": since,
+                    "message": "2 of 8 tested features drift: amount (PSI 0.40), hour (PSI 0.22)",
+                }
+            ],
+        }
+    }
+    stack.kubectl(
+        "patch", "driftmonitor", "watch", "-n", NS, "--subresource=status", "--type=merge", "-p", json.dumps(patch)
+    )
     annotations = {"kwok.modelops.dev/termination-message": _result("on-drift-1")}
     policy = _policy("on-drift", annotations=annotations, triggers={"drift": {"monitorRef": {"name": "watch"}}})
     stack.apply(policy)
@@ -216,8 +282,14 @@ def test_real_trainer_result(stack: Stack, v1: Artifact) -> None:
     result = train(Settings(data="synthetic://?rows=4000&seed=5", out=out, model=MODEL, version="real-1", seed=5))
     message = json.dumps(result)
     assert len(message) < 4096  # what a kubelet keeps of a termination message
-    stack.apply(_policy("real", annotations={"kwok.modelops.dev/termination-message": message},
-                        triggers={"manual": "go"}, validation=[{"metric": "auc", "min": 0.7}]))  # fmt: skip
+    stack.apply(
+        _policy(
+            "real",
+            annotations={"kwok.modelops.dev/termination-message": message},
+            triggers={"manual": "go"},
+            validation=[{"metric": "auc", "min": 0.7}],
+        )
+    )
     status = _wait(stack, "real", lambda s: _run(s, "real-1").get("outcome") == "Validated", 60)
     validated = status["latestValidated"]
     assert validated["uri"] == (out / "model.npz").resolve().as_uri() and validated["sha256"] == result["sha256"]
@@ -233,22 +305,33 @@ def test_model_from_rolls_out_a_validated_version_through_the_canary(stack: Stac
     """v1 serves; a manual run validates a real retrained model; the ModelDeployment that takes its
     versions from the policy rolls it out through the judged canary, without anyone editing it."""
     out = stack.workdir / "models" / "loop" / "loop-retrain-1"
-    result = train(Settings(data="synthetic://?rows=4000&seed=7", out=out, model="loop", version="loop-retrain-1",
-                            seed=7))  # fmt: skip
-    policy = _policy("loop-retrain", annotations={"kwok.modelops.dev/termination-message": json.dumps(result)},
-                     validation=[{"metric": "auc", "min": 0.7}])  # fmt: skip
+    result = train(
+        Settings(data="synthetic://?rows=4000&seed=7", out=out, model="loop", version="loop-retrain-1", seed=7)
+    )
+    policy = _policy(
+        "loop-retrain",
+        annotations={"kwok.modelops.dev/termination-message": json.dumps(result)},
+        validation=[{"metric": "auc", "min": 0.7}],
+    )
     policy["spec"]["modelDeploymentRef"] = {"name": "loop"}
     md = {
-        "apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "loop", "namespace": NS},
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "loop", "namespace": NS},
         "spec": {
             "model": {"name": "loop", "version": "v1", "uri": v1.uri, "sha256": v1.sha256},
             "modelFrom": {"retrainPolicyRef": {"name": "loop-retrain"}},
             "replicas": 2,
             "traffic": {"router": "replicas"},
-            "rollout": {"interval": "5s", "minRequests": 20, "maxUnknownChecks": 24, "bakeTime": "5s",
-                        "steps": [{"setWeight": 50}, {"analysis": {"intervals": 1}}]},
+            "rollout": {
+                "interval": "5s",
+                "minRequests": 20,
+                "maxUnknownChecks": 24,
+                "bakeTime": "5s",
+                "steps": [{"setWeight": 50}, {"analysis": {"intervals": 1}}],
+            },
         },
-    }  # fmt: skip
+    }
     stack.apply(policy, md)
     stack.wait("loop", lambda s: s.get("phase") == "Available", timeout=90)
     assert stack.status("loop")["stable"]["version"] == "v1"  # nothing validated yet: spec.model serves
@@ -256,8 +339,7 @@ def test_model_from_rolls_out_a_validated_version_through_the_canary(stack: Stac
     try:
         assert _plugin(stack, "retrain", "loop-retrain").returncode == 0
         _wait(stack, "loop-retrain", lambda s: _run(s, "loop-retrain-1").get("outcome") == "Validated", 60)
-        status = stack.wait("loop", lambda s: (s.get("stable") or {}).get("version") == "loop-retrain-1",
-                            timeout=180)  # fmt: skip
+        status = stack.wait("loop", lambda s: (s.get("stable") or {}).get("version") == "loop-retrain-1", timeout=180)
     finally:
         traffic.stop()
     entry = status["history"][0]
@@ -269,9 +351,14 @@ def test_model_from_rolls_out_a_validated_version_through_the_canary(stack: Stac
     deployment = stack.get("deployment", "loop-loop-retrain-1")
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     assert volumes["baseline"]["configMap"]["name"] == "loop-retrain-1-baseline"
-    stack.apply({"apiVersion": "modelops.dev/v1alpha1", "kind": "DriftMonitor",
-                 "metadata": {"name": "loop-drift", "namespace": NS},
-                 "spec": {"modelDeploymentRef": {"name": "loop"}, "reference": {"served": {}}}})  # fmt: skip
+    stack.apply(
+        {
+            "apiVersion": "modelops.dev/v1alpha1",
+            "kind": "DriftMonitor",
+            "metadata": {"name": "loop-drift", "namespace": NS},
+            "spec": {"modelDeploymentRef": {"name": "loop"}, "reference": {"served": {}}},
+        }
+    )
     monitor = stack.wait_status("driftmonitor", "loop-drift", lambda s: bool(s.get("reference")), timeout=30)
     assert monitor["reference"] == "ConfigMap loop-retrain-1-baseline/baseline.json (the baseline of loop-retrain-1)"
     assert monitor["version"] == "loop-retrain-1"

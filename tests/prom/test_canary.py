@@ -45,8 +45,9 @@ class Scripted:
 def _analyze(client: Scripted, started: datetime | None) -> dict[str, tuple[Verdict, str]]:
     prometheus = cast(PrometheusClient, client)
     canary, stable = Variant("ns", "m", "v2"), Variant("ns", "m", "v1")
-    judged = analyze(prometheus, SPEC, canary=canary, stable=stable, interval=INTERVAL, min_requests=20, at=AT,
-                     started=started)  # fmt: skip
+    judged = analyze(
+        prometheus, SPEC, canary=canary, stable=stable, interval=INTERVAL, min_requests=20, at=AT, started=started
+    )
     analysis = asyncio.run(judged)
     return {c.name: (c.verdict, c.reason) for c in analysis.checks} | {"": (analysis.verdict, analysis.failing())}
 
@@ -66,9 +67,12 @@ def test_a_lucky_interval_does_not_hide_what_the_rollout_so_far_shows() -> None:
 def test_a_healthy_rollout_passes_both_windows() -> None:
     checks = _analyze(Scripted({"15s": (0, 40), "2m": (0, 400)}), started=AT - timedelta(minutes=2))
     assert {name: verdict for name, (verdict, _) in checks.items()} == {
-        "availability": Verdict.PASS, "availability-since-start": Verdict.PASS,
-        "latency": Verdict.PASS, "latency-since-start": Verdict.PASS, "": Verdict.PASS,
-    }  # fmt: skip
+        "availability": Verdict.PASS,
+        "availability-since-start": Verdict.PASS,
+        "latency": Verdict.PASS,
+        "latency-since-start": Verdict.PASS,
+        "": Verdict.PASS,
+    }
 
 
 def test_the_rollout_window_starts_at_two_intervals_and_looks_back_a_day_at_most() -> None:
@@ -85,8 +89,9 @@ def test_the_rollout_window_starts_at_two_intervals_and_looks_back_a_day_at_most
 def test_too_few_requests_over_the_rollout_is_unknown_and_so_is_a_blind_prometheus() -> None:
     checks = _analyze(Scripted({"15s": (0, 40), "45s": (0, 0)}), started=AT - 3 * INTERVAL)
     assert checks["availability-since-start"] == (
-        Verdict.UNKNOWN, "no traffic to the canary since the rollout began 45s ago (no data)"
-    )  # fmt: skip
+        Verdict.UNKNOWN,
+        "no traffic to the canary since the rollout began 45s ago (no data)",
+    )
     assert checks[""][0] is Verdict.UNKNOWN
     blind = _analyze(Scripted({}, down=True), started=AT - 3 * INTERVAL)
     assert set(blind) == {"availability", "availability-since-start", "latency", "latency-since-start", ""}
@@ -127,8 +132,9 @@ class Refusing:
 
 def _invalid(client: Refusing, spec: AnalysisSpec = INVALID_ONLY) -> tuple[Verdict, Verdict, str, float | None]:
     canary, stable = Variant("ns", "m", "v2"), Variant("ns", "m", "v1")
-    judged = analyze(cast(PrometheusClient, client), spec, canary=canary, stable=stable, interval=INTERVAL,
-                     min_requests=100, at=AT)  # fmt: skip
+    judged = analyze(
+        cast(PrometheusClient, client), spec, canary=canary, stable=stable, interval=INTERVAL, min_requests=100, at=AT
+    )
     analysis = asyncio.run(judged)
     check = {c.name: c for c in analysis.checks}["invalid-vs-stable"]
     return check.verdict, analysis.verdict, check.reason, check.value
@@ -175,16 +181,33 @@ def test_servers_without_the_refusal_counter_skip_the_check_without_holding_the_
 
 def test_disabled_it_sends_no_query_and_a_blind_prometheus_names_it() -> None:
     client = Refusing({"v2": 300, "v1": 600}, {})
-    spec = INVALID_ONLY.model_copy(update={"invalid_requests": INVALID_ONLY.invalid_requests.model_copy(
-        update={"enabled": False})})  # fmt: skip
+    spec = INVALID_ONLY.model_copy(
+        update={"invalid_requests": INVALID_ONLY.invalid_requests.model_copy(update={"enabled": False})}
+    )
     canary, stable = Variant("ns", "m", "v2"), Variant("ns", "m", "v1")
-    analysis = asyncio.run(analyze(cast(PrometheusClient, client), spec, canary=canary, stable=stable,
-                                   interval=INTERVAL, min_requests=100, at=AT))  # fmt: skip
+    analysis = asyncio.run(
+        analyze(
+            cast(PrometheusClient, client),
+            spec,
+            canary=canary,
+            stable=stable,
+            interval=INTERVAL,
+            min_requests=100,
+            at=AT,
+        )
+    )
     assert "invalid-vs-stable" not in {c.name for c in analysis.checks}
     assert not any("invalid" in q for q in client.queries)
     blind = _analyze(Scripted({}, down=True), started=None)
     assert "invalid-vs-stable" not in blind  # SPEC disables it
-    down = analyze(cast(PrometheusClient, Scripted({}, down=True)), INVALID_ONLY, canary=canary, stable=stable,
-                   interval=INTERVAL, min_requests=100, at=AT)  # fmt: skip
+    down = analyze(
+        cast(PrometheusClient, Scripted({}, down=True)),
+        INVALID_ONLY,
+        canary=canary,
+        stable=stable,
+        interval=INTERVAL,
+        min_requests=100,
+        at=AT,
+    )
     checks = {c.name: c.verdict for c in asyncio.run(down).checks}
     assert checks == {"availability": Verdict.UNKNOWN, "invalid-vs-stable": Verdict.UNKNOWN}

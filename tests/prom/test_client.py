@@ -83,8 +83,13 @@ def test_bad_queries_are_not_retried() -> None:
 def test_range_and_series() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("query_range"):
-            return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix",
-                                  "result": [{"metric": {}, "values": [[1, "1"], [2, "3"]]}]}})  # fmt: skip
+            return httpx.Response(
+                200,
+                json={
+                    "status": "success",
+                    "data": {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "1"], [2, "3"]]}]},
+                },
+            )
         assert request.content.decode().count("match%5B%5D=") == 2
         return httpx.Response(200, json={"status": "success", "data": [{"__name__": "x", "le": "0.25"}]})
 

@@ -85,8 +85,9 @@ def test_401_without_credentials_says_none_are_configured() -> None:
 
 def test_a_refusing_client_sends_nothing() -> None:
     seen: list[httpx.Request] = []
-    client = PrometheusClient("http://p.test", refusal="Secret ml/prom has no key 'token'",
-                              transport=httpx.MockTransport(_recording(seen)))  # fmt: skip
+    client = PrometheusClient(
+        "http://p.test", refusal="Secret ml/prom has no key 'token'", transport=httpx.MockTransport(_recording(seen))
+    )
     with pytest.raises(PrometheusCredentialsError, match="Secret ml/prom has no key 'token'"):
         _run(client)
     assert seen == []
@@ -97,9 +98,15 @@ def _analysis_reasons(client: PrometheusClient) -> list[tuple[Verdict, str]]:
 
     async def go() -> list[tuple[Verdict, str]]:
         async with client:
-            result = await analyze(client, spec.analysis, canary=Variant("ml", "m", "v2"),
-                                   stable=Variant("ml", "m", "v1"), interval=timedelta(minutes=1),
-                                   min_requests=100, at=AT)  # fmt: skip
+            result = await analyze(
+                client,
+                spec.analysis,
+                canary=Variant("ml", "m", "v2"),
+                stable=Variant("ml", "m", "v1"),
+                interval=timedelta(minutes=1),
+                min_requests=100,
+                at=AT,
+            )
         return [(c.verdict, c.reason) for c in result.checks]
 
     return asyncio.run(go())

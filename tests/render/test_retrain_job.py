@@ -4,9 +4,18 @@ import copy
 
 from modelops.render.retrain_job import POLICY_LABEL, RUN_LABEL, RunPlan, job
 
-PLAN = RunPlan(policy="fraud-retrain", policy_uid="uid-1", namespace="ml", run="fraud-retrain-3", model="fraud",
-               current_version="v2", next_version="fraud-retrain-3", output_uri="s3://m/fraud/fraud-retrain-3",
-               trigger="drift", data_window="7d")  # fmt: skip
+PLAN = RunPlan(
+    policy="fraud-retrain",
+    policy_uid="uid-1",
+    namespace="ml",
+    run="fraud-retrain-3",
+    model="fraud",
+    current_version="v2",
+    next_version="fraud-retrain-3",
+    output_uri="s3://m/fraud/fraud-retrain-3",
+    trigger="drift",
+    data_window="7d",
+)
 TEMPLATE = {
     "backoffLimit": 1,
     "activeDeadlineSeconds": 3600,
@@ -15,13 +24,21 @@ TEMPLATE = {
         "spec": {
             "restartPolicy": "Never",
             "initContainers": [{"name": "fetch", "image": "busybox"}],
-            "containers": [{"name": "trainer", "image": "t:1", "resources": {"requests": {"cpu": "2"}},
-                            "env": [{"name": "MODELOPS_DATA_WINDOW", "value": "30d"},
-                                    {"name": "MODELOPS_NEXT_VERSION", "value": "spoofed"},
-                                    {"name": "HOME", "value": "/tmp"}]}],
+            "containers": [
+                {
+                    "name": "trainer",
+                    "image": "t:1",
+                    "resources": {"requests": {"cpu": "2"}},
+                    "env": [
+                        {"name": "MODELOPS_DATA_WINDOW", "value": "30d"},
+                        {"name": "MODELOPS_NEXT_VERSION", "value": "spoofed"},
+                        {"name": "HOME", "value": "/tmp"},
+                    ],
+                }
+            ],
         },
     },
-}  # fmt: skip
+}
 
 
 def test_the_job_is_the_users_template_owned_labelled_and_told_what_to_train() -> None:
@@ -31,8 +48,12 @@ def test_the_job_is_the_users_template_owned_labelled_and_told_what_to_train() -
     assert body["metadata"]["name"] == "fraud-retrain-3" and body["metadata"]["namespace"] == "ml"
     assert body["metadata"]["labels"][POLICY_LABEL] == "fraud-retrain" and body["metadata"]["labels"][RUN_LABEL]
     owner = body["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("RetrainPolicy", "fraud-retrain",
-                                                                                 "uid-1", True)  # fmt: skip
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "RetrainPolicy",
+        "fraud-retrain",
+        "uid-1",
+        True,
+    )
     spec = body["spec"]
     assert (spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (1, 3600)
     pod = spec["template"]

@@ -18,8 +18,15 @@ IMAGE = "ghcr.io/modelops/modelops:0.1.0"
 
 
 def spec(**extra: Any) -> ModelDeploymentSpec:
-    base: dict[str, Any] = {"model": {"name": "fraud", "version": "v2", "uri": "file:///m/v2/model.npz",
-                                      "sha256": "a" * 64, "baseline": {"name": "fraud-baseline"}}}  # fmt: skip
+    base: dict[str, Any] = {
+        "model": {
+            "name": "fraud",
+            "version": "v2",
+            "uri": "file:///m/v2/model.npz",
+            "sha256": "a" * 64,
+            "baseline": {"name": "fraud-baseline"},
+        }
+    }
     return ModelDeploymentSpec.model_validate({**base, **extra})
 
 
@@ -29,9 +36,14 @@ PLAN = VersionPlan("v2", "file:///m/v2/model.npz", "a" * 64, 3, 0.1, "canary")
 def test_deployment_fetches_verifies_and_serves() -> None:
     d = deployment(OWNER, spec(), PLAN, serving_image=IMAGE)
     assert d["metadata"]["name"] == "fraud-v2" and d["spec"]["replicas"] == 3
-    assert d["metadata"]["ownerReferences"][0] == {"apiVersion": "modelops.dev/v1alpha1", "kind": "ModelDeployment",
-                                                    "name": "fraud", "uid": "uid-1", "controller": True,
-                                                    "blockOwnerDeletion": True}  # fmt: skip
+    assert d["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "name": "fraud",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     assert d["spec"]["selector"]["matchLabels"] == {names.DEPLOYMENT_LABEL: "fraud", names.VERSION_LABEL: "v2"}
     pod = d["spec"]["template"]
     assert pod["metadata"]["labels"][names.VARIANT_LABEL] == "canary"
@@ -82,11 +94,16 @@ def test_pvc_sources_are_mounted_read_only_for_the_init_container() -> None:
 def test_user_pod_template_is_merged_under_ours() -> None:
     template = {
         "metadata": {"labels": {"team": "risk", names.VERSION_LABEL: "spoofed"}},
-        "spec": {"nodeSelector": {"pool": "ml"}, "securityContext": {"runAsUser": 0},
-                 "containers": [{"name": "model", "env": [{"name": "X", "value": "1"}], "image": "ignored"},
-                                {"name": "sidecar", "image": "envoy"}],
-                 "volumes": [{"name": "extra", "emptyDir": {}}]},
-    }  # fmt: skip
+        "spec": {
+            "nodeSelector": {"pool": "ml"},
+            "securityContext": {"runAsUser": 0},
+            "containers": [
+                {"name": "model", "env": [{"name": "X", "value": "1"}], "image": "ignored"},
+                {"name": "sidecar", "image": "envoy"},
+            ],
+            "volumes": [{"name": "extra", "emptyDir": {}}],
+        },
+    }
     pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
     assert pod["metadata"]["labels"]["team"] == "risk" and pod["metadata"]["labels"][names.VERSION_LABEL] == "v2"
     assert pod["spec"]["nodeSelector"] == {"pool": "ml"} and pod["spec"]["securityContext"]["runAsUser"] == 65532
@@ -133,12 +150,15 @@ def test_routes_split_and_mirror() -> None:
     http = vs["spec"]["http"][0]
     assert [r["weight"] for r in http["route"]] == [90, 10] and http["mirrorPercentage"] == {"value": 20.0}
     settled = virtual_service(OWNER, spec(traffic={"router": "istio", "hosts": ["fraud"]}), 0, 0, has_canary=False)
-    assert settled["spec"]["http"][0]["route"] == [{"destination": {"host": "fraud-stable", "port": {"number": 80}},
-                                                    "weight": 100}]  # fmt: skip
+    assert settled["spec"]["http"][0]["route"] == [
+        {"destination": {"host": "fraud-stable", "port": {"number": 80}}, "weight": 100}
+    ]
 
 
-@given(st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", fullmatch=True),
-       st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True))  # fmt: skip
+@given(
+    st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
+)
 def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> None:
     name = names.deployment_name(md, version)
     assert len(name) <= 63 and name == name.lower() and name[0].isalnum() and name[-1].isalnum()

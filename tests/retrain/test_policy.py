@@ -30,9 +30,14 @@ DRIFT = {"drift": {"monitorRef": {"name": "dm"}}}
 
 
 def spec(**fields: Any) -> RetrainPolicySpec:
-    return RetrainPolicySpec.model_validate({
-        "modelDeploymentRef": {"name": "fraud"}, "jobTemplate": JOB_TEMPLATE, "cooldown": "1h", **fields,
-    })  # fmt: skip
+    return RetrainPolicySpec.model_validate(
+        {
+            "modelDeploymentRef": {"name": "fraud"},
+            "jobTemplate": JOB_TEMPLATE,
+            "cooldown": "1h",
+            **fields,
+        }
+    )
 
 
 def result(version: str, **doc: Any) -> str:
@@ -54,8 +59,14 @@ class Sim:
     roundtrip: bool = False
     last: Decision | None = None
 
-    def tick(self, step: timedelta = timedelta(0), *, jobs: Mapping[str, JobState] | None = None,
-             drift: DriftSignal | None = None, burn: BurnSignal | None = None) -> Decision:  # fmt: skip
+    def tick(
+        self,
+        step: timedelta = timedelta(0),
+        *,
+        jobs: Mapping[str, JobState] | None = None,
+        drift: DriftSignal | None = None,
+        burn: BurnSignal | None = None,
+    ) -> Decision:
         self.now += step
         status = RetrainPolicyStatus.model_validate(self.status.wire()) if self.roundtrip else self.status
         signals = Signals(self.now, "fraud", self.stable, dict(jobs or {}), drift, burn)
@@ -193,10 +204,15 @@ def test_drift_fires_once_per_episode() -> None:
 
 def test_drift_that_is_not_drifted_never_fires() -> None:
     sim = Sim(spec(triggers=DRIFT, cooldown="0s"))
-    for i, signal in enumerate([
-        DriftSignal(False, T0, "recovered"), DriftSignal(None, T0, "no data"), DriftSignal(None, None, "no data"),
-        DriftSignal(True, None, "no transition time"), None,
-    ]):  # fmt: skip
+    for i, signal in enumerate(
+        [
+            DriftSignal(False, T0, "recovered"),
+            DriftSignal(None, T0, "no data"),
+            DriftSignal(None, None, "no data"),
+            DriftSignal(True, None, "no transition time"),
+            None,
+        ]
+    ):
         d = sim.tick(timedelta(minutes=i), drift=signal)
         assert not d.events and d.status.acknowledged_drift is None
 
@@ -263,14 +279,19 @@ def test_two_triggers_in_one_pass_the_other_skipped_by_cooldown() -> None:
 
 
 def test_zero_cooldown_lets_simultaneous_triggers_start_up_to_max_concurrent() -> None:
-    sim = Sim(spec(triggers={"schedule": "@hourly", "burnRate": {}, **DRIFT}, cooldown="0s", maxConcurrent=2,
-                   maxRunsPerDay=10))  # fmt: skip
+    sim = Sim(
+        spec(
+            triggers={"schedule": "@hourly", "burnRate": {}, **DRIFT}, cooldown="0s", maxConcurrent=2, maxRunsPerDay=10
+        )
+    )
     sim.tick()
     d = sim.manual("a", timedelta(hours=1), drift=drifted(T0), burn=BurnSignal(9, "9x"))
     assert started(d) == ["rp-1", "rp-2"]
     assert [r.trigger for r in d.running] == ["schedule", "manual"]  # newest first
     assert [(s.trigger, s.reason.split(":")[0]) for s in d.skipped] == [
-        ("drift", "maxConcurrent 2 reached"), ("burnRate", "maxConcurrent 2 reached")]  # fmt: skip
+        ("drift", "maxConcurrent 2 reached"),
+        ("burnRate", "maxConcurrent 2 reached"),
+    ]
 
 
 def test_suspend_records_skipped() -> None:
@@ -278,7 +299,9 @@ def test_suspend_records_skipped() -> None:
     d = sim.tick(drift=drifted(T0))
     assert not d.running and d.status.run_count == 0 and d.status.last_run is None
     assert [(s.trigger, s.reason) for s in d.skipped] == [
-        ("manual", "suspended (spec.suspend)"), ("drift", "suspended (spec.suspend)")]  # fmt: skip
+        ("manual", "suspended (spec.suspend)"),
+        ("drift", "suspended (spec.suspend)"),
+    ]
     assert all(e.reason == "TriggerSkipped" and "suspended" in e.message for e in d.events)
     sim.spec = spec(triggers={"manual": "a", **DRIFT})  # resumed: what was skipped is not replayed
     assert not sim.tick(timedelta(hours=3), drift=drifted(T0)).events
@@ -354,7 +377,8 @@ def test_failing_gate_is_rejected_and_keeps_the_latest_validated() -> None:
     assert run.outcome == "Rejected" and run.reason == "auc 0.5 < min 0.8" and run.metrics == {"auc": 0.5}
     assert d.status.latest_validated == before and before is not None and before.run == "rp-1"
     assert [(e.type, e.reason, e.message) for e in d.events] == [
-        ("Warning", "RunRejected", "rp-2 (rp-2): auc 0.5 < min 0.8")]  # fmt: skip
+        ("Warning", "RunRejected", "rp-2 (rp-2): auc 0.5 < min 0.8")
+    ]
     assert d.status.consecutive_failures == 0  # the Job worked; the model did not
 
 
@@ -383,8 +407,9 @@ def test_must_beat_stable_uses_the_stable_versions_recorded_metrics() -> None:
 def test_must_beat_stable_against_a_validated_run() -> None:
     sim = running_sim(validation=[{"metric": "auc", "min": 0.5}], cooldown="0s", maxRunsPerDay=10)
     sim.tick(timedelta(minutes=5), jobs={"rp-1": ok("rp-1", auc=0.8)})
-    sim.spec = sim.spec.model_copy(update={"validation": spec(
-        validation=[{"metric": "auc", "mustBeatStable": True}]).validation})  # fmt: skip
+    sim.spec = sim.spec.model_copy(
+        update={"validation": spec(validation=[{"metric": "auc", "mustBeatStable": True}]).validation}
+    )
     sim.stable = "rp-1"
     sim.manual("b", timedelta(minutes=1))
     sim.tick(timedelta(minutes=5), jobs={"rp-2": ok("rp-2", auc=0.79)})
@@ -422,7 +447,8 @@ def test_failed_job_fails_with_its_reason_and_backs_off() -> None:
     assert run.outcome == "Failed" and run.reason == "BackoffLimitExceeded: exit 1"
     assert d.status.consecutive_failures == 1 and d.status.last_run == run
     assert [(e.type, e.reason, e.message) for e in d.events] == [
-        ("Warning", "RunFailed", "rp-1: BackoffLimitExceeded: exit 1")]  # fmt: skip
+        ("Warning", "RunFailed", "rp-1: BackoffLimitExceeded: exit 1")
+    ]
     # the plain cooldown (1h) has passed, the doubled one (2h) has not
     d = sim.manual("b", timedelta(minutes=80))
     assert [s.reason for s in d.skipped] == ["backoff after 1 failed run(s) until 2026-11-23T14:00:00Z"]
@@ -471,8 +497,15 @@ def test_a_restarted_operator_sees_the_same_runs() -> None:
 
 
 def test_running_runs_are_never_trimmed_by_history_limit() -> None:
-    sim = Sim(spec(triggers={"manual": "a", "schedule": "@hourly", **DRIFT}, cooldown="0s", maxConcurrent=3,
-                   historyLimit=1, maxRunsPerDay=100))  # fmt: skip
+    sim = Sim(
+        spec(
+            triggers={"manual": "a", "schedule": "@hourly", **DRIFT},
+            cooldown="0s",
+            maxConcurrent=3,
+            historyLimit=1,
+            maxRunsPerDay=100,
+        )
+    )
     sim.tick()
     d = sim.tick(timedelta(hours=1), drift=drifted(T0))
     assert sorted(r.name for r in d.running) == ["rp-1", "rp-2", "rp-3"]

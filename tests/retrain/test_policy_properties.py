@@ -46,11 +46,18 @@ class Guards:
         triggers: dict[str, object] = {"drift": {"monitorRef": {"name": "dm"}}, "burnRate": {"above": BURN_ABOVE}}
         if self.schedule:
             triggers["schedule"] = "*/30 * * * *"
-        return RetrainPolicySpec.model_validate({
-            "modelDeploymentRef": {"name": "fraud"}, "jobTemplate": JOB_TEMPLATE, "triggers": triggers,
-            "validation": [{"metric": "auc", "min": 0.7}], "cooldown": f"{self.cooldown_minutes}m",
-            "maxConcurrent": self.max_concurrent, "maxRunsPerDay": self.max_runs_per_day, "historyLimit": 100,
-        })  # fmt: skip
+        return RetrainPolicySpec.model_validate(
+            {
+                "modelDeploymentRef": {"name": "fraud"},
+                "jobTemplate": JOB_TEMPLATE,
+                "triggers": triggers,
+                "validation": [{"metric": "auc", "min": 0.7}],
+                "cooldown": f"{self.cooldown_minutes}m",
+                "maxConcurrent": self.max_concurrent,
+                "maxRunsPerDay": self.max_runs_per_day,
+                "historyLimit": 100,
+            }
+        )
 
 
 passes = st.builds(

@@ -35,13 +35,15 @@ def test_only_version_and_uri_are_required() -> None:
 
 
 def test_last_json_object_line_wins_after_log_lines() -> None:
-    message = "\n".join([
-        "epoch 1 loss 0.4",
-        line(version="early", metrics={"auc": 0.1}),
-        "INFO writing the model",
-        line(metrics={"auc": 0.9}),
-        "",
-    ])  # fmt: skip
+    message = "\n".join(
+        [
+            "epoch 1 loss 0.4",
+            line(version="early", metrics={"auc": 0.1}),
+            "INFO writing the model",
+            line(metrics={"auc": 0.9}),
+            "",
+        ]
+    )
     result = parse(message)
     assert result.version == "fraud-rp-1" and result.metrics == {"auc": 0.9}
 

@@ -67,9 +67,7 @@ def test_bad_expression_raises_naming_it(expression: str) -> None:
 
 
 EXPRESSIONS = ["*/30 * * * *", "@hourly", "@daily", "15 3 * * 1-5", "0 0 1 * *", "5 */6 * * *"]
-times = st.datetimes(
-    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
-)  # fmt: skip
+times = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC))
 
 
 @settings(max_examples=60, deadline=None)

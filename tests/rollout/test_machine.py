@@ -20,11 +20,13 @@ V2 = Target("v2", "file:///m/v2.npz", retrain_run="rp-7")
 
 
 def spec(traffic: dict[str, Any] | None = None, **rollout: Any) -> ModelDeploymentSpec:
-    return ModelDeploymentSpec.model_validate({
-        "model": {"name": "fraud", "version": "v1", "uri": "file:///m/v1.npz"},
-        "rollout": {"interval": "1m", "bakeTime": "10m", **rollout},
-        "traffic": traffic or {},
-    })  # fmt: skip
+    return ModelDeploymentSpec.model_validate(
+        {
+            "model": {"name": "fraud", "version": "v1", "uri": "file:///m/v1.npz"},
+            "rollout": {"interval": "1m", "bakeTime": "10m", **rollout},
+            "traffic": traffic or {},
+        }
+    )
 
 
 def analysis(verdict: Verdict, at: datetime) -> Analysis:
@@ -41,8 +43,15 @@ class Sim:
     last: Decision | None = None
     roundtrip: bool = False
 
-    def tick(self, target: Target, verdict: Verdict | None = None, *, slo: Any = None,
-             ready: dict[str, int] | None = None, step: timedelta = timedelta(seconds=20)) -> Decision:  # fmt: skip
+    def tick(
+        self,
+        target: Target,
+        verdict: Verdict | None = None,
+        *,
+        slo: Any = None,
+        ready: dict[str, int] | None = None,
+        step: timedelta = timedelta(seconds=20),
+    ) -> Decision:
         self.now += step
         planned = {p.version: p.replicas for p in self.last.plans} if self.last else {}
         obs = Observations(
@@ -75,8 +84,12 @@ def test_first_version_goes_straight_to_stable() -> None:
     first = sim.tick(V1, ready={})
     assert first.status.phase == "Pending" and [p.version for p in first.plans] == ["v1"]
     assert sim.tick(V1).status.phase == "Available"
-    assert {c.type: c.status for c in sim.status.conditions} == {"Ready": "True", "Progressing": "False",
-                                                                 "Degraded": "False", "Frozen": "False"}  # fmt: skip
+    assert {c.type: c.status for c in sim.status.conditions} == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "False",
+        "Frozen": "False",
+    }
 
 
 def test_healthy_canary_walks_every_step_then_bakes_then_settles() -> None:
@@ -384,8 +397,9 @@ def test_traffic_only_moves_onto_ready_pods_and_never_off_a_removed_version(
         if nonce is not None:
             sim.spec = spec({"router": router, "hosts": ["m"]}, bakeTime="2m", scaleDownDelay="30s", **{nonce: str(i)})
         versions = {p.version for p in previous.plans}
-        decision = sim.tick(V2, verdict, slo=None if burn is None else _burn(burn),
-                            ready=dict.fromkeys(versions, ready))  # fmt: skip
+        decision = sim.tick(
+            V2, verdict, slo=None if burn is None else _burn(burn), ready=dict.fromkeys(versions, ready)
+        )
         planned = {p.version: p.replicas for p in decision.plans}
         for version in _live(previous):
             assert version in planned, f"tick {i}: {version} removed while it had traffic"

@@ -35,8 +35,9 @@ def test_onnx(tmp_path: Path) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
     estimator = _fitted()
-    onx = skl2onnx.convert_sklearn(estimator, initial_types=[("input", FloatTensorType([None, 6]))],
-                                   options={id(estimator): {"zipmap": False}})  # fmt: skip
+    onx = skl2onnx.convert_sklearn(
+        estimator, initial_types=[("input", FloatTensorType([None, 6]))], options={id(estimator): {"zipmap": False}}
+    )
     meta = onx.metadata_props.add()
     meta.key, meta.value = "feature_names", ",".join(DATA.numeric_names)
     (tmp_path / "model.onnx").write_bytes(onx.SerializeToString())

@@ -49,8 +49,11 @@ def _with(name: str, **changes: Any) -> list[dict[str, Any]]:
     ("inputs", "reason", "fragment"),
     [
         (DATA.inference_inputs(0, 2)[1:], "missing_feature", "missing feature(s) ['amount']"),
-        ([*DATA.inference_inputs(0, 2), {"name": "zzz", "shape": [2], "datatype": "FP64", "data": [1, 2]}],
-         "unknown_input", "unknown input(s) ['zzz']"),
+        (
+            [*DATA.inference_inputs(0, 2), {"name": "zzz", "shape": [2], "datatype": "FP64", "data": [1, 2]}],
+            "unknown_input",
+            "unknown input(s) ['zzz']",
+        ),
         (_with("amount", shape=[3]), "wrong_shape", "needs 3 values, got 2"),
         (_with("amount", shape=[2, 2]), "wrong_shape", "shape must be [N] or [N, 1]"),
         (_with("age_days", shape=[1], data=[1.0]), "wrong_shape", "'age_days' has 1 rows, other inputs have 2"),
@@ -60,7 +63,7 @@ def _with(name: str, **changes: Any) -> list[dict[str, Any]]:
         (_with("country", datatype="FP64"), "wrong_type", "categorical feature needs BYTES"),
         (_with("amount", shape="2"), "wrong_shape", "shape must be a list"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_names_the_problem(inputs: list[dict[str, Any]], reason: str, fragment: str) -> None:
     with pytest.raises(InvalidRequest) as error:
         parse_infer(body(inputs), SIG)
@@ -116,8 +119,12 @@ def test_arbitrary_values_are_accepted_or_refused_cleanly(values: list[Any]) -> 
 
 def test_response_shape() -> None:
     doc = orjson.loads(infer_response("m", "v1", "id-1", np.array([0.25, 0.5]), "predict"))
-    assert doc == {"model_name": "m", "model_version": "v1", "id": "id-1",
-                   "outputs": [{"name": "predict", "shape": [2], "datatype": "FP64", "data": [0.25, 0.5]}]}  # fmt: skip
+    assert doc == {
+        "model_name": "m",
+        "model_version": "v1",
+        "id": "id-1",
+        "outputs": [{"name": "predict", "shape": [2], "datatype": "FP64", "data": [0.25, 0.5]}],
+    }
 
 
 def test_a_strided_column_of_probabilities_is_answered() -> None:

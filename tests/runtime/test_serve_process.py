@@ -26,11 +26,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"PYTHONPATH": str(ROOT / "operator"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelops.cli.main", "serve", "--model-dir", str(tmp_path), "--name", "fraud",
-         "--version", "v1", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", "65536"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    serve = [sys.executable, "-m", "modelops.cli.main", "serve", "--model-dir", str(tmp_path), "--name", "fraud"]
+    flags = ["--version", "v1", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", "65536"]
+    proc = subprocess.Popen([*serve, *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -19,8 +19,14 @@ from tests.runtime.models_fixture import write_model_dir
 
 def _options(tmp_path: Path, **overrides: Any) -> tuple[ServeOptions, Dataset]:
     path, data = write_model_dir(tmp_path)
-    options = ServeOptions(model_path=path, name="fraud", version="v1", variant="canary",
-                           baseline_path=tmp_path / "baseline.json", **overrides)  # fmt: skip
+    options = ServeOptions(
+        model_path=path,
+        name="fraud",
+        version="v1",
+        variant="canary",
+        baseline_path=tmp_path / "baseline.json",
+        **overrides,
+    )
     return options, data
 
 
@@ -117,8 +123,11 @@ def test_fault_injection_only_when_allowed(tmp_path: Path, allowed: bool, expect
     app = InferenceApp(options)
 
     async def check(client: httpx.AsyncClient) -> None:
-        response = await client.post("/v2/models/fraud/infer", json={"inputs": data.inference_inputs(0, 1)},
-                                     headers={"x-modelops-fault": "error,latency=0.01"})  # fmt: skip
+        response = await client.post(
+            "/v2/models/fraud/infer",
+            json={"inputs": data.inference_inputs(0, 1)},
+            headers={"x-modelops-fault": "error,latency=0.01"},
+        )
         assert response.status_code == expected
         assert f'code="{expected}"' in (await client.get("/metrics")).text
 
