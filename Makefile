@@ -9,8 +9,11 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 LINT_PATHS := operator devcluster tests $(wildcard bench)
+# every test run prints a coverage table (files not fully covered) and the total; no threshold yet.
+# [tool.coverage.*] in pyproject.toml: branch coverage, the operator subprocesses measured too.
+COV_ARGS ?= --cov=modelops --cov=modelops_devcluster --cov-report=term:skip-covered
 
-.PHONY: help deps venv prometheus cluster-binaries lint crds check-crds unit integration test demo cluster clean
+.PHONY: help deps venv prometheus cluster-binaries fmt lint crds check-crds unit integration test demo cluster clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +45,10 @@ crds: venv ## regenerate crds/ and the chart's CRDs from the API models
 check-crds: venv
 	$(PY) -m modelops.cli.main crds --check crds --check charts/modelops-operator/crds
 
+fmt: venv ## fix what ruff can fix, then format (what the pre-commit hooks do)
+	ruff check --fix $(LINT_PATHS)
+	ruff format $(LINT_PATHS)
+
 lint: venv check-crds ## ruff, mypy --strict, import-linter layer contracts
 	ruff check $(LINT_PATHS)
 	ruff format --check $(LINT_PATHS)
@@ -49,13 +56,13 @@ lint: venv check-crds ## ruff, mypy --strict, import-linter layer contracts
 	lint-imports
 
 unit: venv ## fast tier: no cluster, no Prometheus
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration" $(COV_ARGS) $(PYTEST_ARGS)
 
 integration: deps ## real control plane and real Prometheus
-	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+	$(PY) -m pytest -m integration $(COV_ARGS) $(PYTEST_ARGS)
 
 test: deps lint ## everything: lint, unit, integration (what CI runs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(COV_ARGS) $(PYTEST_ARGS)
 
 demo: deps ## local control plane + operator: apply the examples, show what kubectl shows
 	$(PY) -m modelops_devcluster demo
@@ -64,4 +71,4 @@ cluster: deps ## a dev control plane on loopback until Ctrl-C (prints the KUBECO
 	$(PY) -m modelops_devcluster up
 
 clean: ## remove the virtualenv and caches (the control-plane cache stays in ~/.cache/modelops)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache .coverage .coverage.*
