@@ -58,6 +58,12 @@ def objects(stack: Stack, model: str, v1: Artifact) -> list[dict[str, Any]]:
             "consecutive": 2,
         },
     }
+    data = {"name": "MODELOPS_DATA_URI", "value": f"synthetic://?rows=20000&seed=9&mean_shift={shift}"}
+    trainer = {"name": "trainer", "image": "ghcr.io/modelops/modelops:0.1.0", "args": ["train"], "env": [data]}
+    pod = {
+        "metadata": {"annotations": {"kwok.modelops.dev/run-locally": "true"}},
+        "spec": {"restartPolicy": "Never", "containers": [trainer]},
+    }
     policy = {
         "apiVersion": API,
         "kind": "RetrainPolicy",
@@ -65,28 +71,7 @@ def objects(stack: Stack, model: str, v1: Artifact) -> list[dict[str, Any]]:
         "spec": {
             "modelDeploymentRef": {"name": model},
             "triggers": {"drift": {"monitorRef": {"name": f"{model}-drift"}}},
-            "jobTemplate": {
-                "backoffLimit": 0,
-                "template": {
-                    "metadata": {"annotations": {"kwok.modelops.dev/run-locally": "true"}},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [
-                            {
-                                "name": "trainer",
-                                "image": "ghcr.io/modelops/modelops:0.1.0",
-                                "args": ["train"],
-                                "env": [
-                                    {
-                                        "name": "MODELOPS_DATA_URI",
-                                        "value": f"synthetic://?rows=20000&seed=9&mean_shift={shift}",
-                                    }
-                                ],
-                            }
-                        ],
-                    },
-                },
-            },
+            "jobTemplate": {"backoffLimit": 0, "template": pod},
             "output": {"uriTemplate": f"file://{stack.workdir}/models/{{model}}/{{version}}"},
             "validation": [{"metric": "auc", "min": 0.7}],
             "cooldown": "1h",
