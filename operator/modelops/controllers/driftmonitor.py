@@ -32,6 +32,7 @@ from modelops.controllers import metrics
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
+from modelops.errors import ModelopsError
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError, PrometheusError
 from modelops.prom.drift import observe
@@ -42,7 +43,7 @@ RESYNC_SECONDS = 600.0
 BLOCKED_RETRY_SECONDS = 30.0  # a blocked monitor looks again this soon (or at its interval, if shorter)
 
 
-class Blocked(Exception):
+class Blocked(ModelopsError):
     """Why this pass cannot evaluate; becomes Ready=False with `reason`."""
 
     def __init__(self, reason: str, message: str, version: str | None = None) -> None:

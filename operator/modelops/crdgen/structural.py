@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from modelops.errors import ModelopsError
+
 JSON = dict[str, Any]
 _KEEP = {
     "description", "default", "enum", "pattern", "format", "minimum", "maximum",
@@ -23,7 +25,7 @@ _KEEP = {
 }  # fmt: skip
 
 
-class SchemaError(ValueError):
+class SchemaError(ModelopsError, ValueError):
     """The model uses a construct a structural schema cannot express."""
 
 

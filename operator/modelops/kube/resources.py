@@ -19,6 +19,8 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 from prometheus_client import Counter
 
+from modelops.errors import ModelopsError
+
 FIELD_MANAGER = "modelops-operator"
 API_WRITES = Counter(
     "modelops_api_writes",
@@ -27,11 +29,11 @@ API_WRITES = Counter(
 )
 
 
-class KindNotInstalled(LookupError):
+class KindNotInstalled(ModelopsError, LookupError):
     """The cluster does not serve this kind (e.g. the Gateway API CRDs are missing)."""
 
 
-class ReadRefused(RuntimeError):
+class ReadRefused(ModelopsError, RuntimeError):
     """The API server refused or failed a read (RBAC, an outage); the message holds its status, never a body."""
 
 

@@ -23,13 +23,14 @@ from modelops.analysis.slo import (
 )
 from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1.modeldeployment import SLOSpec
+from modelops.errors import ModelopsError
 from modelops.prom.client import PrometheusClient, PrometheusError, Sample
 from modelops.promql.expr import selector
 from modelops.promql.sli import SLIQueries, availability, latency
 from modelops.telemetry_contract import LE, REQUEST_DURATION, bucket
 
 
-class MissingBucket(LookupError):
+class MissingBucket(ModelopsError, LookupError):
     """The latency threshold is not a bucket edge of the duration histogram."""
 
 
