@@ -19,17 +19,11 @@ from datetime import datetime
 
 from modelops.analysis.drift import PREDICTION, DriftEvaluation, FeatureResult, next_state, to_status
 from modelops.api.conditions import Status, get_condition, set_condition
+from modelops.api.events import Event
 from modelops.api.v1alpha1.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 
 MAX_NAMED = 5  # features named in a condition message or event
 MAX_STATUS_FEATURES = 1000  # the spec caps features at 1,000 too: status stays well under etcd's 1.5 MB
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal or Warning
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from modelops.prom.sli import counts
 from modelops.promql.sli import availability
 from modelops.render.retrain_job import POLICY_LABEL, RunPlan, baseline_config_map, job
 from modelops.retrain.jobs import JobState, JobView, PodView, job_state
-from modelops.retrain.policy import BaselineRead, BurnSignal, Decision, DriftSignal, Signals, decide
+from modelops.retrain.policy import BaselineRead, BurnSignal, DriftSignal, RetrainDecision, Signals, decide
 from modelops.retrain.signals import burn_signal, drift_signal
 
 log = logging.getLogger("modelops.retrain")
@@ -112,7 +112,7 @@ async def _baselines(reader: BaselineReader, jobs: dict[str, JobState]) -> dict[
 
 async def _ensure_jobs(
     kube: Kube,
-    decision: Decision,
+    decision: RetrainDecision,
     spec: RetrainPolicySpec,
     meta: dict[str, Any],
     *,
@@ -148,7 +148,7 @@ async def _ensure_jobs(
 
 
 async def _publish(
-    kube: Kube, decision: Decision, meta: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
+    kube: Kube, decision: RetrainDecision, meta: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
 ) -> None:
     for baseline in decision.publish:
         config_map = baseline_config_map(
@@ -163,7 +163,7 @@ async def _publish(
         logger.info("baseline of %s published as ConfigMap %s", baseline.version, baseline.config_map)
 
 
-def _record(decision: Decision) -> None:
+def _record(decision: RetrainDecision) -> None:
     for run in [*decision.finished, *decision.skipped]:
         metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
     for run in decision.finished:

@@ -46,7 +46,7 @@ from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
 from modelops.render.serving import VersionPlan
-from modelops.rollout.machine import Decision, Observations, Target, decide
+from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, decide
 from modelops.rollout.reads import no_prometheus, reads
 from modelops.rollout.sync_problems import Reason, SyncProblem, carry, settle
 from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
@@ -67,7 +67,7 @@ async def _observe(
     target: Target,
     ready: dict[str, int],
     now: datetime,
-) -> Observations:
+) -> RolloutObservations:
     """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
     analysis: Analysis | None = None
     slo: StableSLOs | None = None
@@ -92,7 +92,7 @@ async def _observe(
         slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=plan.slo_since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
-    return Observations(ready=ready, analysis=analysis, stable_slo=slo)
+    return RolloutObservations(ready=ready, analysis=analysis, stable_slo=slo)
 
 
 async def _target(
@@ -159,7 +159,7 @@ async def _sync_children(
 
 
 def _desired(
-    owner: Owner, spec: ModelDeploymentSpec, decision: Decision, config: OperatorConfig
+    owner: Owner, spec: ModelDeploymentSpec, decision: RolloutDecision, config: OperatorConfig
 ) -> list[dict[str, Any]]:
     status = decision.status
     assert status.stable is not None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from modelops.api.durations import parse_duration
+from modelops.api.events import Event
 from modelops.api.v1alpha1.retrainpolicy import (
     RetrainPolicySpec,
     RetrainPolicyStatus,
@@ -83,15 +84,8 @@ class BaselinePublication:
     document: str
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
-
-
 @dataclass
-class Decision:
+class RetrainDecision:
     status: RetrainPolicyStatus
     running: list[RetrainRun]  # runs whose Job must exist (the controller creates missing ones)
     events: list[Event]
@@ -256,7 +250,7 @@ def decide(
     signals: Signals,
     *,
     generation: int | None = None,
-) -> Decision:
+) -> RetrainDecision:
     """The whole pass's decision: the returned status (conditions included) is written as is."""
     now = signals.now
     new = status.model_copy(deep=True)
@@ -304,4 +298,4 @@ def decide(
     waits = [RUNNING_POLL_SECONDS if running else IDLE_SECONDS]
     if new.next_scheduled is not None:
         waits.append(max((new.next_scheduled - now).total_seconds(), 1.0))
-    return Decision(new, running, events, finished, skipped, problems, min(waits), publish)
+    return RetrainDecision(new, running, events, finished, skipped, problems, min(waits), publish)

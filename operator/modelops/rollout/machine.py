@@ -39,10 +39,11 @@ from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition
 from modelops.api.durations import parse_duration
+from modelops.api.events import Event, EventType
 from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
     BakeStatus,
-    CheckResult,
+    CheckStatus,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -51,8 +52,6 @@ from modelops.api.v1alpha1.modeldeployment import (
 )
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
-
-EventType = Literal["Normal", "Warning"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Observations:
+class RolloutObservations:
     """What the controller saw this tick."""
 
     ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
@@ -90,14 +89,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Event:
-    type: EventType
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Decision:
+class RolloutDecision:
     status: ModelDeploymentStatus
     plans: tuple[Plan, ...]
     canary_weight: int
@@ -123,7 +115,7 @@ class _Tick:
     spec: ModelDeploymentSpec
     status: ModelDeploymentStatus
     target: Target
-    obs: Observations
+    obs: RolloutObservations
     now: datetime
     events: list[Event] = field(default_factory=list)
     frozen_reason: str | None = None  # BudgetBurn or CannotSee, for the Frozen condition
@@ -144,11 +136,11 @@ def decide(
     spec: ModelDeploymentSpec,
     status: ModelDeploymentStatus,
     target: Target,
-    obs: Observations,
+    obs: RolloutObservations,
     now: datetime,
     *,
     generation: int | None = None,
-) -> Decision:
+) -> RolloutDecision:
     t = _Tick(spec, status.model_copy(deep=True), target, obs, now)
     s = t.status
     _retry(t)
@@ -166,7 +158,7 @@ def decide(
     _readiness(t)
     _conditions(t, generation)
     weight, mirror = _traffic(t)
-    return Decision(s, _plans(t, weight, mirror), weight, mirror, tuple(t.events), _requeue(t))
+    return RolloutDecision(s, _plans(t, weight, mirror), weight, mirror, tuple(t.events), _requeue(t))
 
 
 # ---- transitions ----------------------------------------------------------------------------
@@ -264,7 +256,7 @@ def _record(t: _Tick, analysis: Analysis) -> None:
         time=analysis.time,
         verdict=str(analysis.verdict),
         checks=[
-            CheckResult(name=c.name, verdict=str(c.verdict), value=c.value, threshold=c.threshold,
+            CheckStatus(name=c.name, verdict=str(c.verdict), value=c.value, threshold=c.threshold,
                         samples=c.samples, query=c.query, reason=c.reason)
             for c in analysis.checks
         ],
@@ -459,13 +451,13 @@ def _bake(t: _Tick) -> None:
 def _bake_analysis(t: _Tick, slos: StableSLOs) -> AnalysisResult:
     """The bake's checks: every pair of every SLO, plus why something could not be read."""
     checks = [
-        CheckResult(name=f"{name}-burn-{r.pair.name}", verdict=_pair_verdict(r.status), threshold=f"<= {r.pair.factor}",
+        CheckStatus(name=f"{name}-burn-{r.pair.name}", verdict=_pair_verdict(r.status), threshold=f"<= {r.pair.factor}",
                     value=None if r.long_burn is None else float(r.long_burn), samples=int(r.long_total),
                     reason=r.reason)
         for name, ev in slos.evaluations.items() for r in ev.pairs
     ]  # fmt: skip
     if slos.blind is not None:
-        checks.append(CheckResult(name="stable-slo", verdict="Unknown", reason=slos.blind))
+        checks.append(CheckStatus(name="stable-slo", verdict="Unknown", reason=slos.blind))
     paging = any(ev.severity == "page" for ev in slos.evaluations.values())
     verdict = "Fail" if paging else "Unknown" if slos.blind is not None else "Pass"
     return AnalysisResult(time=t.now, verdict=verdict, checks=checks)

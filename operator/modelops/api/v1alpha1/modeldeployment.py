@@ -592,7 +592,7 @@ class VariantStatus(ApiModel):
     )
 
 
-class CheckResult(ApiModel):
+class CheckStatus(ApiModel):
     """One check of one analysis: the verdict with the numbers behind it."""
 
     name: str = Field(description="Check name.")
@@ -612,7 +612,7 @@ class AnalysisResult(ApiModel):
 
     time: datetime = Field(description="Evaluation time (queries use it, so the decision can be reproduced).")
     verdict: Verdict = Field(description="Fail if any check failed, else Unknown if any was unknown, else Pass.")
-    checks: list[CheckResult] = Field(default_factory=list, description="Every check with its numbers.")
+    checks: list[CheckStatus] = Field(default_factory=list, description="Every check with its numbers.")
 
 
 class HistoryEntry(ApiModel):
