@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: no Prometheus URL (--prometheus, spec.analysis.prometheus.url or $MODELOPS_PROMETHEUS_URL)",
               file=sys.stderr)  # fmt: skip
         return 2
-    interval = parse_duration(args.interval or spec.rollout.interval)
+    interval = parse_duration(args.interval) if args.interval else spec.rollout.interval.delta
     at = _utc(args.at) if args.at else datetime.now(UTC)
     in_progress = canary == (status.get("canary") or {}).get("version")
     since = args.since or (status.get("rolloutStartedAt") if in_progress else None)

@@ -24,7 +24,6 @@ from pydantic import ValidationError
 
 from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
 from modelops.analysis.drift_report import Report, blocked, due_in, evaluated, no_histograms_hint
-from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
 from modelops.api.v1alpha1.views import DeploymentView
@@ -152,7 +151,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
     client = await _client(p, md)
-    window = parse_duration(spec.window)
+    window = spec.window.delta
     source = spec.reference
     try:
         if source.config_map_ref is not None:
@@ -167,7 +166,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
             reference, described = Observations.from_baseline(source.inline), "the inline baseline"
         else:
             assert source.past is not None
-            offset = parse_duration(source.past.offset)
+            offset = source.past.offset.delta
             past = queries({"namespace": namespace, "model": model}, window, offset)
             live_past = await observe(client, past, at=now, reference=None, predictions=spec.predictions)
             if live_past.series == 0:
@@ -220,7 +219,7 @@ async def reconcile(
     spec = await p.admit(DriftMonitorSpec)
     if spec is None:
         return RESYNC_SECONDS
-    interval = parse_duration(spec.interval).total_seconds()
+    interval = spec.interval.delta.total_seconds()
     wait = due_in(interval, status, now, generation)
     if wait > 0:
         await p.write(status)

@@ -19,7 +19,6 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
     GROUP,
@@ -87,7 +86,7 @@ async def _burn(
         return None
     labels = {"namespace": namespace, "model": target.model, "version": stable}
     try:
-        found = await counts(client, availability(labels, parse_duration(trigger.window)), at=now)
+        found = await counts(client, availability(labels, trigger.window.delta), at=now)
     except PrometheusError as error:
         problems.append(f"burn rate unavailable: {error}")
         return None

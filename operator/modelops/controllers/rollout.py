@@ -22,7 +22,6 @@ import kopf
 
 from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
-from modelops.api.durations import parse_duration
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -82,7 +81,7 @@ async def _observe(
                 spec.analysis,
                 at=now,
                 min_requests=spec.rollout.min_requests,
-                interval=parse_duration(spec.rollout.interval),
+                interval=spec.rollout.interval.delta,
                 started=status.rollout_started_at,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),

@@ -21,7 +21,6 @@ from modelops.analysis.slo import (
     standard_pairs,
     windows,
 )
-from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1.modeldeployment import SLOSpec
 from modelops.errors import ModelopsError
 from modelops.prom.client import PrometheusClient, PrometheusError, Sample
@@ -87,7 +86,7 @@ async def stable_slos(
     """
     evaluations: dict[str, SLOEvaluation] = {}
     blind: list[str] = []
-    pairs = standard_pairs(parse_duration(slo.availability.window))
+    pairs = standard_pairs(slo.availability.window.delta)
     cap = max(at - since, timedelta(seconds=1)) if since is not None else None
 
     def capped(window: timedelta) -> timedelta:

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelops.api.durations import parse_duration
 from modelops.api.events import Event
 from modelops.api.v1alpha1.retrainpolicy import (
     RetrainPolicySpec,
@@ -205,7 +204,7 @@ def _guard(spec: RetrainPolicySpec, status: RetrainPolicyStatus, now: datetime) 
     starts = [*status.recent_starts, *([last] if last is not None else [])]
     if starts:
         doublings = min(status.consecutive_failures, MAX_BACKOFF_DOUBLINGS)
-        wait = parse_duration(spec.cooldown) * (2**doublings)
+        wait = spec.cooldown.delta * (2**doublings)
         until = max(starts) + wait
         if now < until:
             why = f"backoff after {status.consecutive_failures} failed run(s)" if doublings else "cooldown"

@@ -38,7 +38,6 @@ from typing import Literal
 from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition
-from modelops.api.durations import parse_duration
 from modelops.api.events import Event, EventType
 from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
@@ -105,7 +104,7 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     # the first canary analysis comes one interval after the rollout began: before that its window
     # would hold no canary traffic, and an Unknown would be spent for nothing
     last = status.last_analysis.time if status.last_analysis else (status.rollout_started_at if status.canary else None)
-    return last is None or now - last >= parse_duration(spec.rollout.interval)
+    return last is None or now - last >= spec.rollout.interval.delta
 
 
 @dataclass
@@ -283,7 +282,7 @@ def _progress(t: _Tick) -> None:
         _promote(t)
         return
     started = s.rollout_started_at or t.now
-    if t.now - started > parse_duration(rollout.progress_deadline):
+    if t.now - started > rollout.progress_deadline.delta:
         _end_rollout(t, "RolledBack", f"progress deadline {rollout.progress_deadline} exceeded")
         return
     analysis = t.obs.analysis
@@ -321,7 +320,7 @@ def _progress(t: _Tick) -> None:
 def _counts(t: _Tick, analysis: Analysis) -> bool:
     """A pass counts when its whole window came after the step began and the canary was ready."""
     s = t.status
-    window_start = analysis.time - parse_duration(t.spec.rollout.interval)
+    window_start = analysis.time - t.spec.rollout.interval.delta
     began = s.step_started_at or t.now
     return window_start >= began and _canary_ready(t)
 
@@ -361,7 +360,7 @@ def _advance(t: _Tick) -> None:
                     s.phase = "Paused"
                     return
                 s.acknowledged.resume = nonce
-            elif t.now - (s.step_started_at or t.now) < parse_duration(step.pause.duration):
+            elif t.now - (s.step_started_at or t.now) < step.pause.duration.delta:
                 return
         elif step.analysis is not None and s.step_passes < step.analysis.intervals:
             return
@@ -397,7 +396,7 @@ def _promote(t: _Tick) -> None:
         f" ({s.failed_checks} failed, {s.unknown_checks} unknown analyses on the way)" if s.failed_checks else ""
     )
     _history(t, canary.version, "Promoted", f"all steps passed{on_the_way}")
-    bake = parse_duration(spec.rollout.bake_time)
+    bake = spec.rollout.bake_time.delta
     if bake > timedelta(0):
         s.bake = BakeStatus(until=t.now + bake, previous=previous)
         s.phase = "Baking"
@@ -482,7 +481,7 @@ def _revert(t: _Tick, bake: BakeStatus, reason: str) -> None:
 
 def _retire(t: _Tick, variant: VariantStatus) -> None:
     """Traffic has left `variant`: keep it for spec.rollout.scaleDownDelay, then it goes."""
-    until = t.now + parse_duration(t.spec.rollout.scale_down_delay)
+    until = t.now + t.spec.rollout.scale_down_delay.delta
     kept = [r for r in t.status.retiring if r.version != variant.version]
     t.status.retiring = [*kept, RetiringVariant(**variant.model_dump(), until=until)]
 
@@ -593,7 +592,7 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
 
 def _requeue(t: _Tick) -> float | None:
     s = t.status
-    interval = parse_duration(t.spec.rollout.interval).total_seconds()
+    interval = t.spec.rollout.interval.delta.total_seconds()
     waits: list[float] = []
     if s.canary is not None or s.bake is not None or s.phase == "Frozen":
         waits.append(max(1.0, interval / 4))
