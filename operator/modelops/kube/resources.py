@@ -70,9 +70,12 @@ class ClusterKube:
         self.writes += 1
         API_WRITES.labels("apply", body["kind"]).inc()
         result = resource.server_side_apply(
-            body=body, name=meta["name"], namespace=meta.get("namespace"),
-            field_manager=self.field_manager, force_conflicts=True,
-        )  # fmt: skip
+            body=body,
+            name=meta["name"],
+            namespace=meta.get("namespace"),
+            field_manager=self.field_manager,
+            force_conflicts=True,
+        )
         return cast(dict[str, Any], result.to_dict())
 
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -125,8 +128,9 @@ class ClusterKube:
         self.writes += 1
         API_WRITES.labels("patch-status", kind).inc()
         resource = self._resource(api_version, kind).subresources["status"]
-        resource.patch(body={"status": status}, name=name, namespace=namespace,
-                       content_type="application/merge-patch+json")  # fmt: skip
+        resource.patch(
+            body={"status": status}, name=name, namespace=namespace, content_type="application/merge-patch+json"
+        )
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]

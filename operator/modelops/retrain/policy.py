@@ -176,9 +176,11 @@ def _triggers(
         status.next_scheduled, status.schedule = None, None
     drift = signals.drift
     new_episode = (
-        drift is not None and drift.drifted and drift.since is not None
+        drift is not None
+        and drift.drifted
+        and drift.since is not None
         and (status.acknowledged_drift is None or drift.since > status.acknowledged_drift)
-    )  # fmt: skip
+    )
     if triggers.drift is not None and drift is not None and new_episode:
         fired.append(("drift", drift.summary))
         status.acknowledged_drift = drift.since
@@ -272,8 +274,9 @@ def decide(
         if why is not None:
             label = f"skipped-{trigger}-{now:%Y%m%dT%H%M%S}-{new.skip_count + 1}"
             new.skip_count += 1
-            record = RetrainRun(name=label, trigger=trigger, evidence=evidence,
-                                outcome="Skipped", reason=why, started=now)  # fmt: skip
+            record = RetrainRun(
+                name=label, trigger=trigger, evidence=evidence, outcome="Skipped", reason=why, started=now
+            )
             skipped.append(record)
             new.runs.insert(0, record)
             events.append(Event("Normal", "TriggerSkipped", f"{trigger} trigger skipped: {why} ({evidence})"))
@@ -282,8 +285,9 @@ def decide(
         new.recent_starts = [t for t in new.recent_starts if now - t < DAY] + [now]
         job = run_name(name, new.run_count)
         uri = output_uri(spec.output.uri_template, model=signals.model, version=job, run=job, namespace=namespace)
-        record = RetrainRun(name=job, trigger=trigger, evidence=evidence, outcome="Running", job=job, version=job,
-                            uri=uri, started=now)  # fmt: skip
+        record = RetrainRun(
+            name=job, trigger=trigger, evidence=evidence, outcome="Running", job=job, version=job, uri=uri, started=now
+        )
         new.runs.insert(0, record)
         new.last_run = record
         events.append(Event("Normal", "RunStarted", f"{job} started by the {trigger} trigger: {evidence}"))
