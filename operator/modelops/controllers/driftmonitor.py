@@ -28,6 +28,7 @@ from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSIO
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
 from modelops.api.v1alpha1.views import DeploymentView
 from modelops.controllers import metrics
+from modelops.controllers.events import post_events
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
@@ -234,9 +235,7 @@ async def reconcile(
         delay, ran = min(interval, BLOCKED_RETRY_SECONDS), False
         logger.warning("cannot evaluate: %s", why.message)
     await p.write(report.status)
-    for event in report.events:
-        kube.event(body, event.type, event.reason, event.message[:1000])
-        logger.info("%s: %s", event.reason, event.message)
+    post_events(kube, body, report.events, logger)
     _record(namespace, name, report, evaluated_now=ran)
     metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(DRIFT_MONITOR.kind).observe(time.monotonic() - started)

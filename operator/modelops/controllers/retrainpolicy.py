@@ -32,6 +32,7 @@ from modelops.api.v1alpha1 import (
 from modelops.api.v1alpha1.views import DeploymentView, MonitorView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.baselines import ArtifactBaselines, BaselineReader, read_baseline
+from modelops.controllers.events import post_events
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
@@ -221,9 +222,7 @@ async def reconcile(
     if new.latest_validated != status.latest_validated:  # a ModelDeployment may take it (modelFrom): look now
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, target=target, jobs=jobs, absent=absent)
-    for event in decision.events:
-        kube.event(body, event.type, event.reason, event.message[:1000])
-        logger.info("%s: %s", event.reason, event.message)
+    post_events(kube, body, decision.events, logger)
     _record(decision)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)

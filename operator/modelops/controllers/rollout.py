@@ -34,6 +34,7 @@ from modelops.api.v1alpha1 import (
 from modelops.api.v1alpha1.views import ObjectView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
+from modelops.controllers.events import post_events
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
@@ -219,9 +220,7 @@ async def reconcile(
         logger.warning("children: %s", "; ".join(p.message for p in problems))
     new.conditions = settle(new.conditions, decided, problems, now=now, generation=generation)
     await p.write(new)  # only a change of the Degraded condition, if any
-    for event in decision.events:
-        kube.event(body, event.type, event.reason, event.message[:1000])
-        logger.info("%s: %s", event.reason, event.message)
+    post_events(kube, body, decision.events, logger)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
     metrics.PHASE.labels(namespace, name).state(new.phase)
