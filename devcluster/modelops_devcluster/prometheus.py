@@ -28,14 +28,14 @@ from modelops_devcluster.ports import LOOPBACK, free_port
 from modelops_devcluster.procs import ManagedProcess, ProcessError, keep_workdirs, wait_for
 
 
-class PrometheusError(RuntimeError):
+class PrometheusServerError(RuntimeError):
     """Prometheus is missing, failed to start, or rejected a config reload."""
 
 
 def _find_binary(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
-        raise PrometheusError(f"{binary!r} not found on PATH: install it with `apt-get install prometheus`")
+        raise PrometheusServerError(f"{binary!r} not found on PATH: install it with `apt-get install prometheus`")
     return path
 
 
@@ -69,13 +69,13 @@ class PrometheusServer:
     @property
     def workdir(self) -> Path:
         if self._workdir is None:
-            raise PrometheusError("PrometheusServer is not started")
+            raise PrometheusServerError("PrometheusServer is not started")
         return self._workdir
 
     @property
     def port(self) -> int:
         if self._port is None:
-            raise PrometheusError("PrometheusServer is not started")
+            raise PrometheusServerError("PrometheusServer is not started")
         return self._port
 
     @property
@@ -89,7 +89,7 @@ class PrometheusServer:
     @property
     def pid(self) -> int:
         if self._process is None:
-            raise PrometheusError("PrometheusServer is not started")
+            raise PrometheusServerError("PrometheusServer is not started")
         return self._process.pid
 
     def start(self) -> PrometheusServer:
@@ -111,7 +111,7 @@ class PrometheusServer:
         except BaseException as e:
             self.stop()
             if isinstance(e, ProcessError):
-                raise PrometheusError(f"prometheus failed to start: {e}") from e
+                raise PrometheusServerError(f"prometheus failed to start: {e}") from e
             raise
         return self
 
@@ -128,7 +128,7 @@ class PrometheusServer:
         keeps what was scraped before); returns the seconds it was not ready."""
         started = time.monotonic()
         if self._process is None:
-            raise PrometheusError("PrometheusServer is not started")
+            raise PrometheusServerError("PrometheusServer is not started")
         self._process.restart()
         wait_for("/-/ready after a restart", self._ready, [self._process], self._process, self.start_timeout)
         return time.monotonic() - started
@@ -143,7 +143,7 @@ class PrometheusServer:
             with urllib.request.urlopen(req, timeout=10):
                 pass
         except urllib.error.HTTPError as e:
-            raise PrometheusError(f"reload rejected ({e.code}): {e.read().decode(errors='replace')}") from e
+            raise PrometheusServerError(f"reload rejected ({e.code}): {e.read().decode(errors='replace')}") from e
 
     def __enter__(self) -> PrometheusServer:
         return self.start()

@@ -16,8 +16,9 @@ from modelops.analysis.drift import (
     empty_like,
     evaluate,
 )
-from modelops.analysis.drift_report import Event, Report, blocked, due_in, evaluated
+from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
 from modelops.api.conditions import get_condition
+from modelops.api.events import Event
 from modelops.api.v1alpha1.common import Condition
 from modelops.api.v1alpha1.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 

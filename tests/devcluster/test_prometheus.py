@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from modelops_devcluster.prometheus import PrometheusError, PrometheusServer
+from modelops_devcluster.prometheus import PrometheusServer, PrometheusServerError
 
 Factory = Callable[[dict[str, Any] | str], PrometheusServer]
 
@@ -48,10 +48,10 @@ def test_prometheus_scrapes_itself_after_reload(prometheus_factory: Factory) -> 
 @pytest.mark.integration
 def test_reload_rejects_a_bad_config(prometheus_factory: Factory) -> None:
     prom = prometheus_factory({"global": {"scrape_interval": "1s"}})
-    with pytest.raises(PrometheusError, match="reload rejected"):
+    with pytest.raises(PrometheusServerError, match="reload rejected"):
         prom.reload({"scrape_configs": [{"job_name": "x", "no_such_field": 1}]})
 
 
 def test_missing_binary_says_how_to_install() -> None:
-    with pytest.raises(PrometheusError, match="apt-get install prometheus"):
+    with pytest.raises(PrometheusServerError, match="apt-get install prometheus"):
         PrometheusServer({}, binary="no-such-prometheus-binary").start()

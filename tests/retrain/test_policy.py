@@ -14,9 +14,9 @@ from modelops.retrain.policy import (
     MAX_NAME,
     RUNNING_POLL_SECONDS,
     BurnSignal,
-    Decision,
     DriftSignal,
     JobState,
+    RetrainDecision,
     Signals,
     decide,
     output_uri,
@@ -57,7 +57,7 @@ class Sim:
     now: datetime = T0
     stable: str | None = None
     roundtrip: bool = False
-    last: Decision | None = None
+    last: RetrainDecision | None = None
 
     def tick(
         self,
@@ -66,7 +66,7 @@ class Sim:
         jobs: Mapping[str, JobState] | None = None,
         drift: DriftSignal | None = None,
         burn: BurnSignal | None = None,
-    ) -> Decision:
+    ) -> RetrainDecision:
         self.now += step
         status = RetrainPolicyStatus.model_validate(self.status.wire()) if self.roundtrip else self.status
         signals = Signals(self.now, "fraud", self.stable, dict(jobs or {}), drift, burn)
@@ -74,7 +74,7 @@ class Sim:
         self.status = self.last.status
         return self.last
 
-    def manual(self, nonce: str, step: timedelta = timedelta(0), **kw: Any) -> Decision:
+    def manual(self, nonce: str, step: timedelta = timedelta(0), **kw: Any) -> RetrainDecision:
         self.spec = self.spec.model_copy(update={"triggers": self.spec.triggers.model_copy(update={"manual": nonce})})
         return self.tick(step, **kw)
 
@@ -85,7 +85,7 @@ class Sim:
         return [(r.name, r.outcome) for r in self.status.runs]
 
 
-def started(d: Decision) -> list[str]:
+def started(d: RetrainDecision) -> list[str]:
     return [e.message.split()[0] for e in d.events if e.reason == "RunStarted"]
 
 

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from modelops.api.v1alpha1.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus, RetrainRun
-from modelops.retrain.policy import BaselinePublication, BaselineRead, Decision, JobState, Signals, decide
+from modelops.retrain.policy import BaselinePublication, BaselineRead, JobState, RetrainDecision, Signals, decide
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TEMPLATE = {"template": {"spec": {"containers": [{"name": "t", "image": "x"}], "restartPolicy": "Never"}}}
@@ -30,7 +30,7 @@ def done(version: str, auc: float) -> JobState:
     return JobState("succeeded", json.dumps({"version": version, "uri": uri, "metrics": {"auc": auc}}))
 
 
-def pass_(status: RetrainPolicyStatus, jobs: dict[str, JobState], reads: dict[str, BaselineRead]) -> Decision:
+def pass_(status: RetrainPolicyStatus, jobs: dict[str, JobState], reads: dict[str, BaselineRead]) -> RetrainDecision:
     return decide("rp", "ml", SPEC, status, Signals(T0, "fraud", "v1", jobs, baselines=reads))
 
 

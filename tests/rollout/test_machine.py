@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import Counts, SLOEvaluation, StableSLOs, error_budget, evaluate, standard_pairs, windows
 from modelops.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus
-from modelops.rollout.machine import Decision, Observations, Target, analysis_due, decide
+from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, analysis_due, decide
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 V1 = Target("v1", "file:///m/v1.npz")
@@ -40,7 +40,7 @@ class Sim:
     spec: ModelDeploymentSpec
     status: ModelDeploymentStatus = field(default_factory=ModelDeploymentStatus)
     now: datetime = T0
-    last: Decision | None = None
+    last: RolloutDecision | None = None
     roundtrip: bool = False
 
     def tick(
@@ -51,10 +51,10 @@ class Sim:
         slo: Any = None,
         ready: dict[str, int] | None = None,
         step: timedelta = timedelta(seconds=20),
-    ) -> Decision:
+    ) -> RolloutDecision:
         self.now += step
         planned = {p.version: p.replicas for p in self.last.plans} if self.last else {}
-        obs = Observations(
+        obs = RolloutObservations(
             ready=ready if ready is not None else planned,
             analysis=analysis(verdict, self.now)
             if verdict and analysis_due(self.spec, self.status, self.now)
@@ -66,7 +66,7 @@ class Sim:
         self.status = self.last.status
         return self.last
 
-    def run(self, target: Target, verdicts: Callable[[int], Verdict | None], ticks: int) -> Iterator[Decision]:
+    def run(self, target: Target, verdicts: Callable[[int], Verdict | None], ticks: int) -> Iterator[RolloutDecision]:
         for i in range(ticks):
             yield self.tick(target, verdicts(i))
 
@@ -362,7 +362,7 @@ def test_a_restarted_operator_reaches_the_same_outcome(sequence: list[Verdict | 
         assert a.status.wire() == b.status.wire() and a.plans == b.plans and a.canary_weight == b.canary_weight
 
 
-def _live(decision: Decision) -> set[str]:
+def _live(decision: RolloutDecision) -> set[str]:
     """Versions that take live traffic under a decision."""
     s = decision.status
     live = {s.stable.version} if s.stable else set()

@@ -13,7 +13,7 @@ from modelops.api.names import Owner
 from modelops.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus
 from modelops.render.children import serving_objects
 from modelops.render.serving import VersionPlan
-from modelops.rollout.machine import Decision, Observations, Target, decide
+from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, decide
 from modelops.routers import ROUTERS, router_for
 from modelops.routers.base import Kind, TrafficRouter
 
@@ -71,7 +71,7 @@ def smi(monkeypatch: pytest.MonkeyPatch) -> ModelDeploymentSpec:
     return spec.model_copy(update={"traffic": spec.traffic.model_copy(update={"router": fake.name})})
 
 
-def _render(spec: ModelDeploymentSpec, decision: Decision) -> dict[tuple[str, str], dict[str, Any]]:
+def _render(spec: ModelDeploymentSpec, decision: RolloutDecision) -> dict[tuple[str, str], dict[str, Any]]:
     status = decision.status
     assert status.stable is not None and status.canary is not None
     plans = [
@@ -96,11 +96,12 @@ def test_a_registered_router_drives_the_machine_and_the_renderer(smi: ModelDeplo
     v1, v2 = Target("v1", "file:///m/v1"), Target("v2", "file:///m/v2")
     status, now = ModelDeploymentStatus(), T0
     for ready in ({}, {"v1": 4}):
-        status = decide(smi, status, v1, Observations(ready=ready), now).status
+        status = decide(smi, status, v1, RolloutObservations(ready=ready), now).status
     assert status.phase == "Available"
-    decision = decide(smi, status, v2, Observations(ready={"v1": 4}), now + timedelta(seconds=20))
+    decision = decide(smi, status, v2, RolloutObservations(ready={"v1": 4}), now + timedelta(seconds=20))
     assert decision.status.phase == "Progressing"
-    decision = decide(smi, decision.status, v2, Observations(ready={"v1": 4, "v2": 4}), now + timedelta(seconds=40))
+    both_ready = RolloutObservations(ready={"v1": 4, "v2": 4})
+    decision = decide(smi, decision.status, v2, both_ready, now + timedelta(seconds=40))
     weight = decision.canary_weight
     assert 0 < weight < 100
     assert [(p.version, p.replicas) for p in decision.plans] == [("v1", 4), ("v2", 4)]  # the fake's replica rule

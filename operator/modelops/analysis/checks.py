@@ -121,16 +121,17 @@ def slo_burn(
     if counts is None or counts.total <= 0:
         return _unknown(name, threshold, query, f"no traffic to the canary {scope} (no data)")
     if counts.total < min_requests:
-        return _unknown(name, threshold, query, f"{counts.total:.0f} requests {scope}, fewer than minRequests "
-                                                f"{min_requests}", counts.total)  # fmt: skip
+        why = f"{counts.total:.0f} requests {scope}, fewer than minRequests {min_requests}"
+        return _unknown(name, threshold, query, why, counts.total)
     bad = min(max(counts.bad, 0.0), counts.total)
     ratio = bad / counts.total
     burn = ratio / float(budget)
     lower = wilson_lower(bad, counts.total, alpha)
     samples = round(counts.total)
     if lower > limit:
-        reason = (f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}) {scope}: burn {burn:.3g}, confidently above "
-                  f"{max_burn:g}")  # fmt: skip
+        reason = (
+            f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}) {scope}: burn {burn:.3g}, confidently above {max_burn:g}"
+        )
         return CheckResult(name, Verdict.FAIL, burn, threshold, samples, query, reason)
     reason = f"{bad:.0f}/{counts.total:.0f} bad ({ratio:.2%}) {scope}: burn {burn:.3g}"
     reason += "" if burn <= max_burn else f", above {max_burn:g} but not significantly at this traffic"
@@ -153,8 +154,8 @@ def compare_errors(
         if c is None or c.total <= 0:
             return _unknown(name, threshold, query, f"no {label} traffic in the interval (no data)")
         if c.total < min_requests:
-            return _unknown(name, threshold, query, f"{label} has {c.total:.0f} requests, fewer than {min_requests}",
-                            c.total)  # fmt: skip
+            why = f"{label} has {c.total:.0f} requests, fewer than {min_requests}"
+            return _unknown(name, threshold, query, why, c.total)
     assert canary is not None and stable is not None
     (cb, ct), (sb, st) = _whole(canary.bad, canary.total), _whole(stable.bad, stable.total)
     p = fisher_greater(cb, ct, sb, st)
@@ -210,17 +211,21 @@ def compare_invalid(
         if side is None or side.received <= 0:
             return _unknown(name, threshold, query, f"no {label} traffic in the interval (no data)")
         if side.received < min_requests:
-            return _unknown(name, threshold, query, f"{label} received {side.received:.0f} requests, fewer than "
-                                                    f"{min_requests}", side.received)  # fmt: skip
+            why = f"{label} received {side.received:.0f} requests, fewer than {min_requests}"
+            return _unknown(name, threshold, query, why, side.received)
     assert canary is not None and stable is not None
     if canary.refused is None and stable.refused is None:
-        reason = (f"neither version exports {INVALID_REQUESTS} (a server without the refusal counter): refused inputs "
-                  f"cannot be compared, not judged")  # fmt: skip
+        reason = (
+            f"neither version exports {INVALID_REQUESTS} (a server without the refusal counter): refused inputs "
+            f"cannot be compared, not judged"
+        )
         return CheckResult(name, Verdict.SKIPPED, None, threshold, round(canary.received), query, reason)
     if canary.refused is None or stable.refused is None:
         blind, seen = ("canary", "stable") if canary.refused is None else ("stable", "canary")
-        reason = (f"the {blind} exports no {INVALID_REQUESTS} while the {seen} does: its refusals cannot be seen "
-                  f"(analysis.invalidRequests.enabled: false judges a server without it)")  # fmt: skip
+        reason = (
+            f"the {blind} exports no {INVALID_REQUESTS} while the {seen} does: its refusals cannot be seen "
+            f"(analysis.invalidRequests.enabled: false judges a server without it)"
+        )
         return _unknown(name, threshold, query, reason, canary.received)
     (cb, ct), (sb, st) = _whole(canary.refused, canary.received), _whole(stable.refused, stable.received)
     p = fisher_greater(cb, ct, sb, st)
@@ -234,9 +239,15 @@ def compare_invalid(
 
 
 def _too_few(
-    name: str, threshold: str, query: str, *, canary: Sequence[float] | None, stable: Sequence[float] | None,
-    min_requests: int, what: str,
-) -> CheckResult | None:  # fmt: skip
+    name: str,
+    threshold: str,
+    query: str,
+    *,
+    canary: Sequence[float] | None,
+    stable: Sequence[float] | None,
+    min_requests: int,
+    what: str,
+) -> CheckResult | None:
     """Unknown when either side has no observations or fewer than min_requests; else None."""
     for label, counts in (("canary", canary), ("stable", stable)):
         total = float(sum(counts)) if counts is not None else 0.0
@@ -276,8 +287,9 @@ def common_buckets(
     keep_s = np.isclose(s_le[:, None], c_le[None, :], rtol=EDGE_RTOL, atol=0).any(axis=1)
     finite = int(np.isfinite(c_le[keep_c]).sum())
     if finite == 0 or not keep_c[-1] or not np.isinf(c_le[-1]):
-        return CommonBuckets(None, None, f"canary and stable share no bucket edge (canary le {_edges(c_le)}; "
-                                         f"stable le {_edges(s_le)}): give both versions the same edges")  # fmt: skip
+        edges = f"canary le {_edges(c_le)}; stable le {_edges(s_le)}"
+        why = f"canary and stable share no bucket edge ({edges}): give both versions the same edges"
+        return CommonBuckets(None, None, why)
     return CommonBuckets(
         _per_bucket([pair for pair, keep in zip(canary, keep_c, strict=True) if keep]),
         _per_bucket([pair for pair, keep in zip(stable, keep_s, strict=True) if keep]),
@@ -335,8 +347,9 @@ def compare_latency(
     threshold = f"p >= {alpha:g} or P(slower) < {0.5 + min_effect:.2f}"
     if mismatch is not None:
         return _unknown(name, threshold, query, mismatch)
-    missing = _too_few(name, threshold, query, canary=canary, stable=stable, min_requests=min_requests,
-                       what="latency observations")  # fmt: skip
+    missing = _too_few(
+        name, threshold, query, canary=canary, stable=stable, min_requests=min_requests, what="latency observations"
+    )
     if missing is not None:
         return missing
     assert canary is not None and stable is not None
@@ -366,8 +379,9 @@ def prediction_drift(
     threshold = f"PSI <= {max_psi:g} or p >= {alpha:g}"
     if mismatch is not None:
         return _unknown(name, threshold, query, mismatch)
-    missing = _too_few(name, threshold, query, canary=canary, stable=stable, min_requests=min_requests,
-                       what="predictions")  # fmt: skip
+    missing = _too_few(
+        name, threshold, query, canary=canary, stable=stable, min_requests=min_requests, what="predictions"
+    )
     if missing is not None:
         return missing
     assert canary is not None and stable is not None

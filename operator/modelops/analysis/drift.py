@@ -789,9 +789,13 @@ def evaluate(
                 numeric_done = True
     for name, wanted in _selection(ref, settings, numeric_done):
         if (  # the common case, kept cheap for 1,000 features
-            wanted != "categorical" and name in ref_numeric and name in cur_numeric
-            and name not in ref_errors and name not in cur_errors and name != PREDICTION
-        ):  # fmt: skip
+            wanted != "categorical"
+            and name in ref_numeric
+            and name in cur_numeric
+            and name not in ref_errors
+            and name not in cur_errors
+            and name != PREDICTION
+        ):
             numeric.append((name, ref_numeric[name], cur_numeric[name]))
             continue
         problem = _problem(name, wanted, ref, cur)
@@ -845,8 +849,9 @@ def _tested(
         if reference_samples[i] == 0:
             untested[name] = FeatureResult(name, kind, samples=samples[i], error="the reference has no observations")
         else:
-            untested[name] = FeatureResult(name, kind, samples=samples[i], reference_samples=reference_samples[i],
-                                           insufficient_data=True)  # fmt: skip
+            untested[name] = FeatureResult(
+                name, kind, samples=samples[i], reference_samples=reference_samples[i], insufficient_data=True
+            )
     rows = np.flatnonzero(testable)
     order = rows[np.lexsort((-psi[rows], ~drifted[rows]))]  # drifted first, then by PSI, largest first
     is_numeric = numeric[order]
@@ -867,11 +872,23 @@ def _tested(
     dof = np.rint(np.where(np.isnan(dof_column), 0.0, dof_column)).astype(int)
     index = order.tolist()
     columns = zip(
-        list(map(names.__getitem__, index)), family("numeric", "categorical"), family("chi2", "chi2-categorical"),
-        ranked(samples_column), ranked(reference_column), ranked(column("p_value")), ranked(adjusted),
-        ranked(column("chi2")), ranked(dof), ranked(column("ks"), True), ranked(psi), ranked(column("js")),
-        ranked(column("wasserstein"), True), ranked(drifted), repeat(False), repeat(None),
-    )  # fmt: skip
+        list(map(names.__getitem__, index)),
+        family("numeric", "categorical"),
+        family("chi2", "chi2-categorical"),
+        ranked(samples_column),
+        ranked(reference_column),
+        ranked(column("p_value")),
+        ranked(adjusted),
+        ranked(column("chi2")),
+        ranked(dof),
+        ranked(column("ks"), True),
+        ranked(psi),
+        ranked(column("js")),
+        ranked(column("wasserstein"), True),
+        ranked(drifted),
+        repeat(False),
+        repeat(None),
+    )
     # every statistic is a number (n > 0 on both sides); a categorical feature has no order, so no KS or Wasserstein.
     # tuple.__new__ over whole columns builds 1,000 results several times faster than calling the class per row.
     return list(map(partial(tuple.__new__, FeatureResult), columns)), int(np.count_nonzero(drifted))

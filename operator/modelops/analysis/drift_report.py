@@ -19,17 +19,11 @@ from datetime import datetime
 
 from modelops.analysis.drift import PREDICTION, DriftEvaluation, FeatureResult, next_state, to_status
 from modelops.api.conditions import Status, get_condition, set_condition
+from modelops.api.events import Event
 from modelops.api.v1alpha1.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 
 MAX_NAMED = 5  # features named in a condition message or event
 MAX_STATUS_FEATURES = 1000  # the spec caps features at 1,000 too: status stays well under etcd's 1.5 MB
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal or Warning
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -143,22 +137,22 @@ def evaluated(
     if short:
         counts = ", ".join(f"{_label(f.name)} {f.samples}" for f in short[:MAX_NAMED])
         counts += f" and {len(short) - MAX_NAMED} more" if len(short) > MAX_NAMED else ""
-        message = (f"{len(short)} feature(s) below minSamples {spec.min_samples} in the last {spec.window}: {counts}"
-                   + ("" if tested else "; no verdict from this window"))  # fmt: skip
-        if conditions.set("InsufficientData", "True", "TooFewSamples", message):  # fmt: skip
+        below = f"{len(short)} feature(s) below minSamples {spec.min_samples} in the last {spec.window}"
+        message = f"{below}: {counts}" + ("" if tested else "; no verdict from this window")
+        if conditions.set("InsufficientData", "True", "TooFewSamples", message):
             events.append(Event("Normal", "InsufficientData", message))
     else:
-        conditions.set("InsufficientData", "False", "EnoughSamples",
-                    f"every tested feature had at least {spec.min_samples} observations")  # fmt: skip
+        enough = f"every tested feature had at least {spec.min_samples} observations"
+        conditions.set("InsufficientData", "False", "EnoughSamples", enough)
 
     errors = list(evaluation.errors)
     if errors:
         message = f"{len(errors)} feature(s) could not be compared: {_names(errors, describe=True)}"
         message += f" ({hint})" if hint else ""
-        if conditions.set("Degraded", "True", "FeatureErrors", message):  # fmt: skip
+        if conditions.set("Degraded", "True", "FeatureErrors", message):
             events.append(Event("Warning", "FeatureErrors", message[:1000]))
     else:
-        conditions.set("Degraded", "False", "AllFeaturesReadable", "every selected feature was compared")  # fmt: skip
+        conditions.set("Degraded", "False", "AllFeaturesReadable", "every selected feature was compared")
     ready_message = f"evaluating {version} against {reference} every {spec.interval} over {spec.window}"
     recovered = get_condition(previous.conditions, "Ready") is not None  # not just started
     if conditions.set("Ready", "True", "Evaluating", ready_message) and recovered:
@@ -186,7 +180,7 @@ def blocked(
     if conditions.set("Ready", "False", reason, message):
         events.append(Event("Warning", reason, message[:1000]))
     if status.last_evaluated is None:
-        conditions.set("Drifted", "Unknown", reason, "no evaluation yet: " + message)  # fmt: skip
+        conditions.set("Drifted", "Unknown", reason, "no evaluation yet: " + message)
     return Report(status, events)
 
 
@@ -195,9 +189,11 @@ def due_in(spec_interval_s: float, status: DriftMonitorStatus, now: datetime, ge
     does a failed last attempt (Ready=False): the caller paces those retries."""
     ready = get_condition(status.conditions, "Ready")
     if (
-        status.last_evaluated is None or status.observed_generation != generation
-        or ready is None or ready.status != "True"
-    ):  # fmt: skip
+        status.last_evaluated is None
+        or status.observed_generation != generation
+        or ready is None
+        or ready.status != "True"
+    ):
         return 0.0
     elapsed = (now - status.last_evaluated).total_seconds()
     return max(0.0, spec_interval_s - elapsed)

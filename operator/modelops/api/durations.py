@@ -8,15 +8,35 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Any, Self
 
-from pydantic import StringConstraints
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w))+$"
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN, max_length=32)]
+
+class Duration(str):
+    """A spec duration as the user wrote it ("1h30m"), parsed once when the model is validated.
+
+    `.delta` is the timedelta every consumer uses, so nothing downstream parses strings. It stays
+    a str so that messages, events and the wire keep the user's spelling ("7d" is not "1w"), and
+    the CRD schema is the same string pattern as before.
+    """
+
+    delta: timedelta
+
+    def __new__(cls, text: str) -> Self:
+        duration = super().__new__(cls, text)
+        duration.delta = parse_duration(text)
+        return duration
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        text = core_schema.str_schema(pattern=DURATION_PATTERN, max_length=32)
+        return core_schema.no_info_after_validator_function(cls, text)
 
 
 def parse_duration(text: str) -> timedelta:

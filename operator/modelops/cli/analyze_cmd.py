@@ -36,8 +36,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--stable-version", help="default: status.stable.version")
     p.add_argument("--interval", help="analysis window (default: spec.rollout.interval)")
     p.add_argument("--at", help="evaluation time, RFC 3339 (default: now); replays a past decision")
-    p.add_argument("--since", help="when the rollout began, RFC 3339, for the since-start checks "
-                                   "(default: status.rolloutStartedAt of the rollout in progress)")  # fmt: skip
+    p.add_argument(
+        "--since",
+        help="when the rollout began, RFC 3339, for the since-start checks "
+        "(default: status.rolloutStartedAt of the rollout in progress)",
+    )
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.set_defaults(func=run)
 
@@ -85,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     url = args.prometheus or spec.analysis.prometheus.url or os.environ.get("MODELOPS_PROMETHEUS_URL")
     if not url:
-        print("error: no Prometheus URL (--prometheus, spec.analysis.prometheus.url or $MODELOPS_PROMETHEUS_URL)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "error: no Prometheus URL (--prometheus, spec.analysis.prometheus.url or $MODELOPS_PROMETHEUS_URL)",
+            file=sys.stderr,
+        )
         return 2
-    interval = parse_duration(args.interval or spec.rollout.interval)
+    interval = parse_duration(args.interval) if args.interval else spec.rollout.interval.delta
     at = _utc(args.at) if args.at else datetime.now(UTC)
     in_progress = canary == (status.get("canary") or {}).get("version")
     since = args.since or (status.get("rolloutStartedAt") if in_progress else None)
@@ -97,10 +102,15 @@ def run(args: argparse.Namespace) -> int:
     async def judge() -> Any:
         async with PrometheusClient(url, verify=not spec.analysis.prometheus.insecure_skip_verify) as client:
             return await analyze(
-                client, spec.analysis, interval=interval, min_requests=spec.rollout.min_requests, at=at,
-                started=started, canary=Variant(namespace, spec.model.name, canary),
+                client,
+                spec.analysis,
+                interval=interval,
+                min_requests=spec.rollout.min_requests,
+                at=at,
+                started=started,
+                canary=Variant(namespace, spec.model.name, canary),
                 stable=Variant(namespace, spec.model.name, stable),
-            )  # fmt: skip
+            )
 
     result = asyncio.run(judge())
     if args.output == "json":
@@ -108,9 +118,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"time": result.time.isoformat(), "verdict": str(result.verdict), "checks": checks}, indent=2))
     else:
         window = args.interval or spec.rollout.interval
-        print(f"{spec.model.name}: canary {canary} vs stable {stable} over {window} at {result.time.isoformat()}: "
-              f"{result.verdict}")  # fmt: skip
-        rows = [(c.name, c.verdict, "-" if c.value is None else f"{c.value:.4g}", c.threshold, c.samples, c.reason)
-                for c in result.checks]  # fmt: skip
+        print(
+            f"{spec.model.name}: canary {canary} vs stable {stable} over {window} at {result.time.isoformat()}: "
+            f"{result.verdict}"
+        )
+        rows = [
+            (c.name, c.verdict, "-" if c.value is None else f"{c.value:.4g}", c.threshold, c.samples, c.reason)
+            for c in result.checks
+        ]
         print(table(("CHECK", "VERDICT", "VALUE", "THRESHOLD", "SAMPLES", "REASON"), rows))
     return EXIT[str(result.verdict)]

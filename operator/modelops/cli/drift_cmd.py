@@ -122,22 +122,41 @@ def run(args: argparse.Namespace) -> int:
             {"type": f.type, **s.model_dump(mode="json", by_alias=True)}
             for f, s in zip(evaluation.features, to_status(evaluation), strict=True)
         ]
-        print(json.dumps({
-            "drifted": evaluation.drifted(args.drift_share), "driftShare": evaluation.drift_share,
-            "tested": evaluation.tested, "driftedFeatures": evaluation.drifted_count,
-            "insufficientData": evaluation.insufficient_data, "worstFeature": evaluation.worst_feature,
-            "settings": {"alpha": settings.alpha, "correction": settings.correction, "psiFloor": settings.psi_floor,
-                         "minSamples": settings.min_samples, "driftShare": args.drift_share,
-                         "predictions": settings.predictions},
+        used = {
+            "alpha": settings.alpha,
+            "correction": settings.correction,
+            "psiFloor": settings.psi_floor,
+            "minSamples": settings.min_samples,
+            "driftShare": args.drift_share,
+            "predictions": settings.predictions,
+        }
+        document = {
+            "drifted": evaluation.drifted(args.drift_share),
+            "driftShare": evaluation.drift_share,
+            "tested": evaluation.tested,
+            "driftedFeatures": evaluation.drifted_count,
+            "insufficientData": evaluation.insufficient_data,
+            "worstFeature": evaluation.worst_feature,
+            "settings": used,
             "features": features,
-        }, indent=2))  # fmt: skip
+        }
+        print(json.dumps(document, indent=2))
     else:
         rows = [
-            (f.name, f.type or "-", f.test or "-", "-" if f.error else f.samples, _number(f.p_value, ".3g"),
-             _number(f.adjusted_p_value, ".3g"), _number(f.psi, ".3f"), _number(f.js, ".3f"), _number(f.ks, ".3f"),
-             _result(f, settings.min_samples))
+            (
+                f.name,
+                f.type or "-",
+                f.test or "-",
+                "-" if f.error else f.samples,
+                _number(f.p_value, ".3g"),
+                _number(f.adjusted_p_value, ".3g"),
+                _number(f.psi, ".3f"),
+                _number(f.js, ".3f"),
+                _number(f.ks, ".3f"),
+                _result(f, settings.min_samples),
+            )
             for f in evaluation.features
-        ]  # fmt: skip
+        ]
         print(table(("FEATURE", "TYPE", "TEST", "SAMPLES", "P", "ADJ P", "PSI", "JS", "KS", "RESULT"), rows))
         print(summary(evaluation, args.drift_share))
     if evaluation.insufficient_data:

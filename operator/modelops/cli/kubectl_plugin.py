@@ -71,14 +71,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     nonce = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     if args.verb == "retrain":
         resources.patch_spec(namespace, args.name, {"triggers": {"manual": nonce}})
-        print(f"retrainpolicy.modelops.dev/{args.name}: run requested (spec.triggers.manual={nonce}); "
-              f"watch with: kubectl get rp {args.name} -n {namespace} -w")  # fmt: skip
+        print(
+            f"retrainpolicy.modelops.dev/{args.name}: run requested (spec.triggers.manual={nonce}); "
+            f"watch with: kubectl get rp {args.name} -n {namespace} -w"
+        )
         return 0
     if args.verb in ACTIONS:
         change = rollout_patch(args.verb, nonce)
         resources.patch_spec(namespace, args.name, {"rollout": change})
-        print(f"modeldeployment.modelops.dev/{args.name}: {args.verb} requested ({json.dumps(change)}); "
-              f"watch with: kubectl get md {args.name} -n {namespace} -w")  # fmt: skip
+        print(
+            f"modeldeployment.modelops.dev/{args.name}: {args.verb} requested ({json.dumps(change)}); "
+            f"watch with: kubectl get md {args.name} -n {namespace} -w"
+        )
         return 0
     if getattr(args, "output", "text") == "json":
         print(json.dumps(obj.get("status") or {}, indent=2, sort_keys=True))

@@ -94,11 +94,19 @@ def drift_monitor(obj: dict[str, Any]) -> str:
     features = [*(status.get("features") or []), *([status["prediction"]] if status.get("prediction") else [])]
     if features:
         rows = [
-            (f.get("name"), f.get("test") or "-", f.get("samples", 0), _num(f.get("pValue"), ".2e"),
-             _num(f.get("adjustedPValue"), ".2e"), _num(f.get("psi"), ".3f"), _num(f.get("js"), ".3f"),
-             _num(f.get("ks"), ".3f"), _outcome(f))
+            (
+                f.get("name"),
+                f.get("test") or "-",
+                f.get("samples", 0),
+                _num(f.get("pValue"), ".2e"),
+                _num(f.get("adjustedPValue"), ".2e"),
+                _num(f.get("psi"), ".3f"),
+                _num(f.get("js"), ".3f"),
+                _num(f.get("ks"), ".3f"),
+                _outcome(f),
+            )
             for f in features
-        ]  # fmt: skip
+        ]
         header = ("FEATURE", "TEST", "SAMPLES", "P", "ADJ P", "PSI", "JS", "KS", "RESULT")
         lines += ["", table(header, rows)]
     lines += ["", conditions(status)]
@@ -110,8 +118,10 @@ def history(md: dict[str, Any], policy: dict[str, Any] | None) -> str:
     its version and what triggered that run (drift table summary, burn rate, schedule, person)."""
     meta, status = md.get("metadata", {}), md.get("status") or {}
     runs = {r.get("name"): r for r in ((policy or {}).get("status") or {}).get("runs") or []}
-    lines = [f"ModelDeployment {meta.get('namespace')}/{meta.get('name')}: "
-             f"stable {(status.get('stable') or {}).get('version', '-')}"]  # fmt: skip
+    lines = [
+        f"ModelDeployment {meta.get('namespace')}/{meta.get('name')}: "
+        f"stable {(status.get('stable') or {}).get('version', '-')}"
+    ]
     if policy is not None:
         lines[0] += f", versions from RetrainPolicy {policy.get('metadata', {}).get('name')}"
     rows = []
@@ -119,8 +129,8 @@ def history(md: dict[str, Any], policy: dict[str, Any] | None) -> str:
         run = runs.get(h.get("retrainRun")) if h.get("retrainRun") else None
         trigger = run.get("trigger") if run else ("-" if not h.get("retrainRun") else "(run no longer in history)")
         evidence = (run or {}).get("evidence", "")
-        rows.append((h.get("at"), h.get("version"), h.get("outcome"), h.get("retrainRun") or "-", trigger,
-                     evidence, h.get("reason", "")))  # fmt: skip
+        at, version, outcome, reason = h.get("at"), h.get("version"), h.get("outcome"), h.get("reason", "")
+        rows.append((at, version, outcome, h.get("retrainRun") or "-", trigger, evidence, reason))
     if not rows:
         return "\n".join([*lines, "no finished rollouts yet"])
     return "\n".join([*lines, "", table(("AT", "VERSION", "OUTCOME", "RUN", "TRIGGER", "EVIDENCE", "REASON"), rows)])

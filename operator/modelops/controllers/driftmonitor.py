@@ -24,14 +24,15 @@ from pydantic import ValidationError
 
 from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
 from modelops.analysis.drift_report import Report, blocked, due_in, evaluated, no_histograms_hint
-from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
 from modelops.api.v1alpha1.views import DeploymentView
 from modelops.controllers import metrics
+from modelops.controllers.events import post_events
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
+from modelops.errors import ModelopsError
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusAuthError, PrometheusClient, PrometheusCredentialsError, PrometheusError
 from modelops.prom.drift import observe
@@ -42,7 +43,7 @@ RESYNC_SECONDS = 600.0
 BLOCKED_RETRY_SECONDS = 30.0  # a blocked monitor looks again this soon (or at its interval, if shorter)
 
 
-class Blocked(Exception):
+class Blocked(ModelopsError):
     """Why this pass cannot evaluate; becomes Ready=False with `reason`."""
 
     def __init__(self, reason: str, message: str, version: str | None = None) -> None:
@@ -151,7 +152,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     kube, namespace, now = p.kube, p.namespace, p.now
     model, version, md = await _target(kube, namespace, spec)
     client = await _client(p, md)
-    window = parse_duration(spec.window)
+    window = spec.window.delta
     source = spec.reference
     try:
         if source.config_map_ref is not None:
@@ -166,7 +167,7 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
             reference, described = Observations.from_baseline(source.inline), "the inline baseline"
         else:
             assert source.past is not None
-            offset = parse_duration(source.past.offset)
+            offset = source.past.offset.delta
             past = queries({"namespace": namespace, "model": model}, window, offset)
             live_past = await observe(client, past, at=now, reference=None, predictions=spec.predictions)
             if live_past.series == 0:
@@ -219,7 +220,7 @@ async def reconcile(
     spec = await p.admit(DriftMonitorSpec)
     if spec is None:
         return RESYNC_SECONDS
-    interval = parse_duration(spec.interval).total_seconds()
+    interval = spec.interval.delta.total_seconds()
     wait = due_in(interval, status, now, generation)
     if wait > 0:
         await p.write(status)
@@ -234,9 +235,7 @@ async def reconcile(
         delay, ran = min(interval, BLOCKED_RETRY_SECONDS), False
         logger.warning("cannot evaluate: %s", why.message)
     await p.write(report.status)
-    for event in report.events:
-        kube.event(body, event.type, event.reason, event.message[:1000])
-        logger.info("%s: %s", event.reason, event.message)
+    post_events(kube, body, report.events, logger)
     _record(namespace, name, report, evaluated_now=ran)
     metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(DRIFT_MONITOR.kind).observe(time.monotonic() - started)

@@ -19,7 +19,6 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
     GROUP,
@@ -33,6 +32,7 @@ from modelops.api.v1alpha1 import (
 from modelops.api.v1alpha1.views import DeploymentView, MonitorView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.baselines import ArtifactBaselines, BaselineReader, read_baseline
+from modelops.controllers.events import post_events
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
@@ -43,7 +43,7 @@ from modelops.prom.sli import counts
 from modelops.promql.sli import availability
 from modelops.render.retrain_job import POLICY_LABEL, RunPlan, baseline_config_map, job
 from modelops.retrain.jobs import JobState, JobView, PodView, job_state
-from modelops.retrain.policy import BaselineRead, BurnSignal, Decision, DriftSignal, Signals, decide
+from modelops.retrain.policy import BaselineRead, BurnSignal, DriftSignal, RetrainDecision, Signals, decide
 from modelops.retrain.signals import burn_signal, drift_signal
 
 log = logging.getLogger("modelops.retrain")
@@ -87,7 +87,7 @@ async def _burn(
         return None
     labels = {"namespace": namespace, "model": target.model, "version": stable}
     try:
-        found = await counts(client, availability(labels, parse_duration(trigger.window)), at=now)
+        found = await counts(client, availability(labels, trigger.window.delta), at=now)
     except PrometheusError as error:
         problems.append(f"burn rate unavailable: {error}")
         return None
@@ -112,7 +112,7 @@ async def _baselines(reader: BaselineReader, jobs: dict[str, JobState]) -> dict[
 
 async def _ensure_jobs(
     kube: Kube,
-    decision: Decision,
+    decision: RetrainDecision,
     spec: RetrainPolicySpec,
     meta: dict[str, Any],
     *,
@@ -148,7 +148,7 @@ async def _ensure_jobs(
 
 
 async def _publish(
-    kube: Kube, decision: Decision, meta: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
+    kube: Kube, decision: RetrainDecision, meta: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
 ) -> None:
     for baseline in decision.publish:
         config_map = baseline_config_map(
@@ -163,7 +163,7 @@ async def _publish(
         logger.info("baseline of %s published as ConfigMap %s", baseline.version, baseline.config_map)
 
 
-def _record(decision: Decision) -> None:
+def _record(decision: RetrainDecision) -> None:
     for run in [*decision.finished, *decision.skipped]:
         metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
     for run in decision.finished:
@@ -222,9 +222,7 @@ async def reconcile(
     if new.latest_validated != status.latest_validated:  # a ModelDeployment may take it (modelFrom): look now
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, target=target, jobs=jobs, absent=absent)
-    for event in decision.events:
-        kube.event(body, event.type, event.reason, event.message[:1000])
-        logger.info("%s: %s", event.reason, event.message)
+    post_events(kube, body, decision.events, logger)
     _record(decision)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)

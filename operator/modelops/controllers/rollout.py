@@ -22,7 +22,6 @@ import kopf
 
 from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
-from modelops.api.durations import parse_duration
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -35,6 +34,7 @@ from modelops.api.v1alpha1 import (
 from modelops.api.v1alpha1.views import ObjectView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
+from modelops.controllers.events import post_events
 from modelops.controllers.passes import API_VERSION, Pass
 from modelops.controllers.prometheus import client_for_deployment
 from modelops.controllers.supervisor import Supervisor
@@ -46,7 +46,7 @@ from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
 from modelops.render.serving import VersionPlan
-from modelops.rollout.machine import Decision, Observations, Target, decide
+from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, decide
 from modelops.rollout.reads import no_prometheus, reads
 from modelops.rollout.sync_problems import Reason, SyncProblem, carry, settle
 from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
@@ -67,7 +67,7 @@ async def _observe(
     target: Target,
     ready: dict[str, int],
     now: datetime,
-) -> Observations:
+) -> RolloutObservations:
     """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
     analysis: Analysis | None = None
     slo: StableSLOs | None = None
@@ -82,7 +82,7 @@ async def _observe(
                 spec.analysis,
                 at=now,
                 min_requests=spec.rollout.min_requests,
-                interval=parse_duration(spec.rollout.interval),
+                interval=spec.rollout.interval.delta,
                 started=status.rollout_started_at,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),
@@ -92,7 +92,7 @@ async def _observe(
         slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=plan.slo_since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
-    return Observations(ready=ready, analysis=analysis, stable_slo=slo)
+    return RolloutObservations(ready=ready, analysis=analysis, stable_slo=slo)
 
 
 async def _target(
@@ -159,7 +159,7 @@ async def _sync_children(
 
 
 def _desired(
-    owner: Owner, spec: ModelDeploymentSpec, decision: Decision, config: OperatorConfig
+    owner: Owner, spec: ModelDeploymentSpec, decision: RolloutDecision, config: OperatorConfig
 ) -> list[dict[str, Any]]:
     status = decision.status
     assert status.stable is not None
@@ -220,9 +220,7 @@ async def reconcile(
         logger.warning("children: %s", "; ".join(p.message for p in problems))
     new.conditions = settle(new.conditions, decided, problems, now=now, generation=generation)
     await p.write(new)  # only a change of the Degraded condition, if any
-    for event in decision.events:
-        kube.event(body, event.type, event.reason, event.message[:1000])
-        logger.info("%s: %s", event.reason, event.message)
+    post_events(kube, body, decision.events, logger)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
     metrics.PHASE.labels(namespace, name).state(new.phase)

@@ -14,16 +14,19 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from modelops.errors import ModelopsError
+
 JSON = dict[str, Any]
+# the schema keywords a CRD keeps, one group a line: values, bounds, then the Kubernetes extensions
 _KEEP = {
-    "description", "default", "enum", "pattern", "format", "minimum", "maximum",
-    "minLength", "maxLength", "minItems", "maxItems", "maxProperties", "minProperties",
-    "x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
-    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
-}  # fmt: skip
+    *("description", "default", "enum", "pattern", "format"),
+    *("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "maxProperties", "minProperties"),
+    *("x-kubernetes-validations", "x-kubernetes-list-type", "x-kubernetes-list-map-keys"),
+    *("x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string"),
+}
 
 
-class SchemaError(ValueError):
+class SchemaError(ModelopsError, ValueError):
     """The model uses a construct a structural schema cannot express."""
 
 

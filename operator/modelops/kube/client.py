@@ -9,9 +9,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from modelops.api.v1alpha1 import GROUP, VERSION, KindInfo
+from modelops.errors import ModelopsError
 
 
-class NotFoundError(LookupError):
+class NotFoundError(ModelopsError, LookupError):
     """The named resource does not exist."""
 
 

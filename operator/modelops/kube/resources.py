@@ -19,6 +19,8 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 from prometheus_client import Counter
 
+from modelops.errors import ModelopsError
+
 FIELD_MANAGER = "modelops-operator"
 API_WRITES = Counter(
     "modelops_api_writes",
@@ -27,11 +29,11 @@ API_WRITES = Counter(
 )
 
 
-class KindNotInstalled(LookupError):
+class KindNotInstalled(ModelopsError, LookupError):
     """The cluster does not serve this kind (e.g. the Gateway API CRDs are missing)."""
 
 
-class ReadRefused(RuntimeError):
+class ReadRefused(ModelopsError, RuntimeError):
     """The API server refused or failed a read (RBAC, an outage); the message holds its status, never a body."""
 
 
@@ -68,9 +70,12 @@ class ClusterKube:
         self.writes += 1
         API_WRITES.labels("apply", body["kind"]).inc()
         result = resource.server_side_apply(
-            body=body, name=meta["name"], namespace=meta.get("namespace"),
-            field_manager=self.field_manager, force_conflicts=True,
-        )  # fmt: skip
+            body=body,
+            name=meta["name"],
+            namespace=meta.get("namespace"),
+            field_manager=self.field_manager,
+            force_conflicts=True,
+        )
         return cast(dict[str, Any], result.to_dict())
 
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +128,9 @@ class ClusterKube:
         self.writes += 1
         API_WRITES.labels("patch-status", kind).inc()
         resource = self._resource(api_version, kind).subresources["status"]
-        resource.patch(body={"status": status}, name=name, namespace=namespace,
-                       content_type="application/merge-patch+json")  # fmt: skip
+        resource.patch(
+            body={"status": status}, name=name, namespace=namespace, content_type="application/merge-patch+json"
+        )
 
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]

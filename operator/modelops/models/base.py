@@ -8,11 +8,13 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from modelops.errors import ModelopsError
+
 FeatureType = Literal["numeric", "categorical"]
 Task = Literal["binary", "regression"]
 
 
-class ModelError(ValueError):
+class ModelError(ModelopsError, ValueError):
     """An artifact that cannot be loaded or a batch that does not fit the signature."""
 
 

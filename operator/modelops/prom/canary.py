@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from modelops.analysis import checks
 from modelops.analysis.checks import Analysis, CheckResult, Verdict
@@ -95,8 +96,10 @@ async def analyze(
         results = await _checks(ctx)
     except PrometheusError as error:
         reason = f"Prometheus {error.headline}: {error.reason} ({error.url})"
-        results = [CheckResult(name, Verdict.UNKNOWN, None, "", None, error.query, reason)
-                   for name in _names(spec, ctx.since_start is not None)]  # fmt: skip
+        results = [
+            CheckResult(name, Verdict.UNKNOWN, None, "", None, error.query, reason)
+            for name in _names(spec, ctx.since_start is not None)
+        ]
     return Analysis(at, checks.combine(results), tuple(results))
 
 
@@ -119,32 +122,56 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
     budget = error_budget(spec.slo.availability.objective)
     canary_q = sli.availability(ctx.canary.labels, ctx.interval)
     canary_counts = await counts(ctx.client, canary_q, at=ctx.at)
-    out.append(checks.slo_burn("availability", canary_counts, budget=budget, max_burn=spec.max_burn_rate,
-                               min_requests=n, alpha=alpha, query=canary_q.bad))  # fmt: skip
+    burn = partial(checks.slo_burn, budget=budget, max_burn=spec.max_burn_rate, min_requests=n, alpha=alpha)
+    out.append(burn("availability", canary_counts, query=canary_q.bad))
     if ctx.since_start is not None:
         q = sli.availability(ctx.canary.labels, ctx.since_start)
-        out.append(checks.slo_burn("availability-since-start", await counts(ctx.client, q, at=ctx.at), budget=budget,
-                                   max_burn=spec.max_burn_rate, min_requests=n, alpha=alpha, query=q.bad,
-                                   scope=_since(ctx.since_start)))  # fmt: skip
+        since_start = await counts(ctx.client, q, at=ctx.at)
+        out.append(burn("availability-since-start", since_start, query=q.bad, scope=_since(ctx.since_start)))
     if spec.slo.latency is not None:
         out.append(await _latency(ctx, "latency", ctx.interval))
         if ctx.since_start is not None:
             out.append(await _latency(ctx, "latency-since-start", ctx.since_start, _since(ctx.since_start)))
     if spec.compare_to_stable:
         stable_counts = await counts(ctx.client, sli.availability(ctx.stable.labels, ctx.interval), at=ctx.at)
-        out.append(checks.compare_errors(canary_counts, stable_counts, alpha=alpha, min_requests=n,
-                                         min_difference=float(budget), query=canary_q.bad))  # fmt: skip
+        out.append(
+            checks.compare_errors(
+                canary_counts,
+                stable_counts,
+                alpha=alpha,
+                min_requests=n,
+                min_difference=float(budget),
+                query=canary_q.bad,
+            )
+        )
         query, latency = await ctx.compared(REQUEST_DURATION)
-        out.append(checks.compare_latency(latency.canary, latency.stable, alpha=alpha, min_requests=n,
-                                          min_effect=0.05, query=query, mismatch=latency.mismatch))  # fmt: skip
+        out.append(
+            checks.compare_latency(
+                latency.canary,
+                latency.stable,
+                alpha=alpha,
+                min_requests=n,
+                min_effect=0.05,
+                query=query,
+                mismatch=latency.mismatch,
+            )
+        )
     if spec.invalid_requests.enabled:
         out.append(await _invalid(ctx))
     if spec.prediction_drift.enabled:
         query, predictions = await ctx.compared(PREDICTION_SCORE)
         drift = spec.prediction_drift
-        out.append(checks.prediction_drift(predictions.canary, predictions.stable, max_psi=drift.max_psi,
-                                           alpha=drift.alpha, min_requests=n, query=query,
-                                           mismatch=predictions.mismatch))  # fmt: skip
+        out.append(
+            checks.prediction_drift(
+                predictions.canary,
+                predictions.stable,
+                max_psi=drift.max_psi,
+                alpha=drift.alpha,
+                min_requests=n,
+                query=query,
+                mismatch=predictions.mismatch,
+            )
+        )
     for metric in spec.metrics:
         out.append(
             await _custom(ctx, metric.name, metric.query, metric.threshold_range.min, metric.threshold_range.max)
@@ -161,14 +188,22 @@ async def _latency(ctx: _Context, name: str, window: timedelta, scope: str = "in
     assert latency is not None
     threshold = f"burn <= {ctx.spec.max_burn_rate:g}"
     try:
-        le = await find_bucket(ctx.client, ctx.canary.labels, latency.threshold_seconds,
-                               start=ctx.at - window, end=ctx.at)  # fmt: skip
+        le = await find_bucket(
+            ctx.client, ctx.canary.labels, latency.threshold_seconds, start=ctx.at - window, end=ctx.at
+        )
     except MissingBucket as error:
         return CheckResult(name, Verdict.UNKNOWN, None, threshold, None, "", str(error))
     q = sli.latency(ctx.canary.labels, window, le)
-    return checks.slo_burn(name, await counts(ctx.client, q, at=ctx.at), budget=error_budget(latency.objective),
-                           max_burn=ctx.spec.max_burn_rate, min_requests=ctx.min_requests, alpha=ctx.spec.alpha,
-                           query=q.bad, scope=scope)  # fmt: skip
+    return checks.slo_burn(
+        name,
+        await counts(ctx.client, q, at=ctx.at),
+        budget=error_budget(latency.objective),
+        max_burn=ctx.spec.max_burn_rate,
+        min_requests=ctx.min_requests,
+        alpha=ctx.spec.alpha,
+        query=q.bad,
+        scope=scope,
+    )
 
 
 async def _refusals(ctx: _Context, variant: Variant) -> tuple[str, checks.Refusals | None]:
@@ -177,8 +212,9 @@ async def _refusals(ctx: _Context, variant: Variant) -> tuple[str, checks.Refusa
     total = await ctx.client.query(q.total, time=ctx.at)
     if not total or math.isnan(total[0].value) or total[0].value <= 0:
         return q.bad, None
-    reasons = {s.labels.get(REASON, ""): s.value for s in await ctx.client.query(q.bad, time=ctx.at)
-               if not math.isnan(s.value)}  # fmt: skip
+    reasons = {
+        s.labels.get(REASON, ""): s.value for s in await ctx.client.query(q.bad, time=ctx.at) if not math.isnan(s.value)
+    }
     refused = sum(max(v, 0.0) for v in reasons.values()) if reasons else None
     return q.bad, checks.Refusals(received=total[0].value, refused=refused, reasons=reasons)
 
@@ -186,8 +222,14 @@ async def _refusals(ctx: _Context, variant: Variant) -> tuple[str, checks.Refusa
 async def _invalid(ctx: _Context) -> CheckResult:
     query, canary = await _refusals(ctx, ctx.canary)
     _, stable = await _refusals(ctx, ctx.stable)
-    return checks.compare_invalid(canary, stable, alpha=ctx.spec.alpha, min_requests=ctx.min_requests,
-                                  max_increase=ctx.spec.invalid_requests.max_increase, query=query)  # fmt: skip
+    return checks.compare_invalid(
+        canary,
+        stable,
+        alpha=ctx.spec.alpha,
+        min_requests=ctx.min_requests,
+        max_increase=ctx.spec.invalid_requests.max_increase,
+        query=query,
+    )
 
 
 async def _custom(ctx: _Context, name: str, template: str, low: float | None, high: float | None) -> CheckResult:

@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
+from modelops.errors import ModelopsError
 
-class PrometheusError(RuntimeError):
+
+class PrometheusError(ModelopsError, RuntimeError):
     """A query failed; says where, what and why."""
 
     headline = "unavailable"  # how a check's reason introduces this failure: "Prometheus unavailable: ..."

@@ -21,15 +21,15 @@ from modelops.analysis.slo import (
     standard_pairs,
     windows,
 )
-from modelops.api.durations import parse_duration
 from modelops.api.v1alpha1.modeldeployment import SLOSpec
+from modelops.errors import ModelopsError
 from modelops.prom.client import PrometheusClient, PrometheusError, Sample
 from modelops.promql.expr import selector
 from modelops.promql.sli import SLIQueries, availability, latency
 from modelops.telemetry_contract import LE, REQUEST_DURATION, bucket
 
 
-class MissingBucket(LookupError):
+class MissingBucket(ModelopsError, LookupError):
     """The latency threshold is not a bucket edge of the duration histogram."""
 
 
@@ -86,7 +86,7 @@ async def stable_slos(
     """
     evaluations: dict[str, SLOEvaluation] = {}
     blind: list[str] = []
-    pairs = standard_pairs(parse_duration(slo.availability.window))
+    pairs = standard_pairs(slo.availability.window.delta)
     cap = max(at - since, timedelta(seconds=1)) if since is not None else None
 
     def capped(window: timedelta) -> timedelta:

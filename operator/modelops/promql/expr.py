@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 
+from modelops.errors import ModelopsError
 from modelops.telemetry_contract import MODEL, NAMESPACE, VARIANT, VERSION
 
 TEMPLATE_VARIABLES = (NAMESPACE, MODEL, VERSION, VARIANT, "interval")
@@ -18,7 +19,7 @@ _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class TemplateError(ValueError):
+class TemplateError(ModelopsError, ValueError):
     """A query template uses a variable that does not exist or has no value."""
 
 

@@ -68,18 +68,20 @@ def alert_rules(target: SLOTarget, labels: Mapping[str, str], model: str) -> lis
             f"({SLO_ERROR_RATIO}{long}{match} > {threshold} and {SLO_ERROR_RATIO}{short}{match} > {threshold})"
             f" and ({SLO_EVENTS}{long}{match} >= {events} and {SLO_EVENTS}{short}{match} >= {events})"
         )
-        rules.append({
-            "alert": BURN_ALERT,
-            "expr": expr,
-            "labels": {**labels, SEVERITY: pair.severity, LONG_WINDOW: long, SHORT_WINDOW: short},
-            "annotations": {
-                "summary": f"{model} burns its {target.slo} error budget {number(pair.factor)}x too fast",
-                "description": (
-                    f"Bad-event ratio above {threshold} over both {long} and {short}: at this rate "
-                    f"{number(pair.budget_share * 100)}% of the budget is gone in {long}."
-                ),
-            },
-        })  # fmt: skip
+        rules.append(
+            {
+                "alert": BURN_ALERT,
+                "expr": expr,
+                "labels": {**labels, SEVERITY: pair.severity, LONG_WINDOW: long, SHORT_WINDOW: short},
+                "annotations": {
+                    "summary": f"{model} burns its {target.slo} error budget {number(pair.factor)}x too fast",
+                    "description": (
+                        f"Bad-event ratio above {threshold} over both {long} and {short}: at this rate "
+                        f"{number(pair.budget_share * 100)}% of the budget is gone in {long}."
+                    ),
+                },
+            }
+        )
     return rules
 
 

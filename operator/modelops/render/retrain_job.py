@@ -18,8 +18,14 @@ from modelops.api.names import MANAGED_BY
 POLICY_LABEL = "modelops.dev/retrain-policy"
 RUN_LABEL = "modelops.dev/run"
 # set by the operator whatever the template says: they name this run
-RUN_ENV = ("MODELOPS_MODEL_NAME", "MODELOPS_CURRENT_VERSION", "MODELOPS_NEXT_VERSION", "MODELOPS_OUTPUT_URI",
-           "MODELOPS_RUN", "MODELOPS_TRIGGER")  # fmt: skip
+RUN_ENV = (
+    "MODELOPS_MODEL_NAME",
+    "MODELOPS_CURRENT_VERSION",
+    "MODELOPS_NEXT_VERSION",
+    "MODELOPS_OUTPUT_URI",
+    "MODELOPS_RUN",
+    "MODELOPS_TRIGGER",
+)
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,14 @@ def _inject(container: dict[str, Any], env: dict[str, str]) -> None:
 
 def policy_owner(policy: str, uid: str) -> dict[str, Any]:
     """Owner reference to a RetrainPolicy: its Jobs and baseline ConfigMaps go when it goes."""
-    return {"apiVersion": "modelops.dev/v1alpha1", "kind": "RetrainPolicy", "name": policy, "uid": uid,
-            "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "RetrainPolicy",
+        "name": policy,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def job(plan: RunPlan, job_template: dict[str, Any]) -> dict[str, Any]:

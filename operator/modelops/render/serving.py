@@ -92,8 +92,8 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
     if source is None and spec.model.baseline is not None:
         source = (spec.model.baseline.name, spec.model.baseline.key)
     if source is not None:  # the version's own baseline (from its retraining run), else the spec's
-        volumes.append({"name": "baseline", "configMap": {"name": source[0],
-                        "items": [{"key": source[1], "path": "baseline.json"}]}})  # fmt: skip
+        items = [{"key": source[1], "path": "baseline.json"}]
+        volumes.append({"name": "baseline", "configMap": {"name": source[0], "items": items}})
         mounts.append({"name": "baseline", "mountPath": BASELINE_DIR, "readOnly": True})
         serve_args += ["--baseline", f"{BASELINE_DIR}/baseline.json"]
     if spec.model.format != "auto":
@@ -111,40 +111,51 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
         "env": _env(spec, plan),
         "resources": spec.runtime.resources.wire(),
         "volumeMounts": mounts,
-        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2,
-                           "failureThreshold": 2},
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10,
-                          "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
         "securityContext": security,
-    }  # fmt: skip
+    }
     if spec.runtime.image is None:  # the reference server; a custom image brings its own entrypoint
         container["command"] = ["modelops"]
         container["args"] = serve_args
     pod_spec: dict[str, Any] = {
-        "initContainers": [{
-            "name": "fetch",
-            "image": serving_image,
-            "command": ["modelops"],
-            "args": fetch_args,
-            "env": [{"name": "MODELOPS_PVC_ROOT", "value": PVC_ROOT}],
-            "volumeMounts": init_mounts,
-            "securityContext": security,
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
-        }],
+        "initContainers": [
+            {
+                "name": "fetch",
+                "image": serving_image,
+                "command": ["modelops"],
+                "args": fetch_args,
+                "env": [{"name": "MODELOPS_PVC_ROOT", "value": PVC_ROOT}],
+                "volumeMounts": init_mounts,
+                "securityContext": security,
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+            }
+        ],
         "containers": [container],
         "volumes": volumes,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-    }  # fmt: skip
+    }
     if spec.runtime.service_account_name:
         pod_spec["serviceAccountName"] = spec.runtime.service_account_name
     template = {
         "metadata": {
             "labels": labels,
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
-                            "prometheus.io/path": "/metrics"},
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(port),
+                "prometheus.io/path": "/metrics",
+            },
         },
         "spec": pod_spec,
-    }  # fmt: skip
+    }
     if spec.runtime.pod_template:
         template = merge_pod_template(template, spec.runtime.pod_template)
     # defaults under the user's template (merge_pod_template lets ours win, these are theirs to change)
@@ -237,6 +248,7 @@ def hpa(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan) -> dict[str,
     low = max(1, math.ceil(scaling.min_replicas * plan.share))
     high = max(low, math.ceil(scaling.max_replicas * plan.share))
     name = names.deployment_name(owner.name, plan.version)
+    cpu = {"type": "Utilization", "averageUtilization": scaling.target_cpu_utilization_percentage}
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -245,10 +257,9 @@ def hpa(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan) -> dict[str,
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": low,
             "maxReplicas": high,
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-                "type": "Utilization", "averageUtilization": scaling.target_cpu_utilization_percentage}}}],
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": cpu}}],
         },
-    }  # fmt: skip
+    }
 
 
 def pdb(owner: Owner, spec: ModelDeploymentSpec) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelops.api.durations import parse_duration
+from modelops.api.events import Event
 from modelops.api.v1alpha1.retrainpolicy import (
     RetrainPolicySpec,
     RetrainPolicyStatus,
@@ -83,15 +83,8 @@ class BaselinePublication:
     document: str
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
-
-
 @dataclass
-class Decision:
+class RetrainDecision:
     status: RetrainPolicyStatus
     running: list[RetrainRun]  # runs whose Job must exist (the controller creates missing ones)
     events: list[Event]
@@ -183,9 +176,11 @@ def _triggers(
         status.next_scheduled, status.schedule = None, None
     drift = signals.drift
     new_episode = (
-        drift is not None and drift.drifted and drift.since is not None
+        drift is not None
+        and drift.drifted
+        and drift.since is not None
         and (status.acknowledged_drift is None or drift.since > status.acknowledged_drift)
-    )  # fmt: skip
+    )
     if triggers.drift is not None and drift is not None and new_episode:
         fired.append(("drift", drift.summary))
         status.acknowledged_drift = drift.since
@@ -211,7 +206,7 @@ def _guard(spec: RetrainPolicySpec, status: RetrainPolicyStatus, now: datetime) 
     starts = [*status.recent_starts, *([last] if last is not None else [])]
     if starts:
         doublings = min(status.consecutive_failures, MAX_BACKOFF_DOUBLINGS)
-        wait = parse_duration(spec.cooldown) * (2**doublings)
+        wait = spec.cooldown.delta * (2**doublings)
         until = max(starts) + wait
         if now < until:
             why = f"backoff after {status.consecutive_failures} failed run(s)" if doublings else "cooldown"
@@ -256,7 +251,7 @@ def decide(
     signals: Signals,
     *,
     generation: int | None = None,
-) -> Decision:
+) -> RetrainDecision:
     """The whole pass's decision: the returned status (conditions included) is written as is."""
     now = signals.now
     new = status.model_copy(deep=True)
@@ -279,8 +274,9 @@ def decide(
         if why is not None:
             label = f"skipped-{trigger}-{now:%Y%m%dT%H%M%S}-{new.skip_count + 1}"
             new.skip_count += 1
-            record = RetrainRun(name=label, trigger=trigger, evidence=evidence,
-                                outcome="Skipped", reason=why, started=now)  # fmt: skip
+            record = RetrainRun(
+                name=label, trigger=trigger, evidence=evidence, outcome="Skipped", reason=why, started=now
+            )
             skipped.append(record)
             new.runs.insert(0, record)
             events.append(Event("Normal", "TriggerSkipped", f"{trigger} trigger skipped: {why} ({evidence})"))
@@ -289,8 +285,9 @@ def decide(
         new.recent_starts = [t for t in new.recent_starts if now - t < DAY] + [now]
         job = run_name(name, new.run_count)
         uri = output_uri(spec.output.uri_template, model=signals.model, version=job, run=job, namespace=namespace)
-        record = RetrainRun(name=job, trigger=trigger, evidence=evidence, outcome="Running", job=job, version=job,
-                            uri=uri, started=now)  # fmt: skip
+        record = RetrainRun(
+            name=job, trigger=trigger, evidence=evidence, outcome="Running", job=job, version=job, uri=uri, started=now
+        )
         new.runs.insert(0, record)
         new.last_run = record
         events.append(Event("Normal", "RunStarted", f"{job} started by the {trigger} trigger: {evidence}"))
@@ -304,4 +301,4 @@ def decide(
     waits = [RUNNING_POLL_SECONDS if running else IDLE_SECONDS]
     if new.next_scheduled is not None:
         waits.append(max((new.next_scheduled - now).total_seconds(), 1.0))
-    return Decision(new, running, events, finished, skipped, problems, min(waits), publish)
+    return RetrainDecision(new, running, events, finished, skipped, problems, min(waits), publish)

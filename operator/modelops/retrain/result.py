@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelops.api.v1alpha1.retrainpolicy import ValidationGate
+from modelops.errors import ModelopsError
 
 
-class ResultError(ValueError):
+class ResultError(ModelopsError, ValueError):
     """A result the operator cannot use; the message says what is wrong with it."""
 
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from cronsim import CronSim, CronSimError
 
+from modelops.errors import ModelopsError
+
 ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -21,7 +23,7 @@ ALIASES = {
 }
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ModelopsError, ValueError):
     """A cron expression that cannot be evaluated; the message says why."""
 
 

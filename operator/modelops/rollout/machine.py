@@ -38,11 +38,11 @@ from typing import Literal
 from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition
-from modelops.api.durations import parse_duration
+from modelops.api.events import Event, EventType
 from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
     BakeStatus,
-    CheckResult,
+    CheckStatus,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -52,7 +52,8 @@ from modelops.api.v1alpha1.modeldeployment import (
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
 
-EventType = Literal["Normal", "Warning"]
+HistoryOutcome = Literal["Promoted", "RolledBack", "Aborted", "Reverted", "Superseded"]  # HistoryEntry.outcome
+EndOutcome = Literal["RolledBack", "Aborted", "Superseded"]  # how a rollout ends without a promotion
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Observations:
+class RolloutObservations:
     """What the controller saw this tick."""
 
     ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
@@ -90,14 +91,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Event:
-    type: EventType
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Decision:
+class RolloutDecision:
     status: ModelDeploymentStatus
     plans: tuple[Plan, ...]
     canary_weight: int
@@ -113,7 +107,7 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     # the first canary analysis comes one interval after the rollout began: before that its window
     # would hold no canary traffic, and an Unknown would be spent for nothing
     last = status.last_analysis.time if status.last_analysis else (status.rollout_started_at if status.canary else None)
-    return last is None or now - last >= parse_duration(spec.rollout.interval)
+    return last is None or now - last >= spec.rollout.interval.delta
 
 
 @dataclass
@@ -123,7 +117,7 @@ class _Tick:
     spec: ModelDeploymentSpec
     status: ModelDeploymentStatus
     target: Target
-    obs: Observations
+    obs: RolloutObservations
     now: datetime
     events: list[Event] = field(default_factory=list)
     frozen_reason: str | None = None  # BudgetBurn or CannotSee, for the Frozen condition
@@ -144,11 +138,11 @@ def decide(
     spec: ModelDeploymentSpec,
     status: ModelDeploymentStatus,
     target: Target,
-    obs: Observations,
+    obs: RolloutObservations,
     now: datetime,
     *,
     generation: int | None = None,
-) -> Decision:
+) -> RolloutDecision:
     t = _Tick(spec, status.model_copy(deep=True), target, obs, now)
     s = t.status
     _retry(t)
@@ -166,15 +160,16 @@ def decide(
     _readiness(t)
     _conditions(t, generation)
     weight, mirror = _traffic(t)
-    return Decision(s, _plans(t, weight, mirror), weight, mirror, tuple(t.events), _requeue(t))
+    return RolloutDecision(s, _plans(t, weight, mirror), weight, mirror, tuple(t.events), _requeue(t))
 
 
 # ---- transitions ----------------------------------------------------------------------------
 
 
 def _variant(target: Target, replicas: int) -> VariantStatus:
-    return VariantStatus(version=target.version, uri=target.uri, sha256=target.sha256, baseline=target.baseline,
-                         replicas=replicas)  # fmt: skip
+    return VariantStatus(
+        version=target.version, uri=target.uri, sha256=target.sha256, baseline=target.baseline, replicas=replicas
+    )
 
 
 def _retry(t: _Tick) -> None:
@@ -205,8 +200,8 @@ def _maybe_start(t: _Tick) -> None:
         s.stable = _variant(target, spec.replicas)
         return
     if s.bake is not None:  # a new version ends the bake: the previous one is no longer the way back
-        t.event("Normal", "BakeEnded", f"{target.version} supersedes the bake of {s.stable.version}; "
-                                       f"{s.bake.previous.version} removed")  # fmt: skip
+        why = f"{target.version} supersedes the bake of {s.stable.version}; {s.bake.previous.version} removed"
+        t.event("Normal", "BakeEnded", why)
         _retire(t, s.bake.previous)
         s.bake = None
     if t.router.rollout_waits_for_retiring and s.retiring:
@@ -231,18 +226,26 @@ def _frozen(t: _Tick) -> bool:
     assert s.stable is not None
     if freeze is None or freeze.override:
         return False
-    slos = t.obs.stable_slo or StableSLOs(blind="no Prometheus to read them from (spec.analysis.prometheus.url or "
-                                                "the operator's --prometheus-url)")  # fmt: skip
-    burning = [(name, burn) for name, ev in slos.evaluations.items()
-               if (burn := _burn_1h(ev)) is not None and burn > freeze.burn_rate_above]  # fmt: skip
+    slos = t.obs.stable_slo or StableSLOs(
+        blind="no Prometheus to read them from (spec.analysis.prometheus.url or the operator's --prometheus-url)"
+    )
+    burning = [
+        (name, burn)
+        for name, ev in slos.evaluations.items()
+        if (burn := _burn_1h(ev)) is not None and burn > freeze.burn_rate_above
+    ]
     if burning:
         name, burn = max(burning, key=lambda nb: nb[1])
-        why = (f"rollout of {target.version} waits: stable {s.stable.version} burns its {name} budget at "
-               f"{burn:.3g}x (freeze above {freeze.burn_rate_above:g})")  # fmt: skip
+        why = (
+            f"rollout of {target.version} waits: stable {s.stable.version} burns its {name} budget at "
+            f"{burn:.3g}x (freeze above {freeze.burn_rate_above:g})"
+        )
         reason = "BudgetBurn"
     elif slos.blind is not None and freeze.when_unknown == "Hold":
-        why = (f"rollout of {target.version} waits: cannot see stable {s.stable.version}'s SLOs ({slos.blind}); "
-               "the freeze holds until it can (spec.freeze.whenUnknown: Proceed rolls out anyway)")  # fmt: skip
+        why = (
+            f"rollout of {target.version} waits: cannot see stable {s.stable.version}'s SLOs ({slos.blind}); "
+            "the freeze holds until it can (spec.freeze.whenUnknown: Proceed rolls out anyway)"
+        )
         reason = "CannotSee"
     else:
         return False
@@ -264,11 +267,18 @@ def _record(t: _Tick, analysis: Analysis) -> None:
         time=analysis.time,
         verdict=str(analysis.verdict),
         checks=[
-            CheckResult(name=c.name, verdict=str(c.verdict), value=c.value, threshold=c.threshold,
-                        samples=c.samples, query=c.query, reason=c.reason)
+            CheckStatus(
+                name=c.name,
+                verdict=str(c.verdict),
+                value=c.value,
+                threshold=c.threshold,
+                samples=c.samples,
+                query=c.query,
+                reason=c.reason,
+            )
             for c in analysis.checks
         ],
-    )  # fmt: skip
+    )
 
 
 def _progress(t: _Tick) -> None:
@@ -291,7 +301,7 @@ def _progress(t: _Tick) -> None:
         _promote(t)
         return
     started = s.rollout_started_at or t.now
-    if t.now - started > parse_duration(rollout.progress_deadline):
+    if t.now - started > rollout.progress_deadline.delta:
         _end_rollout(t, "RolledBack", f"progress deadline {rollout.progress_deadline} exceeded")
         return
     analysis = t.obs.analysis
@@ -300,18 +310,18 @@ def _progress(t: _Tick) -> None:
         if analysis.verdict is Verdict.FAIL:
             s.failed_checks += 1
             s.step_passes = 0
-            t.event("Warning", "AnalysisFailed", f"{s.failed_checks}/{rollout.max_failed_checks} failed: "
-                                                 f"{analysis.failing()}")  # fmt: skip
+            failed = f"{s.failed_checks}/{rollout.max_failed_checks} failed"
+            t.event("Warning", "AnalysisFailed", f"{failed}: {analysis.failing()}")
             if s.failed_checks >= rollout.max_failed_checks:
                 _end_rollout(t, "RolledBack", f"{s.failed_checks} failed analyses; last: {analysis.failing()}")
                 return
         elif analysis.verdict is Verdict.UNKNOWN:
             s.unknown_checks += 1
-            t.event("Warning", "AnalysisUnknown", f"{s.unknown_checks}/{rollout.max_unknown_checks} without a "
-                                                  f"verdict, holding: {analysis.failing()}")  # fmt: skip
+            unknown = f"{s.unknown_checks}/{rollout.max_unknown_checks} without a verdict"
+            t.event("Warning", "AnalysisUnknown", f"{unknown}, holding: {analysis.failing()}")
             if s.unknown_checks >= rollout.max_unknown_checks:
-                _end_rollout(t, "RolledBack", f"{s.unknown_checks} analyses without a verdict; last: "
-                                              f"{analysis.failing()}")  # fmt: skip
+                last = analysis.failing()
+                _end_rollout(t, "RolledBack", f"{s.unknown_checks} analyses without a verdict; last: {last}")
                 return
         elif _counts(t, analysis):
             s.step_passes += 1
@@ -329,7 +339,7 @@ def _progress(t: _Tick) -> None:
 def _counts(t: _Tick, analysis: Analysis) -> bool:
     """A pass counts when its whole window came after the step began and the canary was ready."""
     s = t.status
-    window_start = analysis.time - parse_duration(t.spec.rollout.interval)
+    window_start = analysis.time - t.spec.rollout.interval.delta
     began = s.step_started_at or t.now
     return window_start >= began and _canary_ready(t)
 
@@ -369,7 +379,7 @@ def _advance(t: _Tick) -> None:
                     s.phase = "Paused"
                     return
                 s.acknowledged.resume = nonce
-            elif t.now - (s.step_started_at or t.now) < parse_duration(step.pause.duration):
+            elif t.now - (s.step_started_at or t.now) < step.pause.duration.delta:
                 return
         elif step.analysis is not None and s.step_passes < step.analysis.intervals:
             return
@@ -405,13 +415,13 @@ def _promote(t: _Tick) -> None:
         f" ({s.failed_checks} failed, {s.unknown_checks} unknown analyses on the way)" if s.failed_checks else ""
     )
     _history(t, canary.version, "Promoted", f"all steps passed{on_the_way}")
-    bake = parse_duration(spec.rollout.bake_time)
+    bake = spec.rollout.bake_time.delta
     if bake > timedelta(0):
         s.bake = BakeStatus(until=t.now + bake, previous=previous)
         s.phase = "Baking"
         s.last_analysis = None
-        t.event("Normal", "Promoted", f"{canary.version} is stable; baking for {spec.rollout.bake_time}, "
-                                      f"{previous.version} kept to revert to")  # fmt: skip
+        baking = f"baking for {spec.rollout.bake_time}, {previous.version} kept to revert to"
+        t.event("Normal", "Promoted", f"{canary.version} is stable; {baking}")
     else:
         _retire(t, previous)
         s.phase = "Available"
@@ -432,13 +442,15 @@ def _bake(t: _Tick) -> None:
     if slos is not None:
         s.last_analysis = _bake_analysis(t, slos)
     if bake.reverting is None and slos is not None:
-        paging = [(name, ev.firing) for name, ev in slos.evaluations.items()
-                  if ev.severity == "page" and ev.firing is not None]  # fmt: skip
+        paging = [
+            (name, ev.firing)
+            for name, ev in slos.evaluations.items()
+            if ev.severity == "page" and ev.firing is not None
+        ]
         if paging:
             bake.reverting = "; ".join(f"page-level {name} burn during bake: {pair.reason}" for name, pair in paging)
             s.blocked_version = stable.version
-            t.event("Warning", "Reverting", f"reverting {stable.version} to {bake.previous.version}: "
-                                            f"{bake.reverting}")  # fmt: skip
+            t.event("Warning", "Reverting", f"reverting {stable.version} to {bake.previous.version}: {bake.reverting}")
     if bake.reverting is not None:
         _revert(t, bake, bake.reverting)
         return
@@ -446,11 +458,13 @@ def _bake(t: _Tick) -> None:
         return
     if s.last_analysis is not None and s.last_analysis.verdict == "Unknown":
         if s.phase != "Baking" or "holding" not in s.message:
-            t.event("Warning", "BakeHeld", f"{stable.version}'s bake window is over but its SLOs cannot be read; "
-                                           f"holding {bake.previous.version} warm until they can")  # fmt: skip
+            held = f"holding {bake.previous.version} warm until they can"
+            t.event(
+                "Warning", "BakeHeld", f"{stable.version}'s bake window is over but its SLOs cannot be read; {held}"
+            )
         return
-    t.event("Normal", "BakeComplete", f"{stable.version} baked until {bake.until.isoformat()}; "
-                                      f"{bake.previous.version} removed")  # fmt: skip
+    baked = f"{stable.version} baked until {bake.until.isoformat()}"
+    t.event("Normal", "BakeComplete", f"{baked}; {bake.previous.version} removed")
     _retire(t, bake.previous)
     s.bake = None
     s.phase = "Available"
@@ -459,13 +473,19 @@ def _bake(t: _Tick) -> None:
 def _bake_analysis(t: _Tick, slos: StableSLOs) -> AnalysisResult:
     """The bake's checks: every pair of every SLO, plus why something could not be read."""
     checks = [
-        CheckResult(name=f"{name}-burn-{r.pair.name}", verdict=_pair_verdict(r.status), threshold=f"<= {r.pair.factor}",
-                    value=None if r.long_burn is None else float(r.long_burn), samples=int(r.long_total),
-                    reason=r.reason)
-        for name, ev in slos.evaluations.items() for r in ev.pairs
-    ]  # fmt: skip
+        CheckStatus(
+            name=f"{name}-burn-{r.pair.name}",
+            verdict=_pair_verdict(r.status),
+            threshold=f"<= {r.pair.factor}",
+            value=None if r.long_burn is None else float(r.long_burn),
+            samples=int(r.long_total),
+            reason=r.reason,
+        )
+        for name, ev in slos.evaluations.items()
+        for r in ev.pairs
+    ]
     if slos.blind is not None:
-        checks.append(CheckResult(name="stable-slo", verdict="Unknown", reason=slos.blind))
+        checks.append(CheckStatus(name="stable-slo", verdict="Unknown", reason=slos.blind))
     paging = any(ev.severity == "page" for ev in slos.evaluations.values())
     verdict = "Fail" if paging else "Unknown" if slos.blind is not None else "Pass"
     return AnalysisResult(time=t.now, verdict=verdict, checks=checks)
@@ -490,7 +510,7 @@ def _revert(t: _Tick, bake: BakeStatus, reason: str) -> None:
 
 def _retire(t: _Tick, variant: VariantStatus) -> None:
     """Traffic has left `variant`: keep it for spec.rollout.scaleDownDelay, then it goes."""
-    until = t.now + parse_duration(t.spec.rollout.scale_down_delay)
+    until = t.now + t.spec.rollout.scale_down_delay.delta
     kept = [r for r in t.status.retiring if r.version != variant.version]
     t.status.retiring = [*kept, RetiringVariant(**variant.model_dump(), until=until)]
 
@@ -504,8 +524,7 @@ def _pair_verdict(status: PairStatus) -> Literal["Pass", "Fail", "Unknown"]:
     return {PairStatus.FIRING: "Fail", PairStatus.OK: "Pass"}.get(status, "Unknown")  # type: ignore[return-value]
 
 
-def _end_rollout(t: _Tick, outcome: Literal["RolledBack", "Aborted", "Superseded"], reason: str,
-                 block: bool = True) -> None:  # fmt: skip
+def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True) -> None:
     s = t.status
     canary = s.canary
     assert canary is not None
@@ -529,8 +548,7 @@ def _end_rollout(t: _Tick, outcome: Literal["RolledBack", "Aborted", "Superseded
         t.event("Normal", outcome, f"{canary.version}: {reason}")
 
 
-def _history(t: _Tick, version: str, outcome: Literal["Promoted", "RolledBack", "Aborted", "Reverted", "Superseded"],
-             reason: str) -> None:  # fmt: skip
+def _history(t: _Tick, version: str, outcome: HistoryOutcome, reason: str) -> None:
     run = t.target.retrain_run if version == t.target.version else None
     entry = HistoryEntry(version=version, outcome=outcome, reason=reason[:1000], at=t.now, retrain_run=run)
     t.status.history = [entry, *t.status.history][: t.spec.history_limit]
@@ -601,7 +619,7 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
 
 def _requeue(t: _Tick) -> float | None:
     s = t.status
-    interval = parse_duration(t.spec.rollout.interval).total_seconds()
+    interval = t.spec.rollout.interval.delta.total_seconds()
     waits: list[float] = []
     if s.canary is not None or s.bake is not None or s.phase == "Frozen":
         waits.append(max(1.0, interval / 4))
@@ -619,13 +637,16 @@ def _message(t: _Tick) -> str:
         if s.phase == "Promoting":
             return f"promoting {s.canary.version}: {s.canary.ready_replicas}/{t.spec.replicas} ready"
         where = "shadow" if s.shadowing else f"step {s.current_step}/{len(t.spec.rollout.steps)} at {s.canary_weight}%"
-        return (f"{s.canary.version} {where}: {s.step_passes} passed, {s.failed_checks} failed, "
-                f"{s.unknown_checks} unknown")  # fmt: skip
+        return (
+            f"{s.canary.version} {where}: {s.step_passes} passed, {s.failed_checks} failed, {s.unknown_checks} unknown"
+        )
     if s.bake is not None:
         previous = s.bake.previous.version
         if s.bake.reverting is not None:
-            return (f"reverting {s.stable.version} to {previous}: waiting for {t.ready(previous)}/{_full(t)} ready "
-                    f"{previous}; {s.bake.reverting}")  # fmt: skip
+            return (
+                f"reverting {s.stable.version} to {previous}: waiting for {t.ready(previous)}/{_full(t)} ready "
+                f"{previous}; {s.bake.reverting}"
+            )
         if t.now >= s.bake.until:
             return f"{s.stable.version} bake over, holding {previous} warm until its SLOs can be read"
         return f"{s.stable.version} baking until {s.bake.until.isoformat()}; {previous} kept warm"
@@ -653,6 +674,7 @@ def _conditions(t: _Tick, generation: int | None) -> None:
     ]
     conditions = s.conditions
     for type_, true, reason, message in table:
-        conditions = set_condition(conditions, type_, "True" if true else "False", reason, message, now=t.now,
-                                   generation=generation)  # fmt: skip
+        conditions = set_condition(
+            conditions, type_, "True" if true else "False", reason, message, now=t.now, generation=generation
+        )
     s.conditions = conditions

@@ -19,11 +19,13 @@ from typing import BinaryIO
 
 import httpx
 
+from modelops.errors import ModelopsError
+
 CHUNK = 1 << 20
 DEFAULT_PVC_ROOT = "/mnt/pvc"
 
 
-class FetchError(RuntimeError):
+class FetchError(ModelopsError, RuntimeError):
     """The artifact could not be fetched."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from modelops.errors import ModelopsError
 from modelops.models.base import Batch, Signature
 
 NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
@@ -30,7 +31,7 @@ _JSON_NUMBERS = frozenset({int, float})
 _NAN_LITERAL = re.compile(rb"[\[,:]\s*-?(NaN|Infinity)\s*[\],}]")
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(ModelopsError, ValueError):
     """A request the server refuses; `status` is the HTTP code, `reason` a fixed label value."""
 
     def __init__(self, reason: str, message: str, status: int = 400) -> None:

@@ -118,8 +118,10 @@ def load_model(options: ServeOptions) -> Loaded:
     if telemetry.unmonitored:
         log.warning("no baseline edges for numeric features %s: no drift histograms for them", telemetry.unmonitored)
     if telemetry_module.KERNEL is None:
-        log.warning("telemetry counts on the numpy path: modelops.runtime._bucketing was not built (no C compiler "
-                    "at install?); histograms cost about 4x more CPU per value")  # fmt: skip
+        log.warning(
+            "telemetry counts on the numpy path: modelops.runtime._bucketing was not built (no C compiler "
+            "at install?); histograms cost about 4x more CPU per value"
+        )
     position = {f.name: i for i, f in enumerate(sig.numeric)}
     columns = [position[n] for n in telemetry.numeric_names]
     return Loaded(model, telemetry, columns, identity=columns == list(range(len(sig.numeric))))
@@ -178,8 +180,11 @@ class InferenceApp:
             return
         log.info(
             "model %s version %s (%s) loaded in %.2fs",
-            self.options.name, self.options.version, self.options.variant, time.monotonic() - started,
-        )  # fmt: skip
+            self.options.name,
+            self.options.version,
+            self.options.variant,
+            time.monotonic() - started,
+        )
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -231,13 +236,16 @@ class InferenceApp:
             "versions": [self.options.version],
             "platform": detect_format(self.options.model_path, self.options.format),
             "inputs": [
-                {"name": f.name, "datatype": "FP64" if f.type == "numeric" else "BYTES", "shape": [-1],
-                 **({"parameters": {"categories": list(f.categories)}} if f.categories else {})}
+                {
+                    "name": f.name,
+                    "datatype": "FP64" if f.type == "numeric" else "BYTES",
+                    "shape": [-1],
+                    **({"parameters": {"categories": list(f.categories)}} if f.categories else {}),
+                }
                 for f in sig.features
             ],
-            "outputs": [{"name": sig.output, "datatype": "FP64", "shape": [-1],
-                         "parameters": {"task": sig.task}}],
-        }  # fmt: skip
+            "outputs": [{"name": sig.output, "datatype": "FP64", "shape": [-1], "parameters": {"task": sig.task}}],
+        }
         await _respond(send, 200, orjson.dumps(doc))
 
     async def _metrics(self, send: Send) -> None:
@@ -283,8 +291,9 @@ class InferenceApp:
                 for name, values in batch.categorical.items():
                     telemetry.observe_categorical(name, values.tolist())
                 scores = predicted
-            await _respond(send, 200, infer_response(self.options.name, self.options.version, request.id, predicted,
-                                                     loaded.model.signature.output))  # fmt: skip
+            output = loaded.model.signature.output
+            body = infer_response(self.options.name, self.options.version, request.id, predicted, output)
+            await _respond(send, 200, body)
         except InvalidRequest as error:
             status = error.status
             if telemetry is not None:
@@ -336,7 +345,13 @@ def run(options: ServeOptions, host: str, port: int) -> None:
 
     app = InferenceApp(options)
     config = uvicorn.Config(
-        app, host=host, port=port, lifespan="on", access_log=False, log_level="warning",
-        timeout_keep_alive=30, timeout_graceful_shutdown=10,
-    )  # fmt: skip
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=10,
+    )
     uvicorn.Server(config).run()

@@ -54,9 +54,17 @@ except ImportError:  # pragma: no cover - depends on the install
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PROBABILITY_BUCKETS = PROBABILITY_EDGES
 INVALID_REASONS = (
-    "bad_json", "body_too_large", "missing_feature", "unknown_input", "wrong_shape", "wrong_type",
-    "nan", "too_many_rows", contract.UNKNOWN_MODEL, "bad_request",
-)  # fmt: skip
+    "bad_json",
+    "body_too_large",
+    "missing_feature",
+    "unknown_input",
+    "wrong_shape",
+    "wrong_type",
+    "nan",
+    "too_many_rows",
+    contract.UNKNOWN_MODEL,
+    "bad_request",
+)
 MAX_DYNAMIC_CATEGORIES = 20
 # Buffered values per histogram family before they are counted: about 16k values (1,024 rows of
 # 16 features) is where one counting pass costs least per value on a 512 KB L2 cache; between

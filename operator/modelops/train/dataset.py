@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import numpy.typing as npt
 
+from modelops.errors import ModelopsError
+
 COUNTRIES = ("US", "GB", "DE", "FR", "IN", "BR", "NG", "JP", "AU", "CA")
 COUNTRY_P = np.array([0.35, 0.15, 0.12, 0.1, 0.08, 0.06, 0.05, 0.04, 0.03, 0.02])
 BASE_NAMES = ("amount", "age_days", "txn_per_day", "distance_km", "hour", "merchant_risk", "device_age", "velocity")
@@ -131,7 +133,7 @@ def generate(rows: int, *, seed: int, n_numeric: int = 8, drift: Drift | None = 
     return Dataset(names, x, {"country": country}, labels)
 
 
-class DatasetError(ValueError):
+class DatasetError(ModelopsError, ValueError):
     """A dataset that cannot be read or used for training; the message says what to fix."""
 
 

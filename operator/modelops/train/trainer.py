@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from modelops.api.v1alpha1.baseline import PROBABILITY_EDGES
 from modelops.api.v1alpha1.common import DNS_LABEL, LABEL_VALUE
+from modelops.errors import ModelopsError
 from modelops.models.base import Batch
 from modelops.train import baseline as baseline_mod
 from modelops.train import logistic
@@ -54,7 +55,7 @@ ENV_TRIGGER = "MODELOPS_TRIGGER"
 ENV_SEED = "MODELOPS_SEED"
 
 
-class TrainError(ValueError):
+class TrainError(ModelopsError, ValueError):
     """Settings or data the trainer cannot use; the message says what to change."""
 
 

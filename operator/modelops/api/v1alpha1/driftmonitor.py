@@ -30,7 +30,7 @@ class FeatureSelector(ApiModel):
 class PastWindow(ApiModel):
     """Compare with the same series some time ago (e.g. same hour last week)."""
 
-    offset: Duration = Field(default="7d", description="How far back the reference window ends.")
+    offset: Duration = Field(default=Duration("7d"), description="How far back the reference window ends.")
 
 
 class ServedBaseline(ApiModel):
@@ -92,8 +92,10 @@ class DriftMonitorSpec(ApiModel):
         default_factory=lambda: ReferenceSource(past=PastWindow()),
         description="What production is compared with; default the same window a week earlier.",
     )
-    window: Duration = Field(default="1h", description="Window of production traffic each evaluation looks at.")
-    interval: Duration = Field(default="5m", description="How often to evaluate.")
+    window: Duration = Field(
+        default=Duration("1h"), description="Window of production traffic each evaluation looks at."
+    )
+    interval: Duration = Field(default=Duration("5m"), description="How often to evaluate.")
     min_samples: int = Field(
         default=200, ge=1, description="Observations per feature below which it is InsufficientData."
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from modelops.api.durations import Duration, parse_duration
+from modelops.api.durations import Duration
 from modelops.api.v1alpha1.common import (
     PRESERVE,
     ApiModel,
@@ -278,7 +278,7 @@ class RolloutSpec(ApiModel):
         description="Canary steps in order; after the last one the canary is promoted.",
     )
     shadow: ShadowSpec = Field(default_factory=ShadowSpec, description="Shadow phase settings (strategy: shadow).")
-    interval: Duration = Field(default="1m", description="How often the analysis runs during a rollout.")
+    interval: Duration = Field(default=Duration("1m"), description="How often the analysis runs during a rollout.")
     min_requests: int = Field(
         default=100, ge=1, description="Requests per variant per interval before any verdict; fewer gives Unknown."
     )
@@ -286,16 +286,18 @@ class RolloutSpec(ApiModel):
     max_unknown_checks: int = Field(
         default=5, ge=1, le=1000, description="Analyses without a verdict (no data, Prometheus down) before rollback."
     )
-    progress_deadline: Duration = Field(default="30m", description="Longest a rollout may take before rollback.")
+    progress_deadline: Duration = Field(
+        default=Duration("30m"), description="Longest a rollout may take before rollback."
+    )
     bake_time: Duration = Field(
-        default="30m",
+        default=Duration("30m"),
         description=(
             "After promotion, keep the previous version warm (at full replicas, ready, out of traffic) and switch "
             "back to it on a page-level burn of any SLO; 0s disables."
         ),
     )
     scale_down_delay: Duration = Field(
-        default="30s",
+        default=Duration("30s"),
         description=(
             "How long a version that traffic has just left (rolled back, aborted, superseded, reverted, or the "
             "previous version after its bake) keeps running before it is removed, so in-flight requests finish "
@@ -324,7 +326,7 @@ class RolloutSpec(ApiModel):
         if any(b == a for a, b in pairs):
             raise ValueError("rollout.steps setWeight values must be strictly increasing (no repeats)")
         # durations with days cannot be compared in CEL, so this rule lives here (reported as a condition)
-        if parse_duration(self.interval) > parse_duration(self.progress_deadline):
+        if self.interval.delta > self.progress_deadline.delta:
             raise ValueError(
                 f"rollout.interval ({self.interval}) is longer than rollout.progressDeadline "
                 f"({self.progress_deadline}): no analysis could finish before the deadline"
@@ -397,7 +399,7 @@ class AvailabilitySLO(ApiModel):
     objective: float = Field(
         default=99.9, gt=0, lt=100, description="Percent of successful requests, in (0, 100), e.g. 99.9."
     )
-    window: Duration = Field(default="30d", description="SLO window the error budget is spread over.")
+    window: Duration = Field(default=Duration("30d"), description="SLO window the error budget is spread over.")
 
 
 class LatencySLO(ApiModel):
@@ -592,7 +594,7 @@ class VariantStatus(ApiModel):
     )
 
 
-class CheckResult(ApiModel):
+class CheckStatus(ApiModel):
     """One check of one analysis: the verdict with the numbers behind it."""
 
     name: str = Field(description="Check name.")
@@ -612,7 +614,7 @@ class AnalysisResult(ApiModel):
 
     time: datetime = Field(description="Evaluation time (queries use it, so the decision can be reproduced).")
     verdict: Verdict = Field(description="Fail if any check failed, else Unknown if any was unknown, else Pass.")
-    checks: list[CheckResult] = Field(default_factory=list, description="Every check with its numbers.")
+    checks: list[CheckStatus] = Field(default_factory=list, description="Every check with its numbers.")
 
 
 class HistoryEntry(ApiModel):

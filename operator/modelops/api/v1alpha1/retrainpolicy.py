@@ -32,7 +32,7 @@ class BurnRateTrigger(ApiModel):
     """Retrain when the stable version burns error budget (ticket level or above)."""
 
     above: float = Field(default=1.0, gt=0, description="Burn rate of the stable version that triggers a run.")
-    window: Duration = Field(default="6h", description="Window the burn rate is measured over.")
+    window: Duration = Field(default=Duration("6h"), description="Window the burn rate is measured over.")
 
 
 class Triggers(ApiModel):
@@ -106,8 +106,8 @@ class RetrainPolicySpec(ApiModel):
     validation: list[ValidationGate] = Field(
         default_factory=list, max_length=32, description="Gates a result must pass to become latestValidated."
     )
-    data_window: Duration = Field(default="7d", description="Window of recent data the trainer should use.")
-    cooldown: Duration = Field(default="6h", description="Minimum time between the starts of two runs.")
+    data_window: Duration = Field(default=Duration("7d"), description="Window of recent data the trainer should use.")
+    cooldown: Duration = Field(default=Duration("6h"), description="Minimum time between the starts of two runs.")
     max_concurrent: int = Field(default=1, ge=1, le=10, description="Runs active at the same time.")
     max_runs_per_day: int = Field(default=3, ge=1, le=100, description="Runs started in any 24 hours.")
     history_limit: int = Field(default=10, ge=1, le=100, description="Runs kept in status.")
