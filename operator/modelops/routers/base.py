@@ -10,6 +10,7 @@ so they ask a capability, never compare a router's name.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from modelops.api.names import Owner
@@ -61,3 +62,26 @@ class TrafficRouter(Protocol):
 def load_replicas(replicas: int, share: float) -> int:
     """Pods for `share` of the load a full version serves with `replicas` (at least one)."""
     return max(1, math.ceil(replicas * share))
+
+
+@dataclass(frozen=True)
+class WeightedRoute:
+    """The rules of every router that splits requests in a route it owns (a mesh or a gateway).
+
+    Each version runs pods for its own load, the model's Service selects the stable version
+    only, a retiring version is in no route (a new rollout need not wait for it), and the
+    canary gets its weight once one of its pods is ready. A backend adds its name, its kinds
+    and `objects` (the route builder).
+    """
+
+    mirrors: bool = True
+    rollout_waits_for_retiring: bool = False
+
+    def canary_replicas(self, replicas: int, share: float) -> int:
+        return load_replicas(replicas, share)
+
+    def model_service_selects_every_version(self, canary_live: bool) -> bool:
+        return False  # the route splits between the role Services
+
+    def effective_weight(self, weight: int, stable_ready: int, canary_ready: int) -> int:
+        return weight if canary_ready else 0

@@ -13,7 +13,7 @@ from typing import Any
 from modelops.api import names
 from modelops.api.names import Owner
 from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec
-from modelops.routers.base import Kind, load_replicas
+from modelops.routers.base import Kind, WeightedRoute
 
 HTTPROUTE_API = "gateway.networking.k8s.io/v1"
 
@@ -48,22 +48,11 @@ def http_route(
 
 
 @dataclass(frozen=True)
-class GatewayAPIRouter:
+class GatewayAPIRouter(WeightedRoute):
     name: str = "gatewayAPI"
     kinds: tuple[Kind, ...] = ((HTTPROUTE_API, "HTTPRoute"),)
-    mirrors: bool = True
-    rollout_waits_for_retiring: bool = False  # a retiring version is in no backendRef
-
-    def canary_replicas(self, replicas: int, share: float) -> int:
-        return load_replicas(replicas, share)
-
-    def model_service_selects_every_version(self, canary_live: bool) -> bool:
-        return False  # the route splits between the role Services
 
     def objects(
         self, owner: Owner, spec: ModelDeploymentSpec, weight: int, mirror: int, canary: bool
     ) -> list[dict[str, Any]]:
         return [http_route(owner, spec, weight, mirror, canary)]
-
-    def effective_weight(self, weight: int, stable_ready: int, canary_ready: int) -> int:
-        return weight if canary_ready else 0

@@ -13,7 +13,7 @@ from typing import Any
 from modelops.api import names
 from modelops.api.names import Owner
 from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec
-from modelops.routers.base import Kind, load_replicas
+from modelops.routers.base import Kind, WeightedRoute
 
 VIRTUALSERVICE_API = "networking.istio.io/v1"
 
@@ -43,22 +43,11 @@ def virtual_service(
 
 
 @dataclass(frozen=True)
-class IstioRouter:
+class IstioRouter(WeightedRoute):
     name: str = "istio"
     kinds: tuple[Kind, ...] = ((VIRTUALSERVICE_API, "VirtualService"),)
-    mirrors: bool = True
-    rollout_waits_for_retiring: bool = False  # a retiring version is in no destination
-
-    def canary_replicas(self, replicas: int, share: float) -> int:
-        return load_replicas(replicas, share)
-
-    def model_service_selects_every_version(self, canary_live: bool) -> bool:
-        return False  # the route splits between the role Services
 
     def objects(
         self, owner: Owner, spec: ModelDeploymentSpec, weight: int, mirror: int, canary: bool
     ) -> list[dict[str, Any]]:
         return [virtual_service(owner, spec, weight, mirror, canary)]
-
-    def effective_weight(self, weight: int, stable_ready: int, canary_ready: int) -> int:
-        return weight if canary_ready else 0

@@ -5,7 +5,9 @@ Adding a router (SMI/Linkerd, Traefik...) touches one new module and one line he
 1. `routers/<name>.py` with a frozen dataclass that satisfies `base.TrafficRouter`: its
    name, the route kinds it owns, its route builder (`objects`, pure, returns manifests),
    its replica rule (`canary_replicas`), its Service-selector rule, whether it mirrors and
-   whether a new rollout waits for retiring versions, and the effective weight;
+   whether a new rollout waits for retiring versions, and the effective weight (a router
+   that splits requests in a route it owns inherits all but its name, kinds and `objects`
+   from `base.WeightedRoute`, as gateway_api.py and istio.py do);
 2. its instance in `ROUTERS` below;
 3. the value in the API's `Router` enum (and, if it cannot mirror, in the shadow rule of
    `ModelDeploymentSpec`); tests/routers check that the API and the registry agree.
