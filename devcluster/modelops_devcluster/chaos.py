@@ -214,6 +214,7 @@ class Outcome:
     actual: str
     seconds: float
     entries: int  # history entries for this version (exactly 1 expected)
+    reason: str = ""  # the history entry's reason: why a rollout ended otherwise than planned
 
 
 @dataclass
@@ -307,12 +308,12 @@ def run(
             status = _settled(stack, name, rollout.version, timeout_per_rollout)
             entries = [h for h in status.get("history", []) if h["version"] == rollout.version]
             actual = entries[0]["outcome"] if entries else "none"
-            with lock:
-                outcomes.append(
-                    Outcome(name, rollout.version, rollout.expected, actual, time.monotonic() - started, len(entries))
-                )
+            reason = str(entries[0].get("reason", "")) if entries else ""
             took = time.monotonic() - started
-            log(f"{name} {rollout.version}: {actual} (expected {rollout.expected}) in {took:.0f}s")
+            with lock:
+                outcomes.append(Outcome(name, rollout.version, rollout.expected, actual, took, len(entries), reason))
+            why = f": {reason}" if actual != rollout.expected else ""
+            log(f"{name} {rollout.version}: {actual} (expected {rollout.expected}) in {took:.0f}s{why}")
 
     def guarded(name: str) -> None:
         try:
