@@ -89,6 +89,12 @@ def test_pvc_sources_are_mounted_read_only_for_the_init_container() -> None:
     assert {"name": "source", "mountPath": "/mnt/pvc/models", "readOnly": True} in pod["initContainers"][0][
         "volumeMounts"
     ]
+    fetch = pod["initContainers"][0]["args"]
+    assert fetch[fetch.index("--claim-dir") + 1] == "/mnt/pvc/models" and "--wait" in fetch  # waits for the Job
+    assert "--sha256" not in fetch  # none given: fetched unverified, its checksum reported
+    assert all(m["name"] != "source" for m in pod["containers"][0]["volumeMounts"])  # the server reads its copy
+    plain = deployment(OWNER, spec(), VersionPlan("v1", "file:///m.npz", None, 1, 1.0, "stable"), serving_image=IMAGE)
+    assert "--wait" not in plain["spec"]["template"]["spec"]["initContainers"][0]["args"]  # a typo fails at once
 
 
 def test_user_pod_template_is_merged_under_ours() -> None:

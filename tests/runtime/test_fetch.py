@@ -52,6 +52,67 @@ def test_pvc_uri_reads_the_mounted_claim_and_cannot_escape_it(tmp_path: Path) ->
         fetch("pvc://models/../../etc/passwd", tmp_path / "dest", pvc_root=tmp_path / "pvc")
 
 
+def test_pvc_uri_with_the_claim_mounted_at_claim_dir(tmp_path: Path) -> None:
+    (tmp_path / "mnt" / "fraud").mkdir(parents=True)
+    (tmp_path / "mnt" / "fraud" / "model.npz").write_bytes(PAYLOAD)
+    fetched = fetch("pvc://models/fraud/model.npz", tmp_path / "dest", claim_dir=tmp_path / "mnt")
+    assert fetched.path.read_bytes() == PAYLOAD and not fetched.verified and fetched.sha256 == SHA
+    with pytest.raises(FetchError, match="escapes the claim"):
+        fetch("pvc://models/../x/model.npz", tmp_path / "dest", claim_dir=tmp_path / "mnt")
+
+
+def test_a_missing_source_fails_at_once_without_wait(tmp_path: Path) -> None:
+    with pytest.raises(FetchError, match="cannot read"):
+        fetch("pvc://models/v1/model.npz", tmp_path / "dest", claim_dir=tmp_path)
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_wait_until_a_job_writes_the_source(tmp_path: Path) -> None:
+    source = tmp_path / "claim" / "v1" / "model.npz"
+    said: list[str] = []
+
+    def writer() -> None:
+        source.parent.mkdir(parents=True)
+        source.write_bytes(PAYLOAD)
+
+    timer = threading.Timer(0.3, writer)
+    timer.start()
+    try:
+        fetched = fetch(
+            "pvc://models/v1/model.npz",
+            tmp_path / "dest",
+            claim_dir=tmp_path / "claim",
+            wait=10,
+            poll=0.05,
+            say=said.append,
+        )
+    finally:
+        timer.cancel()
+    assert fetched.path.read_bytes() == PAYLOAD
+    assert "does not exist yet" in said[0] and "NotReady" in said[0] and "appeared after" in said[-1]
+
+
+def test_wait_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    said: list[str] = []
+    with pytest.raises(FetchError, match="still does not exist after waiting"):
+        fetch("pvc://models/v1/model.npz", tmp_path / "dest", claim_dir=tmp_path, wait=0.2, poll=0.05, say=said.append)
+    assert len(said) == 1  # said once, not once per poll
+    (tmp_path / "v1" / "model.npz").mkdir(parents=True)
+    with pytest.raises(FetchError, match="not a regular file"):
+        fetch("pvc://models/v1/model.npz", tmp_path / "dest", claim_dir=tmp_path, wait=1, say=said.append)
+
+
+def test_cli_waits_and_reports_the_unverified_checksum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "claim").mkdir()
+    (tmp_path / "claim" / "model.npz").write_bytes(PAYLOAD)
+    args = ["fetch-model", "--uri", "pvc://c/model.npz", "--dest", str(tmp_path / "d")]
+    assert main([*args, "--claim-dir", str(tmp_path / "claim"), "--wait"]) == 0
+    out = capsys.readouterr()
+    assert SHA in out.out and "unverified" in out.err
+    assert main([*args, "--claim-dir", str(tmp_path / "none"), "--wait", "--wait-timeout", "0.1"]) == 1
+    assert "still does not exist" in capsys.readouterr().err
+
+
 def test_http_uri(tmp_path: Path, http_root: str) -> None:
     fetched = fetch(f"{http_root}/model.npz", tmp_path / "dest", sha256=SHA)
     assert fetched.path.read_bytes() == PAYLOAD

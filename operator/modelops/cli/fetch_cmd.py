@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,22 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--sha256", help="expected sha256; a mismatch exits 2 and leaves nothing behind")
     p.add_argument("--dest", required=True, type=Path, help="directory to place the artifact in")
     p.add_argument("--pvc-root", type=Path, help="where claims are mounted (env MODELOPS_PVC_ROOT, default /mnt/pvc)")
+    p.add_argument(
+        "--claim-dir",
+        type=Path,
+        help="where the claim a pvc:// URI names is mounted (default: the pvc root / CLAIM)",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for a file:// or pvc:// source that does not exist yet (a Job may still be writing it)",
+    )
+    p.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=0.0,
+        help="with --wait, give up after this many seconds (default 0: wait as long as it takes)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
     p.set_defaults(func=run)
 
@@ -23,7 +40,16 @@ def run(args: argparse.Namespace) -> int:
     from modelops.runtime.fetch import ChecksumMismatch, FetchError, fetch
 
     try:
-        fetched = fetch(args.uri, args.dest, sha256=args.sha256, pvc_root=args.pvc_root, timeout=args.timeout)
+        wait = (args.wait_timeout or math.inf) if args.wait else 0.0
+        fetched = fetch(
+            args.uri,
+            args.dest,
+            sha256=args.sha256,
+            pvc_root=args.pvc_root,
+            claim_dir=args.claim_dir,
+            timeout=args.timeout,
+            wait=wait,
+        )
     except ChecksumMismatch as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

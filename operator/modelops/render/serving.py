@@ -14,7 +14,7 @@ from typing import Any
 
 from modelops.api import names
 from modelops.api.names import Owner
-from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec
+from modelops.api.v1alpha1.modeldeployment import ModelDeploymentSpec, pvc_claim
 from modelops.routers import router_for
 
 MODEL_DIR = "/models"
@@ -64,9 +64,9 @@ def _env(spec: ModelDeploymentSpec, plan: VersionPlan) -> list[dict[str, Any]]:
 
 
 def _pvc_volume(uri: str) -> dict[str, Any] | None:
-    if not uri.startswith("pvc://"):
+    claim = pvc_claim(uri)
+    if claim is None:
         return None
-    claim = uri[len("pvc://") :].split("/", 1)[0]
     return {"name": "source", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
 
 
@@ -83,10 +83,11 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
     mounts: list[dict[str, Any]] = [{"name": "models", "mountPath": MODEL_DIR}]
     init_mounts = list(mounts)
     pvc = _pvc_volume(plan.uri)
-    if pvc is not None:
+    if pvc is not None:  # mounted read-only; the init container waits until the file is there (a Job writes it)
         volumes.append(pvc)
-        claim = pvc["persistentVolumeClaim"]["claimName"]
-        init_mounts.append({"name": "source", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True})
+        claim_dir = f"{PVC_ROOT}/{pvc['persistentVolumeClaim']['claimName']}"
+        init_mounts.append({"name": "source", "mountPath": claim_dir, "readOnly": True})
+        fetch_args += ["--claim-dir", claim_dir, "--wait"]
     serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
     source = (plan.baseline, "baseline.json") if plan.baseline else None
     if source is None and spec.model.baseline is not None:

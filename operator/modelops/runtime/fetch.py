@@ -1,8 +1,11 @@
 """Fetch a model artifact for the init container and verify its checksum before anything loads it.
 
 Sources: ``file:///path``, ``http(s)://host/path`` (streamed, bounded retries) and
-``pvc://claim/path`` (read from the claim mounted under MODELOPS_PVC_ROOT, default
-/mnt/pvc). The artifact is hashed while it is copied to a temporary file beside the
+``pvc://claim/path`` (read from the claim mounted at `claim_dir`, else under
+MODELOPS_PVC_ROOT, default /mnt/pvc). A local source (file://, pvc://) that does not exist
+yet can be waited for (`wait`): a training Job may still be writing it, and an init container
+that waits, saying so in its log, is clearer than one that crash-loops. The artifact is
+hashed while it is copied to a temporary file beside the
 destination and renamed into place only when the checksum matches, so a server never
 sees a partial or tampered file.
 """
@@ -10,9 +13,12 @@ sees a partial or tampered file.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -57,17 +63,54 @@ def _copy(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _local_source(uri: str, pvc_root: Path) -> Path:
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _local_source(uri: str, pvc_root: Path, claim_dir: Path | None = None) -> Path:
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme == "file":
         return Path(urllib.parse.unquote(parsed.path))
     claim, path = parsed.netloc, urllib.parse.unquote(parsed.path).lstrip("/")
     if not claim or not path:
         raise FetchError(f"{uri}: expected pvc://CLAIM/PATH")
-    source = (pvc_root / claim / path).resolve()
-    if not source.is_relative_to((pvc_root / claim).resolve()):
+    root = claim_dir if claim_dir is not None else pvc_root / claim
+    source = (root / path).resolve()
+    if not source.is_relative_to(root.resolve()):
         raise FetchError(f"{uri}: path escapes the claim")
     return source
+
+
+def _wait_for(
+    uri: str,
+    source: Path,
+    *,
+    wait: float,
+    poll: float,
+    say: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return once `source` is a file; FetchError after `wait` seconds (math.inf: never gives up)."""
+    began = clock()
+    said = -math.inf
+    waited_at_all = False
+    while not source.is_file():
+        waited_at_all = True
+        waited = clock() - began
+        if source.exists():
+            raise FetchError(f"{uri}: {source} is not a regular file")
+        if waited >= wait:
+            raise FetchError(f"{uri}: {source} still does not exist after waiting {waited:.0f}s")
+        if waited - said >= 30 or said == -math.inf:
+            say(
+                f"waiting for {uri}: {source} does not exist yet (waited {waited:.0f}s); "
+                "the pod stays NotReady until it is written"
+            )
+            said = waited
+        sleep(min(poll, max(0.0, wait - waited)))
+    if waited_at_all:
+        say(f"{uri}: {source} appeared after {clock() - began:.0f}s")
 
 
 def _download(uri: str, target: BinaryIO, timeout: float, attempts: int) -> tuple[str, int]:
@@ -99,23 +142,35 @@ def fetch(
     *,
     sha256: str | None = None,
     pvc_root: Path | None = None,
+    claim_dir: Path | None = None,
     timeout: float = 60.0,
     attempts: int = 4,
+    wait: float = 0.0,
+    poll: float = 2.0,
+    say: Callable[[str], None] = _stderr,
 ) -> Fetched:
-    """Copy the artifact at `uri` into directory `dest`; raise ChecksumMismatch or FetchError."""
+    """Copy the artifact at `uri` into directory `dest`; raise ChecksumMismatch or FetchError.
+
+    `wait`: seconds to wait for a file:// or pvc:// source that does not exist yet (math.inf
+    waits as long as it takes), polling every `poll` seconds and saying so through `say`.
+    """
     scheme = urllib.parse.urlparse(uri).scheme
     if scheme not in {"file", "http", "https", "pvc"}:
         raise FetchError(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc)")
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / _filename(uri)
     partial = dest / f".{final.name}.partial"
+    source: Path | None = None
+    if scheme not in {"http", "https"}:
+        root = pvc_root or Path(os.environ.get("MODELOPS_PVC_ROOT", DEFAULT_PVC_ROOT))
+        source = _local_source(uri, root, claim_dir)
+        if wait > 0:
+            _wait_for(uri, source, wait=wait, poll=poll, say=say)
     try:
         with partial.open("wb") as target:
-            if scheme in {"http", "https"}:
+            if source is None:
                 digest, size = _download(uri, target, timeout, attempts)
             else:
-                root = pvc_root or Path(os.environ.get("MODELOPS_PVC_ROOT", DEFAULT_PVC_ROOT))
-                source = _local_source(uri, root)
                 try:
                     with source.open("rb") as f:
                         digest, size = _copy(f, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal
@@ -37,8 +38,51 @@ CheckVerdict = Literal["Pass", "Fail", "Unknown", "Skipped"]
 MAX_STEPS = 20
 
 
+# pvc://CLAIM/PATH: CLAIM a PersistentVolumeClaim in the ModelDeployment's namespace (a DNS-1123
+# subdomain, as Kubernetes names claims), PATH the artifact file inside it: relative, no `..`
+# segment, no empty segment, not a directory. The same rule is a CEL rule in the CRD (no
+# backslashes in the patterns, so they read the same in Python and in a CEL string literal).
+_SUBDOMAIN = "[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+PVC_URI = f"^pvc://{_SUBDOMAIN}/[^/]+(/[^/]+)*$"
+PVC_URI_DOTDOT = "/[.][.](/|$)"
+PVC_URI_MESSAGE = (
+    "model.uri must be pvc://CLAIM/PATH: CLAIM a PersistentVolumeClaim in this namespace (lowercase letters, "
+    "digits, '-' and '.'), PATH the model file inside it (relative, no '..', no '//', not ending in '/'), "
+    "e.g. pvc://fraud-models/fraud/v1/model.npz"
+)
+
+
+def pvc_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a valid pvc:// URI, or None (also None for the other schemes)."""
+    if not uri.startswith("pvc://"):
+        return None
+    if re.fullmatch(PVC_URI, uri) is None or re.search(PVC_URI_DOTDOT, uri) is not None:
+        return PVC_URI_MESSAGE
+    return None
+
+
+def pvc_claim(uri: str) -> str | None:
+    """The claim a pvc:// URI names, or None for other schemes."""
+    if not uri.startswith("pvc://"):
+        return None
+    return uri[len("pvc://") :].split("/", 1)[0]
+
+
 class ModelSource(ApiModel):
     """Which model version to serve and where its artifact lives."""
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!self.uri.startsWith('pvc://') || (self.uri.matches('{PVC_URI}') "
+                    f"&& !self.uri.matches('{PVC_URI_DOTDOT}'))",
+                    "message": PVC_URI_MESSAGE,
+                    "fieldPath": ".uri",
+                }
+            ]
+        }
+    }
 
     name: Name = Field(description="Model name; labels every child object and metric (model=...).")
     version: Version = Field(
@@ -50,11 +94,16 @@ class ModelSource(ApiModel):
         pattern=r"^(file|https?|pvc)://.+",
         description=(
             "Artifact location fetched and verified by the init container: file:///path, "
-            "http(s)://host/path or pvc://claim/path."
+            "http(s)://host/path or pvc://CLAIM/PATH (a PersistentVolumeClaim in this namespace, mounted "
+            "read-only; the pods wait until the file exists)."
         ),
     )
     sha256: Sha256 | None = Field(
-        default=None, description="Expected SHA-256 of the artifact; the pod refuses to start on a mismatch."
+        default=None,
+        description=(
+            "Expected SHA-256 of the artifact; the pod refuses to start on a mismatch. Without it the "
+            "artifact is fetched unverified and its computed checksum is reported."
+        ),
     )
     format: ModelFormat = Field(
         default="auto",
@@ -67,6 +116,13 @@ class ModelSource(ApiModel):
             "edges for feature histograms so drift tests have populated buckets."
         ),
     )
+
+    @model_validator(mode="after")
+    def _pvc_uri(self) -> ModelSource:
+        problem = pvc_uri_problem(self.uri)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class ModelFrom(ApiModel):
