@@ -92,6 +92,17 @@ def test_first_version_goes_straight_to_stable() -> None:
     }
 
 
+def test_a_first_version_on_a_claim_says_its_pods_wait_for_the_file() -> None:
+    sim = Sim(spec())
+    uri = "pvc://fraud-models/fraud/v1/model.npz"
+    waiting = sim.tick(Target("v1", uri), ready={}).status
+    assert waiting.phase == "Pending" and waiting.message == (
+        f"v1: 0/2 ready; its pods wait until {uri} exists "
+        "(kubectl logs -l modelops.dev/model=fraud,modelops.dev/version=v1 -c fetch)"
+    )
+    assert sim.tick(Target("v1", uri), ready={"v1": 1}).status.message == "v1: 1/2 ready"
+
+
 def test_healthy_canary_walks_every_step_then_bakes_then_settles() -> None:
     sim = deployed()
     weights = [d.canary_weight for d in sim.run(V2, lambda i: Verdict.PASS, 40)]

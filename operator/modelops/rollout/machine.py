@@ -38,6 +38,7 @@ from typing import Literal
 from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition
+from modelops.api.names import MODEL_LABEL, VERSION_LABEL
 from modelops.api.events import Event, EventType
 from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
@@ -656,7 +657,14 @@ def _message(t: _Tick) -> str:
         return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
     if s.phase == "Frozen" and s.message:
         return s.message  # written by _frozen with the reason
-    return f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
+    ready = f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
+    if s.phase == "Pending" and s.stable.ready_replicas == 0 and s.stable.uri.startswith("pvc://"):
+        # the pods' fetch init container waits for the file (a training Job may still be writing it)
+        return (
+            f"{ready}; its pods wait until {s.stable.uri} exists "
+            f"(kubectl logs -l {MODEL_LABEL}={t.spec.model.name},{VERSION_LABEL}={s.stable.version} -c fetch)"
+        )
+    return ready
 
 
 def _conditions(t: _Tick, generation: int | None) -> None:
