@@ -76,6 +76,7 @@ import modelops
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.kwok import DATAPLANE_FINALIZER, PROBES_PASS_ANNOTATION
 from modelops_devcluster.procs import ManagedProcess, keep_workdirs, stop_all, tail
+from modelops_devcluster.storage import STORAGE_CLASS, LocalStorage
 
 log = logging.getLogger(__name__)
 
@@ -260,8 +261,11 @@ class DataPlane:
         workdir: Path | None = None,
         init_timeout: float = 60.0,
         poll_interval: float = 0.5,
+        storage: bool = True,
     ) -> None:
         self.cluster = cluster
+        self._with_storage = storage
+        self.storage: LocalStorage | None = None
         self.namespaces = list(namespaces or [])
         self.allow_fault_injection = allow_fault_injection
         self.init_timeout = init_timeout
@@ -290,6 +294,9 @@ class DataPlane:
             self._workdir = self._given_workdir
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="modelops-dataplane-"))
+        if self._with_storage:  # a default StorageClass and its provisioner, as kind and k3d have
+            self.storage = LocalStorage(self.cluster, self.namespaces, self._workdir / "storage")
+            self.storage.ensure_class()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="modelops-dataplane", daemon=True)
         self._thread.start()
@@ -412,6 +419,11 @@ class DataPlane:
         return pods
 
     def _sync(self) -> None:
+        if self.storage is not None:
+            try:
+                self.storage.sync()
+            except Exception:  # claims wait for the next poll; pods already running go on
+                log.exception("local storage provisioning failed")
         pods = {p["metadata"]["uid"]: p for p in self._list_pods()}
         with self._lock:
             runs = list(self._runs.values())
@@ -476,7 +488,7 @@ class DataPlane:
             return
         try:
             require_loopback(run.ip)
-            plan = _Planner(self.cluster, run.pod, run.directory, self.allow_fault_injection).plan()
+            plan = _Planner(self.cluster, run.pod, run.directory, self.allow_fault_injection, self.storage).plan()
         except NonLoopbackError as error:
             self._finish(run, "failed", str(error))
             return
@@ -734,8 +746,16 @@ class DataPlane:
 class _Planner:
     """Turns one pod's spec into local commands, materialising the volumes they mount."""
 
-    def __init__(self, cluster: DevCluster, pod: dict[str, Any], directory: Path, fault_injection: bool) -> None:
+    def __init__(
+        self,
+        cluster: DevCluster,
+        pod: dict[str, Any],
+        directory: Path,
+        fault_injection: bool,
+        storage: LocalStorage | None = None,
+    ) -> None:
         self.cluster = cluster
+        self.storage = storage
         self.pod = pod
         self.meta: dict[str, Any] = pod["metadata"]
         self.spec: dict[str, Any] = pod["spec"]
@@ -846,17 +866,48 @@ class _Planner:
                 self._write(target, self._downward(volume["downwardAPI"]), {})
             elif "projected" in volume:
                 self._projected(target, volume["projected"])
+            elif "persistentVolumeClaim" in volume:
+                target = self._claim(volume["persistentVolumeClaim"]["claimName"])
             else:
                 kind = next((k for k in volume if k != "name"), "unknown")
                 raise _SetupError(
                     f"volume {name} is of type {kind}; the local data plane supports emptyDir, configMap, "
-                    "secret, downwardAPI and projected volumes"
+                    "secret, downwardAPI, projected and persistentVolumeClaim volumes"
                 )
             local[name] = target
         missing = used - set(local)
         if missing:
             raise _SetupError(f"volume mounts name undefined volumes {sorted(missing)}")
         return local
+
+    def _claim(self, claim: str) -> Path:
+        """The local directory of a bound claim: its volume's, shared by every pod that mounts it.
+
+        As a kubelet does, it waits (retries) while the claim is missing or not Bound yet; a claim
+        bound to a volume that is not one of the local provisioner's directories fails the pod.
+        """
+        namespace = self.meta["namespace"]
+        status, pvc = self.cluster.api("GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
+        if status == 404:
+            raise _SetupError(f"persistentVolumeClaim {claim} not found", retry=True)
+        if status != 200:
+            raise _SetupError(f"persistentVolumeClaim {claim} not available ({status})", retry=True)
+        phase = (pvc.get("status") or {}).get("phase")
+        volume = pvc["spec"].get("volumeName")
+        if phase != "Bound" or not volume:
+            raise _SetupError(f"persistentVolumeClaim {claim} is {phase or 'Pending'}, not Bound yet", retry=True)
+        status, pv = self.cluster.api("GET", f"/api/v1/persistentvolumes/{volume}")
+        if status != 200:
+            raise _SetupError(f"persistentVolume {volume} of claim {claim} not available ({status})", retry=True)
+        path = (pv["spec"].get("hostPath") or pv["spec"].get("local") or {}).get("path")
+        if not path or self.storage is None or not self.storage.owns(Path(path)):
+            raise _SetupError(
+                f"persistentVolumeClaim {claim} is bound to {volume}, which is not a local directory of the "
+                f"data plane's provisioner (StorageClass {STORAGE_CLASS})"
+            )
+        target = Path(path)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
 
     def _source(self, resource: str, ref: Mapping[str, Any]) -> dict[str, bytes] | None:
         """The data of a ConfigMap or Secret (None if optional and missing)."""

@@ -35,7 +35,9 @@ def test_crds_are_established_with_names_and_columns(crds: Any) -> None:
     assert "md" in resources and "modelops" in resources
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "example", sorted(str(p.relative_to(ROOT / "examples")) for p in (ROOT / "examples").rglob("*.yaml"))
+)
 def test_every_example_applies(crds: Any, example: str) -> None:
     path = ROOT / "examples" / example
     out = crds.kubectl("apply", "-n", NAMESPACE, "--server-side", "--field-manager=tests", "-f", str(path))
@@ -47,7 +49,9 @@ def test_every_example_applies(crds: Any, example: str) -> None:
 
 
 def test_api_server_fills_defaults(crds: Any) -> None:
-    crds.kubectl("apply", "-n", NAMESPACE, "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
+    crds.kubectl(
+        "apply", "-n", NAMESPACE, "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+    )
     spec = json.loads(crds.kubectl("get", "-n", NAMESPACE, "md", "fraud", "-o", "json").stdout)["spec"]
     assert spec["replicas"] == 2
     assert spec["rollout"]["interval"] == "1m" and spec["rollout"]["steps"][0] == {"setWeight": 10}
@@ -92,7 +96,9 @@ def test_kubectl_explain_shows_the_descriptions(crds: Any) -> None:
 
 
 def test_printer_columns_tell_the_story(crds: Any) -> None:
-    crds.kubectl("apply", "-n", NAMESPACE, "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
+    crds.kubectl(
+        "apply", "-n", NAMESPACE, "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+    )
     header = crds.kubectl("get", "-n", NAMESPACE, "md").stdout.splitlines()[0].split()
     assert header[:5] == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT"]
     everything = crds.kubectl("get", "-n", NAMESPACE, "modelops").stdout  # the category spans the kinds

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_status_through_kubectl_plugin_discovery(cluster: Any, tmp_path: Path) -> None:
     objects.install_crds(cluster)
     cluster.kubectl("create", "namespace", "plugin", check=False)
-    cluster.kubectl("apply", "-n", "plugin", "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
+    cluster.kubectl(
+        "apply", "-n", "plugin", "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+    )
     # kubectl finds `kubectl-modelops` on PATH, the way `pip install` places the console script
     plugin = tmp_path / "kubectl-modelops"
     plugin.write_text(f"#!{sys.executable}\nfrom modelops.cli.kubectl_plugin import main\nraise SystemExit(main())\n")

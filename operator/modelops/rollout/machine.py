@@ -38,8 +38,8 @@ from typing import Literal
 from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition
-from modelops.api.names import MODEL_LABEL, VERSION_LABEL
 from modelops.api.events import Event, EventType
+from modelops.api.names import MODEL_LABEL, VERSION_LABEL
 from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
     BakeStatus,

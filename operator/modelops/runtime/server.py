@@ -84,10 +84,9 @@ class Loaded:
 def load_model(options: ServeOptions) -> Loaded:
     """Load, verify and wire telemetry; raises ModelError with a reason a person can act on."""
     path = options.model_path
-    if options.sha256:
-        actual = _sha256(path)
-        if actual != options.sha256:
-            raise ModelError(f"{path}: sha256 is {actual}, expected {options.sha256}; refusing to load")
+    actual = _sha256(path)  # exported in modelops_model_info, pinned or not (a pvc:// model trained in-cluster)
+    if options.sha256 and actual != options.sha256:
+        raise ModelError(f"{path}: sha256 is {actual}, expected {options.sha256}; refusing to load")
     fmt = detect_format(path, options.format)
     model = load(path, fmt)
     if not options.telemetry:
@@ -113,7 +112,7 @@ def load_model(options: ServeOptions) -> Loaded:
         categorical_features={f.name: f.categories for f in sig.categorical},
         task=sig.task,
         uri=options.uri,
-        sha256=options.sha256,
+        sha256=actual,
     )
     if telemetry.unmonitored:
         log.warning("no baseline edges for numeric features %s: no drift histograms for them", telemetry.unmonitored)
