@@ -203,3 +203,62 @@ def test_the_image_carries_no_dev_stack(instructions: list[Instruction]) -> None
             assert "devcluster" not in ins.value, f"line {ins.line}: {ins.keyword} {ins.value}"
     builder_runs = " ".join(i.value for i in instructions if i.keyword == "RUN")
     assert "'devcluster' in n for n in names" in builder_runs  # the builder rejects a wheel that carries it
+
+
+MODEL_FORMAT_EXTRAS = {"sklearn": "sklearn", "onnx": "onnxruntime"}  # extra -> the module it makes importable
+
+
+def _default_model_extras(instructions: list[Instruction]) -> str:
+    """The global `ARG MODEL_EXTRAS=...` (before the first FROM), redeclared in every stage that uses it."""
+    first_from = next(i for i, ins in enumerate(instructions) if ins.keyword == "FROM")
+    declared = [ins.value for ins in instructions[:first_from] if ins.keyword == "ARG"]
+    (default,) = [v.split("=", 1)[1] for v in declared if v.startswith("MODEL_EXTRAS=")]
+    return default
+
+
+def test_the_default_image_loads_every_model_format_the_examples_use(instructions: list[Instruction]) -> None:
+    extras = _default_model_extras(instructions).split(",")
+    optional = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(extras) == {e for e in optional if e != "dev"} == set(MODEL_FORMAT_EXTRAS)
+    for stage in stages(instructions):
+        uses = any("MODEL_EXTRAS" in i.value for i in stage.instructions if i.keyword == "RUN")
+        assert not uses or any(i.keyword == "ARG" and i.value == "MODEL_EXTRAS" for i in stage.instructions), (
+            f"stage {stage.name or stage.image} uses MODEL_EXTRAS without redeclaring the global ARG"
+        )
+
+
+def test_the_builders_requirements_are_the_dependencies_and_the_extras(
+    instructions: list[Instruction], tmp_path: Path
+) -> None:
+    """Run the builder's requirement one-liner, as written, under sh: it must list what pip wheel needs."""
+    import subprocess
+    import sys
+
+    (run,) = [
+        i.value
+        for stage in stages(instructions)[:-1]
+        for i in stage.instructions
+        if i.keyword == "RUN" and "requirements.txt" in i.value
+    ]
+    command = run.split(" > /tmp/requirements.txt")[0].replace("python -c", f"{shlex.quote(sys.executable)} -c", 1)
+    (tmp_path / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+    def requirements(extras: str) -> list[str]:
+        env = {"MODEL_EXTRAS": extras, "PATH": "/usr/bin:/bin"}
+        out = subprocess.run(["sh", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()
+
+    default = _default_model_extras(instructions)
+    wanted = project["dependencies"] + [r for e in default.split(",") for r in project["optional-dependencies"][e]]
+    assert requirements(default) == wanted
+    assert any(r.startswith("scikit-learn") for r in wanted) and any(r.startswith("onnxruntime") for r in wanted)
+    assert requirements("") == project["dependencies"]  # the numpy-linear-only variant
+
+
+def test_the_runtime_installs_the_extras_and_imports_their_runtimes(final: Stage) -> None:
+    (run,) = [i.value for i in final.instructions if i.keyword == "RUN" and "pip install" in i.value]
+    assert '"${wheel}${MODEL_EXTRAS:+[$MODEL_EXTRAS]}"' in run  # the wheel with its extras, from /wheels only
+    assert "--no-index" in run
+    assert str(MODEL_FORMAT_EXTRAS).replace('"', "'") in run  # the build fails if a runtime does not import
+    assert any(i.keyword == "ARG" and i.value == "MODEL_EXTRAS" for i in final.instructions)
