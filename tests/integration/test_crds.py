@@ -50,7 +50,13 @@ def test_every_example_applies(crds: Any, example: str) -> None:
 
 def test_api_server_fills_defaults(crds: Any) -> None:
     crds.kubectl(
-        "apply", "-n", NAMESPACE, "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+        "apply",
+        "-n",
+        NAMESPACE,
+        "--server-side",
+        "--force-conflicts",  # test_every_example_applies left examples/quickstart/v2/ (the same object at v2)
+        "-f",
+        str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml"),
     )
     spec = json.loads(crds.kubectl("get", "-n", NAMESPACE, "md", "fraud", "-o", "json").stdout)["spec"]
     assert spec["replicas"] == 2
@@ -97,7 +103,13 @@ def test_kubectl_explain_shows_the_descriptions(crds: Any) -> None:
 
 def test_printer_columns_tell_the_story(crds: Any) -> None:
     crds.kubectl(
-        "apply", "-n", NAMESPACE, "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+        "apply",
+        "-n",
+        NAMESPACE,
+        "--server-side",
+        "--force-conflicts",  # test_every_example_applies left examples/quickstart/v2/ (the same object at v2)
+        "-f",
+        str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml"),
     )
     header = crds.kubectl("get", "-n", NAMESPACE, "md").stdout.splitlines()[0].split()
     assert header[:5] == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT"]
