@@ -537,7 +537,7 @@ class DataPlane:
         if run.pending_init:
             command = run.pending_init.pop(0)
             run.init = self._spawn(run, command)
-            run.init_deadline = time.monotonic() + self.init_timeout
+            run.init_deadline = time.monotonic() + _init_timeout(command.argv, self.init_timeout)
             return
         run.servers = [self._spawn(run, c) for c in run.plan.main]
         now = time.monotonic()
@@ -963,6 +963,13 @@ class _Planner:
 
 
 # -- pure helpers ------------------------------------------------------------------------
+
+
+def _init_timeout(argv: Sequence[str], timeout: float) -> float:
+    """How long an init container may run: `timeout`, except `fetch-model --wait`, which waits for a
+    file another pod writes (a training Job into a claim) and, as on a kubelet, has no deadline;
+    it stops with its pod."""
+    return math.inf if "fetch-model" in argv and "--wait" in argv else timeout
 
 
 def _runs_to_completion(pod: Mapping[str, Any]) -> bool:

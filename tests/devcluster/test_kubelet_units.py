@@ -20,6 +20,7 @@ from modelops_devcluster import kwok
 from modelops_devcluster.dataplane import (
     DataPlane,
     _condition,
+    _init_timeout,
     _pod_ready,
     _PodRun,
     _prestop,
@@ -270,3 +271,10 @@ def test_records_are_kept_per_run_in_order() -> None:
     t = _traffic()
     t.records += [_record("v1", 200, at=100 + rng.random()) for _ in range(5)]
     assert t.answered() == {"v1": 5} and t.unexpected_failures() == []
+
+
+def test_a_fetch_that_waits_for_a_jobs_file_has_no_init_deadline() -> None:
+    launcher = ["python", "-c", "...", "1"]
+    waits = [*launcher, "fetch-model", "--uri", "pvc://c/m.npz", "--dest", "/d", "--claim-dir", "/c", "--wait"]
+    assert _init_timeout(waits, 60.0) == float("inf")
+    assert _init_timeout([*launcher, "fetch-model", "--uri", "file:///m.npz", "--dest", "/d"], 60.0) == 60.0
