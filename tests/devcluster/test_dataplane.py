@@ -500,6 +500,81 @@ def test_failed_init_container_and_foreign_containers_are_reported(
     cluster.kubectl("delete", "deployment", "-n", NAMESPACE, f"{MODEL}-bad", "web")
 
 
+# -- (e2) claims: local directories of the dev provisioner, nothing else ------------------------
+
+
+def _claim(name: str, storage_class: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec}
+
+
+def _pod_with_claim(name: str, claim: str) -> dict[str, Any]:
+    container = {
+        "name": "model",
+        "image": IMAGE,
+        "command": ["modelops"],
+        "args": ["serve", "--model-dir", "/m", "--name", MODEL, "--version", name],
+        "volumeMounts": [{"name": "m", "mountPath": "/m", "readOnly": True}],
+    }
+    volume = {"name": "m", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [container], "volumes": [volume]},
+    }
+
+
+def test_claims_are_provisioned_reclaimed_and_foreign_volumes_refused(
+    cluster: DevCluster, dataplane: DataPlane
+) -> None:
+    def get(path: str) -> dict[str, Any]:
+        status, body = cluster.api("GET", path)
+        return dict(body) if status == 200 else {}
+
+    _apply(cluster, _claim("scratch"))
+    claims = f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims"
+    deadline = time.monotonic() + WAIT_S
+    while get(f"{claims}/scratch").get("status", {}).get("phase") != "Bound":
+        assert time.monotonic() < deadline, get(f"{claims}/scratch")
+        time.sleep(0.3)
+    pv = get(f"/api/v1/persistentvolumes/{get(f'{claims}/scratch')['spec']['volumeName']}")
+    directory = Path(pv["spec"]["hostPath"]["path"])
+    assert directory.is_dir() and directory.is_relative_to(dataplane.workdir)
+
+    # a claim bound to a volume the dev provisioner did not make: the pod fails, saying why
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{NAMESPACE}-foreign"},
+        "spec": {
+            "capacity": {"storage": "1Mi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "manual",
+            "hostPath": {"path": "/nonexistent/modelops-foreign"},
+            "claimRef": {"namespace": NAMESPACE, "name": "foreign"},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(foreign))
+    _apply(cluster, _claim("foreign", "manual"), _pod_with_claim("uses-foreign", "foreign"))
+    deadline = time.monotonic() + WAIT_S
+    while (pod := dataplane.status("uses-foreign", NAMESPACE)) is None or pod.phase != "failed":
+        assert time.monotonic() < deadline, pod
+        time.sleep(0.3)
+    assert "not a local directory of the data plane's provisioner" in pod.message, pod.message
+    assert not Path("/nonexistent/modelops-foreign").exists()
+
+    # a deleted claim releases its volume, which the provisioner deletes with its directory
+    cluster.kubectl("delete", "-n", NAMESPACE, "pod/uses-foreign", "pvc/foreign", "pvc/scratch", "--wait=false")
+    deadline = time.monotonic() + WAIT_S
+    while get(f"/api/v1/persistentvolumes/{pv['metadata']['name']}") or directory.exists():
+        assert time.monotonic() < deadline, get(f"/api/v1/persistentvolumes/{pv['metadata']['name']}").get("status")
+        time.sleep(0.3)
+    cluster.kubectl("delete", "pv", f"{NAMESPACE}-foreign", "--wait=false")
+
+
 # -- (f) deleting a Deployment stops its processes --------------------------------------------
 
 
