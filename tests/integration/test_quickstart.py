@@ -149,3 +149,46 @@ def test_the_quickstart_trains_waits_serves_and_answers(stack: Stack) -> None:
     assert len(answers) == 2 and np.array_equal(answers[0], answers[1])
     assert answers[0].shape == (2000,) and ((answers[0] >= 0) & (answers[0] <= 1)).all()
     assert auc(data.labels, answers[0]) > 0.85
+
+
+def test_v2_as_written_canaries_once_its_job_has_written_the_file(stack: Stack) -> None:
+    """examples/quickstart/v2/: the canary's pods wait for v2's file like v1's did, then take traffic.
+
+    The rollout's judgement to the end (analyses, promotion, bake) is what test_judged_rollouts.py
+    proves; with the quickstart's default 1-minute intervals it would take about seven minutes here.
+    """
+    v2 = QUICKSTART / "v2"
+    assert sorted(p.name for p in v2.glob("*.yaml")) == ["modeldeployment.yaml", "train-v2.yaml"]
+    stack.wait("fraud", lambda s: (s.get("stable") or {}).get("readyReplicas") == 2, timeout=60)
+    _apply(stack, [yaml.safe_load((v2 / "modeldeployment.yaml").read_text())])
+    until(
+        "the canary's pod waiting for v2's file",
+        lambda: [p for p in stack.dataplane.pods() if p.version == "v2"],
+        lambda pods: (
+            bool(pods)
+            and all(p.phase == "initializing" and "does not exist yet" in stack.dataplane.logs(p.name) for p in pods)
+        ),
+        timeout=60,
+    )
+    status = stack.status("fraud")
+    assert status["canary"]["version"] == "v2" and status["canary"].get("readyReplicas", 0) == 0, status
+    assert status["stable"]["version"] == "v1" and status["stable"]["readyReplicas"] == 2  # v1 serves meanwhile
+
+    _apply(stack, [_run_locally(job) for job in yaml.safe_load_all((v2 / "train-v2.yaml").read_text()) if job])
+    until(
+        "the v2 Job complete",
+        lambda: stack.get("job", "fraud-train-v2"),
+        lambda j: j.get("status", {}).get("succeeded") == 1,
+        timeout=120,
+    )
+    canary = stack.wait(
+        "fraud",
+        lambda s: (s.get("canary") or {}).get("readyReplicas", 0) >= 1 and s.get("canaryWeight", 0) > 0,
+        timeout=90,
+    )
+    assert canary["phase"] == "Progressing" and canary["canary"]["version"] == "v2", canary
+    (server,) = stack.dataplane.wait_ready({"modelops.dev/version": "v2"}, timeout=30, count=1)
+    assert server.port is not None
+    data = generate(500, seed=7)
+    scores = np.array(_infer(server.ip, server.port, data.inference_inputs(0, 500)))
+    assert auc(data.labels, scores) > 0.85
