@@ -57,7 +57,7 @@ def _run_locally(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-def _infer(pod_ip: str, port: int, rows: dict[str, Any]) -> list[float]:
+def _infer(pod_ip: str, port: int, rows: list[dict[str, Any]]) -> list[float]:
     url = f"http://{require_loopback(pod_ip)}:{port}/v2/models/fraud/infer"
     response = httpx.post(url, json={"inputs": rows}, timeout=10, trust_env=False)
     assert response.status_code == 200, response.text
@@ -190,5 +190,5 @@ def test_v2_as_written_canaries_once_its_job_has_written_the_file(stack: Stack) 
     (server,) = stack.dataplane.wait_ready({"modelops.dev/version": "v2"}, timeout=30, count=1)
     assert server.port is not None
     data = generate(500, seed=7)
-    scores = np.array(_infer(server.ip, server.port, data.inference_inputs(0, 500)))
+    scores = np.array(_infer(server.ip, server.port, data.inference_inputs(0, 500)), dtype=np.float64)
     assert auc(data.labels, scores) > 0.85
