@@ -40,10 +40,10 @@ cluster-binaries: venv ## etcd, kube-*, kubectl, kwok, helm from the Go module p
 deps: venv prometheus cluster-binaries ## everything tests and the demo need
 
 crds: venv ## regenerate crds/ and the chart's CRDs from the API models
-	$(PY) -m modelops.cli.main crds --out crds --out charts/modelops-operator/crds
+	$(PY) -m modelops.cli.main crds --out crds --out charts/modelops-operator/files/crds
 
 check-crds: venv
-	$(PY) -m modelops.cli.main crds --check crds --check charts/modelops-operator/crds
+	$(PY) -m modelops.cli.main crds --check crds --check charts/modelops-operator/files/crds
 
 fmt: venv ## fix what ruff can fix, then format (what the pre-commit hooks do)
 	ruff check --fix $(LINT_PATHS)
