@@ -207,3 +207,13 @@ def test_ctrl_c_stops_the_watch_quietly() -> None:
     assert "--- " in text and "watching ml/fraud (Ctrl-C to stop)" in text
     assert text.count("Progressing") == 1 and text.count("Promoting") == 1
     assert "Traceback" not in text and text.endswith("\n")
+
+
+def test_watch_as_json_lines() -> None:
+    out = io.StringIO()
+    code = kubectl_plugin._watch(  # type: ignore[arg-type]
+        Interrupting([]), "ml", ROLLING, kubectl_plugin._status_json, timeout=60, out=out, lines=True
+    )
+    assert code == 130
+    phases = [json.loads(line)["phase"] for line in out.getvalue().splitlines() if line]
+    assert phases == ["Progressing", "Promoting"]

@@ -134,7 +134,10 @@ def _watch(
     *,
     timeout: float,
     out: TextIO,
+    lines: bool = False,
 ) -> int:
+    """Print each frame: under a header (the screen cleared first on a terminal), or as bare
+    lines with `lines` (JSON Lines for scripts)."""
     name = first["metadata"]["name"]
 
     def events(version: str | None, seconds: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -145,7 +148,9 @@ def _watch(
         for n, frame in enumerate(watch_frames(first, events, render, timeout=timeout)):
             stamp = datetime.now(UTC).strftime("%H:%M:%SZ")
             header = f"{stamp}  watching {namespace}/{name} (Ctrl-C to stop)"
-            if clear:
+            if lines:
+                out.write(f"{frame}\n")
+            elif clear:
                 out.write(f"{CLEAR}{header}\n\n{frame}\n")
             else:
                 out.write(f"{'' if n == 0 else chr(10)}--- {header}\n{frame}\n")
@@ -218,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.verb == "status" and args.watch:
         render = _status_json if args.output == "json" else status_view.model_deployment
-        return _watch(resources, namespace, obj, render, timeout=args.timeout, out=sys.stdout)
+        json_lines = args.output == "json"
+        return _watch(resources, namespace, obj, render, timeout=args.timeout, out=sys.stdout, lines=json_lines)
     if getattr(args, "output", "text") == "json":
         print(json.dumps(obj.get("status") or {}, indent=2, sort_keys=True))
     elif args.verb == "drift":
