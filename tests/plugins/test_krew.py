@@ -9,7 +9,9 @@ URIs, 64-hex sha256, `bin` among the extracted files, a selector per platform.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -130,3 +132,33 @@ def test_shim_runs_the_plugin(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 127 and "not found" in missing.stderr
+
+
+@pytest.mark.integration
+def test_krew_itself_installs_the_manifest(tmp_path: Path) -> None:
+    """krew's own validation, checksum and install, offline (--archive): needs a krew binary,
+    named by MODELOPS_KREW (e.g. built with `go build sigs.k8s.io/krew/cmd/krew` at v0.4.3)."""
+    krew = os.environ.get("MODELOPS_KREW") or shutil.which("kubectl-krew")
+    if not krew:
+        pytest.skip("no krew binary: set MODELOPS_KREW to one")
+    archive = package().build(tmp_path / "dist")
+    # krew needs no network with --manifest and --archive; a dead loopback proxy makes sure of it
+    dead = "http://127.0.0.1:9"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KREW_ROOT": str(tmp_path / "krew")}
+    env |= {"HTTPS_PROXY": dead, "HTTP_PROXY": dead, "https_proxy": dead, "http_proxy": dead}
+    command = [krew, "install", f"--manifest={MANIFEST}", f"--archive={archive}"]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Installed plugin: modelops" in done.stderr + done.stdout
+    installed = tmp_path / "krew" / "bin" / "kubectl-modelops"
+    run = subprocess.run(
+        [str(installed), "--help"],
+        env={"PATH": "/usr/bin:/bin", "MODELOPS_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0 and "usage: kubectl modelops" in run.stdout, run.stderr
