@@ -166,6 +166,8 @@ def _kopf_resources() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     # kopf's registries are private; these are the ones its resource observer scans
     for attr, patches in (("_indexing", False), ("_watching", False), ("_changing", True), ("_spawning", True)):
         for handler in getattr(registry, attr).get_all_handlers():
+            if not getattr(handler.fn, "__module__", "").startswith("modelops."):
+                continue  # registered by something else in this process, not the operator
             selector = handler.selector
             resource = (selector.group or "", selector.plural or selector.any_name)
             assert resource[1], f"kopf handler {handler.id} selects no single resource"

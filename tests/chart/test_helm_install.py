@@ -10,6 +10,7 @@ with `kubectl auth can-i` as the operator's ServiceAccount.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,6 +116,33 @@ def test_install_cluster_wide(cluster: DevCluster) -> None:
     # `helm uninstall` leaves the CRDs (and every object of their kinds) in place
     for crd in CRDS:
         get_json(cluster, "crd", crd)
+
+
+def test_upgrade_upgrades_the_crds_and_never_deletes_them(cluster: DevCluster, tmp_path: Path) -> None:
+    """crds.install=true: `helm upgrade` applies a changed CRD; turning it off or uninstalling
+    leaves the CRDs (helm.sh/resource-policy: keep)."""
+    chart = tmp_path / "modelops-operator"
+    shutil.copytree(CHART, chart)
+    release, namespace = "modelops-crd", "modelops-crd-system"
+    where = ("-n", namespace, "--create-namespace", "--wait=false", "--take-ownership")
+    cluster.helm("install", release, str(chart), *where, timeout=180)
+    try:
+        crd = chart / "files" / "crds" / "modelops.dev_driftmonitors.yaml"
+        text = crd.read_text()
+        marker = "    app.kubernetes.io/part-of: modelops\n"
+        assert marker in text
+        crd.write_text(text.replace(marker, marker + '    modelops.dev/chart-upgrade: "2"\n', 1))
+        cluster.helm("upgrade", release, str(chart), *where, timeout=180)
+        labels = get_json(cluster, "crd", "driftmonitors.modelops.dev")["metadata"]["labels"]
+        assert labels.get("modelops.dev/chart-upgrade") == "2"  # upgraded with the chart
+
+        cluster.helm("upgrade", release, str(chart), *where, "--set", "crds.install=false", timeout=180)
+        for name in CRDS:  # no longer in the release, still in the cluster
+            get_json(cluster, "crd", name)
+    finally:
+        cluster.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "120s", timeout=180)
+    for name in CRDS:
+        get_json(cluster, "crd", name)
 
 
 def test_install_refuses_a_typo(cluster: DevCluster) -> None:
