@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from modelops.controllers.patches import merge_patch
 from modelops.train.dataset import Drift, generate
-from modelops_devcluster import gotools
+from modelops_devcluster import gotools, objects
 from modelops_devcluster.repo import find_root
 from modelops_devcluster.stack import Artifact, Stack
 from modelops_devcluster.traffic import Fault, Service
@@ -47,7 +49,7 @@ class Judge:
 
     binary: Path
     health_cases: dict[str, list[tuple[str, dict[str, str]]]] = field(default_factory=dict)
-    discovery_cases: dict[str, list[tuple[str, dict[str, bool]]]] = field(default_factory=dict)
+    discovery_cases: dict[str, list[tuple[str, list[dict[str, Any]]]]] = field(default_factory=dict)
     action_cases: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     outputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -64,16 +66,16 @@ class Judge:
 
     def health(self, kind: str, case: str, obj: dict[str, Any]) -> dict[str, str]:
         got: dict[str, str] = self._run("health", str(LUA / kind), obj=obj)
+        if case not in {c for c, _ in self.health_cases.get(kind, [])}:
+            self.health_cases.setdefault(kind, []).append((case, got))
         self.inputs[(kind, case)] = obj
-        self.health_cases.setdefault(kind, []).append((case, got))
         return got
 
     def actions(self, kind: str, case: str, obj: dict[str, Any]) -> dict[str, bool]:
-        found = self._run("actions", str(LUA / kind), obj=obj)
-        got = {a["name"]: a["disabled"] for a in found}
+        found: list[dict[str, Any]] = self._run("actions", str(LUA / kind), obj=obj)
         self.inputs[(kind, case)] = obj
-        self.discovery_cases.setdefault(kind, []).append((case, got))
-        return got
+        self.discovery_cases.setdefault(kind, []).append((case, found))
+        return {a["name"]: a["disabled"] for a in found}
 
     def act(self, kind: str, action: str, case: str, obj: dict[str, Any]) -> dict[str, Any]:
         """The object the action writes (now), recorded with its pinned-time twin for the layout."""
@@ -84,17 +86,17 @@ class Judge:
         return new
 
     def write_layout(self) -> None:
-        """Argo CD's resource_customizations test layout, from what this run saw."""
+        """Argo CD's resource_customizations test layout, from what this run saw (and nothing older)."""
+        for kind in {k for k, _ in self.inputs}:
+            for stale in (LUA / kind / "testdata", LUA / kind / "actions" / "testdata"):
+                shutil.rmtree(stale, ignore_errors=True)
         for kind, cases in self.health_cases.items():
             tests = [{"healthStatus": h, "inputPath": f"testdata/{case}.yaml"} for case, h in cases]
             _dump(LUA / kind / "health_test.yaml", {"tests": tests})
         for kind in {*self.discovery_cases, *self.action_cases}:
             discovery = [
-                {
-                    "inputPath": f"../testdata/{case}.yaml",
-                    "result": [{"name": n, "disabled": d} for n, d in sorted(got.items())],
-                }
-                for case, got in self.discovery_cases.get(kind, [])
+                {"inputPath": f"../testdata/{case}.yaml", "result": found}
+                for case, found in self.discovery_cases.get(kind, [])
             ]
             actions = [
                 {"action": a, "inputPath": f"../testdata/{case}.yaml", "expectedOutputPath": f"testdata/{out}.yaml"}
@@ -149,7 +151,7 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def versions(stack: Stack) -> dict[str, Artifact]:
-    return {v: stack.train("m", v, rows=4000, seed=i) for i, v in enumerate(("v1", "v2", "v3"), start=1)}
+    return {v: stack.train("m", v, rows=4000, seed=i) for i, v in enumerate(("v1", "v2", "v3", "v4"), start=1)}
 
 
 def _md(artifact: Artifact, steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -180,6 +182,12 @@ def _md(artifact: Artifact, steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _query(stack: Stack, promql: str) -> float:
+    answer = httpx.get(f"{stack.prometheus.url}/api/v1/query", params={"query": promql}, timeout=10).json()
+    result = answer["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
 def _phase(stack: Stack, phase: str, timeout: float = 120) -> dict[str, Any]:
     stack.wait("m", lambda s: s.get("phase") == phase, timeout=timeout)
     return _live(stack, "modeldeployment", "m")
@@ -201,6 +209,11 @@ def test_model_deployment_in_every_phase(stack: Stack, versions: dict[str, Artif
     stack.apply(_md(versions["v1"], held))
     traffic = stack.traffic(Service("m"), rate=30, seed=5)
     try:
+        # before a pod is ready (the data plane starts the server after the pod is scheduled)
+        first = stack.wait("m", lambda s: s.get("phase") in ("Pending", "Available"), timeout=60)
+        if first["phase"] == "Pending":
+            pending = _live(stack, "modeldeployment", "m")
+            _expect(judge, kind, "pending", pending, status="Progressing", enabled=set())
         _expect(judge, kind, "available", _phase(stack, "Available"), status="Healthy", enabled=set())
 
         # a pause step without duration: Suspended until someone acts; Argo CD's promote skips the rest
@@ -227,6 +240,15 @@ def test_model_deployment_in_every_phase(stack: Stack, versions: dict[str, Artif
         _expect(judge, kind, "rolled-back", rolled_back, status="Degraded", enabled={"retry"})
         assert "rolled back" in judge.health(kind, "rolled-back", rolled_back)["message"]
         judge.act(kind, "retry", "rolled-back", rolled_back)
+
+        # stable v2 burns its error budget: the deploy freeze holds v4 back (Suspended, not Degraded)
+        traffic.faults["v2"] = Fault(error_rate=0.5)
+        errors = f'sum(increase(modelops_requests_total{{namespace="{NS}",version="v2",code=~"5.."}}[1m]))'
+        objects.until("Prometheus sees stable v2 failing", lambda: _query(stack, errors), lambda n: n >= 30, timeout=60)
+        frozen = _md(versions["v4"], [{"setWeight": 20}, {"analysis": {"intervals": 1}}])
+        frozen["spec"]["freeze"] = {"burnRateAbove": 1}
+        stack.apply(frozen)
+        _expect(judge, kind, "frozen", _phase(stack, "Frozen"), status="Suspended", enabled=set())
     finally:
         traffic.stop()
 

@@ -47,12 +47,12 @@ end
 local paused = obj.spec ~= nil and obj.spec.rollout ~= nil and obj.spec.rollout.paused == true
 if phase == "Paused" or (paused and (phase == "Progressing" or phase == "Promoting")) then
   hs.status = "Suspended"
-  hs.message = said(status.message, "Rollout paused")
+  hs.message = "Paused: " .. said(status.message, "the rollout waits for resume or promote")
   return hs
 end
 if phase == "Frozen" then
   hs.status = "Suspended"
-  hs.message = said(status.message, "Deploy freeze: the new version waits")
+  hs.message = "Frozen: " .. said(status.message, "the new version waits while stable burns its error budget")
   return hs
 end
 if phase == "Pending" or phase == "Progressing" or phase == "Promoting" or phase == "Baking" then
