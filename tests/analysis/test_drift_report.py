@@ -134,7 +134,15 @@ def test_a_clean_evaluation_says_no_drift_and_fills_the_status() -> None:
     ready = cond(status, "Ready")
     assert (ready.status, ready.reason) == ("True", "Evaluating")
     assert ready.message == "evaluating v2 against the inline baseline every 5m over 1h"
-    assert [c.type for c in status.conditions] == ["Degraded", "Drifted", "InsufficientData", "Ready"]
+    assert [c.type for c in status.conditions] == [
+        "Degraded",
+        "Drifted",
+        "InsufficientData",
+        "Ready",
+        "Reconciling",
+        "Stalled",
+    ]
+    assert (cond(status, "Reconciling").status, cond(status, "Stalled").status) == ("False", "False")
 
     assert status.version == "v2" and status.reference == "the inline baseline"
     assert status.last_evaluated == T0 and status.observed_generation == 1

@@ -34,5 +34,7 @@ def test_a_started_run_is_retraining_and_an_idle_policy_says_so() -> None:
     idle = decide("rp", "ml", spec(), RetrainPolicyStatus(), Signals(T0, "fraud", "v1"))
     assert [(c.type, c.status, c.reason) for c in idle.status.conditions] == [
         ("Ready", "True", "Watching"),
+        ("Reconciling", "False", "Reconciled"),
         ("Retraining", "False", "Idle"),
+        ("Stalled", "False", "NotStalled"),
     ]
