@@ -187,7 +187,7 @@ def _maybe_start(t: _Tick) -> None:
     assert s.stable is not None
     if target.version == s.stable.version:
         s.blocked_version = None  # the spec went back to what runs: nothing is blocked any more
-        if s.phase == "Frozen":
+        if s.phase in {"Frozen", "RolledBack"}:  # nor rolled back: what the spec asks for serves
             s.phase = "Available"
         return
     if target.version == s.blocked_version:
@@ -205,6 +205,7 @@ def _maybe_start(t: _Tick) -> None:
         t.event("Normal", "BakeEnded", why)
         _retire(t, s.bake.previous)
         s.bake = None
+        s.phase = "Available"  # the bake is over; Progressing once the new rollout starts
     if t.router.rollout_waits_for_retiring and s.retiring:
         # e.g. the model's Service is about to select every version's pods: a retiring version must be gone first
         t.waiting_for = ", ".join(r.version for r in s.retiring)
