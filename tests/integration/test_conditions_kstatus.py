@@ -317,3 +317,45 @@ def test_drift_monitor_and_retrain_policy(stack: Stack, kstatus: Path, versions:
     assert kubectl_wait(stack, "Ready", "rp/rp-watching", 90).returncode == 0
     ready = capture(stack, kstatus, "rp", "rp-watching", "retrainpolicy-ready", expected="Current")
     assert state(ready)["Ready"] == ("True", "Watching")
+
+
+def test_frozen_paused_aborted_and_back(stack: Stack, kstatus: Path, versions: dict[str, Artifact]) -> None:
+    """A freeze that cannot see the stable SLOs (no latency bucket at 0.33 s) holds v2: Stalled Frozen.
+    Overridden and paused: Reconciling Paused, `kubectl wait` times out. Aborted: Stalled RolledBack.
+    The spec set back to the serving version: Ready again (phase Available)."""
+    name = "held"
+    ref = f"md/{name}"
+
+    def md(artifact: Artifact, **extra: Any) -> dict[str, Any]:
+        doc = _md(name, artifact, **extra.pop("rollout", {}))
+        doc["spec"]["analysis"]["slo"]["latency"]["thresholdSeconds"] = 0.33
+        doc["spec"]["freeze"] = {"burnRateAbove": 2, **extra.pop("freeze", {})}
+        return doc
+
+    stack.apply(md(versions["v1"]))
+    assert kubectl_wait(stack, "Ready", ref, 90).returncode == 0
+    stack.apply(md(versions["v2"]))
+    done = kubectl_wait(stack, "Stalled", ref, 90)
+    assert done.returncode == 0, (done.stderr, stack.status(name).get("message"))
+    frozen = capture(stack, kstatus, "md", name, "modeldeployment-frozen", expected="Failed")
+    assert frozen["status"]["phase"] == "Frozen" and state(frozen)["Stalled"] == ("True", "Frozen")
+    reason = next(c["reason"] for c in frozen["status"]["conditions"] if c["type"] == "Frozen")
+    assert reason == "CannotSee"
+
+    stack.apply(md(versions["v2"], freeze={"override": True}, rollout={"paused": True}))
+    _until(stack, "md", name, _is("Reconciling", "Paused"), 90)
+    paused = capture(stack, kstatus, "md", name, "modeldeployment-paused", expected="InProgress")
+    assert paused["status"]["phase"] == "Paused" and paused["status"]["canary"]["version"] == "v2"
+    waited = kubectl_wait(stack, "Ready", ref, 3)
+    assert waited.returncode != 0 and "timed out" in waited.stderr
+
+    stack.apply(md(versions["v2"], freeze={"override": True}, rollout={"paused": True, "abort": "stop-1"}))
+    assert kubectl_wait(stack, "Stalled", ref, 60).returncode == 0
+    aborted = capture(stack, kstatus, "md", name, "modeldeployment-aborted", expected="Failed")
+    assert aborted["status"]["history"][0]["outcome"] == "Aborted"
+    assert state(aborted)["Stalled"] == ("True", "RolledBack") and aborted["status"]["phase"] == "RolledBack"
+
+    stack.apply(md(versions["v1"], freeze={"override": True}, rollout={"abort": "stop-1"}))
+    assert kubectl_wait(stack, "Ready", ref, 60).returncode == 0
+    back = stack.get("md", name)
+    assert back["status"]["phase"] == "Available" and verdict(kstatus, back)["status"] == "Current"
