@@ -253,6 +253,19 @@ def test_model_deployment_in_every_phase(stack: Stack, versions: dict[str, Artif
         traffic.stop()
 
 
+def test_a_refused_spec_is_degraded_with_the_reason(stack: Stack, versions: dict[str, Artifact], judge: Judge) -> None:
+    """A rule the schema cannot express (interval longer than the progress deadline): the operator refuses it."""
+    refused = _md(versions["v1"], [{"setWeight": 20}])
+    refused["metadata"]["name"] = "refused"
+    refused["spec"]["rollout"] |= {"interval": "2h", "progressDeadline": "30m"}
+    stack.apply(refused)
+    stack.wait_status("md", "refused", lambda s: bool(s.get("conditions")), timeout=60)
+    obj = _live(stack, "modeldeployment", "refused")
+    _expect(judge, "ModelDeployment", "refused", obj, status="Degraded", enabled=set())
+    assert "longer than rollout.progressDeadline" in judge.health("ModelDeployment", "refused", obj)["message"]
+    stack.kubectl("delete", "-n", NS, "modeldeployment", "refused", "--wait=false")
+
+
 def _monitor(name: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "modelops.dev/v1alpha1",

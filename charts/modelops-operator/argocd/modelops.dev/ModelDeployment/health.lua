@@ -25,6 +25,14 @@ if obj.metadata.generation ~= nil and (status.observedGeneration == nil or statu
   return hs
 end
 
+-- a deploy freeze waits for the stable version's error budget (or an override): Suspended, although
+-- kstatus calls it Stalled (nothing moves until a person or the budget does)
+local phase = status.phase
+if phase == "Frozen" then
+  hs.status = "Suspended"
+  hs.message = "Frozen: " .. said(status.message, "the new version waits while stable burns its error budget")
+  return hs
+end
 local stalled = condition(status.conditions, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
@@ -38,7 +46,6 @@ if accepted ~= nil and accepted.status == "False" then
   return hs
 end
 
-local phase = status.phase
 if phase == "RolledBack" or phase == "Degraded" then
   hs.status = "Degraded"
   hs.message = said(status.message, phase)
@@ -48,11 +55,6 @@ local paused = obj.spec ~= nil and obj.spec.rollout ~= nil and obj.spec.rollout.
 if phase == "Paused" or (paused and (phase == "Progressing" or phase == "Promoting")) then
   hs.status = "Suspended"
   hs.message = "Paused: " .. said(status.message, "the rollout waits for resume or promote")
-  return hs
-end
-if phase == "Frozen" then
-  hs.status = "Suspended"
-  hs.message = "Frozen: " .. said(status.message, "the new version waits while stable burns its error budget")
   return hs
 end
 if phase == "Pending" or phase == "Progressing" or phase == "Promoting" or phase == "Baking" then
