@@ -33,6 +33,8 @@ processes have stopped. A deleted pod goes NotReady at once, runs its ``preStop`
 (``sleep`` only; other handlers are logged and skipped), then gets SIGTERM, then SIGKILL when
 the grace period (counted from when the deletion was seen) is over; then the finalizer goes and
 kwok removes the pod. `stop()` removes the finalizer from every pod, so nothing is left stuck.
+A new pod given the IP of a pod that is still stopping (kwok reuses IPs at once) waits for
+those processes to end before it starts, as if it had its own network namespace.
 
 It also stops a pod's processes at once when the pod is gone or was replaced (new uid), and
 when it is no longer Running. Containers with another command or image are skipped with a
@@ -468,6 +470,10 @@ class DataPlane:
         if not run.ip:
             run.message = "no pod IP yet"
             return
+        holder = self._holder_of(run)
+        if holder is not None:  # kwok reuses the IP of a pod that is still stopping
+            run.message = f"waiting for pod {holder} to stop serving on {run.ip}"
+            return
         try:
             require_loopback(run.ip)
             plan = _Planner(self.cluster, run.pod, run.directory, self.allow_fault_injection).plan()
@@ -489,6 +495,17 @@ class DataPlane:
         run.probes = _probers(run.pod, {c.container for c in plan.main})
         run.pending_init = list(plan.init)
         run.phase, run.message = "initializing", ""
+
+    def _holder_of(self, run: _PodRun) -> str | None:
+        """The name of another pod whose processes still run on `run`'s IP, if any.
+
+        kwok hands a deleted pod's IP to a new pod at once, while the old pod's server may
+        still be draining (preStop, grace period): starting the new server then fails to bind,
+        where on a real node each pod has its own network namespace.
+        """
+        with self._lock:
+            others = [r for r in self._runs.values() if r.uid != run.uid and r.ip == run.ip]
+        return next((r.name for r in others if r.alive()), None)
 
     def _step_init(self, run: _PodRun) -> None:
         assert run.plan is not None

@@ -59,6 +59,16 @@ def bucket(histogram: str) -> str:
     return f"{histogram}_bucket"
 
 
+def histogram_sum(histogram: str) -> str:
+    """The sum of observed values: `modelops_request_duration_seconds` -> `..._sum`."""
+    return f"{histogram}_sum"
+
+
+def histogram_count(histogram: str) -> str:
+    """The number of observations: `modelops_request_duration_seconds` -> `..._count`."""
+    return f"{histogram}_count"
+
+
 def model_labels(namespace: str, model: str, version: str | None = None) -> dict[str, str]:
     """The labels that select one model's series, or one version's with `version`."""
     labels = {NAMESPACE: namespace, MODEL: model}

@@ -3,11 +3,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelops.analysis.checks import (
     CheckResult,
+    MeanLatency,
     Refusals,
     Verdict,
     combine,
@@ -97,10 +98,57 @@ def test_mann_whitney_on_buckets_matches_scipy_on_expanded_samples() -> None:
     assert abs(p - expected.pvalue) < 1e-12
 
 
+LATENCY = {"alpha": 0.01, "min_requests": 100, "min_effect": 0.05, "max_increase": 0.2, "min_difference": 0.001}
+
+
 def test_slower_canary_fails_latency_comparison() -> None:
-    slow = compare_latency([100, 300, 600], [500, 300, 200], alpha=0.01, min_requests=100, min_effect=0.05, query="q")
-    same = compare_latency([500, 300, 200], [510, 290, 200], alpha=0.01, min_requests=100, min_effect=0.05, query="q")
+    means = MeanLatency(0.080, 0.040)
+    slow = compare_latency([100, 300, 600], [500, 300, 200], means=means, query="q", **LATENCY)
+    same = compare_latency([500, 300, 200], [510, 290, 200], means=MeanLatency(0.040, 0.040), query="q", **LATENCY)
     assert slow.verdict is Verdict.FAIL and same.verdict is Verdict.PASS
+    assert slow.reason.startswith("mean 80ms vs stable 40ms (+100%); P(canary slower than stable) = 0.7")
+
+
+def test_a_significant_but_immaterial_slowdown_passes_latency_comparison() -> None:
+    """The CI false rollback: a fast model's requests nearly all in the first bucket, a busy node
+    pushing more of the canary's over the 1 ms edge. Significant by ranks, 9% slower by the mean."""
+    canary, stable = [29, 14, 0], [135, 21, 1]
+    assert mann_whitney_buckets(np.array(canary, float), np.array(stable, float))[1] < 0.01
+    result = compare_latency(
+        canary, stable, means=MeanLatency(0.00087, 0.00080), query="q", **{**LATENCY, "min_requests": 20}
+    )
+    assert result.verdict is Verdict.PASS, result.reason
+    assert result.reason.startswith("mean 0.87ms vs stable 0.8ms (+9%)")
+    # 50% slower but under the absolute floor: still a pass; over it too: a fail
+    for canary_mean, floor, verdict in ((0.0012, 0.001, Verdict.PASS), (0.0012, 0.0001, Verdict.FAIL)):
+        args = {**LATENCY, "min_requests": 20, "min_difference": floor}
+        got = compare_latency(canary, stable, means=MeanLatency(canary_mean, 0.0008), query="q", **args)
+        assert got.verdict is verdict, got.reason
+
+
+def test_latency_comparison_without_means_passes_only_what_ranks_pass() -> None:
+    unknown = MeanLatency(None, 0.040)
+    slow = compare_latency([100, 300, 600], [500, 300, 200], means=unknown, query="q", **LATENCY)
+    same = compare_latency([500, 300, 200], [510, 290, 200], means=unknown, query="q", **LATENCY)
+    assert slow.verdict is Verdict.UNKNOWN and "mean latencies are unknown" in slow.reason
+    assert same.verdict is Verdict.PASS
+
+
+@settings(max_examples=200)
+@given(
+    canary=st.lists(st.integers(0, 400), min_size=4, max_size=4),
+    stable=st.lists(st.integers(0, 400), min_size=4, max_size=4),
+    canary_mean=st.floats(1e-4, 1.0),
+    stable_mean=st.floats(1e-4, 1.0),
+)
+def test_latency_comparison_never_fails_a_canary_within_tolerance(
+    canary: list[int], stable: list[int], canary_mean: float, stable_mean: float
+) -> None:
+    result = compare_latency(
+        canary, stable, means=MeanLatency(canary_mean, stable_mean), query="q", **{**LATENCY, "min_requests": 1}
+    )
+    within = canary_mean - stable_mean <= 0.001 or canary_mean <= stable_mean * 1.2
+    assert not (within and result.verdict is Verdict.FAIL)
 
 
 def test_prediction_drift_needs_significance_and_size() -> None:
@@ -137,10 +185,9 @@ def test_identical_canaries_pass_at_least_95_percent_of_100_seeded_trials() -> N
             compare_latency(
                 rng.multinomial(n_canary, latency_p),
                 rng.multinomial(n_stable, latency_p),
-                alpha=0.01,
-                min_requests=100,
-                min_effect=0.05,
+                means=MeanLatency(0.010, 0.010),
                 query="q",
+                **LATENCY,
             ),
             prediction_drift(
                 rng.multinomial(n_canary, prediction_p),

@@ -93,6 +93,20 @@ CASES = [
         "spec.analysis.invalidRequests.maxIncrease",
     ),
     Case(
+        "latency-increase-negative",
+        "ModelDeployment",
+        ("analysis", "latencyVsStable", "maxIncrease"),
+        -0.1,
+        "spec.analysis.latencyVsStable.maxIncrease",
+    ),
+    Case(
+        "latency-difference-not-a-duration",
+        "ModelDeployment",
+        ("analysis", "latencyVsStable", "minDifference"),
+        "1 millisecond",
+        "spec.analysis.latencyVsStable.minDifference",
+    ),
+    Case(
         "min-over-max-replicas",
         "ModelDeployment",
         ("autoscaling",),

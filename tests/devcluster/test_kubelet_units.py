@@ -18,6 +18,7 @@ import yaml
 from modelops.train.dataset import generate
 from modelops_devcluster import kwok
 from modelops_devcluster.dataplane import (
+    DataPlane,
     _condition,
     _pod_ready,
     _PodRun,
@@ -57,6 +58,39 @@ PROBED = {
         "successThreshold": 2,
     },
 }
+
+
+class _Running:
+    """A process stand-in: alive until `code` is set."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def exit_code(self) -> int | None:
+        return self.code
+
+    def started(self) -> bool:
+        return True
+
+
+def test_a_new_pod_waits_while_a_stopping_pod_still_serves_on_its_reused_ip() -> None:
+    """kwok reuses a deleted pod's IP at once; the old server may still be draining."""
+    plane = DataPlane(None)  # type: ignore[arg-type]  # _setup never reaches the API here
+    old = _PodRun(_pod([{"name": "model"}]), Path("/nonexistent"), phase="running")
+    old.pod["metadata"]["name"] = "old"
+    process = _Running()
+    old.processes.append(process)  # type: ignore[arg-type]
+    old.terminating_since = 1.0
+    new = _PodRun(_pod([{"name": "model", "image": "other"}]), Path("/nonexistent"))
+    new.pod["metadata"]["uid"] = "u2"
+    plane._runs = {old.uid: old, new.uid: new}
+
+    plane._setup(new)
+    assert (new.phase, new.message) == ("waiting", "waiting for pod old to stop serving on 127.1.0.5")
+
+    process.code = 0
+    plane._setup(new)
+    assert new.phase == "skipped"  # past the wait: planned (no modelops container here)
 
 
 # -- probes ------------------------------------------------------------------------------

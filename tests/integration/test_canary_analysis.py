@@ -21,6 +21,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -400,6 +401,28 @@ def test_canary_with_ten_percent_errors_fails_within_one_interval(
     table = analyze_cli(prometheus, end, "--canary-version", "v2", "--stable-version", "v1")
     assert table.returncode == 1 and "CHECK" in table.stdout and "availability" in table.stdout
     assert "confidently above" in table.stdout
+
+
+# -- (a2) a canary 20 ms slower fails latency-vs-stable, well inside the latency SLO ----------------
+
+
+def test_canary_twenty_ms_slower_fails_the_comparison_not_the_slo(
+    cluster: DevCluster, prometheus: str, artifacts: Artifacts
+) -> None:
+    slow = {"v2": Fault(latency_s=0.02)}
+    end, report = traffic_window(cluster, NAMESPACE, artifacts.traffic, seed=151, faults=slow)
+    settle(end)
+    analysis = judge(prometheus, NAMESPACE, "v2", end)
+    print(describe(analysis))
+    assert report.requests("v2") >= MIN_REQUESTS and not report.errors
+    checks = {c.name: c for c in analysis.checks}
+    versus = checks["latency-vs-stable"]
+    assert versus.verdict is Verdict.FAIL, describe(analysis)
+    assert checks["latency"].verdict is Verdict.PASS, describe(analysis)  # 20 ms is far under 250 ms
+    # the means come from the histograms' _sum/_count: stable under a few ms, the canary at 20 ms or more
+    mean = re.match(r"mean ([0-9.]+)ms vs stable ([0-9.]+)ms", versus.reason)
+    assert mean is not None, versus.reason
+    assert float(mean.group(1)) >= 20 and float(mean.group(2)) < 10, versus.reason
 
 
 # -- (b) an identical canary passes ------------------------------------------------------------------

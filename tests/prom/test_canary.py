@@ -211,3 +211,70 @@ def test_disabled_it_sends_no_query_and_a_blind_prometheus_names_it() -> None:
     )
     checks = {c.name: c.verdict for c in asyncio.run(down).checks}
     assert checks == {"availability": Verdict.UNKNOWN, "invalid-vs-stable": Verdict.UNKNOWN}
+
+
+# -- latency-vs-stable: ranks and means, canary vs stable ----------------------------------------
+
+LATENCY_ONLY = {"slo": {"latency": None}, "predictionDrift": {"enabled": False}, "invalidRequests": {"enabled": False}}
+EDGES = ("0.001", "0.0025", "+Inf")
+
+
+class Timed:
+    """Answers per version: cumulative latency buckets by le, the mean (sum / count), requests and no errors."""
+
+    def __init__(self, per_bucket: Mapping[str, list[float]], means: Mapping[str, float | None]) -> None:
+        self.per_bucket, self.means, self.queries = per_bucket, means, list[str]()
+
+    async def query(self, expr: str, *, time: datetime) -> list[Sample]:
+        self.queries.append(expr)
+        version = re.search(r'version="(\w+)"', expr)
+        assert version is not None, expr
+        counts = self.per_bucket[version.group(1)]
+        if expr.startswith("sum by (le)"):
+            cumulative = [sum(counts[: i + 1]) for i in range(len(counts))]
+            return [Sample({"le": le}, c) for le, c in zip(EDGES, cumulative, strict=True)]
+        if "_sum{" in expr:
+            mean = self.means[version.group(1)]
+            return [] if mean is None else [Sample({}, mean)]
+        return [Sample({}, 0.0 if 'code=~"5.."' in expr else sum(counts))]
+
+    async def series(self, *matchers: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+        return []
+
+
+def _latency(client: Timed, tolerance: Mapping[str, object] | None = None) -> tuple[Verdict, str]:
+    spec = AnalysisSpec.model_validate({**LATENCY_ONLY, "latencyVsStable": tolerance or {}})
+    canary, stable = Variant("ns", "m", "v2"), Variant("ns", "m", "v1")
+    judged = analyze(
+        cast(PrometheusClient, client), spec, canary=canary, stable=stable, interval=INTERVAL, min_requests=20, at=AT
+    )
+    check = {c.name: c for c in asyncio.run(judged).checks}["latency-vs-stable"]
+    return check.verdict, check.reason
+
+
+# CI stop 22's false rollback, in numbers: a healthy v2 on new pods, with a busy node pushing more
+# of its sub-millisecond requests than stable's over the 1 ms edge.
+BUSY_NODE = {"v2": [29.0, 14.0, 0.0], "v1": [135.0, 21.0, 1.0]}
+
+
+def test_a_healthy_canary_slower_by_a_fraction_of_a_millisecond_passes() -> None:
+    client = Timed(BUSY_NODE, {"v2": 0.00087, "v1": 0.00080})
+    verdict, reason = _latency(client)
+    assert verdict is Verdict.PASS, reason
+    assert reason.startswith("mean 0.87ms vs stable 0.8ms (+9%); P(canary slower than stable) = 0.59")
+    means = [q for q in client.queries if "_sum{" in q]
+    assert means == [
+        f'sum(increase(modelops_request_duration_seconds_sum{{namespace="ns",model="m",version="{v}"}}[15s])) / '
+        f'sum(increase(modelops_request_duration_seconds_count{{namespace="ns",model="m",version="{v}"}}[15s]))'
+        for v in ("v2", "v1")
+    ]
+
+
+def test_the_tolerance_is_the_users_to_tighten() -> None:
+    client = Timed(BUSY_NODE, {"v2": 0.00087, "v1": 0.00080})
+    assert _latency(client, {"maxIncrease": 0.05, "minDifference": "0ms"})[0] is Verdict.FAIL
+
+
+def test_a_slower_canary_without_means_is_unknown_not_passed() -> None:
+    verdict, reason = _latency(Timed(BUSY_NODE, {"v2": None, "v1": 0.0008}))
+    assert verdict is Verdict.UNKNOWN and "mean latencies are unknown" in reason

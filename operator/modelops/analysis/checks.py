@@ -9,9 +9,10 @@ one-line reason, so a person on call sees why without opening Prometheus.
   limit x budget), so one unlucky error at low traffic does not roll a canary back.
 - Canary vs stable (in the spirit of Kayenta): errors by a one-sided Fisher exact test
   (is the canary's error proportion higher?), latency by a one-sided Mann-Whitney test on
-  the two bucketed latency distributions (is the canary slower?). Each fails only when
-  the difference is both significant and large enough to matter, so a canary is failed
-  for being worse than stable, not for a fixed number that ignores traffic.
+  the two bucketed latency distributions (is the canary slower?), and only when its mean
+  latency is also above stable's by more than a tolerance (Kayenta's mean-ratio effect size).
+  Each fails only when the difference is both significant and large enough to matter, so a
+  canary is failed for being worse than stable, not for a fixed number that ignores traffic.
 - Refused inputs (invalid-vs-stable): the share of requests each version refuses as invalid,
   by the same Fisher test, so a canary that answers 400 to inputs stable accepts (a changed
   input schema) fails, while one that refuses what stable refuses too does not. Skipped when
@@ -329,6 +330,14 @@ def mann_whitney_buckets(canary: np.ndarray, stable: np.ndarray) -> tuple[float,
     return float(u / (n1 * n2)), float(special.ndtr(-z))
 
 
+@dataclass(frozen=True)
+class MeanLatency:
+    """Each version's mean latency over the interval in seconds (histogram sum / count); None without data."""
+
+    canary: float | None
+    stable: float | None
+
+
 def compare_latency(
     canary: Sequence[float] | None,
     stable: Sequence[float] | None,
@@ -336,15 +345,27 @@ def compare_latency(
     alpha: float,
     min_requests: int,
     min_effect: float,
+    means: MeanLatency,
+    max_increase: float,
+    min_difference: float,
     query: str,
     mismatch: str | None = None,
 ) -> CheckResult:
-    """Fail when the canary is significantly slower and P(canary slower) >= 0.5 + min_effect.
+    """Fail a canary that is slower than stable both significantly and materially.
 
-    `mismatch` (from common_buckets) makes it Unknown: buckets that differ cannot be compared.
+    Significantly: Mann-Whitney on the bucket counts at `alpha`, with P(canary slower) >= 0.5 +
+    min_effect. Materially: its mean latency is above stable's by more than `max_increase` (a
+    fraction) and by more than `min_difference` seconds. The rank test alone fails healthy
+    versions: nearly every observation of a fast model falls in one bucket, so a 0.1 ms shift
+    moved across an edge by a busy node is "significant" (observations in a burst are not
+    independent). `mismatch` (from common_buckets) makes it Unknown, and so do missing means when
+    the rank test says slower: unknown is never a pass.
     """
     name = "latency-vs-stable"
-    threshold = f"p >= {alpha:g} or P(slower) < {0.5 + min_effect:.2f}"
+    threshold = (
+        f"p >= {alpha:g} or P(slower) < {0.5 + min_effect:.2f} or mean <= stable "
+        f"+{max_increase:.0%} or +{_ms(min_difference)}"
+    )
     if mismatch is not None:
         return _unknown(name, threshold, query, mismatch)
     missing = _too_few(
@@ -353,12 +374,25 @@ def compare_latency(
     if missing is not None:
         return missing
     assert canary is not None and stable is not None
+    samples = round(sum(canary))
     effect, p = mann_whitney_buckets(np.asarray(canary, dtype=float), np.asarray(stable, dtype=float))
-    worse = p < alpha and effect >= 0.5 + min_effect
-    reason = f"P(canary slower than stable) = {effect:.3f}, one-sided p={p:.3g}"
-    return CheckResult(
-        name, Verdict.FAIL if worse else Verdict.PASS, effect, threshold, round(sum(canary)), query, reason
-    )
+    ranks = f"P(canary slower than stable) = {effect:.3f}, one-sided p={p:.3g}"
+    slower = p < alpha and effect >= 0.5 + min_effect
+    if means.canary is None or means.stable is None:
+        if not slower:
+            return CheckResult(name, Verdict.PASS, effect, threshold, samples, query, ranks)
+        reason = f"{ranks}, but the mean latencies are unknown (no _sum/_count series): cannot tell if it matters"
+        return _unknown(name, threshold, query, reason, samples)
+    increase = means.canary - means.stable
+    relative = increase / means.stable if means.stable > 0 else math.inf if increase > 0 else 0.0
+    material = increase > min_difference and relative > max_increase
+    reason = f"mean {_ms(means.canary)} vs stable {_ms(means.stable)} ({relative:+.0%}); {ranks}"
+    verdict = Verdict.FAIL if slower and material else Verdict.PASS
+    return CheckResult(name, verdict, effect, threshold, samples, query, reason)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g}ms"
 
 
 def prediction_drift(

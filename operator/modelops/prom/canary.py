@@ -72,6 +72,12 @@ class _Context:
         stable = await buckets(self.client, sli.buckets_by_le(metric, self.stable.labels, self.interval), at=self.at)
         return query, checks.common_buckets(canary, stable)
 
+    async def mean(self, variant: Variant) -> float | None:
+        """One version's mean request latency over the interval, in seconds; None without requests."""
+        samples = await self.client.query(sli.mean(REQUEST_DURATION, variant.labels, self.interval), time=self.at)
+        values = [s.value for s in samples if math.isfinite(s.value)]
+        return values[0] if values else None
+
 
 async def analyze(
     client: PrometheusClient,
@@ -145,6 +151,7 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
             )
         )
         query, latency = await ctx.compared(REQUEST_DURATION)
+        tolerance = spec.latency_vs_stable
         out.append(
             checks.compare_latency(
                 latency.canary,
@@ -152,6 +159,9 @@ async def _checks(ctx: _Context) -> list[CheckResult]:
                 alpha=alpha,
                 min_requests=n,
                 min_effect=0.05,
+                means=checks.MeanLatency(await ctx.mean(ctx.canary), await ctx.mean(ctx.stable)),
+                max_increase=tolerance.max_increase,
+                min_difference=tolerance.min_difference.delta.total_seconds(),
                 query=query,
                 mismatch=latency.mismatch,
             )

@@ -20,6 +20,8 @@ from modelops.telemetry_contract import (
     REQUESTS,
     UNKNOWN_MODEL,
     bucket,
+    histogram_count,
+    histogram_sum,
 )
 
 
@@ -76,3 +78,14 @@ def invalid_requests(labels: Mapping[str, str], window: timedelta) -> SLIQueries
 def buckets_by_le(histogram: str, labels: Mapping[str, str], window: timedelta) -> str:
     """A histogram's cumulative bucket counts over the window, summed across replicas, one series per `le`."""
     return f"sum by ({LE}) (increase({selector(bucket(histogram), labels)}[{duration(window)}]))"
+
+
+def mean(histogram: str, labels: Mapping[str, str], window: timedelta) -> str:
+    """A histogram's mean observation over the window, across replicas (exact: sum / count, no buckets).
+
+    No result when nothing was observed (0/0 is NaN, dropped by the division of empty vectors too).
+    """
+    w = duration(window)
+    total = f"sum(increase({selector(histogram_sum(histogram), labels)}[{w}]))"
+    count = f"sum(increase({selector(histogram_count(histogram), labels)}[{w}]))"
+    return f"{total} / {count}"

@@ -448,6 +448,28 @@ class InvalidRequests(ApiModel):
     )
 
 
+class LatencyComparison(ApiModel):
+    """How much slower than stable a canary may be before latency-vs-stable fails it."""
+
+    max_increase: float = Field(
+        default=0.2,
+        ge=0,
+        le=10,
+        description=(
+            "Largest increase of the canary's mean latency over stable's that passes, as a fraction of stable's "
+            "(0.2 = 20% slower). A larger one fails only when the canary is also significantly slower "
+            "(Mann-Whitney on the latency histograms, at analysis.alpha) and slower than minDifference."
+        ),
+    )
+    min_difference: Duration = Field(
+        default=Duration("1ms"),
+        description=(
+            "Mean latency increases up to this pass whatever their ratio: new pods, a smaller share of traffic "
+            "and a busy node make a healthy version measurably but immaterially slower."
+        ),
+    )
+
+
 class ThresholdRange(ApiModel):
     """Inclusive bounds for a custom metric."""
 
@@ -500,6 +522,10 @@ class AnalysisSpec(ApiModel):
     alpha: float = Field(default=0.01, gt=0, lt=0.5, description="Significance level of every statistical canary test.")
     compare_to_stable: bool = Field(
         default=True, description="Fail a canary that is statistically worse than stable over the same interval."
+    )
+    latency_vs_stable: LatencyComparison = Field(
+        default_factory=LatencyComparison,
+        description="Tolerance of the latency-vs-stable check (run when compareToStable is true).",
     )
     prediction_drift: PredictionDrift = Field(
         default_factory=PredictionDrift, description="Canary-vs-stable prediction distribution check."
