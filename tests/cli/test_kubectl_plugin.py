@@ -217,3 +217,11 @@ def test_watch_as_json_lines() -> None:
     assert code == 130
     phases = [json.loads(line)["phase"] for line in out.getvalue().splitlines() if line]
     assert phases == ["Progressing", "Promoting"]
+
+
+def test_ctrl_c_before_the_watch_is_quiet_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(args: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kubectl_plugin, "_run", interrupted)
+    assert kubectl_plugin.main(["list"]) == 130

@@ -192,6 +192,14 @@ def rollout_patch(verb: str, nonce: str) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # Ctrl-C while waiting for the API server: no traceback
+        print(file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     from modelops.kube import client as kube
 
     api = kube.load(args.kubeconfig, args.context)
