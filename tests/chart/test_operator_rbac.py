@@ -1,12 +1,14 @@
 """The operator at work with nothing but the chart's RBAC: its ServiceAccount's token, no admin.
 
-The chart is installed (namespaced mode, one watched namespace); the operator runs as a local
-process (kwok fakes the chart's pod) with a kubeconfig holding the ServiceAccount's token, so
-every request it sends is authorized by the trimmed Role and ClusterRole, exactly as in a
-cluster. It then serves a ModelDeployment (children applied, status patched), refuses an
-invalid one (an Event), runs a retraining Job to a validated result (Jobs, their pods) and
-evaluates a DriftMonitor as far as its ConfigMap reference (a ConfigMap read). Any 403 in its
-log fails the test.
+A control plane of its own whose API server writes an audit log of every request the
+ServiceAccount makes. The chart is installed (namespaced mode, one watched namespace); the
+operator runs as a local process (kwok fakes the chart's pod) with a kubeconfig holding the
+ServiceAccount's token, so every request it sends is authorized by the trimmed Role and
+ClusterRole, exactly as in a cluster. It then serves a ModelDeployment (children applied,
+status patched), refuses an invalid one (an Event), runs a retraining Job to a validated
+result (Jobs, their pods) and evaluates a DriftMonitor as far as its ConfigMap reference (a
+ConfigMap read). Any 403, in its log or in the audit log, fails the test; so does any
+(group, resource, verb) in the audit log that `rbac_needs.py` did not derive from the code.
 
 Not exercised here: deletes of retired children (they need a promotion and a bake), routes,
 Secrets, baseline ConfigMaps published by a run; `rbac_needs.py` derives those from the code.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops_devcluster import objects
+from modelops_devcluster import build, objects
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
 from modelops_devcluster.operator import OperatorProcess
+from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
 from tests.chart.test_helm_install import installed
 
 pytestmark = pytest.mark.integration
@@ -34,6 +38,59 @@ pytestmark = pytest.mark.integration
 RELEASE, RELEASE_NS, WATCHED = "modelops-rbac", "modelops-rbac-system", "rbac-e2e"
 SERVICE_ACCOUNT = "modelops-rbac-modelops-operator"
 PROBES_PASS = {"podTemplate": {"metadata": {"annotations": {PROBES_PASS_ANNOTATION: "true"}}}}
+USERNAME = f"system:serviceaccount:{RELEASE_NS}:{SERVICE_ACCOUNT}"
+AUDIT_POLICY = f"""\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: ["{USERNAME}"]
+  - level: None
+"""
+
+
+class AuditedCluster(DevCluster):
+    """The dev control plane, its API server logging the operator's requests (kube-apiserver
+    --audit-policy-file/--audit-log-path). Extends DevCluster's private argument list: the
+    dev stack itself has no audit option."""
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def _apiserver_args(self) -> list[str]:
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        audit = [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
+        return [*super()._apiserver_args(), *audit]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The audit events of the ServiceAccount's resource requests (not discovery)."""
+        if not self.audit_log.exists():
+            return []
+        events = [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
+        ours = [e for e in events if e.get("user", {}).get("username") == USERNAME and e.get("objectRef")]
+        # not the test's own `kubectl auth whoami` with the same token
+        return [e for e in ours if not str(e.get("userAgent", "")).startswith("kubectl")]
+
+
+def observed(events: list[dict[str, Any]]) -> set[Need]:
+    out = set()
+    for event in events:
+        ref = event["objectRef"]
+        resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        out.add((ref.get("apiGroup", ""), resource, event["verb"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[AuditedCluster]:
+    """Not the session's cluster: this one audits."""
+    if build.missing():
+        build.build()
+    with AuditedCluster() as audited:
+        yield audited
 
 
 def service_account_kubeconfig(cluster: DevCluster, path: Path) -> Path:
@@ -59,7 +116,7 @@ def service_account_kubeconfig(cluster: DevCluster, path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(cluster: AuditedCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     objects.install_crds(cluster)  # as a platform team would: the release does not own them
     cluster.kubectl("create", "namespace", WATCHED, check=False)
     values = ("--set", "watch.allNamespaces=false", "--set", f"watch.namespaces={{{WATCHED}}}")
@@ -69,7 +126,7 @@ def operator(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> I
         # the kubeconfig really is the ServiceAccount, not the admin
         who = cluster.kubectl("--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "json").stdout
         username = json.loads(who)["status"]["userInfo"]["username"]
-        assert username == f"system:serviceaccount:{RELEASE_NS}:{SERVICE_ACCOUNT}"
+        assert username == USERNAME
         # a Prometheus URL on loopback that nothing answers: the DriftMonitor gets as far as its
         # ConfigMap (read before any query); no request leaves 127.0.0.0/8
         with OperatorProcess(env, [WATCHED], prometheus_url="http://127.0.0.1:9") as process:
@@ -90,11 +147,14 @@ def status_of(cluster: DevCluster, kind: str, name: str, check: Callable[[dict[s
     return status
 
 
+FORBIDDEN = re.compile(r"orbidden|(?<![\d.:-])403(?![\d])")  # not a 403 inside a timestamp or uid
+
+
 def forbidden(process: OperatorProcess) -> list[str]:
-    return [line for line in process.logs().splitlines() if "403" in line or "orbidden" in line]
+    return [line for line in process.logs().splitlines() if FORBIDDEN.search(line)]
 
 
-def test_operator_works_with_only_the_charts_rbac(cluster: DevCluster, operator: OperatorProcess) -> None:
+def test_operator_works_with_only_the_charts_rbac(cluster: AuditedCluster, operator: OperatorProcess) -> None:
     model = {"name": "fraud", "version": "v1", "uri": "file:///models/fraud/v1/model.npz"}
     md = {
         "apiVersion": "modelops.dev/v1alpha1",
@@ -170,3 +230,30 @@ def test_operator_works_with_only_the_charts_rbac(cluster: DevCluster, operator:
     assert any("has no key 'baseline.json'" in c.get("message", "") for c in conditions)
 
     assert not forbidden(operator), "\n".join(forbidden(operator)[:10])
+
+    # the API server's own record: nothing refused, nothing the derivation from the code missed
+    events = cluster.requests()
+    refused = [e for e in events if e.get("responseStatus", {}).get("code") == 403]
+    assert not refused, json.dumps(refused[:5], indent=1)
+    seen = observed(events)
+    derived = namespaced_needs() | cluster_needs(all_namespaces=False)
+    assert seen <= derived, f"requests the derivation does not know: {sorted(seen - derived)}"
+    # and the scenario did exercise the operator's main paths
+    for need in [
+        ("apps", "deployments", "patch"),  # server-side apply
+        ("", "services", "patch"),
+        ("policy", "poddisruptionbudgets", "patch"),
+        ("modelops.dev", "modeldeployments/status", "patch"),
+        ("modelops.dev", "retrainpolicies/status", "patch"),
+        ("modelops.dev", "driftmonitors/status", "patch"),
+        ("modelops.dev", "modeldeployments", "watch"),
+        ("batch", "jobs", "patch"),
+        ("batch", "jobs", "watch"),
+        ("", "pods", "list"),
+        ("", "configmaps", "get"),
+        ("", "events", "create"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("", "namespaces", "watch"),
+    ]:
+        assert need in seen, f"{need} never requested: {sorted(seen)}"
+    print("derived but not exercised here:", sorted(derived - seen))
