@@ -164,9 +164,13 @@ def rate(metric: str, group: Sequence[str], window: str = RATE, labels: Mapping[
 
 
 def error_ratio(group: Sequence[str], window: str = RATE) -> str:
-    """5xx answers over all answers (a 4xx is the client's error, as in promql/sli.py)."""
-    bad = f"sum by ({by(*group)}) (rate({selector(REQUESTS, regex={**NS_MODEL, CODE: '5..'})}[{window}]))"
-    return f"{bad} / {rate(REQUESTS, group, window)}"
+    """5xx answers over all answers (a 4xx is the client's error, as in promql/sli.py).
+
+    A server exports a code's series only once it answered one, so a model that never failed has no
+    5xx series: 0, not "no data" (`or` the total times 0)."""
+    bad = f"sum by ({by(*group)}) (rate({sel(REQUESTS, {**NS_MODEL, CODE: '5..'})}[{window}]))"
+    total = rate(REQUESTS, group, window)
+    return f"({bad} or {total} * 0) / {total}"
 
 
 def slow_ratio(group: Sequence[str], window: str = RATE) -> str:
@@ -597,9 +601,6 @@ def debug() -> gd.Dashboard:
     def per_version(metric: str, group: Sequence[str]) -> str:
         return f"sum by ({by(*group)}) (rate({sel(metric, selected)}[{RATE}]))"
 
-    def feature_mean(part: str) -> str:
-        return f"sum by ({by(VERSION, FEATURE)}) (rate({sel(part, {**selected, FEATURE: '$feature'})}[{RATE}]))"
-
     feature_buckets = selector(bucket(FEATURE_VALUE), regex={**selected, FEATURE: "$feature"})
     prediction_buckets = selector(bucket(PREDICTION_SCORE), regex=selected)
     return (
@@ -673,12 +674,14 @@ def debug() -> gd.Dashboard:
         )
         .with_panel(
             graph(
-                "Feature means by version",
-                "Mean of each numeric feature per version (_sum / _count): a shift shows here first.",
+                "Feature medians by version",
+                "Median of each numeric feature per version, estimated from the buckets (histogram_quantile): a "
+                "shift shows here first. From the buckets, not _sum / _count: a histogram whose first edge is "
+                "negative has no _sum and _count series (docs/telemetry.md).",
                 [
                     target(
-                        f"{feature_mean(histogram_sum(FEATURE_VALUE))} "
-                        f"/ {feature_mean(histogram_count(FEATURE_VALUE))}",
+                        f"histogram_quantile(0.5, sum by ({by(VERSION, FEATURE, LE)}) "
+                        f"(rate({feature_buckets}[{RATE}])))",
                         "{{version}} {{feature}}",
                     )
                 ],
