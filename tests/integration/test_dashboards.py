@@ -4,7 +4,8 @@ The stack: the real control plane, the operator, Debian's Prometheus scraping th
 servers (on their pods' 127.x IPs) and, here, the operator's own /metrics too (honor_labels, so its
 `namespace` and `name` labels stay theirs). A ModelDeployment whose name is not its model's name (so
 every join from operator series to server series is exercised) serves v1 under traffic, some of it
-refused as invalid; a DriftMonitor watches it; v2 rolls out and is promoted.
+refused as invalid; a DriftMonitor watches it, a RetrainPolicy run is validated (kwok ends its Job
+with a trainer result), and v2 rolls out and is promoted.
 
 Then, for each dashboard as committed in the chart: each template variable is resolved the way
 Grafana does (label_values -> Prometheus' label values API) and must list the values this stack
@@ -53,10 +54,6 @@ FAST = {
 SUBSTITUTE = {"__rate_interval": "30s", "__interval": "5s", "__range": f"{RANGE_S}s", "slo_window": "30d"}
 # (dashboard file, panel or annotation title) -> why this test cannot give it data
 NO_DATA_HERE = {
-    ("modelops-fleet.json", "Models G"): "last validated retrain: no RetrainPolicy runs here "
-    "(tests/integration/test_retrain_policy.py and test_closed_loop.py run retraining)",
-    ("modelops-fleet.json", "Models H"): "last retrain run ended: no RetrainPolicy runs here",
-    ("modelops-fleet.json", "Retraining runs ended, by outcome A"): "no RetrainPolicy runs here",
     ("modelops-debug.json", "Predicted classes A"): "the reference server's numpy-linear model emits scores, "
     "not class labels, so modelops_prediction_class_total has no series",
 }
@@ -101,6 +98,36 @@ def _monitor() -> dict[str, Any]:
             "interval": "10s",
             "window": "30s",
             "minSamples": 50,
+        },
+    }
+
+
+def _policy() -> dict[str, Any]:
+    """A RetrainPolicy run now by hand; kwok ends its Job at once with this trainer result (as in
+    tests/integration/test_retrain_policy.py), which passes the gate: a Validated run."""
+    result = {
+        "model": MODEL,
+        "version": "fraud-retrain-1",
+        "uri": f"file:///models/{MODEL}/fraud-retrain-1/model.npz",
+        "sha256": "0" * 64,
+        "metrics": {"auc": 0.9},
+    }
+    container = {"name": "trainer", "image": "registry.example/trainer:1"}
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "RetrainPolicy",
+        "metadata": {"name": "fraud-retrain", "namespace": NS},
+        "spec": {
+            "modelDeploymentRef": {"name": DEPLOYMENT},
+            "triggers": {"manual": "go"},
+            "jobTemplate": {
+                "backoffLimit": 0,
+                "template": {
+                    "metadata": {"annotations": {"kwok.modelops.dev/termination-message": json.dumps(result)}},
+                    "spec": {"restartPolicy": "Never", "containers": [container]},
+                },
+            },
+            "validation": [{"metric": "auc", "min": 0.8}],
         },
     }
 
@@ -182,6 +209,14 @@ def test_every_dashboard_query_returns_data_from_real_prometheus(stack: Stack, t
     try:
         time.sleep(15)
         stack.apply(_monitor())
+        stack.apply(_policy())
+        validated = stack.wait_status(
+            "retrainpolicy",
+            "fraud-retrain",
+            lambda s: any(r.get("outcome") == "Validated" for r in s.get("runs") or []),
+            timeout=90,
+        )
+        assert validated["latestValidated"]["version"] == "fraud-retrain-1", validated
         stack.wait_status("driftmonitor", "fraud-drift", lambda s: s.get("drifted") is not None, timeout=120)
         stack.apply(_md(v2))
         status = stack.wait(DEPLOYMENT, lambda s: (s.get("stable") or {}).get("version") == "v2", timeout=240)
@@ -249,19 +284,18 @@ def _check_every_query(prometheus: str, tmp_path: Path) -> None:
 def _check_the_fleet_row(prometheus: str) -> None:
     """The fleet table's joins give the right row: the deployment, its model, its phase and a sane budget."""
     board = json.loads((FILES / "modelops-fleet.json").read_text())
-    [models] = [p for p in board["panels"] if p["title"] == "Models"]
+    [models] = [p for p in board["panels"] if p["title"] == "Models" and p["type"] == "table"]
     values = {**SUBSTITUTE, "namespace": NS, "model": MODEL}
     rows = {
         t["refId"]: _get(prometheus, "/api/v1/query", query=_substitute(t["expr"], values))["result"]
         for t in models["targets"]
     }
     [info] = rows["A"]
-    assert info["metric"] | {"stable_version": "v2"} == {
+    assert info["metric"] == {
         "namespace": NS,
         "name": DEPLOYMENT,
         "model": MODEL,
-        "stable_version": "v2",
-        "canary_version": "",
+        "stable_version": "v2",  # no canary_version: Prometheus drops a label whose value is empty
     }, info
     [phase] = rows["B"]
     assert phase["metric"]["modelops_rollout_phase"] in ("Available", "Baking"), phase
@@ -271,3 +305,5 @@ def _check_the_fleet_row(prometheus: str) -> None:
     assert float(weight["value"][1]) == 0.0, weight  # promoted: no canary
     [drift] = rows["E"]
     assert drift["metric"]["name"] == DEPLOYMENT and 0.0 <= float(drift["value"][1]) <= 1.0, drift
+    [retrained] = rows["G"]  # milliseconds, for Grafana's dateTimeFromNow unit
+    assert retrained["metric"]["name"] == DEPLOYMENT and abs(float(retrained["value"][1]) / 1000 - time.time()) < 600
