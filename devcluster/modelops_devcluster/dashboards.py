@@ -38,6 +38,7 @@ from grafana_foundation_sdk.builders import (
     table,
     timeseries,
 )
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as gcm
 from grafana_foundation_sdk.models import dashboard as gm
@@ -256,6 +257,32 @@ def merged_table(title: str, description: str, columns: Sequence[tuple[str, str,
     return panel
 
 
+class PrometheusAnnotation(gm.AnnotationQuery):
+    """An annotation query of Grafana's Prometheus data source.
+
+    The SDK's AnnotationQuery is the data-source-neutral model; the Prometheus data source also
+    reads titleFormat, textFormat and tagKeys (legend templates over the series' labels), without
+    which its annotations carry no title or text. They are added here, in the encoder's to_json.
+    """
+
+    def __init__(self, name: str, expr: str, *, color: str, title: str, text: str, tags: Sequence[str]) -> None:
+        super().__init__(name=name, datasource=DATASOURCE, enable=True, icon_color=color, expr=expr)
+        self.prometheus = {"titleFormat": title, "textFormat": text, "tagKeys": ",".join(tags), "step": "15s"}
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), **self.prometheus}
+
+
+class Built(cogbuilder.Builder[gm.AnnotationQuery]):
+    """A builder of a model made above (the dashboard builder takes builders)."""
+
+    def __init__(self, model: gm.AnnotationQuery) -> None:
+        self.model = model
+
+    def build(self) -> gm.AnnotationQuery:
+        return self.model
+
+
 def query_variable(name: str, label: str, query: str, *, multi: bool) -> gd.QueryVariable:
     variable = (
         gd.QueryVariable(name)
@@ -435,21 +462,21 @@ def fleet() -> gd.Dashboard:
 
 def rollout() -> gd.Dashboard:
     version = [NAMESPACE, MODEL, VERSION]
-    phase_changes = (
-        gd.AnnotationQuery()
-        .name("Phase")
-        .datasource(DATASOURCE)
-        .enable(True)
-        .icon_color("purple")
-        .expr(of_deployments(f"max by ({by(NAMESPACE, NAME, PHASE)}) ({sel(PHASE, NS)} == 1)"))
+    phase_changes = PrometheusAnnotation(
+        "Phase",
+        of_deployments(f"max by ({by(NAMESPACE, NAME, PHASE)}) ({sel(PHASE, NS)} == 1)"),
+        color="purple",
+        title="{{name}}: {{" + PHASE + "}}",
+        text="{{name}} is {{" + PHASE + "}}",
+        tags=[NAME, PHASE],
     )
-    weight_steps = (
-        gd.AnnotationQuery()
-        .name("Canary weight steps")
-        .datasource(DATASOURCE)
-        .enable(True)
-        .icon_color("orange")
-        .expr(of_deployments(f"max by ({by(NAMESPACE, NAME)}) (changes({sel(CANARY_WEIGHT, NS)}[2m]) > 0)"))
+    weight_steps = PrometheusAnnotation(
+        "Canary weight steps",
+        of_deployments(f"max by ({by(NAMESPACE, NAME)}) (changes({sel(CANARY_WEIGHT, NS)}[2m]) > 0)"),
+        color="orange",
+        title="{{name}}: canary weight changed",
+        text="{{name}}: the canary weight changed (see the Canary weight panel)",
+        tags=[NAME],
     )
     return (
         base(
@@ -467,8 +494,8 @@ def rollout() -> gd.Dashboard:
             ).current(gm.VariableOption(selected=True, text="0.25", value="0.25"))
         )
         .time("now-1h", "now")
-        .annotation(phase_changes)
-        .annotation(weight_steps)
+        .annotation(Built(phase_changes))
+        .annotation(Built(weight_steps))
         .with_row(gd.Row("Rollout"))
         .with_panel(
             graph(
