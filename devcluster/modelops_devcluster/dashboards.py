@@ -233,9 +233,14 @@ def threshold_steps(*steps: tuple[float | None, str]) -> gd.ThresholdsConfig:
     )
 
 
-def merged_table(title: str, description: str, columns: Sequence[tuple[str, str, str]]) -> table.Panel:
-    """Instant queries (ref id, column title, expr), one per column, merged on their common labels."""
-    panel = (
+def merged_table(
+    title: str, description: str, columns: Sequence[tuple[str, str, str]], labels: Mapping[str, str]
+) -> table.Panel:
+    """Instant queries (ref id, column title, expr), one per column, merged on their common labels.
+
+    A query whose value says nothing (an info series' 1) has the title "": only its labels are
+    shown, renamed by `labels` ({label: column title})."""
+    return (
         table.Panel()
         .title(title)
         .description(description)
@@ -248,13 +253,12 @@ def merged_table(title: str, description: str, columns: Sequence[tuple[str, str,
             gm.DataTransformerConfig(
                 id_val="organize",
                 options={
-                    "excludeByName": {"Time": True},
-                    "renameByName": {f"Value #{ref}": name for ref, name, _ in columns},
+                    "excludeByName": {"Time": True, **{f"Value #{ref}": True for ref, name, _ in columns if not name}},
+                    "renameByName": {**labels, **{f"Value #{ref}": name for ref, name, _ in columns if name}},
                 },
             )
         )
     )
-    return panel
 
 
 class PrometheusAnnotation(gm.AnnotationQuery):
@@ -340,8 +344,8 @@ def fleet() -> gd.Dashboard:
     selected = f"on ({by(NAMESPACE, NAME)}) {deployments()}"
     info = by(NAMESPACE, NAME, MODEL, STABLE_VERSION, CANARY_VERSION)
     columns = [
-        ("A", "deployment", f"max by ({info}) ({sel(DEPLOYMENT_INFO, NS_MODEL)})"),
-        ("B", "phase (1)", f"max by ({by(NAMESPACE, NAME, PHASE)}) ({sel(PHASE, NS)} == 1) and {selected}"),
+        ("A", "", f"max by ({info}) ({sel(DEPLOYMENT_INFO, NS_MODEL)})"),
+        ("B", "", f"max by ({by(NAMESPACE, NAME, PHASE)}) ({sel(PHASE, NS)} == 1) and {selected}"),
         ("C", "canary weight %", f"max by ({by(NAMESPACE, NAME)}) ({sel(CANARY_WEIGHT, NS)}) and {selected}"),
         (
             "D",
@@ -363,6 +367,7 @@ def fleet() -> gd.Dashboard:
         "availability error budget left over $slo_window (all versions' 5xx answers against the objective), the "
         "share of features its DriftMonitors find drifting, and when its RetrainPolicy's newest runs ended.",
         columns,
+        {NAME: "deployment", STABLE_VERSION: "stable", CANARY_VERSION: "canary", PHASE: "phase"},
     )
     for column in ("last validated retrain", "last retrain run ended"):
         models = models.override_by_name(column, [gm.DynamicConfigValue(id_val="unit", value="dateTimeFromNow")])
