@@ -149,10 +149,9 @@ def of_monitors(expr: str) -> str:
     return f"({expr}) * on ({by(NAMESPACE, NAME)}) group_left ({MODEL}) {monitors()}"
 
 
-def to_deployment(expr: str, labels: Sequence[str] = ()) -> str:
+def to_deployment(expr: str) -> str:
     """Series keyed by `model_deployment` re-keyed as `name` (the ModelDeployment's), for a table keyed by it."""
-    kept = by(NAMESPACE, NAME, *labels)
-    return f'max by ({kept}) (label_replace({expr}, "{NAME}", "$1", "{MODEL_DEPLOYMENT}", "(.*)"))'
+    return f'max by ({by(NAMESPACE, NAME)}) (label_replace({expr}, "{NAME}", "$1", "{MODEL_DEPLOYMENT}", "(.*)"))'
 
 
 def objective(slo: str) -> str:
@@ -167,8 +166,9 @@ def rate(metric: str, group: Sequence[str], window: str = RATE, labels: Mapping[
 def error_ratio(group: Sequence[str], window: str = RATE) -> str:
     """5xx answers over all answers (a 4xx is the client's error, as in promql/sli.py).
 
-    A server exports a code's series only once it answered one, so a model that never failed has no
-    5xx series: 0, not "no data" (`or` the total times 0)."""
+    The reference server exports every code at 0 from the start; a server that exports a code's series
+    only once it answered one has no 5xx series until it fails: that is 0, not "no data" (`or` the
+    total times 0)."""
     bad = f"sum by ({by(*group)}) (rate({sel(REQUESTS, {**NS_MODEL, CODE: '5..'})}[{window}]))"
     total = rate(REQUESTS, group, window)
     return f"({bad} or {total} * 0) / {total}"
