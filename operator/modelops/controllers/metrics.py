@@ -63,7 +63,73 @@ RETRAIN_SECONDS = Histogram(
     "Wall time of retraining runs, from start to the Job's end.",
     buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800),
 )
+# What dashboards join on (charts/modelops-operator/files/dashboards): operator series are per resource
+# (namespace, name), a model server's per (namespace, model); these say which is which.
+DEPLOYMENT_INFO = Gauge(
+    "modelops_deployment_info",
+    "Always 1: each ModelDeployment's model name (the `model` label of its servers' series) and the versions "
+    "in its status (canary_version empty when no rollout is under way).",
+    ["namespace", "name", "model", "stable_version", "canary_version"],
+)
+SLO_OBJECTIVE = Gauge(
+    "modelops_slo_objective_ratio",
+    "Each ModelDeployment's SLO objectives as ratios (availability 0.999 for 99.9%), by slo.",
+    ["namespace", "name", "slo"],
+)
+DRIFT_MONITOR_INFO = Gauge(
+    "modelops_drift_monitor_info",
+    "Always 1: the ModelDeployment each DriftMonitor watches.",
+    ["namespace", "name", "model_deployment"],
+)
+RETRAIN_LAST_FINISHED = Gauge(
+    "modelops_retrain_last_finished_timestamp_seconds",
+    "Unix time the newest run of each outcome (Validated, Rejected, Failed) in a RetrainPolicy's status ended.",
+    ["namespace", "name", "model_deployment", "outcome"],
+)
 _scored: dict[tuple[str, str], set[str]] = {}  # features with a DRIFT_SCORE series, per monitor
+_series: dict[tuple[int, str, str], set[tuple[str, ...]]] = {}  # (id(metric), namespace, name) -> extra label values
+
+
+def _replace(metric: Gauge, namespace: str, name: str, values: dict[tuple[str, ...], float]) -> None:
+    """Make a resource's series of `metric` exactly `values` ({label values after namespace, name: value})."""
+    key = (id(metric), namespace, name)
+    for extra in _series.get(key, set()) - set(values):
+        with contextlib.suppress(KeyError):
+            metric.remove(namespace, name, *extra)
+    for extra, value in values.items():
+        metric.labels(namespace, name, *extra).set(value)
+    if values:
+        _series[key] = set(values)
+    else:
+        _series.pop(key, None)
+
+
+def set_deployment(
+    namespace: str,
+    name: str,
+    *,
+    model: str,
+    stable_version: str,
+    canary_version: str,
+    objectives: dict[str, float],
+) -> None:
+    """A ModelDeployment's info series and SLO objectives ({slo: ratio}); earlier label values go."""
+    _replace(DEPLOYMENT_INFO, namespace, name, {(model, stable_version, canary_version): 1})
+    _replace(SLO_OBJECTIVE, namespace, name, {(slo,): ratio for slo, ratio in objectives.items()})
+
+
+def set_drift_monitor(namespace: str, name: str, model_deployment: str) -> None:
+    _replace(DRIFT_MONITOR_INFO, namespace, name, {(model_deployment,): 1})
+
+
+def set_retrain_finished(namespace: str, name: str, model_deployment: str, finished: dict[str, float]) -> None:
+    """A RetrainPolicy's newest end time per outcome ({outcome: unix seconds}); outcomes no longer listed go."""
+    _replace(RETRAIN_LAST_FINISHED, namespace, name, {(model_deployment, o): t for o, t in finished.items()})
+
+
+def forget_policy(namespace: str, name: str) -> None:
+    """Drop a deleted RetrainPolicy's series."""
+    _replace(RETRAIN_LAST_FINISHED, namespace, name, {})
 
 
 def set_drift_scores(namespace: str, name: str, scores: dict[str, float]) -> None:
@@ -81,6 +147,7 @@ def forget_monitor(namespace: str, name: str) -> None:
     """Drop a deleted DriftMonitor's series."""
     set_drift_scores(namespace, name, {})
     _scored.pop((namespace, name), None)
+    _replace(DRIFT_MONITOR_INFO, namespace, name, {})
     for metric in (DRIFT_DETECTED, DRIFT_SHARE):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)
@@ -96,6 +163,8 @@ def clear_invalid(kind: str, namespace: str, name: str) -> None:
 
 def forget_deployment(namespace: str, name: str) -> None:
     """Drop a deleted ModelDeployment's series."""
+    _replace(DEPLOYMENT_INFO, namespace, name, {})
+    _replace(SLO_OBJECTIVE, namespace, name, {})
     for metric in (CANARY_WEIGHT, PHASE):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)

@@ -225,6 +225,11 @@ async def reconcile(
     await _ensure_jobs(kube, decision, spec, meta, target=target, jobs=jobs, absent=absent)
     post_events(kube, body, decision.events, logger)
     _record(decision)
+    finished: dict[str, float] = {}
+    for run in new.runs:  # newest first; Skipped and Running runs have not ended
+        if run.finished is not None and run.outcome in ("Validated", "Rejected", "Failed"):
+            finished.setdefault(run.outcome, run.finished.timestamp())
+    metrics.set_retrain_finished(namespace, name, md_name, finished)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)
     if spec.triggers.burn_rate is not None:  # nothing wakes us when a burn starts: look every minute
@@ -232,7 +237,7 @@ async def reconcile(
     return decision.requeue_after
 
 
-SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log)
+SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log, on_stop=lambda key: metrics.forget_policy(*key))
 
 
 @kopf.on.event(GROUP, VERSION, RETRAIN_POLICY.plural, id="retrain")

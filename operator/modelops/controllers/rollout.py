@@ -236,6 +236,18 @@ async def reconcile(
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
     metrics.PHASE.labels(namespace, name).state(new.phase)
+    slo = spec.analysis.slo
+    objectives = {"availability": slo.availability.objective / 100}
+    if slo.latency is not None:
+        objectives["latency"] = slo.latency.objective / 100
+    metrics.set_deployment(
+        namespace,
+        name,
+        model=spec.model.name,
+        stable_version=new.stable.version if new.stable else "",
+        canary_version=new.canary.version if new.canary else "",
+        objectives=objectives,
+    )
     return decision.requeue_after or RESYNC_SECONDS
 
 
