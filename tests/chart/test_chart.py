@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.chart.rbac_needs import as_grants, cluster_needs, namespaced_needs
 
 from modelops.api import names
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import ModelDeploymentSpec
 from modelops.render.serving import VersionPlan, deployment
 from modelops_devcluster import build, versions
-from tests.chart.rbac_needs import as_grants, cluster_needs, namespaced_needs
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelops-operator"

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
 
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
-from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
 
 pytestmark = pytest.mark.integration
 

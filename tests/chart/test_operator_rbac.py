@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
+from tests.chart.test_helm_install import installed
 
 from modelops_devcluster import build, objects
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
 from modelops_devcluster.operator import OperatorProcess
-from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
-from tests.chart.test_helm_install import installed
 
 pytestmark = pytest.mark.integration
 
