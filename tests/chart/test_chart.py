@@ -370,6 +370,7 @@ def test_service_monitor(helm: Helm, default_docs: Docs) -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == "metrics"
     assert endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True  # the series' namespace is the resource's, not the operator pod's
 
 
 WIRED_VALUES = [
