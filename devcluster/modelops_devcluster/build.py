@@ -173,6 +173,9 @@ def build(force: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = build(force="--force" in args)
+    from modelops_devcluster import alertmanager  # its own cache entry, keyed by its version
+
+    alertmanager.build()
     if "--print-dir" in args:
         print(out)
     return 0

@@ -6,6 +6,7 @@ KUBERNETES = "v1.36.3"
 ETCD = "v3.6.8"  # the etcd release Kubernetes KUBERNETES itself depends on
 KWOK = "v0.8.0"
 HELM = "v3.22.0"
+ALERTMANAGER = "v0.35.0"  # `go list -m -versions github.com/prometheus/alertmanager`, 2026-12-05
 
 
 def staging_version(kubernetes: str = KUBERNETES) -> str:

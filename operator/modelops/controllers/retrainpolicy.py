@@ -163,7 +163,8 @@ async def _publish(
         logger.info("baseline of %s published as ConfigMap %s", baseline.version, baseline.config_map)
 
 
-def _record(decision: RetrainDecision) -> None:
+def _record(namespace: str, name: str, decision: RetrainDecision) -> None:
+    metrics.count_policy_runs(namespace, name, [run.outcome for run in decision.finished])
     for run in [*decision.finished, *decision.skipped]:
         metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
     for run in decision.finished:
@@ -223,7 +224,7 @@ async def reconcile(
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, target=target, jobs=jobs, absent=absent)
     post_events(kube, body, decision.events, logger)
-    _record(decision)
+    _record(namespace, name, decision)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)
     if spec.triggers.burn_rate is not None:  # nothing wakes us when a burn starts: look every minute
@@ -231,7 +232,7 @@ async def reconcile(
     return decision.requeue_after
 
 
-SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log)
+SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log, on_stop=lambda key: metrics.forget_policy(*key))
 
 
 @kopf.on.event(GROUP, VERSION, RETRAIN_POLICY.plural, id="retrain")
