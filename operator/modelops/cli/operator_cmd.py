@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--serving-image", help="default model server image (env MODELOPS_SERVING_IMAGE)")
     p.add_argument(
         "--runbook-url",
-        help="base URL of the alert runbooks; each alert's runbook_url is <base>/<AlertName>.md (env MODELOPS_RUNBOOK_URL)",
+        help="base URL of the alert runbooks: runbook_url = <base>/<AlertName>.md (env MODELOPS_RUNBOOK_URL)",
     )
     p.set_defaults(func=run)
 
