@@ -11,7 +11,8 @@ Alerting: `rules` are rule files (name -> the file's document, `{"groups": [...]
 `rules/` of the data directory, which the config then loads (`rule_files`); `set_rules` adds or
 replaces one and reloads, so a test can load rules that exist only once the stack runs (a
 PrometheusRule the operator applied). `alertmanagers` (host:port on loopback) become the
-config's `alerting` section, and `evaluation_interval` its global rule evaluation interval.
+config's `alerting` section (alerts are resent every 2 s, not every minute), and
+`evaluation_interval` its global rule evaluation interval.
 """
 
 from __future__ import annotations
@@ -214,6 +215,9 @@ class PrometheusServer:
             "--web.enable-lifecycle",
             "--log.level=warn",
             *([f"--web.config.file={self.workdir / 'web.yml'}"] if self.web_config is not None else []),
+            # a firing alert sent before the Alertmanager targets are discovered (a second or so after a
+            # start or a reload) is otherwise resent only a minute later
+            *(["--rules.alert.resend-delay=2s"] if self.alertmanagers else []),
             *self.extra_args,
         ]
 
