@@ -129,3 +129,18 @@ def test_count_outcomes_counts_the_entries_a_pass_added() -> None:
         REGISTRY.get_sample_value("modelops_rollouts_total", {"namespace": "c", "name": "m", "outcome": "RolledBack"})
         is None
     )
+
+
+def test_a_shadow_candidate_is_left_out_of_the_slo_rules() -> None:
+    """Its pods are labelled canary from the start; its answers to mirrored requests reach no one."""
+    kube = FakeKube()
+    mesh = {"traffic": {"router": "gatewayAPI", "parentRefs": [{"name": "gw"}]}, "rollout": {"strategy": "shadow"}}
+    kube.put(model_deployment(**mesh))
+    _passes(kube, 2)
+    kube.find("ModelDeployment", "fraud")["spec"]["model"].update(version="v2", uri="file:///m/v2.npz")  # type: ignore[index]
+    _passes(kube, 2)
+    status = kube.find("ModelDeployment", "fraud")["status"]  # type: ignore[index]
+    assert status["shadowing"] and status["canary"]["version"] == "v2"
+    [rule] = kube.of_kind(RULE_KIND)
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if "record" in r]
+    assert all('version!="v2"' in e for e in exprs), exprs[0]

@@ -90,3 +90,10 @@ def test_promtool_accepts_the_rule(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 36 rules found" in result.stdout, result.stdout  # 2 SLOs x (7 windows x 2 records + 4 alerts)
+
+
+def test_a_candidate_in_its_shadow_phase_is_left_out() -> None:
+    body = deployment_rule(OWNER, spec(), shadow='v2"')
+    for rule in rules(body, "record"):
+        assert rule["expr"].count('version!="v2\\""') == rule["expr"].count("{"), rule["expr"]
+    assert "version!=" not in str(deployment_rule(OWNER, spec()))

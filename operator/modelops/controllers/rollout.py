@@ -193,7 +193,8 @@ def _desired(
     )
     objects += router.objects(owner, spec, decision.canary_weight, decision.mirror_percent, status.canary is not None)
     if spec.alerts.enabled:
-        objects.append(deployment_rule(owner, spec, runbooks=config.runbook_url))
+        shadow = status.canary.version if status.canary is not None and status.shadowing else None
+        objects.append(deployment_rule(owner, spec, runbooks=config.runbook_url, shadow=shadow))
     return [stamp(o) for o in objects]
 
 

@@ -8,8 +8,9 @@ never records Inf: an absent error series counts as zero errors, and every alert
 requires at least 1 / (factor x budget) events in both of its windows.
 
 `deployment_rule` is what the operator applies for each ModelDeployment (`spec.alerts`): the SLOs its
-spec declares, over the live traffic of every version it serves (stable and canary; a shadow answers
-no one), with the user's extra labels and annotations and a `runbook_url` on every alert.
+spec declares, over the live traffic of every version it serves (stable and canary; a candidate still
+in its shadow phase answers no one and is left out), with the user's extra labels and annotations and
+a `runbook_url` on every alert.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from modelops.telemetry_contract import (
     SLO_ERROR_RATIO,
     SLO_EVENTS,
     VARIANT,
+    VERSION,
 )
 
 # Where each alert's runbook lives: <base>/<AlertName>.md (the operator's --runbook-url / MODELOPS_RUNBOOK_URL)
@@ -144,29 +146,35 @@ def le_label(seconds: float) -> str:
     return repr(float(seconds))
 
 
-def deployment_targets(namespace: str, spec: ModelDeploymentSpec) -> list[SLOTarget]:
-    """The SLOs a ModelDeployment declares, over its live traffic (every version, stable and canary)."""
+def deployment_targets(namespace: str, spec: ModelDeploymentSpec, *, shadow: str | None = None) -> list[SLOTarget]:
+    """The SLOs a ModelDeployment declares, over its live traffic: every version, stable and canary, except
+    `shadow`, a candidate still in its shadow phase (its pods carry `variant="canary"` from the start, so
+    promotion never restarts them, but the answers to its mirrored requests reach no one)."""
     select = {NAMESPACE: namespace, MODEL: spec.model.name}
     live = {VARIANT: LIVE_VARIANTS}
+    exclude = {VERSION: shadow} if shadow is not None else None
     pairs = standard_pairs(spec.analysis.slo.availability.window.delta)
 
-    available = functools.partial(availability, select, regex=live)
+    available = functools.partial(availability, select, regex=live, exclude=exclude)
     targets = [SLOTarget("availability", error_budget(spec.analysis.slo.availability.objective), pairs, available)]
     slow = spec.analysis.slo.latency
     if slow is not None:
-        fast = functools.partial(latency, select, le=le_label(slow.threshold_seconds), regex=live)
+        fast = functools.partial(latency, select, le=le_label(slow.threshold_seconds), regex=live, exclude=exclude)
         targets.append(SLOTarget("latency", error_budget(slow.objective), pairs, fast))
     return targets
 
 
-def deployment_rule(owner: Owner, spec: ModelDeploymentSpec, *, runbooks: str = RUNBOOKS) -> dict[str, Any]:
-    """The PrometheusRule the operator applies for one ModelDeployment (named after it, owned by it)."""
+def deployment_rule(
+    owner: Owner, spec: ModelDeploymentSpec, *, runbooks: str = RUNBOOKS, shadow: str | None = None
+) -> dict[str, Any]:
+    """The PrometheusRule the operator applies for one ModelDeployment (named after it, owned by it);
+    `shadow`: the version of a candidate in its shadow phase, left out of the SLOs until it takes traffic."""
     alerts = spec.alerts
     body = prometheus_rule(
         name=owner.name,
         namespace=owner.namespace,
         model=spec.model.name,
-        targets=deployment_targets(owner.namespace, spec),
+        targets=deployment_targets(owner.namespace, spec, shadow=shadow),
         owner=owner.reference(),
         extra_labels=alerts.labels,
         extra_annotations=alerts.annotations,
