@@ -4,9 +4,11 @@ as a Degraded model and never as a failed pass."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from modelops.api.v1alpha1.modeldeployment import HistoryEntry
@@ -16,6 +18,12 @@ from modelops.telemetry_contract import BURN_ALERT
 from tests.controllers.fakes import FakeKube, memo
 from tests.controllers.reconcile import run_pass
 from tests.controllers.test_modeldeployment_pass import NS, condition, model_deployment, ready_all
+
+
+@pytest.fixture(autouse=True)
+def _fresh_operator() -> None:
+    """Each test is a new operator process: no AlertRules reason seen yet."""
+    rollout.ALERT_RULES_SEEN.clear()
 
 
 def _passes(kube: FakeKube, count: int, **spec: Any) -> None:
@@ -144,3 +152,14 @@ def test_a_shadow_candidate_is_left_out_of_the_slo_rules() -> None:
     [rule] = kube.of_kind(RULE_KIND)
     exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if "record" in r]
     assert all('version!="v2"' in e for e in exprs), exprs[0]
+
+
+def test_the_missing_crd_event_is_posted_once_even_from_a_stale_body() -> None:
+    """The next pass may start from a body the watch has not updated with the last status write yet."""
+    kube = FakeKube(missing_kinds={RULE_KIND})
+    kube.put(model_deployment())
+    stale = copy.deepcopy(kube.find("ModelDeployment", "fraud"))
+    _passes(kube, 1)
+    kube.put(stale)  # type: ignore[arg-type]  # as if the status write had not been seen
+    _passes(kube, 1)
+    assert kube.reasons().count("PrometheusRuleCRDMissing") == 1

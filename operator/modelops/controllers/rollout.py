@@ -58,6 +58,9 @@ RESYNC_SECONDS = 600.0
 # kinds that come and go with versions and routers (Services and the PDB always exist)
 REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", RULE_KIND, *(kind for _, kind in ALL_ROUTE_KINDS)}
 ROUTE_KINDS = set(ALL_ROUTE_KINDS)  # (apiVersion, kind)
+# The AlertRules reason each object's last pass saw, so its Warning event is posted once even when the
+# next pass starts from a body that the watch has not yet updated with this pass's status.
+ALERT_RULES_SEEN: dict[tuple[str, str], str] = {}
 
 
 async def _observe(
@@ -242,6 +245,9 @@ async def reconcile(
     new.conditions, alert_events = alert_rules.settle_alert_rules(
         new.conditions, alerts, now=now, generation=generation
     )
+    seen = ALERT_RULES_SEEN.get((namespace, name))
+    ALERT_RULES_SEEN[(namespace, name)] = alerts.reason
+    alert_events = [e for e in alert_events if e.reason != seen]
     await p.write(new)  # only a change of the Degraded or AlertRules condition, if any
     post_events(kube, body, [*decision.events, *alert_events], logger)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
@@ -250,9 +256,12 @@ async def reconcile(
     return decision.requeue_after or RESYNC_SECONDS
 
 
-SUPERVISOR = Supervisor(
-    MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=lambda key: metrics.forget_deployment(*key), wakers=WAKERS
-)
+def _forget(key: tuple[str, str]) -> None:
+    metrics.forget_deployment(*key)
+    ALERT_RULES_SEEN.pop(key, None)
+
+
+SUPERVISOR = Supervisor(MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=_forget, wakers=WAKERS)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout")
