@@ -19,6 +19,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from modelops.api.conditions import stalled
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
     GROUP,
@@ -190,7 +191,7 @@ async def reconcile(
     md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, md_name)
     if md is None:
         message = f"ModelDeployment {md_name!r} does not exist in namespace {namespace!r}: no run can start"
-        p.condition("Ready", "False", "ModelDeploymentNotFound", message)
+        p.summarize(stalled("ModelDeploymentNotFound", message))
         await p.write(status)
         return BLOCKED_RETRY_SECONDS
     target = DeploymentView.model_validate(md)

@@ -22,6 +22,7 @@ import kopf
 
 from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
+from modelops.api.conditions import summarize
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -31,6 +32,7 @@ from modelops.api.v1alpha1 import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
 )
+from modelops.api.v1alpha1.common import Condition
 from modelops.api.v1alpha1.views import ObjectView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
@@ -48,6 +50,7 @@ from modelops.render.children import key as child_key
 from modelops.render.prometheusrule import RULE_API_VERSION, RULE_KIND, deployment_rule
 from modelops.render.serving import VersionPlan
 from modelops.rollout import alert_rules
+from modelops.rollout.health import deployment_summary
 from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, decide
 from modelops.rollout.reads import no_prometheus, reads
 from modelops.rollout.sync_problems import Reason, SyncProblem, carry, settle
@@ -201,6 +204,14 @@ def _desired(
     return [stamp(o) for o in objects]
 
 
+def _summarized(
+    conditions: list[Condition], status: ModelDeploymentStatus, target: Target, now: datetime, generation: int | None
+) -> list[Condition]:
+    """Ready/Reconciling/Stalled again once the Degraded condition knows about the children's sync."""
+    with_sync = status.model_copy(update={"conditions": conditions})
+    return summarize(conditions, deployment_summary(with_sync, target.version), now=now, generation=generation)
+
+
 async def reconcile(
     body: dict[str, Any], memo: kopf.Memo, indexes: dict[str, Any], logger: logging.LoggerAdapter[logging.Logger]
 ) -> float:
@@ -226,7 +237,7 @@ async def reconcile(
     new = decision.status
     new.observed_generation = generation  # Accepted was set by admit(); decide() keeps it
     decided = list(new.conditions)
-    new.conditions = carry(previous, decided, generation)
+    new.conditions = _summarized(carry(previous, decided, generation), new, target, now, generation)
     router = ROUTERS[spec.traffic.router]
     if new.canary is not None:
         stable_ready = new.stable.ready_replicas if new.stable else 0
@@ -241,7 +252,8 @@ async def reconcile(
     problems, alerts = await _sync_children(kube, owner, desired, observed, logger, alerts=alerts)
     if problems:
         logger.warning("children: %s", "; ".join(p.message for p in problems))
-    new.conditions = settle(new.conditions, decided, problems, now=now, generation=generation)
+    settled = settle(new.conditions, decided, problems, now=now, generation=generation)
+    new.conditions = _summarized(settled, new, target, now, generation)
     new.conditions, alert_events = alert_rules.settle_alert_rules(
         new.conditions, alerts, now=now, generation=generation
     )
