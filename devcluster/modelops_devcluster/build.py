@@ -207,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = build(force="--force" in args)
     kstatus_check(force="--force" in args)  # the kstatus verdicts the conditions tests check against
-    from modelops_devcluster import gotools  # imports this module
+    from modelops_devcluster import alertmanager, gotools  # both import this module
 
     gotools.build("argocd-lua")  # Argo CD's Lua VM, for the health checks and actions the chart ships
+    alertmanager.build()  # its own cache entry, keyed by its version
     if "--print-dir" in args:
         print(out)
     return 0

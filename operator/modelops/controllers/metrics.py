@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from typing import Any, get_args
 
 from prometheus_client import Counter, Enum, Gauge, Histogram
+
+from modelops.api.v1alpha1.modeldeployment import HistoryEntry
 
 RECONCILES = Counter(
     "modelops_reconcile_total",
@@ -17,6 +21,10 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+KINDS = ("ModelDeployment", "DriftMonitor", "RetrainPolicy")
+for _kind in KINDS:  # every series from the start: increase() cannot see a counter's first sample
+    for _result in ("ok", "invalid", "error"):
+        RECONCILES.labels(_kind, _result)
 INVALID = Gauge(
     "modelops_invalid_resources",
     "Resources whose spec the operator cannot act on (Accepted=False).",
@@ -33,6 +41,24 @@ PHASE = Enum(
     ["namespace", "name"],
     states=["Pending", "Available", "Progressing", "Paused", "Promoting", "Baking", "RolledBack", "Degraded", "Frozen"],
 )
+
+OUTCOMES: tuple[str, ...] = get_args(HistoryEntry.model_fields["outcome"].annotation)
+ROLLOUTS = Counter(
+    "modelops_rollouts_total",
+    "Rollouts of each ModelDeployment that ended, by outcome (Promoted, RolledBack, Aborted, Reverted, "
+    "Superseded); every outcome is exported at 0 from the object's first pass.",
+    ["namespace", "name", "outcome"],
+)
+
+
+def count_outcomes(namespace: str, name: str, before: Sequence[HistoryEntry], after: Sequence[HistoryEntry]) -> None:
+    """Count the history entries this pass added (newest first; a bounded history drops the oldest)."""
+    for outcome in OUTCOMES:
+        ROLLOUTS.labels(namespace, name, outcome)
+    known = {(e.version, e.outcome, e.at) for e in before}
+    for entry in after:
+        if (entry.version, entry.outcome, entry.at) not in known:
+            ROLLOUTS.labels(namespace, name, entry.outcome).inc()
 
 
 DRIFT_SCORE = Gauge(
@@ -58,6 +84,31 @@ RETRAIN_RUNS = Counter(
     "Retraining runs that ended (Validated, Rejected, Failed) and triggers skipped (Skipped), by trigger.",
     ["trigger", "outcome"],
 )
+POLICY_RUN_OUTCOMES = ("Validated", "Rejected", "Failed")
+POLICY_RUNS = Counter(
+    "modelops_retrain_policy_runs_total",
+    "Retraining runs of each RetrainPolicy that ended, by outcome (Validated, Rejected by the validation gates, "
+    "Failed: the Job failed or its result could not be read); every outcome is exported at 0 from the policy's "
+    "first pass.",
+    ["namespace", "name", "outcome"],
+)
+
+
+def count_policy_runs(namespace: str, name: str, outcomes: Sequence[str]) -> None:
+    for outcome in POLICY_RUN_OUTCOMES:
+        POLICY_RUNS.labels(namespace, name, outcome)
+    for outcome in outcomes:
+        if outcome in POLICY_RUN_OUTCOMES:
+            POLICY_RUNS.labels(namespace, name, outcome).inc()
+
+
+def forget_policy(namespace: str, name: str) -> None:
+    """Drop a deleted RetrainPolicy's series."""
+    for outcome in POLICY_RUN_OUTCOMES:
+        with contextlib.suppress(KeyError):
+            POLICY_RUNS.remove(namespace, name, outcome)
+
+
 RETRAIN_SECONDS = Histogram(
     "modelops_retrain_duration_seconds",
     "Wall time of retraining runs, from start to the Job's end.",
@@ -165,6 +216,10 @@ def forget_deployment(namespace: str, name: str) -> None:
     """Drop a deleted ModelDeployment's series."""
     _replace(DEPLOYMENT_INFO, namespace, name, {})
     _replace(SLO_OBJECTIVE, namespace, name, {})
+    metric: Any
     for metric in (CANARY_WEIGHT, PHASE):
         with contextlib.suppress(KeyError):
             metric.remove(namespace, name)
+    for outcome in OUTCOMES:
+        with contextlib.suppress(KeyError):
+            ROLLOUTS.remove(namespace, name, outcome)

@@ -164,7 +164,8 @@ async def _publish(
         logger.info("baseline of %s published as ConfigMap %s", baseline.version, baseline.config_map)
 
 
-def _record(decision: RetrainDecision) -> None:
+def _record(namespace: str, name: str, decision: RetrainDecision) -> None:
+    metrics.count_policy_runs(namespace, name, [run.outcome for run in decision.finished])
     for run in [*decision.finished, *decision.skipped]:
         metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
     for run in decision.finished:
@@ -224,7 +225,7 @@ async def reconcile(
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, target=target, jobs=jobs, absent=absent)
     post_events(kube, body, decision.events, logger)
-    _record(decision)
+    _record(namespace, name, decision)
     finished: dict[str, float] = {}
     for run in new.runs:  # newest first; Skipped and Running runs have not ended
         if run.finished is not None and run.outcome in ("Validated", "Rejected", "Failed"):
