@@ -107,6 +107,7 @@ def forget_policy(namespace: str, name: str) -> None:
     for outcome in POLICY_RUN_OUTCOMES:
         with contextlib.suppress(KeyError):
             POLICY_RUNS.remove(namespace, name, outcome)
+    _replace(RETRAIN_LAST_FINISHED, namespace, name, {})
 
 
 RETRAIN_SECONDS = Histogram(
@@ -176,11 +177,6 @@ def set_drift_monitor(namespace: str, name: str, model_deployment: str) -> None:
 def set_retrain_finished(namespace: str, name: str, model_deployment: str, finished: dict[str, float]) -> None:
     """A RetrainPolicy's newest end time per outcome ({outcome: unix seconds}); outcomes no longer listed go."""
     _replace(RETRAIN_LAST_FINISHED, namespace, name, {(model_deployment, o): t for o, t in finished.items()})
-
-
-def forget_policy(namespace: str, name: str) -> None:
-    """Drop a deleted RetrainPolicy's series."""
-    _replace(RETRAIN_LAST_FINISHED, namespace, name, {})
 
 
 def set_drift_scores(namespace: str, name: str, scores: dict[str, float]) -> None:
