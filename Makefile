@@ -13,7 +13,7 @@ LINT_PATHS := operator devcluster tests $(wildcard bench)
 # [tool.coverage.*] in pyproject.toml: branch coverage, the operator subprocesses measured too.
 COV_ARGS ?= --cov=modelops --cov=modelops_devcluster --cov-report=term:skip-covered
 
-.PHONY: help deps venv prometheus cluster-binaries fmt lint crds check-crds unit integration test demo cluster clean
+.PHONY: help deps venv prometheus cluster-binaries fmt lint crds check-crds dashboards check-dashboards unit integration test demo cluster clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -40,16 +40,22 @@ cluster-binaries: venv ## etcd, kube-*, kubectl, kwok, helm from the Go module p
 deps: venv prometheus cluster-binaries ## everything tests and the demo need
 
 crds: venv ## regenerate crds/ and the chart's CRDs from the API models
-	$(PY) -m modelops.cli.main crds --out crds --out charts/modelops-operator/crds
+	$(PY) -m modelops.cli.main crds --out crds --out charts/modelops-operator/files/crds
 
 check-crds: venv
-	$(PY) -m modelops.cli.main crds --check crds --check charts/modelops-operator/crds
+	$(PY) -m modelops.cli.main crds --check crds --check charts/modelops-operator/files/crds
+
+dashboards: venv ## regenerate the chart's Grafana dashboards (charts/modelops-operator/files/dashboards) from code
+	$(PY) -m modelops_devcluster dashboards --out charts/modelops-operator/files/dashboards
+
+check-dashboards: venv
+	$(PY) -m modelops_devcluster dashboards --check charts/modelops-operator/files/dashboards
 
 fmt: venv ## fix what ruff can fix, then format (what the pre-commit hooks do)
 	ruff check --fix $(LINT_PATHS)
 	ruff format $(LINT_PATHS)
 
-lint: venv check-crds ## ruff, mypy --strict, import-linter layer contracts
+lint: venv check-crds check-dashboards ## ruff, mypy --strict, import-linter layer contracts
 	ruff check $(LINT_PATHS)
 	ruff format --check $(LINT_PATHS)
 	mypy

@@ -1,4 +1,5 @@
-"""`python -m modelops_devcluster up|build`: a dev cluster for a shell, or just the binaries.
+"""`python -m modelops_devcluster up|build|demo|dashboards`: a dev cluster for a shell, the binaries, the demo,
+the chart's Grafana dashboards.
 
 `up` builds nothing: run `build` first (it is a no-op once the binaries are cached).
 """
@@ -49,9 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start a dev cluster and block until Ctrl-C/SIGTERM")
     sub.add_parser("build", help="build the control-plane binaries (cached)", add_help=False)
     sub.add_parser("demo", help="control plane + operator + examples: what kubectl shows on call")
+    sub.add_parser("dashboards", help="write (or --check) the chart's Grafana dashboards", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "build":
         return build.main(rest)
+    if args.command == "dashboards":
+        from modelops_devcluster import dashboards
+
+        return dashboards.main(rest)
     if args.command == "demo":
         from modelops_devcluster import demo
 

@@ -1,4 +1,4 @@
-"""Third-party CRDs the local data plane routes by: Gateway API HTTPRoute and Istio VirtualService.
+"""Third-party CRDs: Gateway API HTTPRoute and Istio VirtualService (routes), the Prometheus Operator's PrometheusRule.
 
 The YAML is the projects' own, taken from their Go modules through the Go module proxy
 (the same source and cache the control-plane build uses), so tests validate our routes
@@ -7,7 +7,9 @@ against the real schemas rather than a hand-written stand-in:
 - Gateway API: ``sigs.k8s.io/gateway-api`` ships the standard channel under
   ``config/crd/standard/``;
 - Istio: ``istio.io/api`` ships every Istio CRD in ``kubernetes/customresourcedefinitions.gen.yaml``,
-  from which we take ``virtualservices.networking.istio.io``.
+  from which we take ``virtualservices.networking.istio.io``;
+- Prometheus Operator: ``github.com/prometheus-operator/prometheus-operator`` ships its CRDs under
+  ``example/prometheus-operator-crd/``, from which we take ``prometheusrules.monitoring.coreos.com``.
 
 `go mod download` answers from the module cache once a version is there, and the parsed
 documents are cached per process, so repeated calls are cheap.
@@ -33,6 +35,9 @@ GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 GATEWAY_API_VERSION = "v1.4.0"
 ISTIO_API_MODULE = "istio.io/api"
 ISTIO_API_VERSION = "v1.28.0"
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+PROMETHEUS_OPERATOR_VERSION = "v0.85.0"
+_PROMETHEUSRULE_CRD_FILE = "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
 _GATEWAY_STANDARD_DIR = "config/crd/standard"
 _ISTIO_CRDS_FILE = "kubernetes/customresourcedefinitions.gen.yaml"
 _CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -105,6 +110,14 @@ def istio_virtualservice_crd(version: str = ISTIO_API_VERSION) -> Manifest:
         if doc.get("metadata", {}).get("name") == "virtualservices.networking.istio.io":
             return copy.deepcopy(doc)
     raise CRDError(f"{ISTIO_API_MODULE}@{version} {_ISTIO_CRDS_FILE} has no VirtualService CRD")
+
+
+def prometheusrule_crd(version: str = PROMETHEUS_OPERATOR_VERSION) -> Manifest:
+    """The Prometheus Operator's own PrometheusRule CRD (monitoring.coreos.com/v1), for the alerting tests."""
+    for doc in _documents(PROMETHEUS_OPERATOR_MODULE, version, _PROMETHEUSRULE_CRD_FILE):
+        if doc.get("kind") == "CustomResourceDefinition":
+            return copy.deepcopy(doc)
+    raise CRDError(f"{PROMETHEUS_OPERATOR_MODULE}@{version} {_PROMETHEUSRULE_CRD_FILE} has no CRD")
 
 
 def install(cluster: DevCluster, crds: list[Manifest], timeout: float = 30.0) -> None:

@@ -6,18 +6,26 @@ timing are exactly what production sees. `reload()` swaps scrape configs mid-tes
 `web_config` turns on Prometheus' own authentication (`--web.config.file`, e.g.
 `basic_auth_users` with bcrypt hashes); `auth` is what this helper's own requests
 (readiness, reload) then send.
+
+Alerting: `rules` are rule files (name -> the file's document, `{"groups": [...]}`) written into
+`rules/` of the data directory, which the config then loads (`rule_files`); `set_rules` adds or
+replaces one and reloads, so a test can load rules that exist only once the stack runs (a
+PrometheusRule the operator applied). `alertmanagers` (host:port on loopback) become the
+config's `alerting` section (alerts are resent every 2 s, not every minute), and
+`evaluation_interval` its global rule evaluation interval.
 """
 
 from __future__ import annotations
 
 import atexit
 import base64
+import json
 import shutil
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,6 +60,9 @@ class PrometheusServer:
         extra_args: Sequence[str] = (),
         web_config: dict[str, Any] | None = None,
         auth: tuple[str, str] | None = None,
+        rules: Mapping[str, dict[str, Any]] | None = None,
+        alertmanagers: Sequence[str] = (),
+        evaluation_interval: str | None = None,
     ) -> None:
         """`blocks`: a directory of TSDB blocks (e.g. from `promtool tsdb create-blocks-from`)
         copied into the data directory before start, so tests can query known history."""
@@ -60,6 +71,9 @@ class PrometheusServer:
         self.web_config = web_config
         self.auth = auth
         self.config = config
+        self.rules = dict(rules or {})
+        self.alertmanagers = tuple(alertmanagers)
+        self.evaluation_interval = evaluation_interval
         self.binary = binary
         self.start_timeout = start_timeout
         self._workdir: Path | None = None
@@ -145,6 +159,18 @@ class PrometheusServer:
         except urllib.error.HTTPError as e:
             raise PrometheusServerError(f"reload rejected ({e.code}): {e.read().decode(errors='replace')}") from e
 
+    def set_rules(self, name: str, document: dict[str, Any]) -> None:
+        """Add or replace the rule file `name` (a `{"groups": [...]}` document), then reload."""
+        self.rules[name] = document
+        self.reload(self.config)
+
+    def rules_loaded(self) -> list[dict[str, Any]]:
+        """The rule groups Prometheus has loaded (GET /api/v1/rules), with each rule's health."""
+        req = urllib.request.Request(f"{self.url}/api/v1/rules", headers=self._auth_headers())
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            groups: list[dict[str, Any]] = json.loads(resp.read())["data"]["groups"]
+            return groups
+
     def __enter__(self) -> PrometheusServer:
         return self.start()
 
@@ -154,8 +180,31 @@ class PrometheusServer:
         self.stop()
 
     def _write_config(self, config: dict[str, Any] | str) -> None:
+        wants_alerting = self.rules or self.alertmanagers or self.evaluation_interval
+        if wants_alerting and isinstance(config, str):
+            raise PrometheusServerError("rules, alertmanagers and evaluation_interval need the config as a dict")
+        if isinstance(config, dict) and wants_alerting:
+            config = self._with_alerting(config)
         text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
         self.config_path.write_text(text)
+
+    def _with_alerting(self, config: dict[str, Any]) -> dict[str, Any]:
+        out = dict(config)
+        if self.evaluation_interval is not None:
+            out["global"] = {**out.get("global", {}), "evaluation_interval": self.evaluation_interval}
+        directory = self.workdir / "rules"
+        directory.mkdir(exist_ok=True)
+        for old in directory.glob("*.yml"):
+            if old.stem not in self.rules:
+                old.unlink()
+        for name, document in self.rules.items():
+            (directory / f"{name}.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+        out["rule_files"] = [*out.get("rule_files", []), str(directory / "*.yml")]
+        if self.alertmanagers:
+            out["alerting"] = {
+                "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": list(self.alertmanagers)}]}]
+            }
+        return out
 
     def _args(self, binary: str) -> list[str]:
         return [
@@ -166,6 +215,9 @@ class PrometheusServer:
             "--web.enable-lifecycle",
             "--log.level=warn",
             *([f"--web.config.file={self.workdir / 'web.yml'}"] if self.web_config is not None else []),
+            # a firing alert sent before the Alertmanager targets are discovered (a second or so after a
+            # start or a reload) is otherwise resent only a minute later
+            *(["--rules.alert.resend-delay=2s"] if self.alertmanagers else []),
             *self.extra_args,
         ]
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -174,8 +174,14 @@ class Stack:
         scrape_interval: str = "1s",
         log: Callable[[str], None] = print,
         crds_dir: Path | None = None,
+        extra_crds: Sequence[dict[str, Any]] = (),
+        prometheus_options: Mapping[str, Any] | None = None,
     ):
+        """`extra_crds`: third-party CRDs to install besides the routes' (e.g. `crds.prometheusrule_crd()`);
+        `prometheus_options`: keyword arguments of `PrometheusServer` (rules, alertmanagers, evaluation_interval)."""
         self.namespace = namespace
+        self.extra_crds = list(extra_crds)
+        self.prometheus_options = dict(prometheus_options or {})
         self.crds_dir = crds_dir  # None: the checkout's crds/ (repo.find_root), looked up at start
         self.scrape_interval = scrape_interval
         self.log = log
@@ -194,7 +200,7 @@ class Stack:
         try:
             self.cluster = self._exit.enter_context(DevCluster())
             objects.install_crds(self.cluster, crds_dir)
-            crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd()])
+            crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd(), *self.extra_crds])
             self.kubectl("create", "namespace", self.namespace)
             self.dataplane = self._exit.enter_context(
                 DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)
@@ -206,7 +212,7 @@ class Stack:
                 scrape_interval=self.scrape_interval,
                 discovery_url=self.discovery.url,
             )
-            self.prometheus = self._exit.enter_context(PrometheusServer(config))
+            self.prometheus = self._exit.enter_context(PrometheusServer(config, **self.prometheus_options))
             self.operator = self._exit.enter_context(
                 OperatorProcess(
                     self.cluster.env, [self.namespace], prometheus_url=self.prometheus.url, log_dir=self.workdir

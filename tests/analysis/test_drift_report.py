@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from modelops.analysis.drift import (
     empty_like,
     evaluate,
 )
-from modelops.analysis.drift_report import Report, blocked, due_in, evaluated
+from modelops.analysis.drift_report import STALLED_REASONS, WAITING_REASONS, Report, blocked, due_in, evaluated
 from modelops.api.conditions import get_condition
 from modelops.api.events import Event
 from modelops.api.v1alpha1.common import Condition
@@ -134,7 +135,15 @@ def test_a_clean_evaluation_says_no_drift_and_fills_the_status() -> None:
     ready = cond(status, "Ready")
     assert (ready.status, ready.reason) == ("True", "Evaluating")
     assert ready.message == "evaluating v2 against the inline baseline every 5m over 1h"
-    assert [c.type for c in status.conditions] == ["Degraded", "Drifted", "InsufficientData", "Ready"]
+    assert [c.type for c in status.conditions] == [
+        "Degraded",
+        "Drifted",
+        "InsufficientData",
+        "Ready",
+        "Reconciling",
+        "Stalled",
+    ]
+    assert (cond(status, "Reconciling").status, cond(status, "Stalled").status) == ("False", "False")
 
     assert status.version == "v2" and status.reference == "the inline baseline"
     assert status.last_evaluated == T0 and status.observed_generation == 1
@@ -487,3 +496,37 @@ def test_drift_events_alternate_and_mark_exactly_the_transitions(steps: list[str
     pairs, odd = divmod(len(announced), 2)
     assert announced == ["DriftDetected", "DriftCleared"] * pairs + ["DriftDetected"] * odd
     assert (status.drifted is True) == bool(odd)
+
+
+# ---- kstatus: Reconciling while waiting, Stalled when a person must fix the configuration ---------
+
+BLOCKED_REASONS = sorted({*WAITING_REASONS, *STALLED_REASONS} - {"InvalidSpec"})
+
+
+@pytest.mark.parametrize("reason", BLOCKED_REASONS)
+def test_a_blocked_monitor_is_reconciling_or_stalled(reason: str) -> None:
+    report = blocked(SPEC, DriftMonitorStatus(), now=T0, reason=reason, message="why", generation=2)
+    three = {
+        t: (cond(report.status, t).status, cond(report.status, t).reason) for t in ("Ready", "Reconciling", "Stalled")
+    }
+    assert three["Ready"] == ("False", reason)
+    expected = "Reconciling" if reason in WAITING_REASONS else "Stalled"
+    assert three[expected] == ("True", reason)
+    assert [s for s, _ in three.values()].count("True") == 1
+    assert all(cond(report.status, t).observed_generation == 2 for t in three)
+
+
+def test_every_reason_the_controller_blocks_with_is_classified() -> None:
+    import inspect
+
+    from modelops.controllers import driftmonitor
+
+    source = inspect.getsource(driftmonitor)
+    raised = set(re.findall(r'Blocked\(\s*"(\w+)"', source)) | set(re.findall(r'return "(Prometheus\w+)"', source))
+    assert raised and raised <= set(BLOCKED_REASONS), raised - set(BLOCKED_REASONS)
+
+
+def test_a_drifted_monitor_is_still_ready() -> None:
+    report = chain("drifted", "drifted")[-1]
+    assert report.status.drifted is True
+    assert (cond(report.status, "Ready").status, cond(report.status, "Stalled").status) == ("True", "False")

@@ -8,6 +8,7 @@ tests. No cluster and no network are needed.
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -16,7 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.chart.rbac_needs import as_grants, cluster_needs, namespaced_needs
 
+from modelops.api import names
+from modelops.api.names import Owner
+from modelops.api.v1alpha1 import ModelDeploymentSpec
+from modelops.render.serving import VersionPlan, deployment
 from modelops_devcluster import build, versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,28 +43,8 @@ RECOMMENDED_LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 )
-WRITE = {"get", "list", "watch", "create", "patch", "update", "delete"}
-READ = {"get", "list", "watch"}
-# (apiGroup, resource) -> verbs the operator needs on every namespace it watches.
-REQUIRED_NAMESPACED: dict[tuple[str, str], set[str]] = {
-    **{("modelops.dev", plural): {"get", "list", "watch", "patch", "update"} for plural in KINDS},
-    **{("modelops.dev", f"{plural}/status"): {"get", "patch", "update"} for plural in KINDS},
-    ("apps", "deployments"): WRITE,
-    ("", "services"): WRITE,
-    ("", "configmaps"): WRITE,
-    ("autoscaling", "horizontalpodautoscalers"): WRITE,
-    ("policy", "poddisruptionbudgets"): WRITE,
-    ("batch", "jobs"): WRITE,
-    ("gateway.networking.k8s.io", "httproutes"): WRITE,
-    ("networking.istio.io", "virtualservices"): WRITE,
-    ("monitoring.coreos.com", "prometheusrules"): WRITE,
-    ("", "secrets"): {"get"},  # Prometheus credentials: get only, never list or watch
-    ("", "pods"): READ,
-    ("", "pods/log"): {"get"},
-    ("discovery.k8s.io", "endpointslices"): READ,
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-}
+OPERATOR_ROLE = "modelops-operator"  # the release's full name
+AGGREGATE_ROLES = ("modelops-view", "modelops-edit")
 
 Docs = list[dict[str, Any]]
 Helm = Callable[..., subprocess.CompletedProcess[str]]
@@ -104,6 +90,12 @@ def of_kind(docs: Docs, kind: str) -> Docs:
     return [d for d in docs if d["kind"] == kind]
 
 
+def operator_role(docs: Docs) -> dict[str, Any]:
+    """The operator's own ClusterRole (the chart also renders the aggregated roles for people)."""
+    (role,) = [d for d in of_kind(docs, "ClusterRole") if d["metadata"]["name"] == OPERATOR_ROLE]
+    return role
+
+
 def grants(rules: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
     """(apiGroup, resource) -> verbs, merged over rules."""
     out: dict[tuple[str, str], set[str]] = {}
@@ -125,15 +117,6 @@ def assert_no_wildcards(docs: Docs) -> None:
                 values = rule.get(key, [])
                 assert all("*" not in v for v in values), f"wildcard in {doc['kind']} {key}: {rule}"
         assert "aggregationRule" not in doc
-
-
-Grants = dict[tuple[str, str], set[str]]
-
-
-def assert_covers(granted: Grants, required: Grants) -> None:
-    for key, verbs in required.items():
-        missing = verbs - granted.get(key, set())
-        assert not missing, f"{key} lacks verbs {sorted(missing)}"
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +160,14 @@ def test_kube_version_constraint_is_enforced(helm: Helm) -> None:
 @pytest.mark.integration
 def test_default_objects(default_docs: Docs) -> None:
     kinds = sorted(d["kind"] for d in default_docs)
-    assert kinds == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"]), kinds
+    expected = ["ServiceAccount", "ClusterRoleBinding", "Deployment", "Service"]
+    expected += ["ClusterRole"] * 3 + ["CustomResourceDefinition"] * 3
+    assert kinds == sorted(expected), kinds
     for doc in default_docs:
         labels = doc["metadata"]["labels"]
+        if doc["kind"] == "CustomResourceDefinition":  # the generated files' labels, unchanged
+            assert labels == {"app.kubernetes.io/name": "modelops", "app.kubernetes.io/part-of": "modelops"}
+            continue
         for label in RECOMMENDED_LABELS:
             assert labels.get(label), f"{doc['kind']} lacks label {label}"
         assert labels["app.kubernetes.io/instance"] == RELEASE
@@ -270,22 +258,13 @@ def test_metrics_service(default_docs: Docs) -> None:
 
 @pytest.mark.integration
 def test_cluster_wide_rbac(default_docs: Docs) -> None:
+    """Exactly what the code calls (tests/chart/rbac_needs.py derives it), in every namespace."""
     assert_no_wildcards(default_docs)
     assert not of_kind(default_docs, "Role")
     assert not of_kind(default_docs, "RoleBinding")
-    role = only(default_docs, "ClusterRole")
-    granted = grants(role["rules"])
-    assert_covers(granted, REQUIRED_NAMESPACED)
-    assert_covers(granted, {("apiextensions.k8s.io", "customresourcedefinitions"): READ})
-    # kopf serving the whole cluster never lists namespaces
-    assert ("", "namespaces") not in granted
-    # least privilege: nothing beyond what the operator does
-    allowed = {**REQUIRED_NAMESPACED, ("apiextensions.k8s.io", "customresourcedefinitions"): READ}
-    allowed.update({("modelops.dev", f"{plural}/finalizers"): {"update"} for plural in KINDS})
-    for key, verbs in granted.items():
-        assert key in allowed, f"unexpected grant {key}"
-        assert verbs <= allowed[key], f"{key}: unexpected verbs {sorted(verbs - allowed[key])}"
-    assert granted[("", "secrets")] == {"get"}  # never list/watch: the operator must not hold every Secret
+    role = operator_role(default_docs)
+    assert grants(role["rules"]) == as_grants(namespaced_needs() | cluster_needs(all_namespaces=True))
+    assert grants(role["rules"])[("", "secrets")] == {"get"}  # never list/watch: not every Secret
 
     binding = only(default_docs, "ClusterRoleBinding")
     assert binding["roleRef"] == {
@@ -309,7 +288,7 @@ def test_namespaced_rbac(namespaced_docs: Docs) -> None:
     assert sorted(roles) == ["a", "b"]
     assert sorted(bindings) == ["a", "b"]
     for namespace, role in roles.items():
-        assert_covers(grants(role["rules"]), REQUIRED_NAMESPACED)
+        assert grants(role["rules"]) == as_grants(namespaced_needs())
         binding = bindings[namespace]
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
@@ -320,11 +299,7 @@ def test_namespaced_rbac(namespaced_docs: Docs) -> None:
 
     # the ClusterRole keeps only cluster-scoped reads, none of the namespaced resources:
     # CRDs (kopf scans them) and namespaces (kopf learns which watched namespaces exist)
-    (cluster_role,) = of_kind(namespaced_docs, "ClusterRole")
-    assert grants(cluster_role["rules"]) == {
-        ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
-        ("", "namespaces"): {"list", "watch"},
-    }
+    assert grants(operator_role(namespaced_docs)["rules"]) == as_grants(cluster_needs(all_namespaces=False))
 
     (container,) = only(namespaced_docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     argv = container["args"]
@@ -334,10 +309,18 @@ def test_namespaced_rbac(namespaced_docs: Docs) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("read_secrets", [True, False])
+def test_rbac_follows_read_secrets(helm: Helm, read_secrets: bool) -> None:
+    docs = render(helm, "--set", f"prometheus.readSecrets={str(read_secrets).lower()}")
+    expected = namespaced_needs(read_secrets=read_secrets) | cluster_needs(all_namespaces=True)
+    assert grants(operator_role(docs)["rules"]) == as_grants(expected)
+
+
+@pytest.mark.integration
 def test_secrets_grant_can_be_dropped(helm: Helm) -> None:
     for args in ((), NAMESPACED):
         docs = render(helm, "--set", "prometheus.readSecrets=false", *args)
-        for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role"):
+        for role in [operator_role(docs), *of_kind(docs, "Role")]:
             assert ("", "secrets") not in grants(role["rules"])
 
 
@@ -352,11 +335,14 @@ def test_namespaced_mode_needs_namespaces(helm: Helm) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("replicaCount=2", "replicaCount must be 1"),
-        ("logFormat=xml", "logFormat must be json or text"),
-        ("logLevel=verbose", "logLevel must be"),
+        ("replicaCount=2", "at '/replicaCount': value must be 1"),  # values.schema.json
+        ("logFormat=xml", "at '/logFormat': value must be one of 'json', 'text'"),
+        ("logLevel=verbose", "at '/logLevel'"),
         ("metrics.service.enabled=false,metrics.serviceMonitor.enabled=true", "needs metrics.service"),
         ("health.port=8080", "must differ"),
+        ("metrics.port=0", "at '/metrics/port'"),
+        ("watch.namespaces={Team_A}", "at '/watch/namespaces/0'"),
+        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy'"),
     ],
 )
 def test_invalid_values_fail(helm: Helm, value: str, message: str) -> None:
@@ -384,6 +370,7 @@ def test_service_monitor(helm: Helm, default_docs: Docs) -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == "metrics"
     assert endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True  # the series' namespace is the resource's, not the operator pod's
 
 
 WIRED_VALUES = [
@@ -439,10 +426,12 @@ def test_every_value_is_documented() -> None:
 
 
 def test_chart_ships_exactly_the_three_crds() -> None:
-    shipped = {p.name for p in (CHART / "crds").iterdir()} if (CHART / "crds").is_dir() else set()
+    # not in the chart's crds/ folder, which Helm installs unconditionally and never upgrades
+    assert not (CHART / "crds").exists()
+    shipped = {p.name for p in (CHART / "files" / "crds").iterdir()}
     assert shipped == CRD_FILES
     for name in sorted(CRD_FILES):
-        crd = yaml.safe_load((CHART / "crds" / name).read_text())
+        crd = yaml.safe_load((CHART / "files" / "crds" / name).read_text())
         assert crd["kind"] == "CustomResourceDefinition"
         assert crd["spec"]["group"] == "modelops.dev"
         assert crd["spec"]["scope"] == "Namespaced"
@@ -452,6 +441,232 @@ def test_chart_ships_exactly_the_three_crds() -> None:
         served = [v["name"] for v in crd["spec"]["versions"] if v["served"]]
         assert "v1alpha1" in served
         # the chart's copy is the generated file at the repository top
-        assert filecmp.cmp(CHART / "crds" / name, REPO / "crds" / name, shallow=False), (
-            f"charts/modelops-operator/crds/{name} differs from crds/{name}"
+        assert filecmp.cmp(CHART / "files" / "crds" / name, REPO / "crds" / name, shallow=False), (
+            f"charts/modelops-operator/files/crds/{name} differs from crds/{name}"
         )
+
+
+# --- values.schema.json: a typo fails instead of being ignored -----------------------------
+
+SCHEMA = CHART / "values.schema.json"
+TYPOS = [  # (--set, the key the schema names)
+    ("metrics.servicemonitor.enabled=true", "servicemonitor"),  # case
+    ("watch.allNamespace=false", "allNamespace"),  # a letter short
+    ("replicas=1", "replicas"),  # a key the chart does not have
+    ("modelServers.podMonitor.enable=true", "enable"),
+    ("crds.instal=false", "instal"),
+    ("image.tags=1.0", "tags"),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("typo", "key"), TYPOS)
+def test_a_typo_fails_lint_and_template(helm: Helm, typo: str, key: str) -> None:
+    lint = helm("lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), "--set", typo, check=False)
+    assert lint.returncode != 0
+    assert f"additional properties '{key}' not allowed" in lint.stdout + lint.stderr
+    rendered = template(helm, "--set", typo, check=False)
+    assert rendered.returncode != 0
+    assert f"additional properties '{key}' not allowed" in rendered.stderr
+
+
+@pytest.mark.integration
+def test_a_typo_in_a_values_file_fails(helm: Helm, tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("prometheus:\n  url: http://prometheus:9090\n  readSecret: false\n")
+    proc = template(helm, "-f", str(values), check=False)
+    assert proc.returncode != 0
+    assert "additional properties 'readSecret' not allowed" in proc.stderr
+
+
+@pytest.mark.integration
+def test_valid_values_pass_the_schema(helm: Helm, tmp_path: Path) -> None:
+    """Every documented knob at a non-default value, in one values file."""
+    values = {
+        "crds": {"install": False},
+        "rbac": {"aggregateClusterRoles": False},
+        "watch": {"allNamespaces": False, "namespaces": ["team-a"]},
+        "prometheus": {"url": "https://prometheus.example.com", "readSecrets": False},
+        "logLevel": "warning",
+        "metrics": {
+            "port": 9090,
+            "service": {"type": "NodePort", "port": 9091, "annotations": {"a": "b"}},
+            "serviceMonitor": {"enabled": True, "interval": "1m", "scrapeTimeout": "30s", "labels": {"r": "k"}},
+        },
+        "modelServers": {"podMonitor": {"enabled": True, "interval": "30s", "labels": {"r": "k"}, "namespace": "mon"}},
+        "health": {"port": 9092},
+        "livenessProbe": {"periodSeconds": 20},
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "ml", "operator": "Exists"}],
+        "affinity": {"nodeAffinity": {}},
+        "podLabels": {"team": "ml"},
+        "tmpSizeLimit": "128Mi",
+        "serviceAccount": {"create": False, "name": "existing", "annotations": {"owner": "ml-team"}},
+        "terminationGracePeriodSeconds": 60,
+    }
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    helm("lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), "-f", str(path))
+    docs = [doc for doc in yaml.safe_load_all(template(helm, "-f", str(path)).stdout) if doc]
+    assert only(docs, "PodMonitor")["metadata"]["namespace"] == "mon"
+    assert not of_kind(docs, "CustomResourceDefinition")
+
+
+def _schema_keys(schema: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, sub in schema.get("properties", {}).items():
+        yield f"{prefix}{key}"
+        yield from _schema_keys(sub, f"{prefix}{key}.")
+
+
+def test_schema_covers_every_value_and_refuses_unknown_keys() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["additionalProperties"] is False
+    known = set(_schema_keys(schema))
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(node: dict[str, Any], sub: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            assert path in known, f"{path} is in values.yaml but not in values.schema.json"
+            child = sub["properties"][key]
+            # our own groups of settings are closed; Kubernetes types (resources, affinity, ...)
+            # and free maps (labels, annotations) are left to the API server
+            if isinstance(value, dict) and "properties" in child:
+                assert child.get("additionalProperties") is False, f"{path} accepts unknown keys"
+                walk(value, child, f"{path}.")
+
+    walk(values, schema, "")
+
+
+# --- CRDs: installed and upgraded with the release, or not at all -------------------------
+
+
+@pytest.mark.integration
+def test_crds_render_from_the_generated_files(default_docs: Docs) -> None:
+    crds = {d["metadata"]["name"]: d for d in of_kind(default_docs, "CustomResourceDefinition")}
+    assert sorted(crds) == sorted(f"{plural}.modelops.dev" for plural in KINDS)
+    for plural in KINDS:
+        rendered = crds[f"{plural}.modelops.dev"]
+        # kept on uninstall: deleting a CRD deletes every object of its kind
+        assert rendered["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        generated = yaml.safe_load((REPO / "crds" / f"modelops.dev_{plural}.yaml").read_text())
+        assert rendered == generated
+
+
+@pytest.mark.integration
+def test_crds_install_false_renders_none(helm: Helm) -> None:
+    docs = render(helm, "--set", "crds.install=false")
+    assert not of_kind(docs, "CustomResourceDefinition")
+    assert of_kind(docs, "Deployment")
+
+
+# --- aggregated ClusterRoles for people -------------------------------------------------
+
+
+@pytest.mark.integration
+def test_aggregate_cluster_roles(default_docs: Docs) -> None:
+    roles = {d["metadata"]["name"]: d for d in of_kind(default_docs, "ClusterRole")}
+    view, edit = roles["modelops-view"], roles["modelops-edit"]
+    aggregate = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {k for k, v in view["metadata"]["labels"].items() if k.startswith(aggregate) and v == "true"} == {
+        aggregate + "view",
+        aggregate + "edit",
+        aggregate + "admin",
+    }
+    assert {k for k, v in edit["metadata"]["labels"].items() if k.startswith(aggregate) and v == "true"} == {
+        aggregate + "edit",
+        aggregate + "admin",
+    }
+    own = {("modelops.dev", plural) for plural in KINDS}
+    view_grants = grants(view["rules"])
+    assert {k: v for k, v in view_grants.items() if k in own} == {key: {"get", "list", "watch"} for key in own}
+    assert set(view_grants) - own == {("modelops.dev", f"{plural}/status") for plural in KINDS}
+    assert all(v == {"get"} for k, v in view_grants.items() if k not in own)
+    edit_verbs = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+    assert all(grants(edit["rules"])[key] == edit_verbs for key in own)
+    assert set(grants(edit["rules"])) == own
+
+
+@pytest.mark.integration
+def test_aggregate_cluster_roles_can_be_dropped(helm: Helm) -> None:
+    docs = render(helm, "--set", "rbac.aggregateClusterRoles=false")
+    assert [d["metadata"]["name"] for d in of_kind(docs, "ClusterRole")] == [OPERATOR_ROLE]
+
+
+# --- PodMonitor for the model servers ----------------------------------------------------
+
+
+def _model_server_pod() -> dict[str, Any]:
+    """The pod template the operator renders for a model server (render/serving.py)."""
+    spec = ModelDeploymentSpec.model_validate(
+        {"model": {"name": "fraud", "version": "v2", "uri": "file:///m/v2/model.npz"}}
+    )
+    plan = VersionPlan("v2", "file:///m/v2/model.npz", None, 2, 1.0, "stable")
+    template_: dict[str, Any] = deployment(Owner("fraud", "ml", "uid-1"), spec, plan, serving_image="img")["spec"][
+        "template"
+    ]
+    return template_
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, op, values = expression["key"], expression["operator"], expression.get("values", [])
+        ok = {
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+            "In": labels.get(key) in values,
+            "NotIn": labels.get(key) not in values,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+@pytest.mark.integration
+def test_pod_monitor_selects_model_server_pods(helm: Helm, default_docs: Docs) -> None:
+    assert not of_kind(default_docs, "PodMonitor")  # off by default, like the ServiceMonitor
+    docs = render(
+        helm,
+        "--set",
+        "modelServers.podMonitor.enabled=true",
+        "--set",
+        "modelServers.podMonitor.labels.release=kps",
+    )
+    monitor = only(docs, "PodMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+
+    pod = _model_server_pod()
+    selector = monitor["spec"]["selector"]
+    assert _selects(selector, pod["metadata"]["labels"])
+    for variant in ("canary", "shadow"):  # whatever role the version plays
+        assert _selects(selector, {**pod["metadata"]["labels"], names.VARIANT_LABEL: variant})
+    # not the operator's own pod, nor a pod of someone else's app that happens to share a name label
+    operator_pod = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert not _selects(selector, operator_pod)
+    assert not _selects(selector, {"app.kubernetes.io/name": "modelops-model"})
+
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+    assert endpoint["port"] in ports
+    assert endpoint["path"] == pod["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    assert endpoint["interval"] == "15s"
+
+
+@pytest.mark.integration
+def test_pod_monitor_follows_watched_namespaces(helm: Helm) -> None:
+    docs = render(helm, "--set", "modelServers.podMonitor.enabled=true", *NAMESPACED)
+    assert only(docs, "PodMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["a", "b"]}
+
+
+@pytest.mark.integration
+def test_lint_with_every_toggle(helm: Helm) -> None:
+    toggles = ("modelServers.podMonitor.enabled=true", "crds.install=false", "rbac.aggregateClusterRoles=false")
+    args = [arg for toggle in toggles for arg in ("--set", toggle)]
+    proc = helm("lint", "--strict", "--kube-version", KUBE_VERSION, str(CHART), *args)
+    assert "0 chart(s) failed" in proc.stdout, proc.stdout

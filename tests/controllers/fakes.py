@@ -22,7 +22,7 @@ import kopf
 
 from modelops.api.names import DEPLOYMENT_LABEL, VERSION_LABEL
 from modelops.controllers.config import OperatorConfig
-from modelops.controllers.watch import Child, index_name
+from modelops.controllers.watch import CHILD_KINDS, Child, index_name
 from modelops.kube import KindNotInstalled, Kube
 from modelops.render.children import HASH_ANNOTATION
 
@@ -89,6 +89,8 @@ class FakeKube:
         return [e.reason for e in self.events]
 
     async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if kind in self.missing_kinds:  # as ClusterKube: discovery does not know the kind
+            raise KindNotInstalled(f"{kind}.{api_version} is not served by this cluster")
         found = self.objects.get((api_version, kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -193,14 +195,7 @@ def memo(kube: FakeKube, prometheus: FakePrometheus | None = None, **extra: Any)
 
 def indexes(kube: FakeKube) -> dict[str, Any]:
     """kopf's child indexes as the watch handlers would build them from the fake's objects."""
-    plurals = {
-        "Deployment": "deployments",
-        "Service": "services",
-        "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-        "PodDisruptionBudget": "poddisruptionbudgets",
-        "HTTPRoute": "httproutes",
-        "VirtualService": "virtualservices",
-    }
+    plurals = {kind: plural for _, _, plural, _, kind in CHILD_KINDS}
     out: dict[str, dict[tuple[str, str], list[Child]]] = {}
     for (api_version, kind, namespace, name), body in kube.objects.items():
         labels = body["metadata"].get("labels") or {}

@@ -12,7 +12,7 @@ from modelops.crdgen import render_all
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("directory", ["crds", "charts/modelops-operator/crds"])
+@pytest.mark.parametrize("directory", ["crds", "charts/modelops-operator/files/crds"])
 def test_committed_crds_match_models(directory: str) -> None:
     path = ROOT / directory
     assert stale(path) == [], f"{directory} is out of date: run `make crds`"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,34 @@ def test_bin_dir_honours_modelops_cache(monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_default_bin_dir_is_outside_the_repo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MODELOPS_CACHE", raising=False)
     assert not build.bin_dir().resolve().is_relative_to(REPO)
+
+
+def test_kstatus_check_is_cached_outside_the_repo_keyed_by_version_and_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path))
+    path = build.kstatus_check_path()
+    assert path.is_relative_to(tmp_path) and path.name == "kstatus-check"
+    assert f"cli-utils-{versions.CLI_UTILS}" in path.parent.name
+    monkeypatch.delenv("MODELOPS_CACHE", raising=False)
+    assert not build.kstatus_check_path().resolve().is_relative_to(REPO)
+    source = build.KSTATUS_SOURCE.read_text()
+    assert build.KSTATUS_SOURCE.is_relative_to(REPO / "devcluster")  # committed source, binary never
+    assert '"sigs.k8s.io/cli-utils/pkg/kstatus/status"' in source and "status.Compute(" in source
+    assert not list((REPO / "devcluster").rglob("kstatus-check"))
+
+
+def test_make_cluster_binaries_builds_kstatus_check_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def recorder(what: str) -> Callable[..., Path]:
+        def record(force: bool = False) -> Path:
+            calls.append(what)
+            return Path("/x")
+
+        return record
+
+    monkeypatch.setattr(build, "build", recorder("control plane"))
+    monkeypatch.setattr(build, "kstatus_check", recorder("kstatus-check"))
+    assert build.main([]) == 0
+    assert calls == ["control plane", "kstatus-check"]

@@ -97,6 +97,31 @@ def test_first_version_serves_with_owned_children(cluster: Any, operator: Operat
     assert columns[1:3] == ["Available", "v1"]
 
 
+def test_without_the_prometheusrule_crd_alerts_are_a_condition_not_an_error(
+    cluster: Any, operator: OperatorProcess
+) -> None:
+    """This cluster has no Prometheus Operator: the model serves, AlertRules says why its alerts are not
+    installed, one Warning event says so, and no pass fails (no error loop)."""
+    _apply(cluster, "no-rules", "v1", replicas=1)
+    obj = _wait(
+        cluster,
+        "no-rules",
+        lambda s: any(c["type"] == "AlertRules" for c in s.get("conditions", [])) and s.get("phase") == "Available",
+    )
+    conditions = {c["type"]: c for c in obj["status"]["conditions"]}
+    alerts = conditions["AlertRules"]
+    assert (alerts["status"], alerts["reason"]) == ("False", "PrometheusRuleCRDMissing"), alerts
+    assert "PrometheusRule.monitoring.coreos.com/v1 is not served" in alerts["message"]
+    assert conditions["Ready"]["status"] == "True" and conditions["Degraded"]["status"] == "False"
+    events = json.loads(
+        cluster.kubectl(
+            "get", "events", "-n", NS, "--field-selector", "involvedObject.name=no-rules", "-o", "json"
+        ).stdout
+    )["items"]
+    assert sum(e.get("count", 1) for e in events if e["reason"] == "PrometheusRuleCRDMissing") == 1, events
+    assert operator.metric("modelops_reconcile_total", kind="ModelDeployment", result="error") == 0
+
+
 def test_without_data_a_rollout_holds_then_rolls_back(cluster: Any, operator: OperatorProcess) -> None:
     rollout = {"interval": "3s", "maxUnknownChecks": 3, "scaleDownDelay": "4s"}
     _apply(cluster, "blind", "v1", rollout=rollout)

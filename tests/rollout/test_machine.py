@@ -86,6 +86,8 @@ def test_first_version_goes_straight_to_stable() -> None:
     assert sim.tick(V1).status.phase == "Available"
     assert {c.type: c.status for c in sim.status.conditions} == {
         "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
         "Progressing": "False",
         "Degraded": "False",
         "Frozen": "False",

@@ -108,46 +108,69 @@ Checks of values that templates alone cannot express.
 {{/*
 Rules for the namespaced resources the operator manages. Rendered into the ClusterRole
 when watching all namespaces, else into a Role in each watched namespace.
+
+Exactly what the code calls, no more: tests/chart/rbac_needs.py derives the needed
+(group, resource, verb) set from operator/modelops (the kube.* calls of the controllers,
+the resources kopf watches and indexes, the owner references); tests/chart/test_chart.py
+fails when these rules grant more or less. Server-side apply is a PATCH that creates a missing object, so every
+applied kind needs create and patch; nothing uses update (PUT).
 */}}
 {{- define "modelops-operator.namespacedRules" -}}
-# The operator's own kinds: watch them, patch metadata (kopf's finalizers and
-# last-handled-configuration annotation) and write their status.
+# The operator's own kinds: kopf lists and watches them; the controllers read one another
+# (a DriftMonitor's ModelDeployment, a RetrainPolicy's DriftMonitor). Only kopf's handlers
+# for events are used, so kopf never patches them (no finalizer, no annotations).
 - apiGroups: ["modelops.dev"]
   resources: ["modeldeployments", "driftmonitors", "retrainpolicies"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch"]
+# Status: a JSON merge patch of what changed.
 - apiGroups: ["modelops.dev"]
   resources: ["modeldeployments/status", "driftmonitors/status", "retrainpolicies/status"]
-  verbs: ["get", "patch", "update"]
-# Owner references with blockOwnerDeletion on child objects need update on the owner's
-# finalizers subresource where the OwnerReferencesPermissionEnforcement admission plugin runs.
+  verbs: ["patch"]
+# Children carry owner references with blockOwnerDeletion (ModelDeployment: serving objects;
+# RetrainPolicy: Jobs and baseline ConfigMaps); the OwnerReferencesPermissionEnforcement
+# admission plugin, where it runs, asks for update on the owner's finalizers subresource.
 - apiGroups: ["modelops.dev"]
-  resources: ["modeldeployments/finalizers", "driftmonitors/finalizers", "retrainpolicies/finalizers"]
+  resources: ["modeldeployments/finalizers", "retrainpolicies/finalizers"]
   verbs: ["update"]
-# Child objects the operator renders and owns.
+# Serving children of a ModelDeployment: watched (kopf indexes), read, applied. Deployments,
+# HPAs and routes are deleted once no longer rendered (rollout.REMOVABLE); role Services and
+# the PDB live as long as their ModelDeployment and go with it (garbage collection).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-- apiGroups: [""]
-  resources: ["services", "configmaps"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-- apiGroups: ["policy"]
-  resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-- apiGroups: ["batch"]
-  resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.istio.io"]
   resources: ["virtualservices"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Kept although no released code writes it yet: the per-ModelDeployment PrometheusRule (SLO
+# alerts, render/prometheusrule.py) that the operator is about to apply and garbage-collect
+# (issue 16, alerts). tests/chart/rbac_needs.py lists it as the one planned grant (PLANNED).
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["prometheusrules"]
-  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# RetrainPolicy: retraining Jobs (watched, read, applied; never deleted by the operator:
+# they are garbage-collected with their policy), the pods of a finished Job (termination
+# message), the baseline ConfigMaps it publishes and DriftMonitors read.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
 {{- if .Values.prometheus.readSecrets }}
 # Prometheus credentials a ModelDeployment names (analysis.prometheus.*SecretRef): one GET per
 # pass that queries Prometheus. No list or watch, so the operator never holds every Secret.
@@ -155,33 +178,20 @@ when watching all namespaces, else into a Role in each watched namespace.
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
-# Read-only: pod readiness, Job termination messages and logs, serving endpoints.
-- apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: [""]
-  resources: ["pods/log"]
-  verbs: ["get"]
-- apiGroups: ["discovery.k8s.io"]
-  resources: ["endpointslices"]
-  verbs: ["get", "list", "watch"]
-# Events about the objects it handles (kopf posts core events; the operator also uses events.k8s.io).
+# Events about the objects it handles (kopf posts core/v1 Events; never events.k8s.io).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end }}
 
 {{/*
 Rules for cluster-scoped resources; always in the ClusterRole.
 */}}
 {{- define "modelops-operator.clusterRules" -}}
-# kopf scans CRDs to resolve the resources it serves and notices when they change.
+# kopf lists and watches CRDs to resolve the resources it serves and notice when they change.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 {{- if not .Values.watch.allNamespaces }}
 # With a list of namespaces, kopf lists and watches namespaces to learn which of them
 # exist (and start serving one when it is created). Cluster-wide it does not.

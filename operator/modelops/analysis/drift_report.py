@@ -6,7 +6,10 @@ next pass needs in the status (the hysteresis streak, the time of the last evalu
 both return only the events of transitions, so a steady monitor posts nothing.
 
 Conditions:
-- Ready: the monitor can evaluate (ModelDeployment found, reference readable, Prometheus answering).
+- Ready: the monitor evaluates (ModelDeployment found, reference readable, Prometheus answering).
+  Otherwise Ready=False with the reason, and either Reconciling=True (waiting for something that
+  comes by itself: a serving version, past data, Prometheus back) or Stalled=True (configuration a
+  person must fix). Drift is a finding, not a failure: a Drifted monitor is still Ready.
 - Drifted: True/False after hysteresis, Unknown until the first conclusive evaluation.
 - InsufficientData: some selected features had fewer than minSamples observations.
 - Degraded: some features could not be compared at all (edges that do not match, missing series).
@@ -18,7 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelops.analysis.drift import PREDICTION, DriftEvaluation, FeatureResult, next_state, to_status
-from modelops.api.conditions import Status, get_condition, set_condition
+from modelops.api.conditions import (
+    Status,
+    Summary,
+    get_condition,
+    ready,
+    reconciling,
+    set_condition,
+    stalled,
+    summarize,
+)
 from modelops.api.events import Event
 from modelops.api.v1alpha1.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 
@@ -64,6 +76,37 @@ class _Conditions:
             self.status.conditions, type_, status, reason, message, now=self.now, generation=self.generation
         )
         return old is None or (old.status, old.reason) != (status, reason)
+
+    def summarize(self, summary: Summary) -> bool:
+        """Ready, Reconciling, Stalled from `summary`; whether Ready's status or reason changed."""
+        old = get_condition(self.previous.conditions, "Ready")
+        self.status.conditions = summarize(self.status.conditions, summary, now=self.now, generation=self.generation)
+        new = get_condition(self.status.conditions, "Ready")
+        assert new is not None
+        return old is None or (old.status, old.reason) != (new.status, new.reason)
+
+
+# Why an evaluation could not run, as kstatus sees the monitor: these wait for something that comes
+# on its own (a version to serve, history in the past window, Prometheus back); every other reason
+# is configuration a person must fix (a missing or unreadable reference, no or refused Prometheus,
+# no such ModelDeployment), so the monitor is Stalled with it.
+WAITING_REASONS = frozenset({"NoVersion", "NoReferenceData", "PrometheusUnavailable"})
+STALLED_REASONS = (
+    "InvalidSpec",
+    "ModelDeploymentNotFound",
+    "NoBaseline",
+    "ReferenceNotFound",
+    "InvalidReference",
+    "InvalidPrometheusSource",
+    "NoPrometheus",
+    "PrometheusUnauthorized",
+    "PrometheusCredentialsUnavailable",
+)
+
+
+def blocked_summary(reason: str, message: str) -> Summary:
+    """Reconciling while waiting for something that comes by itself, else Stalled (needs a person)."""
+    return reconciling(reason, message) if reason in WAITING_REASONS else stalled(reason, message)
 
 
 def no_histograms_hint(evaluation: DriftEvaluation, *, has_baseline: bool, deployment: str) -> str | None:
@@ -155,7 +198,7 @@ def evaluated(
         conditions.set("Degraded", "False", "AllFeaturesReadable", "every selected feature was compared")
     ready_message = f"evaluating {version} against {reference} every {spec.interval} over {spec.window}"
     recovered = get_condition(previous.conditions, "Ready") is not None  # not just started
-    if conditions.set("Ready", "True", "Evaluating", ready_message) and recovered:
+    if conditions.summarize(ready("Evaluating", ready_message)) and recovered:
         events.append(Event("Normal", "Evaluating", ready_message))
     return Report(status, events)
 
@@ -177,7 +220,7 @@ def blocked(
         status.version = version
     events = []
     conditions = _Conditions(previous, status, now, generation)
-    if conditions.set("Ready", "False", reason, message):
+    if conditions.summarize(blocked_summary(reason, message)):
         events.append(Event("Warning", reason, message[:1000]))
     if status.last_evaluated is None:
         conditions.set("Drifted", "Unknown", reason, "no evaluation yet: " + message)

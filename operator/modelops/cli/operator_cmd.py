@@ -19,6 +19,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--log-format", choices=["text", "json"], help="log format (env MODELOPS_LOG_FORMAT)")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
     p.add_argument("--serving-image", help="default model server image (env MODELOPS_SERVING_IMAGE)")
+    p.add_argument(
+        "--runbook-url",
+        help="base URL of the alert runbooks: runbook_url = <base>/<AlertName>.md (env MODELOPS_RUNBOOK_URL)",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
         serving_image=args.serving_image,
+        runbook_url=args.runbook_url,
     )
     level = config.log_level.upper()
     kopf.configure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 
@@ -134,3 +135,94 @@ def history(md: dict[str, Any], policy: dict[str, Any] | None) -> str:
     if not rows:
         return "\n".join([*lines, "no finished rollouts yet"])
     return "\n".join([*lines, "", table(("AT", "VERSION", "OUTCOME", "RUN", "TRIGGER", "EVIDENCE", "REASON"), rows)])
+
+
+def age(created: str | None, now: datetime) -> str:
+    """kubectl's AGE: the largest unit or two (45s, 5m12s, 3h4m, 2d5h, 40d)."""
+    if not created:
+        return "-"
+    seconds = max(0, int((now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if days < 2:
+        return f"{hours}h"
+    if days < 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    return f"{days}d"
+
+
+def _pods(status: dict[str, Any]) -> str:
+    """Ready/desired serving pods over the versions that take traffic (stable and canary)."""
+    variants = [v for v in (status.get("stable"), status.get("canary")) if v]
+    if not variants:
+        return "-"
+    ready = sum(int(v.get("readyReplicas") or 0) for v in variants)
+    return f"{ready}/{sum(int(v.get('replicas') or 0) for v in variants)}"
+
+
+def _ready(status: dict[str, Any]) -> str:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return str(condition.get("status", "Unknown"))
+    return "-"
+
+
+def _analysis(status: dict[str, Any]) -> str:
+    verdict = (status.get("lastAnalysis") or {}).get("verdict")
+    if not verdict:
+        return "-"
+    counts = [f"{status[k]} {k[:-6]}" for k in ("failedChecks", "unknownChecks") if status.get(k)]
+    return f"{verdict} ({', '.join(counts)})" if counts and status.get("canary") else str(verdict)
+
+
+LIST_HEADER = ("NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "PODS", "READY", "ANALYSIS", "AGE")
+
+
+def model_deployment_row(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """One ModelDeployment as the values of `kubectl modelops list` (also its -o json)."""
+    meta, status = obj.get("metadata", {}), obj.get("status") or {}
+    canary = status.get("canary") or {}
+    return {
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "phase": status.get("phase") or "Unknown",
+        "stale": status.get("observedGeneration") != meta.get("generation"),
+        "stable": (status.get("stable") or {}).get("version"),
+        "canary": canary.get("version"),
+        "canaryWeight": int(status.get("canaryWeight") or 0) if canary else None,
+        "pods": _pods(status),
+        "ready": _ready(status),
+        "analysis": _analysis(status),
+        "age": age(meta.get("creationTimestamp"), now),
+    }
+
+
+def model_deployment_list(objs: Sequence[dict[str, Any]], now: datetime, *, all_namespaces: bool) -> str:
+    """`kubectl modelops list`: one line per ModelDeployment, the rollout's story in columns."""
+    rows = sorted((model_deployment_row(o, now) for o in objs), key=lambda r: (r["namespace"] or "", r["name"] or ""))
+    cells = [
+        (
+            *((r["namespace"],) if all_namespaces else ()),
+            r["name"],
+            r["phase"] + ("*" if r["stale"] else ""),
+            r["stable"] or "-",
+            r["canary"] or "-",
+            "-" if r["canaryWeight"] is None else f"{r['canaryWeight']}%",
+            r["pods"],
+            r["ready"],
+            r["analysis"],
+            r["age"],
+        )
+        for r in rows
+    ]
+    text = table((*(("NAMESPACE",) if all_namespaces else ()), *LIST_HEADER), cells)
+    if any(r["stale"] for r in rows):
+        text += "\n* the operator has not acted on the latest spec yet (observedGeneration behind)"
+    return text

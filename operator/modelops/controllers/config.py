@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from modelops.render.prometheusrule import RUNBOOKS
+
 
 @dataclass(frozen=True)
 class OperatorConfig:
@@ -18,6 +20,7 @@ class OperatorConfig:
     log_format: str = "text"
     log_level: str = "INFO"
     serving_image: str = "ghcr.io/modelops/modelops:0.1.0"
+    runbook_url: str = RUNBOOKS  # base of every alert's runbook_url: <runbook_url>/<AlertName>.md
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -34,6 +37,7 @@ class OperatorConfig:
             "log_format": env.get("MODELOPS_LOG_FORMAT", "text"),
             "log_level": env.get("MODELOPS_LOG_LEVEL", "INFO"),
             "serving_image": env.get("MODELOPS_SERVING_IMAGE", cls.serving_image),
+            "runbook_url": env.get("MODELOPS_RUNBOOK_URL") or RUNBOOKS,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)  # type: ignore[arg-type]

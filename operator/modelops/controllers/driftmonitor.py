@@ -237,6 +237,7 @@ async def reconcile(
     await p.write(report.status)
     post_events(kube, body, report.events, logger)
     _record(namespace, name, report, evaluated_now=ran)
+    metrics.set_drift_monitor(namespace, name, spec.model_deployment_ref.name)
     metrics.RECONCILES.labels(DRIFT_MONITOR.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(DRIFT_MONITOR.kind).observe(time.monotonic() - started)
     return delay

@@ -1,7 +1,8 @@
 """What every controller's reconcile pass starts with: the object's status, its spec admitted or refused.
 
 A spec the schema let through but the models refuse (a rule a schema cannot express, or a
-CRD older than the operator) becomes Accepted=False with a message naming the field, one
+CRD older than the operator) becomes Accepted=False and Stalled=True (reason InvalidSpec, Ready=False)
+with a message naming the field, one
 Warning event per generation, and nothing else happens. Status writes are merge patches of
 what changed only, so a pass that changes nothing writes nothing.
 """
@@ -15,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from modelops.api.conditions import Status as ConditionStatus
-from modelops.api.conditions import explain_validation, set_condition
+from modelops.api.conditions import Summary, explain_validation, set_condition, stalled, summarize
 from modelops.api.v1alpha1 import GROUP, VERSION
 from modelops.api.v1alpha1.common import Condition
 from modelops.controllers import metrics
@@ -71,6 +72,10 @@ class Pass(Generic[StatusT]):
             self.status.conditions, type_, status, reason, message, now=self.now, generation=self.generation
         )
 
+    def summarize(self, summary: Summary) -> None:
+        """Ready, Reconciling and Stalled (kstatus) from one summary: exactly one of them True."""
+        self.status.conditions = summarize(self.status.conditions, summary, now=self.now, generation=self.generation)
+
     async def admit(self, spec_model: type[SpecT]) -> SpecT | None:
         """The parsed spec (Accepted=True), or None after recording why it was refused."""
         labels = (self.kind, self.namespace, self.name)
@@ -79,6 +84,7 @@ class Pass(Generic[StatusT]):
         except ValidationError as error:
             message = explain_validation(error)
             self.condition("Accepted", "False", "InvalidSpec", message)
+            self.summarize(stalled("InvalidSpec", message))
             if self.raw_status.get("observedGeneration") != self.generation:
                 self.kube.event(self.body, "Warning", "InvalidSpec", message[:1000])
             self.status.observed_generation = self.generation

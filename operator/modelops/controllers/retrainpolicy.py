@@ -19,6 +19,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from modelops.api.conditions import stalled
 from modelops.api.v1alpha1 import (
     DRIFT_MONITOR,
     GROUP,
@@ -163,7 +164,8 @@ async def _publish(
         logger.info("baseline of %s published as ConfigMap %s", baseline.version, baseline.config_map)
 
 
-def _record(decision: RetrainDecision) -> None:
+def _record(namespace: str, name: str, decision: RetrainDecision) -> None:
+    metrics.count_policy_runs(namespace, name, [run.outcome for run in decision.finished])
     for run in [*decision.finished, *decision.skipped]:
         metrics.RETRAIN_RUNS.labels(run.trigger, run.outcome).inc()
     for run in decision.finished:
@@ -189,7 +191,7 @@ async def reconcile(
     md = await kube.get(API_VERSION, MODEL_DEPLOYMENT.kind, namespace, md_name)
     if md is None:
         message = f"ModelDeployment {md_name!r} does not exist in namespace {namespace!r}: no run can start"
-        p.condition("Ready", "False", "ModelDeploymentNotFound", message)
+        p.summarize(stalled("ModelDeploymentNotFound", message))
         await p.write(status)
         return BLOCKED_RETRY_SECONDS
     target = DeploymentView.model_validate(md)
@@ -223,7 +225,12 @@ async def reconcile(
         MODEL_DEPLOYMENT_WAKERS.wake((namespace, md_name))
     await _ensure_jobs(kube, decision, spec, meta, target=target, jobs=jobs, absent=absent)
     post_events(kube, body, decision.events, logger)
-    _record(decision)
+    _record(namespace, name, decision)
+    finished: dict[str, float] = {}
+    for run in new.runs:  # newest first; Skipped and Running runs have not ended
+        if run.finished is not None and run.outcome in ("Validated", "Rejected", "Failed"):
+            finished.setdefault(run.outcome, run.finished.timestamp())
+    metrics.set_retrain_finished(namespace, name, md_name, finished)
     metrics.RECONCILES.labels(RETRAIN_POLICY.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(RETRAIN_POLICY.kind).observe(time.monotonic() - started)
     if spec.triggers.burn_rate is not None:  # nothing wakes us when a burn starts: look every minute
@@ -231,7 +238,7 @@ async def reconcile(
     return decision.requeue_after
 
 
-SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log)
+SUPERVISOR = Supervisor(RETRAIN_POLICY.kind, reconcile, log, on_stop=lambda key: metrics.forget_policy(*key))
 
 
 @kopf.on.event(GROUP, VERSION, RETRAIN_POLICY.plural, id="retrain")

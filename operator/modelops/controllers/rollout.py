@@ -22,6 +22,7 @@ import kopf
 
 from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
+from modelops.api.conditions import summarize
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import (
     GROUP,
@@ -31,6 +32,7 @@ from modelops.api.v1alpha1 import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
 )
+from modelops.api.v1alpha1.common import Condition
 from modelops.api.v1alpha1.views import ObjectView, PolicyView
 from modelops.controllers import metrics
 from modelops.controllers.config import OperatorConfig
@@ -45,7 +47,10 @@ from modelops.prom.client import PrometheusClient
 from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
+from modelops.render.prometheusrule import RULE_API_VERSION, RULE_KIND, deployment_rule
 from modelops.render.serving import VersionPlan
+from modelops.rollout import alert_rules
+from modelops.rollout.health import deployment_summary
 from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, decide
 from modelops.rollout.reads import no_prometheus, reads
 from modelops.rollout.sync_problems import Reason, SyncProblem, carry, settle
@@ -54,8 +59,11 @@ from modelops.routers import ALL_ROUTE_KINDS, ROUTERS
 log = logging.getLogger("modelops.rollout")
 RESYNC_SECONDS = 600.0
 # kinds that come and go with versions and routers (Services and the PDB always exist)
-REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", *(kind for _, kind in ALL_ROUTE_KINDS)}
+REMOVABLE = {"Deployment", "HorizontalPodAutoscaler", RULE_KIND, *(kind for _, kind in ALL_ROUTE_KINDS)}
 ROUTE_KINDS = set(ALL_ROUTE_KINDS)  # (apiVersion, kind)
+# The AlertRules reason each object's last pass saw, so its Warning event is posted once even when the
+# next pass starts from a body that the watch has not yet updated with this pass's status.
+ALERT_RULES_SEEN: dict[tuple[str, str], str] = {}
 
 
 async def _observe(
@@ -129,24 +137,36 @@ async def _sync_children(
     desired: list[dict[str, Any]],
     observed: list[Child],
     logger: logging.LoggerAdapter[logging.Logger],
-) -> list[SyncProblem]:
-    """Apply what differs, delete what is no longer wanted; return problems for the Degraded condition."""
+    *,
+    alerts: alert_rules.AlertRulesOutcome,
+) -> tuple[list[SyncProblem], alert_rules.AlertRulesOutcome]:
+    """Apply what differs, delete what is no longer wanted; return problems for the Degraded condition, and
+    the PrometheusRule's outcome for the AlertRules condition (`alerts`: what it is when all goes well).
+
+    A PrometheusRule that cannot be applied is never a Degraded model: serving does not depend on it."""
     problems: list[SyncProblem] = []
     seen = {(c.api_version, c.kind, c.name): c for c in observed}
     for body in desired:
         k = child_key(body)
+        is_rule = (k[0], k[1]) == (RULE_API_VERSION, RULE_KIND)
         current = seen.get(k)
         if current is not None and current.applied_hash == body["metadata"]["annotations"][HASH_ANNOTATION]:
             continue
-        if current is None:  # not in our cache: make sure we are not about to take over someone's object
-            existing = await kube.get(k[0], k[1], owner.namespace, k[2])
-            if existing is not None and not ObjectView.model_validate(existing).metadata.owned_by(owner.uid):
-                message = f"{k[1]} {k[2]} exists and is not ours; leaving it alone"
-                problems.append(SyncProblem("ChildSyncFailed", message))
-                continue
         try:
+            if current is None:  # not in our cache: make sure we are not about to take over someone's object
+                existing = await kube.get(k[0], k[1], owner.namespace, k[2])
+                if existing is not None and not ObjectView.model_validate(existing).metadata.owned_by(owner.uid):
+                    message = f"{k[1]} {k[2]} exists and is not ours; leaving it alone"
+                    if is_rule:
+                        alerts = alert_rules.not_applied(message)
+                    else:
+                        problems.append(SyncProblem("ChildSyncFailed", message))
+                    continue
             await kube.apply(body)
         except KindNotInstalled as error:
+            if is_rule:
+                alerts = alert_rules.crd_missing(str(error))
+                continue
             reason: Reason = "RouteCRDMissing" if (k[0], k[1]) in ROUTE_KINDS else "ChildSyncFailed"
             problems.append(SyncProblem(reason, str(error)))
     wanted = {child_key(b) for b in desired}
@@ -155,7 +175,7 @@ async def _sync_children(
         if ident not in wanted and child.kind in REMOVABLE:
             logger.info("deleting %s %s (no longer rendered)", child.kind, child.name)
             await kube.delete(child.api_version, child.kind, owner.namespace, child.name)
-    return problems
+    return problems, alerts
 
 
 def _desired(
@@ -178,7 +198,18 @@ def _desired(
         split=status.canary is not None and not status.shadowing,
     )
     objects += router.objects(owner, spec, decision.canary_weight, decision.mirror_percent, status.canary is not None)
+    if spec.alerts.enabled:
+        shadow = status.canary.version if status.canary is not None and status.shadowing else None
+        objects.append(deployment_rule(owner, spec, runbooks=config.runbook_url, shadow=shadow))
     return [stamp(o) for o in objects]
+
+
+def _summarized(
+    conditions: list[Condition], status: ModelDeploymentStatus, target: Target, now: datetime, generation: int | None
+) -> list[Condition]:
+    """Ready/Reconciling/Stalled again once the Degraded condition knows about the children's sync."""
+    with_sync = status.model_copy(update={"conditions": conditions})
+    return summarize(conditions, deployment_summary(with_sync, target.version), now=now, generation=generation)
 
 
 async def reconcile(
@@ -206,7 +237,7 @@ async def reconcile(
     new = decision.status
     new.observed_generation = generation  # Accepted was set by admit(); decide() keeps it
     decided = list(new.conditions)
-    new.conditions = carry(previous, decided, generation)
+    new.conditions = _summarized(carry(previous, decided, generation), new, target, now, generation)
     router = ROUTERS[spec.traffic.router]
     if new.canary is not None:
         stable_ready = new.stable.ready_replicas if new.stable else 0
@@ -214,22 +245,47 @@ async def reconcile(
         metrics.CANARY_WEIGHT.labels(namespace, name).set(effective)
     else:
         metrics.CANARY_WEIGHT.labels(namespace, name).set(0)
+    metrics.count_outcomes(namespace, name, status.history, new.history)
     await p.write(new)  # state first: children follow from it
-    problems = await _sync_children(kube, owner, _desired(owner, spec, decision, config), observed, logger)
+    alerts = alert_rules.applied(name) if spec.alerts.enabled else alert_rules.disabled()
+    desired = _desired(owner, spec, decision, config)
+    problems, alerts = await _sync_children(kube, owner, desired, observed, logger, alerts=alerts)
     if problems:
         logger.warning("children: %s", "; ".join(p.message for p in problems))
-    new.conditions = settle(new.conditions, decided, problems, now=now, generation=generation)
-    await p.write(new)  # only a change of the Degraded condition, if any
-    post_events(kube, body, decision.events, logger)
+    settled = settle(new.conditions, decided, problems, now=now, generation=generation)
+    new.conditions = _summarized(settled, new, target, now, generation)
+    new.conditions, alert_events = alert_rules.settle_alert_rules(
+        new.conditions, alerts, now=now, generation=generation
+    )
+    seen = ALERT_RULES_SEEN.get((namespace, name))
+    ALERT_RULES_SEEN[(namespace, name)] = alerts.reason
+    alert_events = [e for e in alert_events if e.reason != seen]
+    await p.write(new)  # only a change of the Degraded or AlertRules condition, if any
+    post_events(kube, body, [*decision.events, *alert_events], logger)
     metrics.RECONCILES.labels(MODEL_DEPLOYMENT.kind, "ok").inc()
     metrics.RECONCILE_SECONDS.labels(MODEL_DEPLOYMENT.kind).observe(time.monotonic() - started)
     metrics.PHASE.labels(namespace, name).state(new.phase)
+    slo = spec.analysis.slo
+    objectives = {"availability": slo.availability.objective / 100}
+    if slo.latency is not None:
+        objectives["latency"] = slo.latency.objective / 100
+    metrics.set_deployment(
+        namespace,
+        name,
+        model=spec.model.name,
+        stable_version=new.stable.version if new.stable else "",
+        canary_version=new.canary.version if new.canary else "",
+        objectives=objectives,
+    )
     return decision.requeue_after or RESYNC_SECONDS
 
 
-SUPERVISOR = Supervisor(
-    MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=lambda key: metrics.forget_deployment(*key), wakers=WAKERS
-)
+def _forget(key: tuple[str, str]) -> None:
+    metrics.forget_deployment(*key)
+    ALERT_RULES_SEEN.pop(key, None)
+
+
+SUPERVISOR = Supervisor(MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=_forget, wakers=WAKERS)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout")

@@ -38,6 +38,7 @@ CHILD_KINDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("policy", "v1", "poddisruptionbudgets", "policy/v1", "PodDisruptionBudget"),
     ("gateway.networking.k8s.io", "v1", "httproutes", "gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("networking.istio.io", "v1", "virtualservices", "networking.istio.io/v1", "VirtualService"),
+    ("monitoring.coreos.com", "v1", "prometheusrules", "monitoring.coreos.com/v1", "PrometheusRule"),
 )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from modelops.api.v1alpha1 import GROUP, VERSION, KindInfo
@@ -57,3 +58,38 @@ class CustomResources:
         body = {"spec": spec_patch}
         obj = self._custom().patch_namespaced_custom_object(GROUP, VERSION, namespace, self.info.plural, name, body)
         return cast(dict[str, Any], obj)
+
+    def list(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of the kind in a namespace, or in all namespaces when `namespace` is None."""
+        custom, plural = self._custom(), self.info.plural
+        if namespace is None:
+            found = custom.list_cluster_custom_object(GROUP, VERSION, plural)
+        else:
+            found = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+        return cast(list[dict[str, Any]], cast(dict[str, Any], found).get("items") or [])
+
+    def watch(
+        self, namespace: str, name: str, *, resource_version: str | None, timeout_seconds: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, object) for one object, from `resource_version` on (None: start with its
+        current state as ADDED); ends after `timeout_seconds` (the server closes the watch).
+        A version too old to resume from (HTTP 410 Gone) ends it with one ("ERROR", {}): start
+        again from None."""
+        stream = watch.Watch().stream(
+            self._custom().list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            self.info.plural,
+            field_selector=f"metadata.name={name}",
+            resource_version=resource_version,
+            timeout_seconds=max(1, timeout_seconds),
+            allow_watch_bookmarks=False,
+        )
+        try:
+            for event in stream:
+                yield str(event["type"]), cast(dict[str, Any], event["object"])
+        except ApiException as error:
+            if error.status != 410:
+                raise
+            yield "ERROR", {}

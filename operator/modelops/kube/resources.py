@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -22,6 +23,10 @@ from prometheus_client import Counter
 from modelops.errors import ModelopsError
 
 FIELD_MANAGER = "modelops-operator"
+# A kind the cluster did not serve is not looked up again for this long: every miss makes the
+# dynamic client rediscover the whole API, and a PrometheusRule (or route) per object without its CRD
+# would rediscover on every pass of every object.
+MISSING_KIND_SECONDS = 60.0
 API_WRITES = Counter(
     "modelops_api_writes",
     "Write requests the operator sent to the Kubernetes API, by verb and kind (zero once a fleet has settled).",
@@ -48,6 +53,7 @@ class ClusterKube:
         self.field_manager = field_manager
         self._dynamic: DynamicClient | None = None
         self._lock = threading.Lock()
+        self._missing: dict[tuple[str, str], float] = {}  # (apiVersion, kind) -> when it was not served
         self.writes = 0  # apply/patch/delete calls sent, for the benchmark's writes-per-minute
 
     def _client(self) -> DynamicClient:
@@ -57,12 +63,20 @@ class ClusterKube:
             return self._dynamic
 
     def _resource(self, api_version: str, kind: str) -> Any:
+        why = f"{kind}.{api_version} is not served by this cluster (is its CRD installed?)"
+        with self._lock:
+            since = self._missing.get((api_version, kind))
+        if since is not None and time.monotonic() - since < MISSING_KIND_SECONDS:
+            raise KindNotInstalled(why)
         try:
-            return self._client().resources.get(api_version=api_version, kind=kind)
+            found = self._client().resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError as error:
-            raise KindNotInstalled(
-                f"{kind}.{api_version} is not served by this cluster (is its CRD installed?)"
-            ) from error
+            with self._lock:
+                self._missing[(api_version, kind)] = time.monotonic()
+            raise KindNotInstalled(why) from error
+        with self._lock:
+            self._missing.pop((api_version, kind), None)
+        return found
 
     def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(body["apiVersion"], body["kind"])

@@ -18,8 +18,24 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 
 from modelops.errors import ModelopsError
+
+RESULTS = ("ok", "unreachable", "refused", "error")
+REQUESTS = Counter(
+    "modelops_prometheus_requests_total",
+    "Requests to Prometheus by result: ok; unreachable (no answer, 429 or 5xx after every retry); refused "
+    "(401/403, or its credentials could not be read); error (Prometheus refused the query). Labelled by the "
+    "Prometheus base URL (without user info); every result is exported at 0 from the first client of a URL.",
+    ["prometheus", "result"],
+)
+
+
+def _shown(url: str) -> str:
+    """The base URL without user info, as a label value."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(userinfo=b"")) if parsed.userinfo else url
 
 
 class PrometheusError(ModelopsError, RuntimeError):
@@ -116,6 +132,9 @@ class PrometheusClient:
         self.retries = retries
         self.backoff = backoff
         self.queries = 0  # sent, for the benchmark's "queries per analysis interval"
+        self._label = _shown(self.url)
+        for result in RESULTS:
+            REQUESTS.labels(self._label, result)
 
     async def __aenter__(self) -> PrometheusClient:
         return self
@@ -127,6 +146,21 @@ class PrometheusClient:
         await self._client.aclose()
 
     async def _get(self, path: str, params: list[tuple[str, str]], query: str) -> Any:
+        try:
+            data = await self._send(path, params, query)
+        except (PrometheusAuthError, PrometheusCredentialsError):
+            REQUESTS.labels(self._label, "refused").inc()
+            raise
+        except PrometheusUnreachable:
+            REQUESTS.labels(self._label, "unreachable").inc()
+            raise
+        except PrometheusQueryError:
+            REQUESTS.labels(self._label, "error").inc()
+            raise
+        REQUESTS.labels(self._label, "ok").inc()
+        return data
+
+    async def _send(self, path: str, params: list[tuple[str, str]], query: str) -> Any:
         form: dict[str, str | list[str]] = {}
         for key, value in params:  # repeated keys (match[]) become lists
             existing = form.get(key)

@@ -39,12 +39,18 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def selector(metric: str, labels: Mapping[str, str] | None = None, *, regex: Mapping[str, str] | None = None) -> str:
-    """`metric{a="x",b=~"y.*"}` with every value escaped, so no value can change the query."""
+def selector(
+    metric: str,
+    labels: Mapping[str, str] | None = None,
+    *,
+    regex: Mapping[str, str] | None = None,
+    exclude: Mapping[str, str] | None = None,
+) -> str:
+    """`metric{a="x",b=~"y.*",c!="z"}` with every value escaped, so no value can change the query."""
     if not _LABEL_NAME.match(metric.replace(":", "_")):
         raise ValueError(f"invalid metric name {metric!r}")
     parts = []
-    for op, matchers in (("=", labels or {}), ("=~", regex or {})):
+    for op, matchers in (("=", labels or {}), ("=~", regex or {}), ("!=", exclude or {})):
         for name, value in matchers.items():
             if not _LABEL_NAME.match(name):
                 raise ValueError(f"invalid label name {name!r}")

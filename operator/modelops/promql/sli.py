@@ -39,19 +39,35 @@ class SLIQueries:
     total: str
 
 
-def availability(labels: Mapping[str, str], window: timedelta) -> SLIQueries:
+def availability(
+    labels: Mapping[str, str],
+    window: timedelta,
+    *,
+    regex: Mapping[str, str] | None = None,
+    exclude: Mapping[str, str] | None = None,
+) -> SLIQueries:
+    """`regex`, `exclude`: extra `=~` and `!=` matchers on every selector (the alert rules select the live
+    variants and leave out a candidate that is still a shadow)."""
     w = duration(window)
+    more = dict(regex or {})
     return SLIQueries(
-        bad=f"sum(increase({selector(REQUESTS, labels, regex={CODE: '5..'})}[{w}]))",
-        total=f"sum(increase({selector(REQUESTS, labels)}[{w}]))",
+        bad=f"sum(increase({selector(REQUESTS, labels, regex={**more, CODE: '5..'}, exclude=exclude)}[{w}]))",
+        total=f"sum(increase({selector(REQUESTS, labels, regex=more, exclude=exclude)}[{w}]))",
     )
 
 
-def latency(labels: Mapping[str, str], window: timedelta, le: str) -> SLIQueries:
+def latency(
+    labels: Mapping[str, str],
+    window: timedelta,
+    le: str,
+    *,
+    regex: Mapping[str, str] | None = None,
+    exclude: Mapping[str, str] | None = None,
+) -> SLIQueries:
     """`le` is the label value exactly as exposed (find it with `find_bucket`)."""
     w = duration(window)
-    below = selector(bucket(REQUEST_DURATION), {**labels, LE: le})
-    count = selector(bucket(REQUEST_DURATION), {**labels, LE: "+Inf"})
+    below = selector(bucket(REQUEST_DURATION), {**labels, LE: le}, regex=regex, exclude=exclude)
+    count = selector(bucket(REQUEST_DURATION), {**labels, LE: "+Inf"}, regex=regex, exclude=exclude)
     return SLIQueries(
         bad=f"sum(increase({count}[{w}])) - sum(increase({below}[{w}]))",
         total=f"sum(increase({count}[{w}]))",

@@ -297,7 +297,7 @@ def decide(
     keep = max(spec.history_limit - len(running), 0)
     kept = {id(r) for r in running} | {id(r) for r in ended[:keep]}
     new.runs = [r for r in new.runs if id(r) in kept]
-    set_conditions(new, [*signals.problems, *problems], now, generation)
+    set_conditions(spec, new, [*signals.problems, *problems], now, generation)
     waits = [RUNNING_POLL_SECONDS if running else IDLE_SECONDS]
     if new.next_scheduled is not None:
         waits.append(max((new.next_scheduled - now).total_seconds(), 1.0))

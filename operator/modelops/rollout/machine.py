@@ -37,7 +37,7 @@ from typing import Literal
 
 from modelops.analysis.checks import Analysis, Verdict
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
-from modelops.api.conditions import set_condition
+from modelops.api.conditions import set_condition, summarize
 from modelops.api.events import Event, EventType
 from modelops.api.names import MODEL_LABEL, VERSION_LABEL
 from modelops.api.v1alpha1.modeldeployment import (
@@ -50,6 +50,7 @@ from modelops.api.v1alpha1.modeldeployment import (
     RetiringVariant,
     VariantStatus,
 )
+from modelops.rollout.health import deployment_summary
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
 
@@ -187,7 +188,7 @@ def _maybe_start(t: _Tick) -> None:
     assert s.stable is not None
     if target.version == s.stable.version:
         s.blocked_version = None  # the spec went back to what runs: nothing is blocked any more
-        if s.phase == "Frozen":
+        if s.phase in {"Frozen", "RolledBack"}:  # nor rolled back: what the spec asks for serves
             s.phase = "Available"
         return
     if target.version == s.blocked_version:
@@ -205,6 +206,7 @@ def _maybe_start(t: _Tick) -> None:
         t.event("Normal", "BakeEnded", why)
         _retire(t, s.bake.previous)
         s.bake = None
+        s.phase = "Available"  # the bake is over; Progressing once the new rollout starts
     if t.router.rollout_waits_for_retiring and s.retiring:
         # e.g. the model's Service is about to select every version's pods: a retiring version must be gone first
         t.waiting_for = ", ".join(r.version for r in s.retiring)
@@ -670,12 +672,10 @@ def _message(t: _Tick) -> str:
 def _conditions(t: _Tick, generation: int | None) -> None:
     s = t.status
     assert s.stable is not None
-    ready = s.stable.ready_replicas >= 1
     progressing = s.canary is not None or s.phase == "Promoting"
     degraded = s.phase in {"Degraded", "RolledBack"}
     frozen = s.phase == "Frozen"
     table: list[tuple[str, bool, str, str]] = [
-        ("Ready", ready, "Serving" if ready else "NotReady", s.message if ready else f"no ready {s.stable.version}"),
         ("Progressing", progressing, s.phase, s.message if progressing else "no rollout in progress"),
         ("Degraded", degraded, s.phase if degraded else "Healthy", s.message if degraded else ""),
         ("Frozen", frozen, t.frozen_reason or "BudgetBurn" if frozen else "NotFrozen", s.message if frozen else ""),
@@ -685,4 +685,5 @@ def _conditions(t: _Tick, generation: int | None) -> None:
         conditions = set_condition(
             conditions, type_, "True" if true else "False", reason, message, now=t.now, generation=generation
         )
-    s.conditions = conditions
+    # Ready, Reconciling, Stalled (kstatus); the controller sets them again once children are synced
+    s.conditions = summarize(conditions, deployment_summary(s, t.target.version), now=t.now, generation=generation)

@@ -56,7 +56,11 @@ MODEL_DEPLOYMENT = KindInfo(
         Column("Weight", ".status.canaryWeight", "integer", "Percent of traffic to the canary"),
         Column("Step", ".status.currentStep", "integer", "Current rollout step"),
         Column("Analysis", ".status.lastAnalysis.verdict", description="Latest analysis verdict"),
-        Column("Ready", ".status.conditions[?(@.type=='Ready')].status", description="Ready condition"),
+        Column(
+            "Ready",
+            ".status.conditions[?(@.type=='Ready')].status",
+            description="The spec's version serves and nothing is in progress",
+        ),
         Column("Message", ".status.message", description="What is happening", priority=1),
         AGE,
     ),
@@ -78,6 +82,13 @@ DRIFT_MONITOR = KindInfo(
         Column("Worst", ".status.worstFeature", description="Feature drifting most"),
         Column("Data", ".status.conditions[?(@.type=='InsufficientData')].status", description="InsufficientData"),
         Column("Evaluated", ".status.lastEvaluated", "date", "Last evaluation"),
+        Column("Ready", ".status.conditions[?(@.type=='Ready')].status", description="The monitor evaluates"),
+        Column(
+            "Reason",
+            ".status.conditions[?(@.type=='Ready')].reason",
+            description="Why it is or is not Ready",
+            priority=1,
+        ),
         AGE,
     ),
 )
@@ -97,6 +108,17 @@ RETRAIN_POLICY = KindInfo(
         Column("Outcome", ".status.lastRun.outcome", description="How it ended"),
         Column("Validated", ".status.latestValidated.version", description="Newest validated version"),
         Column("Next", ".status.nextScheduled", "date", "Next scheduled run"),
+        Column(
+            "Ready",
+            ".status.conditions[?(@.type=='Ready')].status",
+            description="Every trigger can fire and no run is active",
+        ),
+        Column(
+            "Reason",
+            ".status.conditions[?(@.type=='Ready')].reason",
+            description="Why it is or is not Ready",
+            priority=1,
+        ),
         AGE,
     ),
 )

@@ -613,6 +613,71 @@ class FreezeSpec(ApiModel):
     )
 
 
+PROMETHEUS_LABEL_NAME = "^[a-zA-Z_][a-zA-Z0-9_]*$"
+_LABEL_NAMES_RULE = "self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))"
+MAX_ALERT_LABELS = 32
+
+
+class AlertsSpec(ApiModel):
+    """The alerts the operator installs for this model (see docs/alerting.md).
+
+    A PrometheusRule (monitoring.coreos.com/v1) named after the ModelDeployment, owned by it: recording
+    rules for each declared SLO and one `ModelopsErrorBudgetBurn` alert per window pair (1h/5m and
+    6h/30m page, 1d/2h and 3d/6h ticket, factors from slo.availability.window), over the live traffic
+    of every version (stable and canary, never a shadow). Needs the Prometheus Operator's CRD; without
+    it the AlertRules condition says so and nothing else changes.
+    """
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!has(self.labels) || {_LABEL_NAMES_RULE.replace('self.all', 'self.labels.all')}",
+                    "message": "alerts.labels: keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)",
+                    "fieldPath": ".labels",
+                },
+                {
+                    "rule": f"!has(self.annotations) || "
+                    f"{_LABEL_NAMES_RULE.replace('self.all', 'self.annotations.all')}",
+                    "message": "alerts.annotations: keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)",
+                    "fieldPath": ".annotations",
+                },
+            ]
+        }
+    }
+
+    enabled: bool = Field(
+        default=True,
+        description="Install the PrometheusRule; false removes it (opt out, e.g. when you write your own rules).",
+    )
+    labels: dict[str, Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=dict,
+        max_length=MAX_ALERT_LABELS,
+        description="Labels added to every alert, for routing in Alertmanager (e.g. team: fraud). They never "
+        "replace the alert's own labels (namespace, model, slo, severity, long_window, short_window).",
+    )
+    annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=MAX_ALERT_LABELS,
+        description="Annotations added to every alert; yours win over the operator's (summary, description, "
+        "runbook_url), e.g. your own runbook_url or a dashboard link.",
+    )
+    rule_labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict,
+        max_length=MAX_ALERT_LABELS,
+        description="Labels of the PrometheusRule object itself, e.g. the label a Prometheus Operator's "
+        "ruleSelector selects on (kube-prometheus-stack: release: <its release name>).",
+    )
+
+    @model_validator(mode="after")
+    def _label_names(self) -> AlertsSpec:
+        for field, keys in (("labels", self.labels), ("annotations", self.annotations)):
+            bad = [k for k in keys if not re.fullmatch(PROMETHEUS_LABEL_NAME, k)]
+            if bad:
+                raise ValueError(f"alerts.{field}: {', '.join(map(repr, bad))} not a Prometheus label name")
+        return self
+
+
 SHADOW_NEEDS_MESH = (
     "rollout.strategy shadow needs traffic.router gatewayAPI or istio: the replicas router has no mirroring, so "
     "shadow pods behind the model's Service would answer live traffic"
@@ -645,6 +710,9 @@ class ModelDeploymentSpec(ApiModel):
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="Checks that judge a new version.")
     freeze: FreezeSpec | None = Field(default=None, description="Deploy freeze on budget burn; null disables.")
     history_limit: int = Field(default=10, ge=1, le=100, description="Rollout history entries kept in status.")
+    alerts: AlertsSpec = Field(
+        default_factory=AlertsSpec, description="SLO burn-rate alerts installed as a PrometheusRule; opt out here."
+    )
 
     @model_validator(mode="after")
     def _shadow_needs_mesh(self) -> ModelDeploymentSpec:
