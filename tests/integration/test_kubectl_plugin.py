@@ -88,7 +88,14 @@ def test_list_in_a_namespace_and_across_all(cluster: Any, tmp_path: Path) -> Non
     objects.install_crds(cluster)
     for namespace in ("plugin-list-a", "plugin-list-b"):
         cluster.kubectl("create", "namespace", namespace, check=False)
-        cluster.kubectl("apply", "-n", namespace, "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
+        cluster.kubectl(
+            "apply",
+            "-n",
+            namespace,
+            "--server-side",
+            "-f",
+            str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml"),
+        )
     patch_status(
         cluster,
         "plugin-list-b",
@@ -135,7 +142,9 @@ def test_status_watch_prints_each_change_and_stops_on_ctrl_c(cluster: Any, tmp_p
     objects.install_crds(cluster)
     namespace = "plugin-watch"
     cluster.kubectl("create", "namespace", namespace, check=False)
-    cluster.kubectl("apply", "-n", namespace, "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
+    cluster.kubectl(
+        "apply", "-n", namespace, "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+    )
     patch_status(cluster, namespace, "fraud", {"phase": "Pending"})
     kubectl, env = plugin_env(cluster, tmp_path)
     command = [kubectl, "modelops", "-n", namespace, "status", "fraud", "--watch", "--timeout", "60s"]
@@ -181,7 +190,9 @@ def test_status_watch_stops_at_its_timeout(cluster: Any, tmp_path: Path) -> None
     objects.install_crds(cluster)
     namespace = "plugin-watch-timeout"
     cluster.kubectl("create", "namespace", namespace, check=False)
-    cluster.kubectl("apply", "-n", namespace, "--server-side", "-f", str(ROOT / "examples" / "quickstart.yaml"))
+    cluster.kubectl(
+        "apply", "-n", namespace, "--server-side", "-f", str(ROOT / "examples" / "quickstart" / "modeldeployment.yaml")
+    )
     kubectl, env = plugin_env(cluster, tmp_path)
     started = time.monotonic()
     done = subprocess.run(
