@@ -90,6 +90,10 @@ def test_the_quickstart_trains_waits_serves_and_answers(stack: Stack) -> None:
     assert claim["spec"]["storageClassName"] == STORAGE_CLASS  # the default class, filled in by the API server
     waiting = stack.wait("fraud", lambda s: "wait until" in (s.get("message") or ""), timeout=60)
     assert waiting["phase"] == "Pending" and waiting["message"].startswith(f"v1: 0/2 ready; its pods wait until {URI}")
+    conditions = {c["type"]: c for c in waiting["conditions"]}  # what `kubectl wait` and kstatus users see
+    for kind, status in (("Ready", "False"), ("Reconciling", "True"), ("Stalled", "False")):
+        assert conditions[kind]["status"] == status, conditions
+    assert conditions["Ready"]["reason"] == "Deploying" and URI in conditions["Ready"]["message"], conditions
     fetching = until(
         "both pods in their fetch init container, saying why",
         lambda: [p for p in stack.dataplane.pods() if p.version == "v1"],
