@@ -387,8 +387,13 @@ def test_retrain_policy_idle_running_failed_validated_suspended(stack: Stack, ju
 
 def test_committed_cases_pass(judge: Judge) -> None:
     """The layout under charts/modelops-operator/argocd, as `argocd-lua test` (Argo CD's test files) sees it."""
+    _assert_layout_passes(judge, LUA)
+
+
+def _assert_layout_passes(judge: Judge, root: Path) -> None:
+    """`argocd-lua test ROOT`: every case of Argo CD's test files under ROOT passes, and there are some."""
     result = subprocess.run(
-        [str(judge.binary), "test", str(LUA)],
+        [str(judge.binary), "test", str(root)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -442,12 +447,4 @@ def test_the_chart_snippet_carries_the_same_scripts(judge: Judge, tmp_path: Path
         for definition in parsed["definitions"]:
             (target / "actions" / definition["name"]).mkdir()
             (target / "actions" / definition["name"] / "action.lua").write_text(definition["action.lua"])
-    result = subprocess.run(
-        [str(judge.binary), "test", str(rebuilt)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "ARGOCD_LUA_NOW": PINNED_NOW},
-        check=False,
-    )
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr)
+    _assert_layout_passes(judge, rebuilt)

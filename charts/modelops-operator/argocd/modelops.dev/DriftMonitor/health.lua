@@ -1,4 +1,5 @@
 -- Argo CD health of a DriftMonitor (modelops.dev/v1alpha1): Degraded while the model drifts.
+-- condition() and said() repeat in each kind's script: Argo CD runs every script alone (no require).
 local hs = {}
 local function condition(conditions, kind)
   if conditions == nil then return nil end

@@ -1,4 +1,5 @@
 -- Argo CD health of a ModelDeployment (modelops.dev/v1alpha1).
+-- condition() and said() repeat in each kind's script: Argo CD runs every script alone (no require).
 -- Runs in Argo CD's Lua VM without the string and math libraries (argocd-cm customizations).
 local hs = {}
 local function condition(conditions, kind)
