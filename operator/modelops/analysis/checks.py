@@ -19,7 +19,7 @@ one-line reason, so a person on call sees why without opening Prometheus.
   neither version's server exports the refusal counter (a check that cannot apply to these
   servers), which counts as neither a pass nor Unknown.
 - Prediction drift: canary predictions vs stable predictions with the DriftMonitor's
-  statistics (chi-square homogeneity + PSI floor).
+  statistics (chi-square homogeneity + a floor on the PSI less its sampling noise).
 - Custom: a value from a PromQL template within a threshold range.
 Fewer than `min_requests` per variant is Unknown for every check.
 """
@@ -405,12 +405,13 @@ def prediction_drift(
     query: str,
     mismatch: str | None = None,
 ) -> CheckResult:
-    """Canary predictions vs stable predictions: Fail when homogeneity is rejected AND PSI > max.
+    """Canary predictions vs stable predictions: Fail when homogeneity is rejected AND the PSI, less
+    its sampling noise, is above max (DriftMonitor's rule: see drift_stats.psi_noise).
 
     `mismatch` (from common_buckets) makes it Unknown: buckets that differ cannot be compared.
     """
     name = "prediction-drift"
-    threshold = f"PSI <= {max_psi:g} or p >= {alpha:g}"
+    threshold = f"PSI less its noise <= {max_psi:g} or p >= {alpha:g}"
     if mismatch is not None:
         return _unknown(name, threshold, query, mismatch)
     missing = _too_few(
@@ -420,9 +421,9 @@ def prediction_drift(
         return missing
     assert canary is not None and stable is not None
     result = drift_stats.compare(np.asarray([stable], dtype=float), np.asarray([canary], dtype=float))
-    psi, p = float(result.psi[0]), float(result.p_value[0])
-    drifted = p < alpha and psi > max_psi
-    reason = f"PSI {psi:.3f}, chi-square p={p:.3g} over {result.dof[0]:.0f} dof"
+    psi, effect, p = float(result.psi[0]), float(result.psi_debiased[0]), float(result.p_value[0])
+    drifted = p < alpha and effect > max_psi
+    reason = f"PSI {psi:.3f} ({effect:.3f} less its sampling noise), chi-square p={p:.3g} over {result.dof[0]:.0f} dof"
     samples = round(float(result.n_current[0]))
     return CheckResult(name, Verdict.FAIL if drifted else Verdict.PASS, psi, threshold, samples, query, reason)
 

@@ -14,9 +14,10 @@ How a feature is judged (see docs/drift.md):
   by their combined count, so the adjacent merging pools the rare ones together; categories
   the reference never saw share one bin of their own instead of hiding in `__other__`.
 - p-values are corrected across every tested feature (Benjamini-Hochberg by default), and
-  a feature drifts only when its adjusted p-value is below alpha AND its PSI reaches the
-  effect floor: significance alone flags negligible shifts once traffic is large, PSI alone
-  fires on noise when traffic is small.
+  a feature drifts only when its adjusted p-value is below alpha AND its PSI, less the
+  sampling noise a PSI carries ((buckets - 1)(1/n + 1/N)), reaches the effect floor:
+  significance alone flags negligible shifts once traffic is large, and a floor on the raw
+  sample PSI fires on noise when traffic is small.
 - Fewer than `min_samples` current observations: InsufficientData, neither drifted nor
   clean, and left out of the drift share. Bad input (edges that do not match the
   reference, a feature missing, a malformed entry) is an error on that feature alone.
@@ -840,7 +841,10 @@ def _tested(
     n_cur, n_ref, psi = column("n_current"), column("n_reference"), column("psi")
     testable = (n_ref > 0) & (n_cur >= settings.min_samples)
     adjusted = drift_stats.correct(np.where(testable, column("p_value"), np.nan), settings.correction)
-    drifted = testable & (adjusted < settings.alpha) & (psi >= settings.psi_floor)
+    # the floor is an effect size: it is compared with the PSI less its sampling noise, not with the
+    # sample PSI, whose noise would flag sub-floor effects at low traffic and fewer of them as traffic grows
+    effect = column("psi_debiased")
+    drifted = testable & (adjusted < settings.alpha) & (effect >= settings.psi_floor)
     samples_column, reference_column = np.rint(n_cur).astype(int), np.rint(n_ref).astype(int)
     samples, reference_samples = samples_column.tolist(), reference_column.tolist()
     for i in np.flatnonzero(~testable).tolist():

@@ -13,6 +13,12 @@ merged away).
   asymptotic Kolmogorov p-value on n1*n2/(n1+n2) (conservative for binned data).
 - psi, js (Jensen-Shannon distance, base 2), wasserstein (binned, in the units of the
   edges): severity figures, not tests; they do not shrink with traffic.
+- psi_debiased: the sample PSI less its sampling noise, the effect size that drift decisions
+  compare with a floor. A sample PSI overstates the population's by about (k-1)(1/n1 + 1/n2)
+  (k non-empty buckets: n1 n2/(n1+n2) PSI is asymptotically chi-square with k-1 dof under no
+  change), so a floor on the raw figure fires on noise at low traffic and lets a sub-floor
+  effect through less and less as traffic grows; the debiased figure converges to the
+  population PSI from both sides.
 - corrected p-values across features: Benjamini-Hochberg (default) or Bonferroni.
 """
 
@@ -44,6 +50,7 @@ class TwoSample:
     p_value: Array
     ks: Array
     psi: Array
+    psi_debiased: Array
     js: Array
     wasserstein: Array
 
@@ -121,11 +128,12 @@ def chi2_homogeneity(reference: Array, current: Array) -> tuple[Array, Array, Ar
     For two samples the statistic is sum_j (r_j n_c - c_j n_r)^2 / ((r_j + c_j) n_r n_c),
     the textbook sum over both rows of (observed - expected)^2 / expected, in fewer passes.
     """
-    return _chi2(reference, current, reference.sum(axis=1), current.sum(axis=1))
+    n_ref, n_cur = reference.sum(axis=1), current.sum(axis=1)
+    return _chi2(*_merge(reference, current, n_ref, n_cur), n_ref, n_cur)
 
 
-def _chi2(reference: Array, current: Array, n_ref: Array, n_cur: Array) -> tuple[Array, Array, Array]:
-    ref, cur = _merge(reference, current, n_ref, n_cur)  # merging keeps each row's totals
+def _chi2(ref: Array, cur: Array, n_ref: Array, n_cur: Array) -> tuple[Array, Array, Array]:
+    """The test on an already merged table (merging keeps each row's totals)."""
     columns = ref + cur
     used = columns > 0
     gap = ref * n_cur[:, None]
@@ -168,6 +176,25 @@ def _psi(r: Array, c: Array, log_r: Array, log_c: Array) -> Array:
     ratio = np.maximum(log_c, LOG_PSI_EPSILON)
     ratio -= np.maximum(log_r, LOG_PSI_EPSILON)
     return np.asarray(np.einsum("ij,ij->i", difference, ratio), dtype=np.float64)
+
+
+def psi_noise(dof: Array, n_ref: Array, n_cur: Array) -> Array:
+    """Expected sample PSI of two samples of one distribution: dof (1/n1 + 1/n2), dof = buckets - 1.
+
+    n1 n2/(n1+n2) PSI (the J-divergence statistic) is asymptotically chi-square with dof degrees
+    of freedom under no change, like the chi-square statistic; with a change the same term is
+    the leading bias of the plug-in PSI. The asymptotics need populated buckets, so it is used
+    on the buckets merged for the chi-square test (each expects 5 in the smaller sample).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(dof * (1.0 / n_ref + 1.0 / n_cur), dtype=np.float64)
+
+
+def _merged_psi(ref: Array, cur: Array, n_ref: Array, n_cur: Array) -> Array:
+    """PSI on the merged table: an empty bucket's PSI term at its epsilon floor (ln(r / 1e-4)
+    per unit of share) is what a sparse window adds beyond the asymptotic noise."""
+    r, c = _proportions(ref, n_ref), _proportions(cur, n_cur)
+    return _psi(r, c, _logs(r), _logs(c))
 
 
 def _js_distance(r: Array, c: Array, log_r: Array, log_c: Array) -> Array:
@@ -233,7 +260,8 @@ def compare(reference: Array, current: Array, edges: Array | None = None) -> Two
         np.rint(counts, out=counts)
         np.maximum(counts, 0.0, out=counts)
     n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
-    statistic, dof, p = _chi2(ref, cur, n_ref, n_cur)
+    merged_ref, merged_cur = _merge(ref, cur, n_ref, n_cur)
+    statistic, dof, p = _chi2(merged_ref, merged_cur, n_ref, n_cur)
     r, c = _proportions(ref, n_ref), _proportions(cur, n_cur)
     gap = np.subtract(r, c)
     np.cumsum(gap, axis=1, out=gap)
@@ -242,6 +270,11 @@ def compare(reference: Array, current: Array, edges: Array | None = None) -> Two
     w = _wasserstein(gap, edges) if edges is not None else np.full(features, np.nan)
     empty = (n_ref == 0) | (n_cur == 0)
     log_r, log_c = _logs(r), _logs(c)
+    psi = _psi(r, c, log_r, log_c)
+    # the effect size on the test's merged buckets (the same as psi unless a window is sparse), less
+    # its noise; clamped at 0: PSI is never negative, and a floor of 0 then means "significance alone"
+    merged_psi = psi if merged_ref is ref else _merged_psi(merged_ref, merged_cur, n_ref, n_cur)
+    debiased = np.maximum(merged_psi - psi_noise(dof, n_ref, n_cur), 0.0)
     return TwoSample(
         n_reference=n_ref,
         n_current=n_cur,
@@ -249,7 +282,8 @@ def compare(reference: Array, current: Array, edges: Array | None = None) -> Two
         dof=dof,
         p_value=p,
         ks=gap.max(axis=1),  # the largest gap between the cumulative distributions; NaN for an empty sample
-        psi=_psi(r, c, log_r, log_c),
+        psi=psi,
+        psi_debiased=np.where(empty, np.nan, debiased),
         js=_js_distance(r, c, log_r, log_c),
         wasserstein=np.where(empty, np.nan, w),
     )
