@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from scipy import stats
+from scipy import special, stats
 from scipy.spatial import distance
 
 from modelops.analysis.drift_stats import compare, correct, merge_buckets
@@ -165,3 +165,61 @@ def test_ks_p_value_is_the_kolmogorov_tail_on_the_effective_sample_size(a: np.nd
         assert result.ks[i] == pytest.approx(gap, abs=1e-12)
         expected = stats.kstwobign.sf(np.sqrt(n1 * n2 / (n1 + n2)) * gap)
         assert result.ks_p_value[i] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+# ---- the PSI less its sampling noise (issue 17) --------------------------------------------
+
+
+def normal_buckets(buckets: int, shift: float = 0.0, spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket probabilities of N(0, 1) and of N(shift, spread^2) on N(0, 1)'s equal-frequency buckets."""
+    edges = stats.norm.ppf(np.arange(1, buckets) / buckets)
+    reference = np.diff(np.r_[0.0, stats.norm.cdf(edges), 1.0])
+    current = np.diff(np.r_[0.0, stats.norm.cdf((edges - shift) / spread), 1.0])
+    return reference, current
+
+
+def population_psi(p: np.ndarray, q: np.ndarray) -> float:
+    return float(np.sum(special.rel_entr(p, q) + special.rel_entr(q, p)))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.floats(0.0, 0.6),
+    st.floats(0.8, 1.3),
+    st.sampled_from([300, 1000, 3000]),
+    st.sampled_from([12, 20]),
+    st.integers(0, 2**32 - 1),
+)
+def test_debiased_psi_is_about_the_population_psi(
+    shift: float, spread: float, n: int, buckets: int, seed: int
+) -> None:
+    """Averaged over 300 windows, PSI less its noise is near the population PSI (scipy's rel_entr on the
+    bucket probabilities), while the sample PSI sits above it by about (buckets - 1)(1/n + 1/N)."""
+    rng = np.random.default_rng(seed)
+    p, q = normal_buckets(buckets, shift, spread)
+    truth = population_psi(q, p)
+    reference, current = rng.multinomial(10_000, p, size=300), rng.multinomial(n, q, size=300)
+    result = compare(reference, current)
+    noise = (buckets - 1) * (1 / n + 1 / 10_000)
+    clamp = 0.006 if truth < 0.02 else 0.0  # max(estimate, 0) lifts the mean of an estimate of ~0
+    assert result.psi_debiased.mean() == pytest.approx(truth, abs=0.15 * noise + 0.05 * truth + 0.002 + clamp)
+    assert result.psi.mean() - truth == pytest.approx(noise, abs=0.3 * noise + 0.05 * truth + 0.002)
+
+
+def test_debiased_psi_uses_the_tests_merged_buckets() -> None:
+    """A sparse window is judged on the buckets the chi-square test merged (dof + 1 of them): an empty
+    bucket's PSI term at its epsilon floor is not an effect."""
+    reference = np.array([[500.0] * 20])
+    current = np.array([[2.0, 0.0, 1.0, 0.0] * 5])  # 15 observations, 10 empty buckets
+    result = compare(reference, current)
+    mr, mc = merge_buckets(reference, current)
+    used = (mr + mc)[0] > 0
+    merged = compare(mr[:, used], mc[:, used])
+    assert result.dof[0] == used.sum() - 1 < 19 and result.psi[0] > 1.0  # the raw PSI is the empty buckets'
+    expected = max(merged.psi[0] - result.dof[0] * (1 / 15 + 1 / 10_000), 0.0)
+    assert result.psi_debiased[0] == pytest.approx(expected) and result.psi_debiased[0] < 0.1
+
+
+def test_debiased_psi_is_zero_for_identical_and_nan_for_empty_samples() -> None:
+    result = compare(np.array([[10.0, 20.0, 30.0], [5.0, 5.0, 0.0]]), np.array([[10.0, 20.0, 30.0], [0.0, 0.0, 0.0]]))
+    assert result.psi_debiased[0] == 0.0 and np.isnan(result.psi_debiased[1])
