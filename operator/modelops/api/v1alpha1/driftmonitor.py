@@ -75,7 +75,14 @@ class ReferenceSource(ApiModel):
 class EffectFloor(ApiModel):
     """Smallest drift that matters, whatever the p-value says."""
 
-    psi: float = Field(default=0.1, ge=0, description="Population stability index a drifting feature must reach.")
+    psi: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "Population stability index a drifting feature must reach, after its sampling noise "
+            "(buckets - 1)(1/n + 1/N) is taken off."
+        ),
+    )
 
 
 class DriftMonitorSpec(ApiModel):
@@ -125,7 +132,7 @@ class FeatureDrift(ApiModel):
     js: float | None = Field(default=None, description="Jensen-Shannon distance.")
     wasserstein: float | None = Field(default=None, description="Binned Wasserstein distance.")
     samples: int = Field(default=0, description="Observations in the window.")
-    drifted: bool = Field(default=False, description="Adjusted p < alpha and PSI >= the effect floor.")
+    drifted: bool = Field(default=False, description="Adjusted p < alpha and PSI less its sampling noise >= the effect floor.")
     insufficient_data: bool = Field(default=False, description="Fewer than minSamples observations.")
     error: str | None = Field(default=None, description="Why the feature could not be evaluated.")
 

@@ -478,7 +478,9 @@ class PredictionDrift(ApiModel):
     """Compare canary predictions with stable predictions."""
 
     enabled: bool = Field(default=True, description="Run the prediction drift check.")
-    max_psi: float = Field(default=0.1, gt=0, description="Largest PSI between canary and stable predictions.")
+    max_psi: float = Field(
+        default=0.1, gt=0, description="Largest PSI between canary and stable predictions, less its sampling noise."
+    )
     alpha: float = Field(default=0.01, gt=0, lt=1, description="Significance level of the homogeneity test.")
 
 
