@@ -5,8 +5,9 @@
 
 One seeded run. Every repetition draws its own reference (10,000 values from N(0, 1)) and
 turns it into a 12-bucket baseline with the trainer's code (edges at reference quantiles, without
-the tail edges, whose effect bench/drift_power.py measures; Prometheus `le` counts). For each window size n (30, 100, 1,000, 10,000) and each shift
-(mean +0, 0.05, 0.1, 0.2, 0.5 sd; sd x1.1, x1.25) it draws a current window and counts
+the tail edges, whose effect bench/drift_power.py measures; Prometheus `le` counts). For each
+window size n (30, 100, 1,000, 10,000) and each shift (mean +0, 0.05, 0.1, 0.2, 0.5 sd;
+sd x1.1, x1.25) it draws a current window and counts
 it on the reference's edges. All repetitions of one cell go through `drift.evaluate` at
 once (one feature per repetition, no multiple-testing correction, minSamples 1, so every
 n is tested), and the per-feature rates are:

@@ -144,7 +144,10 @@ def decisions(edges: list[list[float]], references: list[list[int]], currents: l
     significant = np.array([f.p_value is not None and f.p_value < ALPHA for f in ordered])
     psi = np.array([f.psi or 0.0 for f in ordered])
     buckets = np.array(
-        [np.count_nonzero(np.add(r, trainer.bucket_counts(v, e)) > 0) for r, e, v in zip(references, edges, currents)],
+        [
+            np.count_nonzero(np.add(r, trainer.bucket_counts(v, e)) > 0)
+            for r, e, v in zip(references, edges, currents, strict=True)
+        ],
         dtype=np.float64,
     )
     n_ref = np.array([float(sum(r)) for r in references])

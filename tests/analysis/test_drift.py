@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -268,7 +269,7 @@ def test_detection_of_an_effect_above_the_floor_grows_with_traffic(shift: float,
     traffic never detects it less (up to the error of 400 draws), and from 3,000 observations always."""
     rng = np.random.default_rng(seed)
     rates = [drift_rate(rng, n, shift) for n in (200, 500, 1_000, 3_000)]
-    assert all(later >= earlier - 0.05 for earlier, later in zip(rates, rates[1:]))
+    assert all(later >= earlier - 0.05 for earlier, later in pairwise(rates))
     assert rates[-1] >= 0.99
 
 

@@ -190,9 +190,7 @@ def population_psi(p: np.ndarray, q: np.ndarray) -> float:
     st.sampled_from([12, 20]),
     st.integers(0, 2**32 - 1),
 )
-def test_debiased_psi_is_about_the_population_psi(
-    shift: float, spread: float, n: int, buckets: int, seed: int
-) -> None:
+def test_debiased_psi_is_about_the_population_psi(shift: float, spread: float, n: int, buckets: int, seed: int) -> None:
     """Averaged over 300 windows, PSI less its noise is near the population PSI (scipy's rel_entr on the
     bucket probabilities), while the sample PSI sits above it by about (buckets - 1)(1/n + 1/N)."""
     rng = np.random.default_rng(seed)

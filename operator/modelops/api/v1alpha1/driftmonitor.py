@@ -132,7 +132,9 @@ class FeatureDrift(ApiModel):
     js: float | None = Field(default=None, description="Jensen-Shannon distance.")
     wasserstein: float | None = Field(default=None, description="Binned Wasserstein distance.")
     samples: int = Field(default=0, description="Observations in the window.")
-    drifted: bool = Field(default=False, description="Adjusted p < alpha and PSI less its sampling noise >= the effect floor.")
+    drifted: bool = Field(
+        default=False, description="Adjusted p < alpha and PSI less its sampling noise >= the effect floor."
+    )
     insufficient_data: bool = Field(default=False, description="Fewer than minSamples observations.")
     error: str | None = Field(default=None, description="Why the feature could not be evaluated.")
 
