@@ -22,6 +22,7 @@ from typing import Any
 
 from modelops.analysis.drift import PREDICTION, Categories, Histogram, Observations
 from modelops.api.v1alpha1.baseline import MAX_CATEGORIES, MAX_EDGES, MAX_FEATURES
+from modelops.errors import ModelopsError
 
 # Counts are float64 in the statistics: every integer up to 2**53 is exact there, and a feature's
 # total (at most 101 bins of 2**53) stays far below int64's 2**63, where `samples` used to wrap.
@@ -39,7 +40,7 @@ MAX_ERRORS_NAMED = 5
 _SHOWN = 24  # characters of an unreadable number quoted in a message
 
 
-class DocumentError(ValueError):
+class DocumentError(ModelopsError, ValueError):
     """The whole document cannot be read (as opposed to one feature's error)."""
 
 
@@ -71,8 +72,8 @@ class _Reader:
         self.numbers += 1
         if self.numbers > MAX_NUMBERS:
             raise DocumentError(
-                f"more than {MAX_NUMBERS} numbers, more than {MAX_FEATURES} features within the limits "
-                f"({MAX_EDGES} edges, {MAX_CATEGORIES} categories) can hold"
+                f"more than {MAX_NUMBERS} numbers: more than {MAX_FEATURES} features (the limit) of at most "
+                f"{MAX_EDGES} edges or {MAX_CATEGORIES} categories hold"
             )
 
     def integer(self, text: str) -> int | _Unreadable:
@@ -91,7 +92,9 @@ class _Reader:
     def object(self, pairs: list[tuple[str, Any]]) -> _Object:
         self.objects += 1
         if self.objects > MAX_OBJECTS:
-            raise DocumentError(f"more than {MAX_OBJECTS} JSON objects, more than {MAX_FEATURES} features need")
+            raise DocumentError(
+                f"more than {MAX_OBJECTS} JSON objects: more than {MAX_FEATURES} features (the limit) need"
+            )
         out = _Object(pairs)
         if len(out) != len(pairs):
             out.duplicates = tuple(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
