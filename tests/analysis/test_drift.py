@@ -549,27 +549,6 @@ def test_from_prometheus_reports_each_feature_on_its_own() -> None:
     assert result["gone"].error == "the feature is missing from the current data"
 
 
-def test_from_document_is_lenient_per_feature() -> None:
-    doc = {
-        "features": [
-            {"name": "ok", "edges": [1, 2], "counts": [1.5, 2, 3]},
-            {"name": "words", "edges": ["a"], "counts": [1, 2]},
-            {"name": "kind", "type": "ordinal"},
-        ],
-        "predictions": {"type": "categorical", "categories": {"yes": 3, "no": 4}},
-    }
-    obs = Observations.from_document(doc)
-    assert obs.numeric["ok"].counts.tolist() == [1.5, 2, 3] and obs.predictions == {"yes": 3.0, "no": 4.0}
-    assert obs.errors == {
-        "words": "malformed entry: 'a' is not a number",
-        "kind": "malformed entry: unknown type 'ordinal' (numeric or categorical)",
-    }
-    with pytest.raises(ValueError, match="JSON object"):
-        Observations.from_document([1, 2])
-    with pytest.raises(ValueError, match=r"features\[0\] has no name"):
-        Observations.from_document({"features": [{"edges": []}]})
-
-
 def test_live_buckets_on_the_reference_edges_give_the_same_results_as_copies() -> None:
     """from_prometheus reuses the reference's edge arrays, which lets evaluate skip comparing them."""
     baseline = trained(5_000)

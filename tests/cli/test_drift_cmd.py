@@ -117,14 +117,16 @@ def test_too_few_samples_exits_3(files: dict[str, Path], capsys: pytest.CaptureF
     assert drift(files, "few", "--min-samples", "20") == 0
 
 
-def test_bad_features_are_reported_and_the_rest_judged(
+def test_bad_features_are_reported_the_rest_judged_and_the_exit_code_says_so(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert drift(files, "broken") == 0
+    assert drift(files, "broken") == 4  # a clean verdict on part of the features is not "clean"
     out = capsys.readouterr().out
     assert "error: buckets do not match the reference edges: missing le" in out
     assert "error: the feature is missing from the current data" in out
     assert out.splitlines()[-1].startswith("0 of 8 tested features drifted") and ", 2 with errors:" in out
+    assert drift(files, "broken", "--allow-errors") == 0  # the verdict on the rest, errors still listed
+    assert "error: the feature is missing from the current data" in capsys.readouterr().out
 
 
 def test_unusable_input_exits_2(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,3 +147,113 @@ def test_unusable_input_exits_2(files: dict[str, Path], tmp_path: Path, capsys: 
     with pytest.raises(SystemExit) as exit_info:
         drift(files, "same", "--alpha", "1.5")
     assert exit_info.value.code == 2
+
+
+def write(tmp_path: Path, name: str, document: Any) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return path
+
+
+def evaluate_json(
+    reference: Path, current: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, dict[str, Any]]:
+    code = main(["drift", "evaluate", "--reference", str(reference), "--current", str(current), "-o", "json", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def errors_of(document: dict[str, Any]) -> dict[str, str]:
+    return {e["feature"]: e["error"] for e in document["errors"]}
+
+
+@pytest.mark.parametrize("side", ["reference", "current"])
+def test_a_negative_count_is_that_features_error_never_drift(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], side: str
+) -> None:
+    """Before: -190 was clamped to 0 and made a clean feature DRIFTED (PSI 0.57), exit 0."""
+    doc = json.loads(files[side if side == "reference" else "same"].read_text())
+    feature = doc["features"][0]
+    feature["counts"][3] = -190
+    bad = write(tmp_path, side, doc)
+    reference, current = (bad, files["same"]) if side == "reference" else (files["reference"], bad)
+    code, out = evaluate_json(reference, current, capsys)
+    assert code == 4
+    name, le = feature["name"], feature["edges"][3]
+    assert errors_of(out) == {
+        name: (f"{side + ': ' if side == 'reference' else ''}malformed entry: counts[3] (le {le:g}) = -190 is negative")
+    }
+    assert out["tested"] == 9 and out["driftedFeatures"] == 0 and out["drifted"] is False
+    assert all(f["samples"] >= 0 for f in out["features"])
+
+
+def test_a_feature_listed_twice_is_an_error_not_its_last_copy(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: the heavily shifted first copy was ignored and the last one judged: exit 0."""
+    doc = json.loads(files["same"].read_text())
+    first = dict(doc["features"][0])
+    first["counts"] = [0] * (len(first["counts"]) - 1) + [sum(first["counts"])]
+    doc["features"].insert(0, first)
+    code, out = evaluate_json(files["reference"], write(tmp_path, "twice", doc), capsys)
+    assert code == 4
+    assert errors_of(out) == {first["name"]: "malformed entry: listed 2 times (features[0], features[1])"}
+    assert out["tested"] == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"), [("1e300", "1e+300"), ("1e999", "1e999"), ("NaN", "NaN"), ("-Infinity", "-Infinity")]
+)
+def test_overflowing_and_non_finite_counts_are_errors_naming_the_bucket(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, shown: str
+) -> None:
+    """Before: 1e300 came out as `samples: -9223372036854775808`; 1e999 as an error naming no bucket."""
+    doc = json.loads(files["same"].read_text())
+    feature = doc["features"][0]
+    feature["counts"][0] = "COUNT"
+    current = write(tmp_path, "big", json.dumps(doc).replace('"COUNT"', text))
+    code, out = evaluate_json(files["reference"], current, capsys)
+    assert code == 4
+    error = errors_of(out)[feature["name"]]
+    assert error.startswith(f"malformed entry: counts[0] (le {feature['edges'][0]:g}) = {shown} ")
+    assert all(f["samples"] >= 0 for f in out["features"]) and out["tested"] == 9
+
+
+def test_nothing_valid_exits_2_and_lists_every_error(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads(files["same"].read_text())
+    for f in doc["features"]:
+        f["counts" if f.get("type", "numeric") == "numeric" else "categories"] = "lost"
+    doc["predictions"]["counts"][0] = -1
+    code, out = evaluate_json(files["reference"], write(tmp_path, "ruined", doc), capsys, "--allow-errors")
+    assert code == 2 and out["tested"] == 0 and len(out["errors"]) == 10
+
+
+def test_more_features_than_the_limit_is_refused_with_the_numbers(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: 70,000 features (a 97 MB file) were read and evaluated at 463 MB peak RSS, exit 0."""
+    many = {"features": [{"name": f"f{i}", "edges": [0.5], "counts": [1, 1]} for i in range(1001)]}
+    assert drift({**files, "many": write(tmp_path, "many", many)}, "many") == 2
+    assert "has 1001 features, more than the limit of 1000" in capsys.readouterr().err
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tracemalloc
+
+    from modelops.analysis.drift_documents import MAX_FILE_BYTES
+
+    huge = tmp_path / "huge.json"
+    with huge.open("w") as out:
+        out.write('{"features": [' + ",".join(["0"] * (MAX_FILE_BYTES // 2 + 1)) + "]}")
+    tracemalloc.start()
+    try:
+        code = main(["drift", "evaluate", "--reference", str(huge), "--current", str(files["same"])])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2
+    assert f"more than the limit of {MAX_FILE_BYTES} bytes" in capsys.readouterr().err
+    assert peak < 1_000_000  # the file (over 16 MB) was never read, let alone parsed

@@ -30,6 +30,18 @@ def test_a_baseline_beside_a_file_artifact_is_read(tmp_path: Path) -> None:
         (DOCUMENT, "../baseline.json", None, "not a file name beside the artifact"),
         (DOCUMENT, "baseline.json", "s3://bucket/model.npz", r"cannot read a baseline beside a s3:// artifact"),
         ('{"features": 3}', "baseline.json", None, r"baseline.json is not a baseline document \(1 problem"),
+        (  # a valid Baseline to pydantic, but a DriftMonitor could judge neither copy (before: published)
+            json.dumps({"features": [json.loads(DOCUMENT)["features"][0]] * 2}),
+            "baseline.json",
+            None,
+            r"baseline.json has 1 entry a DriftMonitor cannot read \(check it with `modelops drift evaluate",
+        ),
+        (  # an integer to pydantic, but more than float64 counts exactly
+            DOCUMENT.replace("[5, 5, 5]", f"[5, 5, {2**53 + 1}]"),
+            "baseline.json",
+            None,
+            "1 entry a DriftMonitor cannot read",
+        ),
     ],
 )
 def test_what_is_not_a_readable_baseline_is_refused(

@@ -187,11 +187,14 @@ def test_problems_are_conditions_not_crashes(stack: Stack, v1: Artifact) -> None
     assert (
         condition(status, "Ready")["reason"] == "InvalidReference" and "broken" in condition(status, "Ready")["message"]
     )
-    # a reference whose `amount` edges are not the ones the servers export: that feature is an error, the rest tested
+    # a reference whose `amount` edges are not the ones the servers export, and whose `hour` has a negative
+    # count (before: clamped to 0 and judged): those two features are errors, the rest tested
     baseline = json.loads(v1.baseline.read_text())
     for feature in baseline["features"]:
         if feature["name"] == "amount":
             feature["edges"] = [e + 0.001 for e in feature["edges"]]
+        if feature["name"] == "hour":
+            feature["counts"][2] = -190
     stack.apply(
         {
             "apiVersion": "v1",
@@ -203,11 +206,14 @@ def test_problems_are_conditions_not_crashes(stack: Stack, v1: Artifact) -> None
     )
     traffic = stack.traffic(Service(MODEL), dataset=generate(5_000, seed=21), rate=RATE, seed=21)
     try:
-        status = _wait(stack, "edges", lambda s: condition(s, "Degraded").get("status") == "True", 60)
+        # `hour` is Degraded from the first evaluation; `amount` once the servers' series are scraped
+        status = _wait(stack, "edges", lambda s: "amount" in condition(s, "Degraded").get("message", ""), 60)
     finally:
         traffic.stop()
     degraded = condition(status, "Degraded")["message"]
     assert "amount" in degraded and "do not match the reference edges" in degraded, degraded
+    assert "hour: reference: malformed entry: counts[2] (le " in degraded and ") = -190 is negative" in degraded
+    assert degraded.endswith("(1 invalid entry in the reference, ConfigMap shifted-edges/baseline.json)"), degraded
     errors = {f["name"] for f in status["features"] if f.get("error")}
     tested = {f["name"] for f in status["features"] if f.get("pValue") is not None}
-    assert errors == {"amount"} and "velocity" in tested
+    assert errors == {"amount", "hour"} and "velocity" in tested

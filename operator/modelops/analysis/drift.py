@@ -3,7 +3,7 @@
 Pure: values in, values out. The controller queries Prometheus, turns the answers into
 `Observations` with `from_prometheus`, calls `evaluate`, feeds the result to `next_state`
 and writes `to_status` into the DriftMonitor's status; `modelops drift evaluate` does the
-same with two baseline documents.
+same with two baseline documents (read by `drift_documents`, which refuses bad counts).
 
 How a feature is judged (see docs/drift.md):
 
@@ -103,40 +103,6 @@ class Observations:
                 categorical[f.name] = {k: float(v) for k, v in f.categories.items()}
         return cls(numeric, categorical, _distribution(baseline.predictions))
 
-    @classmethod
-    def from_document(cls, document: Any) -> Observations:
-        """A baseline-format document read leniently: a malformed feature becomes that feature's
-        error instead of rejecting the whole document, and counts may be fractional (as
-        exported from Prometheus)."""
-        if not isinstance(document, Mapping):
-            raise ValueError("a baseline document must be a JSON object")
-        entries = document.get("features") or []
-        if not isinstance(entries, list):
-            raise ValueError("`features` must be a list")
-        numeric: dict[str, Histogram] = {}
-        categorical: dict[str, Categories] = {}
-        errors: dict[str, str] = {}
-        for i, entry in enumerate(entries):
-            name = entry.get("name") if isinstance(entry, Mapping) else None
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"features[{i}] has no name")
-            try:
-                parsed = _parse_entry(entry)
-            except (TypeError, ValueError) as error:
-                errors[name] = f"malformed entry: {error}"
-                continue
-            if isinstance(parsed, Histogram):
-                numeric[name] = parsed
-            else:
-                categorical[name] = parsed
-        predictions: Histogram | Categories | None = None
-        if document.get("predictions") is not None:
-            try:
-                predictions = _parse_entry(document["predictions"])
-            except (TypeError, ValueError) as error:
-                errors[PREDICTION] = f"malformed predictions: {error}"
-        return cls(numeric, categorical, predictions, errors)
-
     def kind(self, name: str) -> FeatureType | None:
         if name == PREDICTION:
             if self.predictions is None:
@@ -183,29 +149,6 @@ def _distribution(d: Distribution | None) -> Histogram | Categories | None:
     if d.type == "numeric":
         return Histogram.of(d.edges, d.counts)
     return {k: float(v) for k, v in d.categories.items()}
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _parse_entry(entry: Any) -> Histogram | dict[str, float]:
-    if not isinstance(entry, Mapping):
-        raise TypeError("not an object")
-    kind = entry.get("type", "numeric")
-    if kind == "numeric":
-        edges, counts = entry.get("edges", []), entry.get("counts", [])
-        if not isinstance(edges, list) or not isinstance(counts, list):
-            raise TypeError("edges and counts must be lists")
-        return Histogram.of([_number(e) for e in edges], [_number(c) for c in counts])
-    if kind == "categorical":
-        categories = entry.get("categories", {})
-        if not isinstance(categories, Mapping):
-            raise TypeError("categories must be an object")
-        return {str(k): _number(v) for k, v in categories.items()}
-    raise ValueError(f"unknown type {kind!r} (numeric or categorical)")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 Answers "would this traffic count as drift, and which features?" offline: the reference is
 a baseline as `modelops train` writes it, the current data is the same format (for example
-histograms exported from Prometheus). Exit code: 0 no drift, 1 drift, 3 insufficient data,
-2 usage error or bad input.
+histograms exported from Prometheus). Exit code: 0 no drift, 1 drift, 2 usage error or nothing
+valid to compare, 3 insufficient data, 4 some features errored (the verdict on the others is in
+the output; `--allow-errors` makes it the exit code). A script that treats anything but 0 as
+"look at it" never takes a partial comparison for a clean one.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from modelops.analysis.drift import DriftEvaluation, FeatureResult, Observations, Settings, evaluate, to_status
+from modelops.analysis.drift_documents import MAX_FILE_BYTES, check_size, loads
 from modelops.cli.status_view import table
 
-EXIT_CLEAN, EXIT_DRIFT, EXIT_BAD_INPUT, EXIT_INSUFFICIENT = 0, 1, 2, 3
+EXIT_CLEAN, EXIT_DRIFT, EXIT_BAD_INPUT, EXIT_INSUFFICIENT, EXIT_FEATURE_ERRORS = 0, 1, 2, 3, 4
+CHUNK_BYTES = 2**20
+EXITS = (
+    "Exit 0 no drift, 1 drift, 2 usage error or nothing valid to compare, 3 insufficient data, "
+    "4 some features errored (unless --allow-errors)."
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -27,7 +35,7 @@ def add_parser(sub: Any) -> None:
         "evaluate",
         help="test current histograms against a reference baseline",
         description="Test every feature (and the predictions) of CURRENT against REFERENCE and print the "
-        "table worst first. Exit 0 no drift, 1 drift, 3 insufficient data, 2 usage error or bad input.",
+        "table worst first. " + EXITS,
     )
     p.add_argument("--reference", type=Path, required=True, help="baseline JSON (as written by `modelops train`)")
     p.add_argument("--current", type=Path, required=True, help="current histograms, same format")
@@ -39,6 +47,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--min-samples", type=_positive, default=200, help="observations below which a feature is untested")
     p.add_argument("--drift-share", type=_fraction, default=0.5, help="share of features that makes drift")
     p.add_argument("--no-predictions", action="store_true", help="do not test the prediction distribution")
+    p.add_argument(
+        "--allow-errors",
+        action="store_true",
+        help="exit with the verdict on the valid features (0, 1 or 3) even when others errored; errors still listed",
+    )
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.set_defaults(func=run)
 
@@ -65,14 +78,28 @@ def _positive(text: str) -> int:
 
 
 def _load(path: Path) -> Observations:
+    """Read at most MAX_FILE_BYTES (checked by size first, so a huge file is never read)."""
     try:
-        return Observations.from_document(json.loads(path.read_text()))
+        check_size(path.stat().st_size, MAX_FILE_BYTES)
+        return loads(_read(path, MAX_FILE_BYTES + 1), max_bytes=MAX_FILE_BYTES)
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror}") from error
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not JSON: {error}") from error
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes, a chunk at a time: read(limit) would allocate all of it at once, and a
+    pipe or a growing file has no size to trust."""
+    chunks: list[bytes] = []
+    total = 0
+    with path.open("rb") as file:
+        while total < limit and (chunk := file.read(min(CHUNK_BYTES, limit - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+    return b"".join(chunks)
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -94,7 +121,8 @@ def summary(evaluation: DriftEvaluation, drift_share: float) -> str:
         f", {n} {what}" for n, what in ((insufficient, "with insufficient data"), (errors, "with errors")) if n
     )
     if evaluation.insufficient_data:
-        return f"no feature could be tested{extra}: {'bad input' if errors else 'insufficient data'}"
+        nothing = errors == len(evaluation.features)
+        return f"no feature could be tested{extra}: {'bad input' if nothing else 'insufficient data'}"
     share = evaluation.drift_share or 0.0
     verdict = "DRIFTED" if evaluation.drifted(drift_share) else "not drifted"
     return (
@@ -138,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             "insufficientData": evaluation.insufficient_data,
             "worstFeature": evaluation.worst_feature,
             "settings": used,
+            "errors": [{"feature": f.name, "error": f.error} for f in evaluation.errors],
             "features": features,
         }
         print(json.dumps(document, indent=2))
@@ -159,6 +188,16 @@ def run(args: argparse.Namespace) -> int:
         ]
         print(table(("FEATURE", "TYPE", "TEST", "SAMPLES", "P", "ADJ P", "PSI", "JS", "KS", "RESULT"), rows))
         print(summary(evaluation, args.drift_share))
+    return exit_code(evaluation, args.drift_share, allow_errors=args.allow_errors)
+
+
+def exit_code(evaluation: DriftEvaluation, drift_share: float, *, allow_errors: bool = False) -> int:
+    """Errors outrank the verdict unless allowed: a verdict on some features says nothing of the rest."""
+    errors = len(evaluation.errors)
+    if errors == len(evaluation.features):  # every feature errored (or there was none): nothing valid
+        return EXIT_BAD_INPUT
+    if errors and not allow_errors:
+        return EXIT_FEATURE_ERRORS
     if evaluation.insufficient_data:
-        return EXIT_BAD_INPUT if evaluation.errors else EXIT_INSUFFICIENT
-    return EXIT_DRIFT if evaluation.drifted(args.drift_share) else EXIT_CLEAN
+        return EXIT_INSUFFICIENT
+    return EXIT_DRIFT if evaluation.drifted(drift_share) else EXIT_CLEAN

@@ -15,6 +15,7 @@ from typing import Protocol
 import httpx
 from pydantic import ValidationError
 
+from modelops.analysis.drift_documents import loads
 from modelops.api.v1alpha1.baseline import Baseline
 from modelops.retrain.jobs import JobState
 from modelops.retrain.policy import BaselineRead
@@ -52,8 +53,13 @@ class ArtifactBaselines:
         text = data.decode(errors="replace")
         try:  # refuse what the servers and DriftMonitors could not read; never echo the content
             Baseline.model_validate_json(text)
+            unreadable = len(loads(text, max_bytes=MAX_BASELINE_BYTES).errors)  # duplicates, counts over 2**53
         except ValidationError as error:
             raise ValueError(f"{filename} is not a baseline document ({error.error_count()} problem(s))") from None
+        if unreadable:
+            entries = f"{unreadable} entr{'y' if unreadable == 1 else 'ies'}"
+            check = f"modelops drift evaluate --reference {filename} --current {filename}"
+            raise ValueError(f"{filename} has {entries} a DriftMonitor cannot read (check it with `{check}`)")
         return text
 
 

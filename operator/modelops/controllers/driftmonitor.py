@@ -11,7 +11,6 @@ a Ready=False condition naming it, and leaves the drift verdict as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -22,7 +21,8 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from modelops.analysis.drift import Observations, Settings, empty_like, evaluate
+from modelops.analysis.drift import DriftEvaluation, Observations, Settings, empty_like, evaluate
+from modelops.analysis.drift_documents import MAX_CONFIGMAP_BYTES, describe_errors, loads, nothing_valid
 from modelops.analysis.drift_report import Report, blocked, due_in, evaluated, no_histograms_hint
 from modelops.api.v1alpha1 import DRIFT_MONITOR, GROUP, MODEL_DEPLOYMENT, VERSION, DriftMonitorSpec, DriftMonitorStatus
 from modelops.api.v1alpha1.modeldeployment import PrometheusSource
@@ -100,9 +100,12 @@ async def _configmap_reference(p: _Context, name: str, key: str) -> Observations
         cache.move_to_end(ident)
         return cached[1]
     try:
-        reference = Observations.from_document(json.loads(data[key]))
+        reference = loads(data[key], max_bytes=MAX_CONFIGMAP_BYTES)
     except ValueError as error:  # JSONDecodeError is a ValueError; so are documents that are not baselines
         raise Blocked("InvalidReference", f"ConfigMap {name!r} key {key!r}: {error}") from None
+    if nothing_valid(reference):  # bad entries alone are Degraded (evaluate names them); none good is Stalled
+        problems = describe_errors(reference) or "it lists no feature and no predictions"
+        raise Blocked("InvalidReference", f"ConfigMap {name!r} key {key!r} has no valid entry: {problems}")
     cache[ident] = (version, reference)
     cache.move_to_end(ident)
     while len(cache) > REFERENCE_CACHE:
@@ -187,10 +190,20 @@ async def _evaluate(p: _Context, spec: DriftMonitorSpec, status: DriftMonitorSta
     current = live.observations if live.series else empty_like(reference)
     evaluation = evaluate(reference, current, Settings.from_spec(spec))
     has_baseline = bool(md.variant(spec.variant).baseline or md.declared_baseline)
-    hint = no_histograms_hint(evaluation, has_baseline=has_baseline, deployment=spec.model_deployment_ref.name)
+    hints = (
+        _reference_hint(evaluation, reference, described),
+        no_histograms_hint(evaluation, has_baseline=has_baseline, deployment=spec.model_deployment_ref.name),
+    )
+    hint = "; ".join(h for h in hints if h) or None
     return evaluated(
         spec, status, evaluation, now=now, version=version, reference=described, generation=p.generation, hint=hint
     )
+
+
+def _reference_hint(evaluation: DriftEvaluation, reference: Observations, described: str) -> str | None:
+    """Where to fix the features whose reference entries are invalid (the Degraded message names them)."""
+    bad = sum(f.name in reference.errors for f in evaluation.errors)
+    return f"{bad} invalid entr{'y' if bad == 1 else 'ies'} in the reference, {described}" if bad else None
 
 
 def _record(namespace: str, name: str, report: Report, evaluated_now: bool) -> None:
