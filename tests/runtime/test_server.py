@@ -216,13 +216,19 @@ def test_binary_request_and_answer_as_tritonclient_frames_them(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("extra", "fragment"),
-    [({"id": 7}, '"id" must be a string'), ({"outputs": [{"name": "nope"}]}, "unknown output(s) ['nope']")],
+    [
+        ({"id": 7}, '"id" must be a string'),
+        ({"outputs": [{"name": "nope"}]}, "unknown output(s) ['nope']"),
+        ({"content-encoding": "gzip"}, "Content-Encoding 'gzip' is not supported"),
+    ],
 )
 def test_protocol_refusals_are_json_400s(tmp_path: Path, extra: dict[str, Any], fragment: str) -> None:
     options, data = _options(tmp_path)
+    headers = {k: extra.pop(k) for k in list(extra) if k == "content-encoding"}
 
     async def check(client: httpx.AsyncClient) -> None:
-        response = await client.post("/v2/models/fraud/infer", json={"inputs": data.inference_inputs(0, 1), **extra})
+        body = orjson.dumps({"inputs": data.inference_inputs(0, 1), **extra})
+        response = await client.post("/v2/models/fraud/infer", content=body, headers=headers)
         assert response.status_code == 400 and response.json()["reason"] == "bad_request"
         assert fragment in response.json()["error"]
 

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "InferRequest",
     "InvalidRequest",
+    "check_content_encoding",
     "error_body",
     "infer_response",
     "infer_response_binary",
@@ -290,6 +291,15 @@ def infer_response_binary(
     }
     header = orjson.dumps(_response(model, version, request_id, tensor))
     return header + raw, len(header)
+
+
+def check_content_encoding(value: bytes | None) -> None:
+    """A compressed body would otherwise be refused as "not JSON", hiding what is wrong with it."""
+    if value is not None and value.strip().lower() not in (b"", b"identity"):
+        encoding = value.decode("latin-1")
+        raise InvalidRequest(
+            "bad_request", f"Content-Encoding {encoding!r} is not supported; send the body uncompressed"
+        )
 
 
 def error_body(message: str, reason: str | None = None) -> bytes:

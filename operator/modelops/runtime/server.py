@@ -29,6 +29,7 @@ from modelops.runtime import telemetry as telemetry_module
 from modelops.runtime.protocol import (
     InferRequest,
     InvalidRequest,
+    check_content_encoding,
     error_body,
     infer_response,
     infer_response_binary,
@@ -280,6 +281,7 @@ class InferenceApp:
         numeric: npt.NDArray[np.float64] | None = None  # what telemetry counts once the request is answered
         scores: npt.NDArray[np.float64] | None = None
         try:
+            check_content_encoding(_header(scope, b"content-encoding"))
             body = await _read_body(scope, receive, self.options.max_body_bytes)
             request = parse_infer(
                 body,
