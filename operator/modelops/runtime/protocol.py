@@ -236,6 +236,7 @@ def parse_infer(
             categorical[feature.name] = np.asarray(_categorical(tensor, shape), dtype=np.str_)
     count = rows or 0
     matrix = np.column_stack(numeric) if numeric else np.zeros((count, 0))
+    datatypes.finite(matrix, [f.name for f in signature.numeric])
     return InferRequest(request_id, Batch(matrix.reshape(count, len(numeric)), categorical), binary_output)
 
 
@@ -255,7 +256,9 @@ def _matrix_input(tensor: _Tensor, signature: Signature, max_rows: int) -> Batch
         )
     if shape[0] > max_rows:
         raise InvalidRequest("too_many_rows", f"{shape[0]} rows in one request; the limit is {max_rows}", 413)
-    return Batch(_numeric(tensor, shape).reshape(shape[0], width))
+    values = _numeric(tensor, shape)
+    datatypes.finite(values, [name])
+    return Batch(values.reshape(shape[0], width))
 
 
 def _response(model: str, version: str, request_id: str | None, output: dict[str, Any]) -> dict[str, Any]:
