@@ -131,3 +131,107 @@ def test_a_strided_column_of_probabilities_is_answered() -> None:
     proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5]])  # predict_proba(); [:, 1] is a strided view
     doc = orjson.loads(infer_response("m", "v1", None, proba[:, 1], "predict"))
     assert doc["outputs"][0]["data"] == [0.1, 0.7, 0.5]
+
+
+# ---- issue 17: what third-party clients found accepted that the protocol refuses ----------------------------
+
+
+def _refused(raw: bytes, reason: str, fragment: str, sig: Signature = SIG) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        parse_infer(raw, sig)
+    assert (error.value.status, error.value.reason) == (400, reason)
+    assert fragment in str(error.value)
+
+
+def test_a_duplicate_input_name_is_refused() -> None:
+    inputs = DATA.inference_inputs(0, 2)
+    _refused(body([*inputs, {**inputs[0], "data": [9.0, 9.0]}]), "bad_request", "input 'amount' appears 2 times")
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "fragment"),
+    [
+        ("UINT8", [-1, 3], "UINT8 takes integers in 0..255; got -1"),
+        ("UINT8", [1, 300], "UINT8 takes integers in 0..255; got 300"),
+        ("INT8", [-129, 0], "INT8 takes integers in -128..127; got -129"),
+        ("INT16", [40_000, 0], "INT16 takes integers in -32768..32767; got 40000"),
+        ("INT32", [2**31, 0], "INT32 takes integers in"),
+        ("UINT64", [-5, 0], "UINT64 takes integers in 0..18446744073709551615; got -5"),
+        ("INT64", [12.5, 1], "INT64 takes integers; got 12.5"),
+        ("INT32", [1.0, 2], "INT32 takes integers; got 1.0"),
+        ("FP16", [70_000.0, 1.0], "FP16 takes finite numbers within ±65504"),
+        ("FP32", [1e39, 1.0], "FP32 takes finite numbers within ±3.4028235e+38"),
+        ("BOOL", [1, 0], "BOOL takes true or false"),
+        ("BF16", [1.0, 2.0], "datatype 'BF16' is not supported"),
+        ("FP8", [1.0, 2.0], "unknown datatype 'FP8'"),
+    ],
+)
+def test_values_must_fit_the_declared_datatype(datatype: str, data: list[Any], fragment: str) -> None:
+    _refused(body(_with("amount", datatype=datatype, data=data)), "wrong_type", fragment)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "expected"),
+    [
+        ("UINT8", [0, 255], [0.0, 255.0]),
+        ("INT8", [-128, 127], [-128.0, 127.0]),
+        ("INT64", [-(2**63), 2**63 - 1], [-(2.0**63), 2.0**63]),
+        ("UINT64", [0, 2**64 - 1], [0.0, 2.0**64]),
+        ("FP16", [65504, -1.5], [65504.0, -1.5]),
+        ("FP32", [0.25, 3], [0.25, 3.0]),
+        ("BOOL", [True, False], [1.0, 0.0]),
+    ],
+)
+def test_values_at_the_edges_of_each_datatype_are_accepted(
+    datatype: str, data: list[Any], expected: list[float]
+) -> None:
+    request = parse_infer(body(_with("amount", datatype=datatype, data=data)), SIG)
+    assert request.batch.numeric[:, 0].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"outputs": "predict"}, '"outputs" must be a list of objects with a string "name"'),
+        ({"outputs": [{"name": "proba"}]}, "unknown output(s) ['proba']; the model answers ['predict']"),
+        ({"outputs": [{"name": "predict"}, {"name": "predict"}]}, "output 'predict' is requested 2 times"),
+        ({"outputs": [{"name": "predict", "parameters": [1]}]}, "output 'predict': \"parameters\" must be an object"),
+        ({"outputs": [{"name": "predict", "parameters": {"binary_data": 1}}]}, "binary_data must be true or false"),
+        ({"outputs": [{"name": "predict", "parameters": {"classification": 2}}]}, "classification is not supported"),
+        ({"parameters": [1]}, 'request: "parameters" must be an object'),
+        ({"parameters": {"binary_data_output": "yes"}}, "binary_data_output must be true or false"),
+        ({"id": 7}, '"id" must be a string (the protocol\'s $string), got int'),
+        ({"id": None}, '"id" must be a string'),
+    ],
+)
+def test_outputs_parameters_and_id_are_checked(extra: dict[str, Any], fragment: str) -> None:
+    _refused(body(DATA.inference_inputs(0, 2), **extra), "bad_request", fragment)
+
+
+def test_input_parameters_must_be_an_object() -> None:
+    _refused(body(_with("amount", parameters=[1])), "bad_request", "input 'amount': \"parameters\" must be an object")
+
+
+def test_shared_memory_is_refused_not_ignored() -> None:
+    inputs = _with("amount", parameters={"shared_memory_region": "r0", "shared_memory_byte_size": 16})
+    _refused(body(inputs), "bad_request", "shared memory is not supported")
+
+
+def test_a_string_id_is_echoed_and_outputs_may_be_named() -> None:
+    raw = body(DATA.inference_inputs(0, 2), id="42", outputs=[{"name": "predict"}], parameters={"priority": 1})
+    request = parse_infer(raw, SIG)
+    assert request.id == "42" and not request.binary_output
+
+
+def test_ragged_nested_data_is_a_400_not_a_crash() -> None:
+    sig = Signature(tuple(FeatureSpec(f"f{i}") for i in range(3)))
+    raw = body([{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [[1, 2, 3], [4, 5]]}])
+    _refused(raw, "wrong_shape", "nested data must be a regular array", sig)
+
+
+def test_a_boolean_in_the_shape_is_refused() -> None:
+    _refused(body(_with("amount", shape=[True])), "wrong_shape", "shape must be a list of non-negative integers")
+
+
+def test_not_json_says_how_to_send_binary() -> None:
+    _refused(b'{"inputs": []}\xff\x00\x01', "bad_json", "Inference-Header-Content-Length")

@@ -169,3 +169,67 @@ def test_telemetry_off(tmp_path: Path) -> None:
         assert (await client.get("/metrics")).status_code == 404
 
     _run(app, check)
+
+
+def test_server_metadata_advertises_binary_tensor_data(tmp_path: Path) -> None:
+    options, _ = _options(tmp_path)
+
+    async def check(client: httpx.AsyncClient) -> None:
+        assert (await client.get("/v2")).json()["extensions"] == ["binary_tensor_data"]
+
+    _run(InferenceApp(options), check)
+
+
+def test_binary_request_and_answer_as_tritonclient_frames_them(tmp_path: Path) -> None:
+    import numpy as np
+    import tritonclient.http as triton
+
+    options, data = _options(tmp_path)
+    tensors = data.inference_inputs(0, 3)
+    inputs = []
+    for tensor in tensors:
+        infer_input = triton.InferInput(tensor["name"], tensor["shape"], tensor["datatype"])
+        infer_input.set_data_from_numpy(
+            np.asarray(tensor["data"], dtype=object if tensor["datatype"] == "BYTES" else None)
+        )
+        inputs.append(infer_input)
+    request_body, json_size = triton.InferenceServerClient.generate_request_body(inputs, request_id="t-1")
+
+    async def check(client: httpx.AsyncClient) -> None:
+        json_answer = await client.post("/v2/models/fraud/infer", json={"inputs": tensors})
+        response = await client.post(
+            "/v2/models/fraud/infer",
+            content=request_body,
+            headers={"Inference-Header-Content-Length": str(json_size), "content-type": "application/octet-stream"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/octet-stream"
+        length = int(response.headers["inference-header-content-length"])
+        result = triton.InferResult.from_response_body(response.content, header_length=length)
+        assert result.get_response()["id"] == "t-1"
+        assert result.as_numpy("predict").tolist() == json_answer.json()["outputs"][0]["data"]
+        metrics = (await client.get("/metrics")).text
+        assert 'modelops_requests_total{code="200",model="fraud",variant="canary",version="v1"} 2.0' in metrics
+
+    _run(InferenceApp(options), check)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"id": 7}, '"id" must be a string'),
+        ({"outputs": [{"name": "nope"}]}, "unknown output(s) ['nope']"),
+        ({"content-encoding": "gzip"}, "Content-Encoding 'gzip' is not supported"),
+    ],
+)
+def test_protocol_refusals_are_json_400s(tmp_path: Path, extra: dict[str, Any], fragment: str) -> None:
+    options, data = _options(tmp_path)
+    headers = {k: extra.pop(k) for k in list(extra) if k == "content-encoding"}
+
+    async def check(client: httpx.AsyncClient) -> None:
+        body = orjson.dumps({"inputs": data.inference_inputs(0, 1), **extra})
+        response = await client.post("/v2/models/fraud/infer", content=body, headers=headers)
+        assert response.status_code == 400 and response.json()["reason"] == "bad_request"
+        assert fragment in response.json()["error"]
+
+    _run(InferenceApp(options), check)

@@ -24,8 +24,17 @@ import orjson
 
 from modelops.api.v1alpha1.baseline import Baseline
 from modelops.models import Model, ModelError, detect_format, load
+from modelops.runtime import binary
 from modelops.runtime import telemetry as telemetry_module
-from modelops.runtime.protocol import InvalidRequest, error_body, infer_response, parse_infer
+from modelops.runtime.protocol import (
+    InferRequest,
+    InvalidRequest,
+    check_content_encoding,
+    error_body,
+    infer_response,
+    infer_response_binary,
+    parse_infer,
+)
 from modelops.runtime.telemetry import Telemetry
 from modelops.telemetry_contract import UNKNOWN_MODEL
 
@@ -36,6 +45,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 JSON_HEADERS = [(b"content-type", b"application/json")]
 FAULT_HEADER = b"x-modelops-fault"
 MODEL_SUFFIXES = (".npz", ".joblib", ".pkl", ".onnx")
+SERVER_METADATA = orjson.dumps({"name": "modelops", "version": "2", "extensions": [binary.EXTENSION]})
 
 
 @dataclass
@@ -214,7 +224,7 @@ class InferenceApp:
         elif path == "/metrics" and method == "GET":
             await self._metrics(send)
         elif path == "/v2" and method == "GET":
-            await _respond(send, 200, orjson.dumps({"name": "modelops", "version": "2", "extensions": []}))
+            await _respond(send, 200, SERVER_METADATA)
         else:
             await _respond(send, 404, error_body(f"no route {method} {path}"))
 
@@ -271,8 +281,14 @@ class InferenceApp:
         numeric: npt.NDArray[np.float64] | None = None  # what telemetry counts once the request is answered
         scores: npt.NDArray[np.float64] | None = None
         try:
+            check_content_encoding(_header(scope, b"content-encoding"))
             body = await _read_body(scope, receive, self.options.max_body_bytes)
-            request = parse_infer(body, loaded.model.signature, max_rows=self.options.max_rows)
+            request = parse_infer(
+                body,
+                loaded.model.signature,
+                max_rows=self.options.max_rows,
+                header_length=_header(scope, binary.HEADER),
+            )
             fault = _fault(scope) if self.options.allow_fault_injection else None
             if fault is not None and fault.latency:
                 await asyncio.sleep(fault.latency)
@@ -290,9 +306,7 @@ class InferenceApp:
                 for name, values in batch.categorical.items():
                     telemetry.observe_categorical(name, values.tolist())
                 scores = predicted
-            output = loaded.model.signature.output
-            body = infer_response(self.options.name, self.options.version, request.id, predicted, output)
-            await _respond(send, 200, body)
+            await _answer(send, self.options, request, predicted, loaded.model.signature.output)
         except InvalidRequest as error:
             status = error.status
             if telemetry is not None:
@@ -308,10 +322,28 @@ class InferenceApp:
 
 
 def _fault(scope: Scope) -> _Fault | None:
+    value = _header(scope, FAULT_HEADER)
+    return None if value is None else _parse_fault(value)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """A request header's value (ASGI servers give names lower-cased)."""
     for key, value in scope.get("headers", ()):
-        if key == FAULT_HEADER:
-            return _parse_fault(value)
+        if key == name:
+            return bytes(value)
     return None
+
+
+async def _answer(
+    send: Send, options: ServeOptions, request: InferRequest, scores: npt.NDArray[np.float64], output: str
+) -> None:
+    """JSON, or binary tensor data (with its header length, as Triton answers) when the request asked for it."""
+    if not request.binary_output:
+        await _respond(send, 200, infer_response(options.name, options.version, request.id, scores, output))
+        return
+    body, length = infer_response_binary(options.name, options.version, request.id, scores, output)
+    headers = [(b"content-type", b"application/octet-stream"), (binary.HEADER, str(length).encode())]
+    await _respond(send, 200, body, headers)
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
