@@ -29,6 +29,7 @@ NUMERIC_TYPES = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UIN
 DEFAULT_MAX_ROWS = 10_000
 _JSON_NUMBERS = frozenset({int, float})
 _NAN_LITERAL = re.compile(rb"[\[,:]\s*-?(NaN|Infinity)\s*[\],}]")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 
 
 class InvalidRequest(ModelopsError, ValueError):
@@ -82,12 +83,23 @@ def _numeric(data: list[Any], name: str, datatype: str) -> npt.NDArray[np.float6
     return values
 
 
+def _overflowing_number(body: bytes, position: int) -> str | None:
+    """The JSON number where decoding stopped (1e999) if it overflows a double, else None."""
+    found = _NUMBER.match(body.decode("utf-8", "replace"), position)
+    return found.group() if found is not None and math.isinf(float(found.group())) else None
+
+
 def parse_infer(body: bytes, signature: Signature, *, max_rows: int = DEFAULT_MAX_ROWS) -> InferRequest:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         if _NAN_LITERAL.search(body):  # Python's json.dumps writes these; JSON has no such numbers
             raise InvalidRequest("nan", "NaN and Infinity are not allowed: send finite numbers") from error
+        overflow = _overflowing_number(body, error.pos)
+        if overflow is not None:  # valid JSON, but no finite double: the same refusal as Infinity
+            raise InvalidRequest(
+                "nan", f"{overflow} is infinite as a double; not allowed: send finite numbers"
+            ) from error
         raise InvalidRequest("bad_json", f"request body is not JSON: {error}") from error
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
         raise InvalidRequest("bad_request", 'request must be a JSON object with a non-empty "inputs" list')
