@@ -9,9 +9,18 @@ from hypothesis import strategies as st
 from modelops.api import names
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import ModelDeploymentSpec
-from modelops.render.serving import VersionPlan, deployment, hpa, pdb, services
+from modelops.render.serving import (
+    GRACE_MARGIN_SECONDS,
+    SHUTDOWN_SECONDS,
+    VersionPlan,
+    deployment,
+    hpa,
+    pdb,
+    services,
+)
 from modelops.routers.gateway_api import http_route
 from modelops.routers.istio import virtual_service
+from modelops.runtime.server import GRACEFUL_SHUTDOWN_SECONDS, IDLE_DRAIN_SECONDS
 
 OWNER = Owner("fraud", "ml", "uid-1")
 IMAGE = "ghcr.io/modelops/modelops:0.1.0"
@@ -72,8 +81,6 @@ def test_pods_drain_before_they_stop_and_a_template_can_change_it() -> None:
 def test_a_longer_drain_from_the_template_gets_a_grace_period_that_covers_it() -> None:
     """A template's preStop sleep without a grace period: the default grows with it, so the pod is not
     killed mid-drain (sleep, then the server's 1 s idle drain and 10 s for requests in flight)."""
-    from modelops.render.serving import GRACE_MARGIN_SECONDS, SHUTDOWN_SECONDS
-
     drain = {"preStop": {"sleep": {"seconds": 40}}}
     template = {"spec": {"containers": [{"name": "model", "lifecycle": drain}]}}
     pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
@@ -85,9 +92,6 @@ def test_a_longer_drain_from_the_template_gets_a_grace_period_that_covers_it() -
 
 
 def test_the_rendered_shutdown_time_is_the_servers() -> None:
-    from modelops.render.serving import GRACE_MARGIN_SECONDS, SHUTDOWN_SECONDS
-    from modelops.runtime.server import GRACEFUL_SHUTDOWN_SECONDS, IDLE_DRAIN_SECONDS
-
     assert SHUTDOWN_SECONDS == IDLE_DRAIN_SECONDS + GRACEFUL_SHUTDOWN_SECONDS
 
 

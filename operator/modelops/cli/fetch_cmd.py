@@ -15,7 +15,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--uri", required=True, help="file:///path, http(s)://host/path or pvc://claim/path")
     p.add_argument(
         "--sha256",
-        help="expected sha256 (64 hex digits, else exit 3 before fetching); a mismatch exits 2 and leaves nothing behind",
+        help="expected sha256, 64 hex digits (else exit 3, before fetching); a mismatch exits 2, leaving nothing",
     )
     p.add_argument("--dest", required=True, type=Path, help="directory to place the artifact in")
     p.add_argument("--pvc-root", type=Path, help="where claims are mounted (env MODELOPS_PVC_ROOT, default /mnt/pvc)")

@@ -24,7 +24,6 @@ from modelops.telemetry_contract import (
     histogram_sum,
 )
 
-
 # The requests this model answered: every code but 404 (another model's or version's URL) and 499
 # (the client closed before its request was read). A matcher on `code`, as PromQL spells it.
 NOT_ANSWERED_HERE = {CODE: "404|499"}
@@ -58,9 +57,10 @@ def availability(
     variants and leave out a candidate that is still a shadow)."""
     w = duration(window)
     more = dict(regex or {})
+    answered = selector(REQUESTS, labels, regex=more, exclude=exclude, exclude_regex=NOT_ANSWERED_HERE)
     return SLIQueries(
         bad=f"sum(increase({selector(REQUESTS, labels, regex={**more, CODE: '5..'}, exclude=exclude)}[{w}]))",
-        total=f"sum(increase({selector(REQUESTS, labels, regex=more, exclude=exclude, exclude_regex=NOT_ANSWERED_HERE)}[{w}]))",
+        total=f"sum(increase({answered}[{w}]))",
     )
 
 
