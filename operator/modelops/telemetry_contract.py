@@ -18,7 +18,7 @@ VARIANT = "variant"
 SERVER_LABELS = (MODEL, VERSION, VARIANT)  # on every series a server exports
 NAMESPACE = "namespace"  # added by Prometheus' scrape configuration (the pod's namespace), not by the server
 
-CODE = "code"  # HTTP status code of a request
+CODE = "code"  # HTTP status of an inference request; 499: the client left before it was read; 4xx/5xx: pooled
 REASON = "reason"  # why a request was refused as invalid
 FEATURE = "feature"
 CATEGORY = "category"

@@ -60,7 +60,16 @@ def test_invalid_requests_received_counts_path_refusals_once_and_escapes_labels(
     q = sli.invalid_requests(labels, timedelta(seconds=90))
     assert q.bad == 'sum by (reason) (increase(modelops_invalid_requests_total{model="fr\\"aud",version="v2"}[90s]))'
     assert q.total == (
-        'sum(increase(modelops_requests_total{model="fr\\"aud",version="v2"}[90s])) + '
+        'sum(increase(modelops_requests_total{model="fr\\"aud",version="v2",code!~"404|499"}[90s])) + '
         '(sum(increase(modelops_invalid_requests_total{model="fr\\"aud",version="v2",reason="unknown_model"}[90s]))'
         " or vector(0))"
     )
+
+
+def test_availability_counts_this_models_answered_requests() -> None:
+    """404 (another model's or version's URL) and 499 (the client left before it was read) are in
+    modelops_requests_total but are not requests this model answered: neither good nor bad events."""
+    q = sli.availability({"model": "m"}, timedelta(minutes=5))
+    assert q.bad == 'sum(increase(modelops_requests_total{model="m",code=~"5.."}[5m]))'
+    assert q.total == 'sum(increase(modelops_requests_total{model="m",code!~"404|499"}[5m]))'
+    assert selector("m", exclude_regex={"code": "4.."}) == 'm{code!~"4.."}'

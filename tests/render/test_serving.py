@@ -9,9 +9,18 @@ from hypothesis import strategies as st
 from modelops.api import names
 from modelops.api.names import Owner
 from modelops.api.v1alpha1 import ModelDeploymentSpec
-from modelops.render.serving import VersionPlan, deployment, hpa, pdb, services
+from modelops.render.serving import (
+    GRACE_MARGIN_SECONDS,
+    SHUTDOWN_SECONDS,
+    VersionPlan,
+    deployment,
+    hpa,
+    pdb,
+    services,
+)
 from modelops.routers.gateway_api import http_route
 from modelops.routers.istio import virtual_service
+from modelops.runtime.server import GRACEFUL_SHUTDOWN_SECONDS, IDLE_DRAIN_SECONDS
 
 OWNER = Owner("fraud", "ml", "uid-1")
 IMAGE = "ghcr.io/modelops/modelops:0.1.0"
@@ -61,12 +70,29 @@ def test_pods_drain_before_they_stop_and_a_template_can_change_it() -> None:
     pod = deployment(OWNER, spec(), PLAN, serving_image=IMAGE)["spec"]["template"]["spec"]
     sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert sleep == 5 and pod["terminationGracePeriodSeconds"] == 20
-    assert pod["terminationGracePeriodSeconds"] >= sleep + 10  # drain, then uvicorn's 10 s graceful shutdown
+    assert pod["terminationGracePeriodSeconds"] >= sleep + 11  # drain, then the server's 1 s + 10 s shutdown
     drain = {"preStop": {"sleep": {"seconds": 15}}}
     template = {"spec": {"terminationGracePeriodSeconds": 60, "containers": [{"name": "model", "lifecycle": drain}]}}
     pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
     assert pod["spec"]["terminationGracePeriodSeconds"] == 60
     assert pod["spec"]["containers"][0]["lifecycle"] == drain
+
+
+def test_a_longer_drain_from_the_template_gets_a_grace_period_that_covers_it() -> None:
+    """A template's preStop sleep without a grace period: the default grows with it, so the pod is not
+    killed mid-drain (sleep, then the server's 1 s idle drain and 10 s for requests in flight)."""
+    drain = {"preStop": {"sleep": {"seconds": 40}}}
+    template = {"spec": {"containers": [{"name": "model", "lifecycle": drain}]}}
+    pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 40 + SHUTDOWN_SECONDS + GRACE_MARGIN_SECONDS
+    exec_hook = {"preStop": {"exec": {"command": ["sh", "-c", "sleep 3"]}}}  # unknown length: the default stays
+    template = {"spec": {"containers": [{"name": "model", "lifecycle": exec_hook}]}}
+    pod = deployment(OWNER, spec(runtime={"podTemplate": template}), PLAN, serving_image=IMAGE)["spec"]["template"]
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 20
+
+
+def test_the_rendered_shutdown_time_is_the_servers() -> None:
+    assert SHUTDOWN_SECONDS == IDLE_DRAIN_SECONDS + GRACEFUL_SHUTDOWN_SECONDS
 
 
 def test_custom_image_keeps_its_entrypoint_and_hpa_owns_replicas() -> None:

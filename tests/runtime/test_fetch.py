@@ -117,7 +117,7 @@ def test_http_uri(tmp_path: Path, http_root: str) -> None:
     fetched = fetch(f"{http_root}/model.npz", tmp_path / "dest", sha256=SHA)
     assert fetched.path.read_bytes() == PAYLOAD
     with pytest.raises(FetchError, match="HTTP 404"):
-        fetch(f"{http_root}/missing.npz", tmp_path / "dest", attempts=2)
+        fetch(f"{http_root}/missing.npz", tmp_path / "dest", retries=1)
 
 
 def test_mismatch_leaves_nothing_and_exits_2(
@@ -141,3 +141,46 @@ def test_cli_success_prints_json(tmp_path: Path, http_root: str, capsys: pytest.
 def test_unsupported_or_nameless(uri: str, tmp_path: Path) -> None:
     with pytest.raises(FetchError):
         fetch(uri, tmp_path)
+
+
+@pytest.fixture
+def failing_server() -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering every GET with 503, recording each one."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def test_a_failing_download_is_retried_up_to_4_times(tmp_path: Path, failing_server: tuple[str, list[str]]) -> None:
+    """The docs: "retried up to 4 times": one attempt and 4 retries, backing off 1, 2, 4, 8 s between them."""
+    url, seen = failing_server
+    waits: list[float] = []
+    with pytest.raises(FetchError, match="after 5 attempt"):
+        fetch(f"{url}/model.npz", tmp_path / "dest", sleep=waits.append)
+    assert len(seen) == 5 and waits == [1, 2, 4, 8]  # no wait after the last attempt
+
+
+@pytest.mark.parametrize("bad", ["abc", "0" * 63, "g" * 64, "0" * 65, " " + "0" * 64])
+def test_a_malformed_sha256_is_refused_before_any_download(
+    bad: str, tmp_path: Path, failing_server: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, seen = failing_server
+    with pytest.raises(FetchError, match="64 hex digits"):
+        fetch(f"{url}/model.npz", tmp_path / "dest", sha256=bad)
+    code = main(["fetch-model", "--uri", f"{url}/model.npz", "--sha256", bad, "--dest", str(tmp_path / "dest")])
+    assert code == 3 and "64 hex digits" in capsys.readouterr().err
+    assert seen == [] and not (tmp_path / "dest").exists()  # nothing fetched, nothing created

@@ -86,12 +86,19 @@ def test_malformed_documents(raw: bytes, reason: str) -> None:
     assert error.value.reason == reason
 
 
-@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1E400", b"2.5e+308"])
 def test_nan_and_infinity_literals_are_named(literal: bytes) -> None:
     raw = body(DATA.inference_inputs(0, 1)).replace(b'"data":[', b'"data":[' + literal + b",", 1)
     with pytest.raises(InvalidRequest) as error:
         parse_infer(raw, SIG)
     assert error.value.reason == "nan" and "not allowed" in str(error.value)
+
+
+def test_a_string_that_looks_like_an_overflow_is_not_a_number() -> None:
+    raw = body(DATA.inference_inputs(0, 1)).replace(b'"data":[', b'"data":["1e999" x', 1)
+    with pytest.raises(InvalidRequest) as error:
+        parse_infer(raw, SIG)
+    assert error.value.reason == "bad_json"
 
 
 def test_row_limit_is_413() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import signal
 import socket
 import subprocess
 import sys
@@ -14,29 +15,35 @@ import httpx
 import orjson
 import pytest
 
+from modelops.train.dataset import Dataset
 from tests.runtime.models_fixture import write_model_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
+def _start(tmp_path: Path, *extra: str, until: str = "ready") -> tuple[subprocess.Popen[bytes], str, Dataset]:
     _, data = write_model_dir(tmp_path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"PYTHONPATH": str(ROOT / "operator"), "PATH": "/usr/bin:/bin"}
     serve = [sys.executable, "-m", "modelops.cli.main", "serve", "--model-dir", str(tmp_path), "--name", "fraud"]
-    flags = ["--version", "v1", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", "65536"]
+    flags = ["--version", "v1", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", "65536", *extra]
     proc = subprocess.Popen([*serve, *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/v2/health/{until}", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.1)
+    return proc, url, data
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
+    proc, url, data = _start(tmp_path)
     try:
         yield url, data
     finally:
@@ -58,3 +65,94 @@ def test_garbage_in_parallel_never_crashes_or_stalls(server: tuple[str, object])
     assert httpx.get(f"{url}/v2/health/live", timeout=2).status_code == 200
     metrics = httpx.get(f"{url}/metrics", timeout=2).text
     assert 'modelops_requests_total{code="200",model="fraud",variant="stable",version="v1"} 20.0' in metrics
+
+
+def _requests_by_code(url: str) -> dict[str, float]:
+    out = {}
+    for line in httpx.get(f"{url}/metrics", timeout=2).text.splitlines():
+        if line.startswith("modelops_requests_total{"):
+            code = line.split('code="', 1)[1].split('"', 1)[0]
+            out[code] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_every_answer_is_counted_and_an_aborted_upload_is_499(server: tuple[str, object]) -> None:
+    url, _data = server
+    port = int(url.rsplit(":", 1)[1])
+    assert httpx.post(f"{url}/v2/models/other/infer", content=b"{}", timeout=2).status_code == 404
+    assert httpx.post(f"{url}/v2/models/fraud/versions/v9/infer", content=b"{}", timeout=2).status_code == 404
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as upload:  # promises 1,000 bytes, sends 10
+        upload.sendall(b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"{" * 10)
+        time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while _requests_by_code(url)["499"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    counted = {code: n for code, n in _requests_by_code(url).items() if n}
+    assert counted == {"404": 2, "499": 1}  # the aborted upload is no 400: no client saw one
+    invalid = httpx.get(f"{url}/metrics", timeout=2).text
+    assert (
+        'modelops_invalid_requests_total{model="fraud",reason="bad_request",variant="stable",version="v1"} 0.0'
+        in invalid
+    )
+
+
+def test_readiness_not_ready_is_4xx_and_probes_are_not_requests(server: tuple[str, object]) -> None:
+    url, _data = server
+    assert httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
+    assert httpx.get(f"{url}/v2/models/fraud/ready", timeout=2).status_code == 200
+    assert not any(_requests_by_code(url).values())
+
+
+def test_a_model_that_failed_to_load_is_not_ready_with_a_4xx(tmp_path: Path) -> None:
+    """The Open Inference Protocol: 200 means ready, 4xx not ready (a Kubernetes probe fails on >= 400)."""
+    proc, url, _data = _start(tmp_path, "--sha256", "0" * 64, until="live")
+    try:
+        deadline = time.monotonic() + 10
+        while "failed" not in (answer := httpx.get(f"{url}/v2/health/ready", timeout=2)).text:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.05)
+        assert answer.status_code == 400 and answer.json()["ready"] is False
+        assert httpx.get(f"{url}/v2/models/fraud/ready", timeout=2).status_code == 400
+        refused = httpx.post(f"{url}/v2/models/fraud/infer", content=b"{}", timeout=2)
+        assert refused.status_code == 503  # inference is the server's failure, not the client's
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _read_response(conn: socket.socket) -> bytes:
+    """Everything until the server closes; a reset raises ConnectionResetError."""
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received
+
+
+def test_sigterm_finishes_in_flight_requests_closes_keep_alive_politely_and_exits_0(
+    tmp_path: Path,
+) -> None:
+    proc, url, data = _start(tmp_path, "--allow-fault-injection")
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+        idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+        busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+        body = orjson.dumps({"inputs": data.inference_inputs(0, 2)})
+        head = f"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        busy.sendall(head.encode() + b"x-modelops-fault: latency=1\r\n\r\n" + body)
+        time.sleep(0.3)  # the request is in flight
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        # a keep-alive client that sends during the drain is answered, told to close, then closed (no reset)
+        idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        late = _read_response(idle)
+        assert late.startswith(b"HTTP/1.1 200") and b"connection: close" in late.lower()
+        answer = _read_response(busy)
+        assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer.lower()
+        assert b'"outputs"' in answer
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -71,12 +71,12 @@ def test_not_ready_until_loaded_and_load_failures_are_reported(tmp_path: Path) -
 
     async def before(client: httpx.AsyncClient) -> None:
         ready = await client.get("/v2/health/ready")
-        assert ready.status_code == 503 and ready.json()["error"] == "loading"
+        assert ready.status_code == 400 and ready.json()["error"] == "loading"
         assert (await client.post("/v2/models/fraud/infer", json={"inputs": []})).status_code == 503
         await app.load()
         failed = await client.get("/v2/health/ready")
         assert (
-            failed.status_code == 503 and "sha256 is" in failed.json()["error"] and "refusing" in failed.json()["error"]
+            failed.status_code == 400 and "sha256 is" in failed.json()["error"] and "refusing" in failed.json()["error"]
         )
         assert (await client.get("/v2/health/live")).status_code == 200  # alive, so the reason stays visible
 

@@ -279,3 +279,16 @@ def test_the_c_kernel_refuses_arrays_that_do_not_fit(kernel: str) -> None:
         count(np.zeros((5, 2)), edges, np.zeros((2, 3), dtype=np.int64), sums, 2, 3)
     with pytest.raises((BufferError, ValueError), match="contiguous"):
         count(np.zeros((5, 4))[:, ::2], edges, counts, sums, 2, 3)
+
+
+def test_every_code_the_server_answers_is_exported_and_other_codes_pool_by_class() -> None:
+    telemetry = Telemetry(model="m", version="v")
+    for code in (404, 422, 503, 499, 401, 502):
+        telemetry.observe_request(code, 0.001)
+    text = telemetry.exposition()[0].decode()
+    requests = _series(text, "modelops_requests_total")
+    # the server's own codes, each from the start; a code no server of ours answers pools by its class
+    assert set(requests) == {"200", "400", "404", "413", "422", "499", "500", "503", "4xx", "5xx"}
+    assert {c: n for c, n in requests.items() if n} == {"404": 1, "422": 1, "503": 1, "499": 1, "4xx": 1, "5xx": 1}
+    # latency is of requests to this model that were answered: not 499 (never answered), not 404 (another model's)
+    assert _series(text, "modelops_request_duration_seconds_bucket")["+Inf"] == 4

@@ -13,7 +13,10 @@ from typing import Any
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("fetch-model", help="fetch a model artifact, verify its sha256, place it atomically")
     p.add_argument("--uri", required=True, help="file:///path, http(s)://host/path or pvc://claim/path")
-    p.add_argument("--sha256", help="expected sha256; a mismatch exits 2 and leaves nothing behind")
+    p.add_argument(
+        "--sha256",
+        help="expected sha256, 64 hex digits (else exit 3, before fetching); a mismatch exits 2, leaving nothing",
+    )
     p.add_argument("--dest", required=True, type=Path, help="directory to place the artifact in")
     p.add_argument("--pvc-root", type=Path, help="where claims are mounted (env MODELOPS_PVC_ROOT, default /mnt/pvc)")
     p.add_argument(
@@ -37,7 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelops.runtime.fetch import ChecksumMismatch, FetchError, fetch
+    from modelops.runtime.fetch import ChecksumMismatch, FetchError, InvalidChecksum, fetch
 
     try:
         wait = (args.wait_timeout or math.inf) if args.wait else 0.0
@@ -50,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             wait=wait,
         )
+    except InvalidChecksum as error:
+        print(f"error: --sha256: {error}", file=sys.stderr)
+        return 3
     except ChecksumMismatch as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

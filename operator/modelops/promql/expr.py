@@ -45,12 +45,14 @@ def selector(
     *,
     regex: Mapping[str, str] | None = None,
     exclude: Mapping[str, str] | None = None,
+    exclude_regex: Mapping[str, str] | None = None,
 ) -> str:
-    """`metric{a="x",b=~"y.*",c!="z"}` with every value escaped, so no value can change the query."""
+    """`metric{a="x",b=~"y.*",c!="z",d!~"w|v"}` with every value escaped, so no value can change the query."""
     if not _LABEL_NAME.match(metric.replace(":", "_")):
         raise ValueError(f"invalid metric name {metric!r}")
     parts = []
-    for op, matchers in (("=", labels or {}), ("=~", regex or {}), ("!=", exclude or {})):
+    operators = (("=", labels), ("=~", regex), ("!=", exclude), ("!~", exclude_regex))
+    for op, matchers in ((op, m or {}) for op, m in operators):
         for name, value in matchers.items():
             if not _LABEL_NAME.match(name):
                 raise ValueError(f"invalid label name {name!r}")

@@ -24,13 +24,20 @@ from modelops.telemetry_contract import (
     histogram_sum,
 )
 
+# The requests this model answered: every code but 404 (another model's or version's URL) and 499
+# (the client closed before its request was read). A matcher on `code`, as PromQL spells it.
+NOT_ANSWERED_HERE = {CODE: "404|499"}
+
 
 @dataclass(frozen=True)
 class SLIQueries:
     """Bad events and all events in a window, as PromQL.
 
     Availability: bad = requests answered 5xx (a 4xx is the client's error, not the
-    model's). Latency: bad = requests slower than the threshold bucket, i.e. the +Inf
+    model's), out of this model's requests: every code but 404 (a URL for another model or
+    version) and 499 (the client closed before its request was read: no answer, neither good nor
+    bad); servers export both so every request is counted, and leaving them out keeps the ratio
+    what it was before they were. Latency: bad = requests slower than the threshold bucket, i.e. the +Inf
     bucket minus the threshold bucket. The recording rules use these same expressions,
     so the operator and Alertmanager see the same numbers.
     """
@@ -50,9 +57,10 @@ def availability(
     variants and leave out a candidate that is still a shadow)."""
     w = duration(window)
     more = dict(regex or {})
+    answered = selector(REQUESTS, labels, regex=more, exclude=exclude, exclude_regex=NOT_ANSWERED_HERE)
     return SLIQueries(
         bad=f"sum(increase({selector(REQUESTS, labels, regex={**more, CODE: '5..'}, exclude=exclude)}[{w}]))",
-        total=f"sum(increase({selector(REQUESTS, labels, regex=more, exclude=exclude)}[{w}]))",
+        total=f"sum(increase({answered}[{w}]))",
     )
 
 
@@ -79,15 +87,18 @@ def invalid_requests(labels: Mapping[str, str], window: timedelta) -> SLIQueries
 
     The reference server counts a request refused for its input (400, 413, 422) in both series:
     `modelops_requests_total{code}` and `modelops_invalid_requests_total{reason}`. One refused for
-    its path (`reason="unknown_model"`, a 404 before the request reaches the model) is only in the
-    latter, so it is added to the total once: every request received, none counted twice. `bad` has
+    its path (`reason="unknown_model"`, a 404 before the request reaches the model) is counted by
+    its reason, and left out of the requests by code (servers before the 404 was in
+    `modelops_requests_total` did not count it there): every request received, none counted twice.
+    A 499 (the client closed before its request was read) was neither refused nor answered. `bad` has
     no series at all for a server that does not export the counter (told apart from zero refusals).
     """
     w = duration(window)
     unknown_model = selector(INVALID_REQUESTS, {**labels, REASON: UNKNOWN_MODEL})
     return SLIQueries(
         bad=f"sum by ({REASON}) (increase({selector(INVALID_REQUESTS, labels)}[{w}]))",
-        total=f"sum(increase({selector(REQUESTS, labels)}[{w}])) + (sum(increase({unknown_model}[{w}])) or vector(0))",
+        total=f"sum(increase({selector(REQUESTS, labels, exclude_regex=NOT_ANSWERED_HERE)}[{w}])) + "
+        f"(sum(increase({unknown_model}[{w}])) or vector(0))",
     )
 
 

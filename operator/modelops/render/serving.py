@@ -24,12 +24,18 @@ PVC_ROOT = "/mnt/pvc"
 # hook and only then sends SIGTERM, while the endpoints controller, kube-proxy, the Gateway or
 # the mesh take the (now NotReady, terminating) pod out of their endpoints. Those updates
 # propagate in about a second or two, so the server sleeps DRAIN_SECONDS first and keeps
-# answering whatever still reaches it; on SIGTERM the reference server stops accepting and
-# finishes its in-flight requests (up to 10 s, uvicorn's graceful shutdown). The grace period
-# covers both with a margin: drain + 10 s + 5 s. A user's podTemplate can set either
-# (`lifecycle` of the container named `model`, `terminationGracePeriodSeconds`).
+# answering whatever still reaches it (the native `sleep` action, Kubernetes >= 1.30: no shell
+# needed in the image). On SIGTERM the reference server stops accepting, answers with
+# `Connection: close`, gives idle keep-alive connections 1 s to bring a request, and finishes
+# its in-flight requests (up to 10 s): SHUTDOWN_SECONDS, modelops.runtime.server's
+# IDLE_DRAIN_SECONDS + GRACEFUL_SHUTDOWN_SECONDS (a test keeps them equal). The grace period
+# covers both with a margin of GRACE_MARGIN_SECONDS. A user's podTemplate can set either
+# (`lifecycle` of the container named `model`, `terminationGracePeriodSeconds`); a longer preStop
+# sleep without a grace period gets a grace period grown to match.
 DRAIN_SECONDS = 5
-TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 10 + 5
+SHUTDOWN_SECONDS = 1 + 10
+GRACE_MARGIN_SECONDS = 4
+TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + SHUTDOWN_SECONDS + GRACE_MARGIN_SECONDS  # 20
 
 
 @dataclass(frozen=True)
@@ -160,8 +166,9 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
     if spec.runtime.pod_template:
         template = merge_pod_template(template, spec.runtime.pod_template)
     # defaults under the user's template (merge_pod_template lets ours win, these are theirs to change)
-    template["spec"].setdefault("terminationGracePeriodSeconds", TERMINATION_GRACE_SECONDS)
-    template["spec"]["containers"][0].setdefault("lifecycle", {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}})
+    model_container = template["spec"]["containers"][0]
+    model_container.setdefault("lifecycle", {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}})
+    template["spec"].setdefault("terminationGracePeriodSeconds", _grace_seconds(model_container["lifecycle"]))
     body: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -176,6 +183,15 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
     if spec.autoscaling is None:  # with an HPA the replica count is the HPA's to set
         body["spec"]["replicas"] = plan.replicas
     return body
+
+
+def _grace_seconds(lifecycle: Mapping[str, Any]) -> int:
+    """A grace period covering the preStop sleep and the server's shutdown; the default where the
+    hook's length is unknown (an exec hook, or none)."""
+    sleep = ((lifecycle.get("preStop") or {}).get("sleep") or {}).get("seconds")
+    if isinstance(sleep, int) and sleep > DRAIN_SECONDS:
+        return sleep + SHUTDOWN_SECONDS + GRACE_MARGIN_SECONDS
+    return TERMINATION_GRACE_SECONDS
 
 
 def merge_pod_template(ours: dict[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:

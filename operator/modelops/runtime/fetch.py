@@ -1,6 +1,6 @@
 """Fetch a model artifact for the init container and verify its checksum before anything loads it.
 
-Sources: ``file:///path``, ``http(s)://host/path`` (streamed, bounded retries) and
+Sources: ``file:///path``, ``http(s)://host/path`` (streamed, retried up to RETRIES times) and
 ``pvc://claim/path`` (read from the claim mounted at `claim_dir`, else under
 MODELOPS_PVC_ROOT, default /mnt/pvc). A local source (file://, pvc://) that does not exist
 yet can be waited for (`wait`): a training Job may still be writing it, and an init container
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -29,6 +30,8 @@ from modelops.errors import ModelopsError
 
 CHUNK = 1 << 20
 DEFAULT_PVC_ROOT = "/mnt/pvc"
+RETRIES = 4  # after the first attempt: 5 in all, backing off 1, 2, 4, 8 s (about 15 s for a server to come back)
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class FetchError(ModelopsError, RuntimeError):
@@ -37,6 +40,10 @@ class FetchError(ModelopsError, RuntimeError):
 
 class ChecksumMismatch(FetchError):
     """The artifact's sha256 is not the expected one."""
+
+
+class InvalidChecksum(FetchError):
+    """The expected sha256 is not one (64 hex digits): said before anything is fetched."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +120,11 @@ def _wait_for(
         say(f"{uri}: {source} appeared after {clock() - began:.0f}s")
 
 
-def _download(uri: str, target: BinaryIO, timeout: float, attempts: int) -> tuple[str, int]:
+def _download(
+    uri: str, target: BinaryIO, timeout: float, retries: int, sleep: Callable[[float], None]
+) -> tuple[str, int]:
     last: Exception | None = None
-    for attempt in range(attempts):
+    for attempt in range(retries + 1):
         target.seek(0)
         target.truncate()
         try:
@@ -132,7 +141,8 @@ def _download(uri: str, target: BinaryIO, timeout: float, attempts: int) -> tupl
             last = error
             if isinstance(error, FetchError) and "HTTP 4" in str(error):
                 break  # a 4xx will not get better by retrying
-            time.sleep(min(2**attempt, 10))
+            if attempt < retries:
+                sleep(min(2**attempt, 10))
     raise FetchError(f"{uri}: download failed after {attempt + 1} attempt(s): {last}")
 
 
@@ -144,16 +154,20 @@ def fetch(
     pvc_root: Path | None = None,
     claim_dir: Path | None = None,
     timeout: float = 60.0,
-    attempts: int = 4,
+    retries: int = RETRIES,
     wait: float = 0.0,
     poll: float = 2.0,
     say: Callable[[str], None] = _stderr,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Fetched:
     """Copy the artifact at `uri` into directory `dest`; raise ChecksumMismatch or FetchError.
 
     `wait`: seconds to wait for a file:// or pvc:// source that does not exist yet (math.inf
     waits as long as it takes), polling every `poll` seconds and saying so through `say`.
+    A malformed `sha256` raises InvalidChecksum before anything is fetched or created.
     """
+    if sha256 and not _SHA256.fullmatch(sha256):
+        raise InvalidChecksum(f"expected sha256 {sha256!r} is not 64 hex digits; nothing was fetched")
     scheme = urllib.parse.urlparse(uri).scheme
     if scheme not in {"file", "http", "https", "pvc"}:
         raise FetchError(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc)")
@@ -169,7 +183,7 @@ def fetch(
     try:
         with partial.open("wb") as target:
             if source is None:
-                digest, size = _download(uri, target, timeout, attempts)
+                digest, size = _download(uri, target, timeout, retries, sleep)
             else:
                 try:
                     with source.open("rb") as f:

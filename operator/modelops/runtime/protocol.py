@@ -45,6 +45,7 @@ __all__ = [
 DEFAULT_MAX_ROWS = 10_000
 _NAN_LITERAL = re.compile(rb"[\[,:]\s*-?(NaN|Infinity)\s*[\],}]")
 _SHARED_MEMORY = "shared_memory_region"
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 
 
 @dataclass
@@ -132,12 +133,23 @@ def _flag(parameters: dict[str, Any], key: str, where: str, default: bool) -> bo
     return value
 
 
+def _overflowing_number(body: bytes, position: int) -> str | None:
+    """The JSON number where decoding stopped (1e999) if it overflows a double, else None."""
+    found = _NUMBER.match(body.decode("utf-8", "replace"), position)
+    return found.group() if found is not None and math.isinf(float(found.group())) else None
+
+
 def _document(header: bytes, framed: bool) -> dict[str, Any]:
     try:
         doc = orjson.loads(header)
     except orjson.JSONDecodeError as error:
         if _NAN_LITERAL.search(header):  # Python's json.dumps writes these; JSON has no such numbers
             raise InvalidRequest("nan", "NaN and Infinity are not allowed: send finite numbers") from error
+        overflow = _overflowing_number(header, error.pos)
+        if overflow is not None:  # valid JSON, but no finite double: the same refusal as Infinity
+            raise InvalidRequest(
+                "nan", f"{overflow} is infinite as a double; not allowed: send finite numbers"
+            ) from error
         what = "the JSON header (Inference-Header-Content-Length bytes)" if framed else "request body"
         hint = "" if framed else "; binary tensor data needs the Inference-Header-Content-Length header"
         raise InvalidRequest("bad_json", f"{what} is not JSON: {error}{hint}") from error

@@ -3,7 +3,8 @@
 No web framework sits in the request path: routing four endpoints by hand is a few lines,
 and every microsecond saved is throughput (the benchmark compares with MLServer). The
 model loads in a worker thread after the socket is open, so liveness answers at once and
-readiness turns 200 only once the artifact is loaded and its checksum verified.
+readiness turns 200 only once the artifact is loaded and its checksum verified (400 before: the
+protocol's "4xx means not ready"). On SIGTERM the server drains (`DrainingServer`) and exits 0.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import signal
+import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from modelops.runtime.protocol import (
     infer_response_binary,
     parse_infer,
 )
-from modelops.runtime.telemetry import Telemetry
+from modelops.runtime.telemetry import CLIENT_CLOSED, Telemetry
 from modelops.telemetry_contract import UNKNOWN_MODEL
 
 log = logging.getLogger("modelops.serve")
@@ -46,6 +49,17 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 FAULT_HEADER = b"x-modelops-fault"
 MODEL_SUFFIXES = (".npz", ".joblib", ".pkl", ".onnx")
 SERVER_METADATA = orjson.dumps({"name": "modelops", "version": "2", "extensions": [binary.EXTENSION]})
+NOT_READY = 400  # the protocol: "a 200 status code indicates true and a 4xx status code indicates false"
+CONNECTION_CLOSE = (b"connection", b"close")
+# On SIGTERM, how long a keep-alive connection between requests may still bring one (answered with
+# `Connection: close`) before it is closed: a request already on its way is answered, not reset.
+IDLE_DRAIN_SECONDS = 1.0
+GRACEFUL_SHUTDOWN_SECONDS = 10  # in-flight requests get this long to finish after SIGTERM
+EARLY_LATENCIES = 10_000  # latencies kept of requests refused before the model loaded (the rest counted without)
+
+
+class ClientClosed(Exception):
+    """The client disconnected before its request body was read: nobody is left to answer."""
 
 
 @dataclass
@@ -161,7 +175,11 @@ class InferenceApp:
     options: ServeOptions
     loaded: Loaded | None = None
     load_error: str | None = None
+    draining: bool = False  # SIGTERM received: not ready, and every answer closes its connection
     _load_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # latencies of inference requests answered 503 before the model (and so telemetry) was there
+    _early: list[float] = field(default_factory=list, repr=False)
+    _early_uncounted: int = field(default=0, repr=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -182,11 +200,18 @@ class InferenceApp:
     async def load(self) -> None:
         started = time.monotonic()
         try:
-            self.loaded = await asyncio.to_thread(load_model, self.options)
+            loaded = await asyncio.to_thread(load_model, self.options)
         except (ModelError, OSError) as error:
             self.load_error = str(error)
             log.error("model failed to load: %s", error)
             return
+        if loaded.telemetry is not None:  # the 503s answered while loading are requests too
+            for seconds in self._early:
+                loaded.telemetry.observe_request(503, seconds)
+            for _ in range(self._early_uncounted):
+                loaded.telemetry.observe_request(503, 0.0)
+        self._early.clear()
+        self.loaded = loaded
         log.info(
             "model %s version %s (%s) loaded in %.2fs",
             self.options.name,
@@ -198,15 +223,17 @@ class InferenceApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        send = self._closing_when_draining(send)
         if path.startswith("/v2/models/"):
             parts = path[len("/v2/models/") :].split("/")
+            inference = method == "POST" and parts[-1] == "infer"
             if parts[0] != self.options.name:
-                await self._refuse(send, 404, UNKNOWN_MODEL, f"model {parts[0]!r} is not served here")
+                await self._refuse(send, 404, UNKNOWN_MODEL, f"model {parts[0]!r} is not served here", inference)
                 return
             rest = parts[1:]
             if len(rest) >= 2 and rest[0] == "versions":
                 if rest[1] != self.options.version:
-                    await self._refuse(send, 404, UNKNOWN_MODEL, f"version {rest[1]!r} is not served here")
+                    await self._refuse(send, 404, UNKNOWN_MODEL, f"version {rest[1]!r} is not served here", inference)
                     return
                 rest = rest[2:]
             if rest == ["infer"] and method == "POST":
@@ -228,12 +255,25 @@ class InferenceApp:
         else:
             await _respond(send, 404, error_body(f"no route {method} {path}"))
 
+    def _closing_when_draining(self, send: Send) -> Send:
+        """`send` adding `Connection: close` to a response that starts during a drain (a request that
+        came in before SIGTERM too), so each keep-alive client is told to go before its connection ends."""
+
+        async def closing(message: MutableMapping[str, Any]) -> None:
+            if self.draining and message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), CONNECTION_CLOSE]}
+            await send(message)
+
+        return closing
+
     async def _ready(self, send: Send) -> None:
-        if self.loaded is not None:
+        if self.loaded is not None and not self.draining:
             await _respond(send, 200, b'{"ready":true}')
         else:
             state = f"failed to load: {self.load_error}" if self.load_error else "loading"
-            await _respond(send, 503, orjson.dumps({"ready": False, "error": state}))
+            await _respond(
+                send, NOT_READY, orjson.dumps({"ready": False, "error": "draining" if self.draining else state})
+            )
 
     async def _metadata(self, send: Send) -> None:
         if self.loaded is None:
@@ -265,9 +305,12 @@ class InferenceApp:
         body, content_type = self.loaded.telemetry.exposition()
         await _respond(send, 200, body, [(b"content-type", content_type.encode())])
 
-    async def _refuse(self, send: Send, status: int, reason: str, message: str) -> None:
+    async def _refuse(self, send: Send, status: int, reason: str, message: str, inference: bool = False) -> None:
+        """A request refused before it reaches the model; an inference request is counted by its code too."""
         if self.loaded is not None and self.loaded.telemetry is not None:
             self.loaded.telemetry.invalid(reason)
+            if inference:
+                self.loaded.telemetry.observe_request(status, 0.0)
         await _respond(send, status, error_body(message, reason))
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -275,6 +318,10 @@ class InferenceApp:
         loaded = self.loaded
         if loaded is None:
             await _respond(send, 503, error_body("model not loaded yet", "not_ready"))
+            if len(self._early) < EARLY_LATENCIES:
+                self._early.append(time.perf_counter() - started)
+            else:
+                self._early_uncounted += 1
             return
         telemetry = loaded.telemetry
         status = 200
@@ -307,6 +354,8 @@ class InferenceApp:
                     telemetry.observe_categorical(name, values.tolist())
                 scores = predicted
             await _answer(send, self.options, request, predicted, loaded.model.signature.output)
+        except ClientClosed:
+            status = CLIENT_CLOSED  # no answer: the client is gone, and it saw no 400
         except InvalidRequest as error:
             status = error.status
             if telemetry is not None:
@@ -355,7 +404,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise InvalidRequest("bad_request", "client disconnected before sending the body")
+            raise ClientClosed("client disconnected before sending the body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -370,8 +419,48 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": body})
 
 
+def _server_class() -> type[Any]:
+    """uvicorn's Server, draining on SIGTERM and exiting 0 (built on first use: uvicorn loads lazily)."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """On SIGTERM: readiness 400 and `Connection: close` on every answer at once; stop accepting;
+        keep-alive connections between requests get IDLE_DRAIN_SECONDS to bring one more (so a
+        request already on its way is answered and told to close, not reset), then uvicorn closes
+        the idle ones and waits up to GRACEFUL_SHUTDOWN_SECONDS for requests in flight. Exit 0: a
+        requested stop is a success (uvicorn re-raises the signal, and the process died with 143)."""
+
+        def __init__(self, config: uvicorn.Config, app: InferenceApp) -> None:
+            super().__init__(config)
+            self.inference_app = app
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            self.inference_app.draining = True
+            for server in self.servers:
+                server.close()  # stop accepting
+            deadline = time.monotonic() + IDLE_DRAIN_SECONDS
+            while self.server_state.connections and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await super().shutdown(sockets)
+
+    return DrainingServer
+
+
 def run(options: ServeOptions, host: str, port: int) -> None:
-    """Serve until SIGTERM; uvicorn with httptools and uvloop when installed."""
+    """Serve until SIGTERM or SIGINT, then drain; uvicorn with httptools and uvloop when installed."""
     import uvicorn
 
     app = InferenceApp(options)
@@ -383,6 +472,6 @@ def run(options: ServeOptions, host: str, port: int) -> None:
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    uvicorn.Server(config).run()
+    _server_class()(config, app).run()

@@ -3,7 +3,8 @@
 Exports on /metrics the series `modelops.telemetry_contract` names, every one labelled model,
 version, variant:
 
-- ``modelops_requests_total{code}`` and ``modelops_request_duration_seconds`` (histogram)
+- ``modelops_requests_total{code}`` (every inference request, whatever its answer; 499 when the
+  client closed before it was read) and ``modelops_request_duration_seconds`` (histogram)
 - ``modelops_feature_value{feature}`` histogram, bucket edges per feature from the training
   baseline (so drift tests get populated buckets)
 - ``modelops_feature_category_total{feature, category}``, categories outside the known set
@@ -72,7 +73,21 @@ MAX_DYNAMIC_CATEGORIES = 20
 # ~40 us of fixed cost too, and the buffer stays 4 MB at 1,000 features.
 FLUSH_VALUES, MIN_FLUSH_ROWS, MAX_FLUSH_ROWS = 16_384, 512, 4_096
 BASE_LABELS = contract.SERVER_LABELS
-CODE_LABELS = {code: str(code) for code in (200, 400, 404, 413, 422, 500, 503)}  # no str() per request
+# Every status the reference server answers an inference request with, and 499 (nginx's "client closed
+# request": the client went away before its request was read, so no answer was sent). Any other code a
+# server reports is pooled by class, "4xx" or "5xx" (still matched by the operator's code=~"5.."), so
+# the label keeps at most 10 values whatever a server passes. No str() per request.
+CLIENT_CLOSED = 499
+CODE_LABELS = {code: str(code) for code in (200, 400, 404, 413, 422, CLIENT_CLOSED, 500, 503)}
+POOLED_CODES = ("4xx", "5xx")
+# Requests that are not this model's answered requests have no latency: 499 was never answered and a 404
+# asked for another model or version. So the latency SLI counts the same requests as the availability one.
+NO_LATENCY = frozenset({404, CLIENT_CLOSED})
+
+
+def _pooled(code: int) -> str:
+    """A code outside CODE_LABELS: its class, so no server can grow the label without bound."""
+    return "5xx" if code >= 500 else "4xx"
 
 
 def _go_float(value: float) -> str:
@@ -290,7 +305,7 @@ class Telemetry(Collector):
         # Every code and reason is exported from the start, at 0: Prometheus' increase() cannot see a
         # counter's first increments, so a 500 series that appeared with the first error would hide
         # the first errors from the canary analysis that most needs them.
-        self._requests: dict[str, int] = dict.fromkeys(CODE_LABELS.values(), 0)
+        self._requests: dict[str, int] = dict.fromkeys((*CODE_LABELS.values(), *POOLED_CODES), 0)
         self._invalid: dict[str, int] = dict.fromkeys(INVALID_REASONS, 0)
         self.registry = registry or CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -340,13 +355,16 @@ class Telemetry(Collector):
         self, code: int, seconds: float, numeric: npt.ArrayLike | None = None, scores: npt.ArrayLike | None = None
     ) -> None:
         """One request in one call: observe_request, and for an answered one observe_numeric and
-        observe_predictions, under one lock. A server's per-request path: in a live server every
-        call and lock costs about twice what it costs in a tight loop, as the request's own work
+        observe_predictions, under one lock. `code` 499: the client closed the connection before the
+        request was read (counted, no latency); 404: a request for a model or version not served here
+        (counted, no latency). A server's per-request path: in a live server every call and lock costs
+        about twice what it costs in a tight loop, as the request's own work
         has pushed telemetry out of the CPU caches."""
-        key = CODE_LABELS.get(code) or str(code)
+        key = CODE_LABELS.get(code) or _pooled(code)
         with self._lock:
-            self._requests[key] = self._requests.get(key, 0) + 1
-            self._latency.observe_one(seconds)
+            self._requests[key] += 1
+            if code not in NO_LATENCY:
+                self._latency.observe_one(seconds)
             if numeric is not None:
                 self._numeric.observe(numeric)
             if scores is not None and self._predictions is not None:
