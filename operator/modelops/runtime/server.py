@@ -26,6 +26,7 @@ import numpy.typing as npt
 import orjson
 
 from modelops.api.v1alpha1.baseline import Baseline
+from modelops.errors import ModelopsError
 from modelops.models import Model, ModelError, detect_format, load
 from modelops.runtime import binary
 from modelops.runtime import telemetry as telemetry_module
@@ -58,7 +59,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 10  # in-flight requests get this long to finish aft
 EARLY_LATENCIES = 10_000  # latencies kept of requests refused before the model loaded (the rest counted without)
 
 
-class ClientClosed(Exception):
+class ClientClosed(ModelopsError):
     """The client disconnected before its request body was read: nobody is left to answer."""
 
 
