@@ -4,12 +4,7 @@ and the kserve SDK's InferenceRESTClient (binary and JSON)."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,32 +12,16 @@ import numpy as np
 import pytest
 
 from modelops.train.dataset import Dataset
-from tests.runtime.models_fixture import write_model_dir
+from tests.runtime.serve_process import start_server
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 5
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Dataset, list[float]]]:
-    directory = tmp_path_factory.mktemp("model")
-    _, data = write_model_dir(directory)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {"PYTHONPATH": str(ROOT / "operator"), "PATH": "/usr/bin:/bin"}
-    serve = [sys.executable, "-m", "modelops.cli.main", "serve", "--model-dir", str(directory), "--name", "fraud"]
-    flags = ["--version", "v1", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen([*serve, *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"127.0.0.1:{port}"
+    proc, base, data = start_server(tmp_path_factory.mktemp("model"))
+    url = base.removeprefix("http://")
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         reference = httpx.post(
             f"http://{url}/v2/models/fraud/infer", json={"inputs": data.inference_inputs(0, ROWS)}, timeout=5
         )

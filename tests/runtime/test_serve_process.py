@@ -6,7 +6,6 @@ import concurrent.futures
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,29 +15,11 @@ import orjson
 import pytest
 
 from modelops.train.dataset import Dataset
-from tests.runtime.models_fixture import write_model_dir
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.runtime.serve_process import start_server
 
 
 def _start(tmp_path: Path, *extra: str, until: str = "ready") -> tuple[subprocess.Popen[bytes], str, Dataset]:
-    _, data = write_model_dir(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {"PYTHONPATH": str(ROOT / "operator"), "PATH": "/usr/bin:/bin"}
-    serve = [sys.executable, "-m", "modelops.cli.main", "serve", "--model-dir", str(tmp_path), "--name", "fraud"]
-    flags = ["--version", "v1", "--host", "127.0.0.1", "--port", str(port), "--max-body-bytes", "65536", *extra]
-    proc = subprocess.Popen([*serve, *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/{until}", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return proc, url, data
+    return start_server(tmp_path, "--max-body-bytes", "65536", *extra, until=until)
 
 
 @pytest.fixture
