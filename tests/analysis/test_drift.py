@@ -233,6 +233,10 @@ def test_significance_without_effect_is_not_drift() -> None:
 # ---- the effect floor is an effect size (issue 17) ----------------------------------------
 
 FEATURES = 400  # independent features per evaluation: one vectorised call estimates a rate
+# The most features a test at alpha 0.05 flags among FEATURES unchanged ones, but for a chance of 1e-6:
+# 0.11 (44 of 400, 5.5 sigma). A bound at 0.085 (exceeded with chance 0.0011, checked 18 times a run: 2%) failed CI
+# with a test of exact size (seed 2502: 38 of 400 at n = 100; the mean over 40 seeds is 0.0506).
+ALPHA_BOUND = float(stats.binom.isf(1e-6, FEATURES, 0.05)) / FEATURES
 
 
 def drift_rate(rng: np.random.Generator, n: int, shift: float, buckets: int = 12, floor: float = 0.1) -> float:
@@ -258,8 +262,16 @@ def test_false_alarms_stay_at_alpha_at_every_n(seed: int) -> None:
     """No change at all: the decision (test AND floor) flags at most alpha (+ the error of 400 draws)."""
     rng = np.random.default_rng(seed)
     for n in (100, 1_000, 10_000):
-        assert drift_rate(rng, n, 0.0, floor=0.0) <= 0.05 + 0.035  # the test alone, the worst case
-        assert drift_rate(rng, n, 0.0) <= 0.05 + 0.035
+        assert drift_rate(rng, n, 0.0, floor=0.0) <= ALPHA_BOUND  # the test alone, the worst case
+        assert drift_rate(rng, n, 0.0) <= ALPHA_BOUND
+
+
+def test_the_false_alarm_rate_is_alpha_on_average() -> None:
+    """The bound above lets a test of size 0.065 pass most runs; pooled over 12 fixed seeds (4,800
+    features per n, standard error 0.0031) the rate of the test alone is alpha within 0.015."""
+    for n in (100, 10_000):
+        pooled = np.mean([drift_rate(np.random.default_rng(seed), n, 0.0, floor=0.0) for seed in range(12)])
+        assert abs(pooled - 0.05) <= 0.015, (n, pooled)
 
 
 @settings(max_examples=5, deadline=None)
