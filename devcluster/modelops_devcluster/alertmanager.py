@@ -1,12 +1,13 @@
 """A real Alertmanager on 127.0.0.1, built from the Go module proxy, for the alerting tests.
 
 `build()` compiles `cmd/alertmanager` of github.com/prometheus/alertmanager at
-`versions.ALERTMANAGER` into the cache (`build.cache_root()/bin/alertmanager-<version>`, never the
-repository), once; a second call finds it. The module as the proxy serves it does not carry the
-web UI's compiled assets (`ui/app/dist`, built with npm by the project's release process), which
-`ui/web.go` embeds, so `go install` fails there. The build copies the module into a temporary
-directory and writes a one-line placeholder page where the UI would be: the API, routing,
-grouping and every notifier are the release's own code, only the browser UI is absent.
+`versions.ALERTMANAGER` with `gotools.build_module` into the cache
+(`build.cache_root()/bin/alertmanager-<version>`, never the repository), once; a second call
+finds it. The module as the proxy serves it does not carry the web UI's compiled assets
+(`ui/app/dist`, built with npm by the project's release process), which `ui/web.go` embeds, so
+`go install` fails there. The build works on a copy of the module and writes a one-line
+placeholder page where the UI would be: the API, routing, grouping and every notifier are the
+release's own code, only the browser UI is absent.
 
 `AlertmanagerServer(config)` runs it with its own config and data directory on a free loopback
 port, clustering off (`--cluster.listen-address=`), and answers what it holds through its v2 API.
@@ -16,11 +17,8 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import shutil
-import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -28,8 +26,7 @@ from typing import Any
 
 import yaml
 
-from modelops_devcluster import versions
-from modelops_devcluster.build import cache_root
+from modelops_devcluster import gotools, versions
 from modelops_devcluster.ports import LOOPBACK, free_port
 from modelops_devcluster.procs import ManagedProcess, ProcessError, keep_workdirs, tail, wait_for
 
@@ -41,46 +38,33 @@ class AlertmanagerError(RuntimeError):
     """Alertmanager could not be built, failed to start, or answered unexpectedly."""
 
 
+def _ui_placeholder(source: Path) -> None:
+    for ui in ("elm", "mantine"):
+        (source / "ui" / "app" / "dist" / ui).mkdir(parents=True, exist_ok=True)
+        (source / "ui" / "app" / "dist" / ui / "index.html").write_text(_UI_PLACEHOLDER)
+
+
+def module(version: str = versions.ALERTMANAGER) -> gotools.Module:
+    return gotools.Module(
+        name="alertmanager",
+        module=MODULE,
+        version=version,
+        package="./cmd/alertmanager",
+        ldflags=f"-s -w -X github.com/prometheus/common/version.Version={version.lstrip('v')}",
+        prepare=_ui_placeholder,
+    )
+
+
 def binary_path(version: str = versions.ALERTMANAGER) -> Path:
-    return cache_root() / "bin" / f"alertmanager-{version}" / "alertmanager"
+    return module(version).binary()
 
 
 def build(version: str = versions.ALERTMANAGER, *, timeout: float = 1800.0) -> Path:
     """The cached binary, built first if missing (about a minute on two cores once modules are downloaded)."""
-    out = binary_path(version)
-    if os.access(out, os.X_OK):
-        return out
-    if shutil.which("go") is None:
-        raise AlertmanagerError("go is not on PATH: Alertmanager is built from the Go module proxy")
-    started = time.monotonic()
-    env = dict(os.environ)
-    with tempfile.TemporaryDirectory(prefix="modelops-alertmanager-build-") as tmp:
-        work = Path(tmp)
-        print(f"+ go mod download -json {MODULE}@{version}", flush=True)
-        downloaded = subprocess.run(
-            ["go", "mod", "download", "-json", f"{MODULE}@{version}"],
-            cwd=work,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        source = work / "src"
-        shutil.copytree(json.loads(downloaded.stdout)["Dir"], source)
-        for path in source.rglob("*"):  # the module cache is read-only
-            path.chmod(path.stat().st_mode | 0o200)
-        for ui in ("elm", "mantine"):
-            (source / "ui" / "app" / "dist" / ui).mkdir(parents=True, exist_ok=True)
-            (source / "ui" / "app" / "dist" / ui / "index.html").write_text(_UI_PLACEHOLDER)
-        flags = f"-s -w -X github.com/prometheus/common/version.Version={version.lstrip('v')}"
-        cmd = ["go", "build", "-trimpath", f"-ldflags={flags}", "-o", str(work / "alertmanager"), "./cmd/alertmanager"]
-        print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, cwd=source, env=env, check=True, timeout=timeout)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(work / "alertmanager"), out)
-    print(f"built alertmanager {version} into {out.parent} in {time.monotonic() - started:.0f}s", flush=True)
-    return out
+    try:
+        return gotools.build_module(module(version), timeout=timeout)
+    except gotools.GoToolError as e:
+        raise AlertmanagerError(str(e)) from e
 
 
 class AlertmanagerServer:

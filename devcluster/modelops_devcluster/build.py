@@ -12,7 +12,6 @@ builds nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -171,44 +170,12 @@ def build(force: bool = False) -> Path:
     return out
 
 
-KSTATUS_SOURCE = Path(__file__).parent / "kstatus" / "main.go"
-
-
-def kstatus_check_path() -> Path:
-    """Where kstatus-check lives: keyed by the cli-utils version and a hash of its source."""
-    digest = hashlib.sha256(KSTATUS_SOURCE.read_bytes()).hexdigest()[:12]
-    return cache_root() / "bin" / f"kstatus-check_cli-utils-{versions.CLI_UTILS}_{digest}" / "kstatus-check"
-
-
-def kstatus_check(force: bool = False) -> Path:
-    """Build (once) the tiny Go program that prints what sigs.k8s.io/cli-utils' kstatus computes
-    for objects read as JSON on stdin (kstatus/main.go); return its path."""
-    out = kstatus_check_path()
-    if os.access(out, os.X_OK) and not force:
-        return out
-    if shutil.which("go") is None:
-        raise SystemExit("go is not on PATH: kstatus-check is built from Go modules")
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="modelops-kstatus-build-") as tmp:
-        work = Path(tmp)
-        shutil.copy(KSTATUS_SOURCE, work / "main.go")
-        gomod = f"module modelops.dev/kstatus-check\n\ngo 1.22\n\nrequire sigs.k8s.io/cli-utils {versions.CLI_UTILS}\n"
-        (work / "go.mod").write_text(gomod)
-        env = dict(os.environ)
-        _run(["go", "mod", "tidy"], work, env)
-        _run(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(work / "kstatus-check"), "."], work, env)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(work / "kstatus-check"), out)
-    print(f"built kstatus-check (cli-utils {versions.CLI_UTILS}) in {time.monotonic() - started:.0f}s", flush=True)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = build(force="--force" in args)
-    kstatus_check(force="--force" in args)  # the kstatus verdicts the conditions tests check against
     from modelops_devcluster import alertmanager, gotools  # both import this module
 
+    gotools.build("kstatus-check")  # the kstatus verdicts the conditions tests check against
     gotools.build("argocd-lua")  # Argo CD's Lua VM, for the health checks and actions the chart ships
     alertmanager.build()  # its own cache entry, keyed by its version
     if "--print-dir" in args:

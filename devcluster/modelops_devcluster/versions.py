@@ -6,7 +6,6 @@ KUBERNETES = "v1.36.3"
 ETCD = "v3.6.8"  # the etcd release Kubernetes KUBERNETES itself depends on
 KWOK = "v0.8.0"
 HELM = "v3.22.0"
-CLI_UTILS = "v0.37.2"  # sigs.k8s.io/cli-utils: kstatus, for the kstatus-check tool (build.kstatus_check)
 ALERTMANAGER = "v0.35.0"  # `go list -m -versions github.com/prometheus/alertmanager`, 2026-12-05
 
 

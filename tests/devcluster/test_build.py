@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops_devcluster import build, versions
+from modelops_devcluster import alertmanager, build, gotools, versions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,32 +40,65 @@ def test_default_bin_dir_is_outside_the_repo(monkeypatch: pytest.MonkeyPatch) ->
     assert not build.bin_dir().resolve().is_relative_to(REPO)
 
 
-def test_kstatus_check_is_cached_outside_the_repo_keyed_by_version_and_source(
+def test_go_tools_are_cached_outside_the_repo_keyed_by_their_sources(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path))
-    path = build.kstatus_check_path()
-    assert path.is_relative_to(tmp_path) and path.name == "kstatus-check"
-    assert f"cli-utils-{versions.CLI_UTILS}" in path.parent.name
-    monkeypatch.delenv("MODELOPS_CACHE", raising=False)
-    assert not build.kstatus_check_path().resolve().is_relative_to(REPO)
-    source = build.KSTATUS_SOURCE.read_text()
-    assert build.KSTATUS_SOURCE.is_relative_to(REPO / "devcluster")  # committed source, binary never
-    assert '"sigs.k8s.io/cli-utils/pkg/kstatus/status"' in source and "status.Compute(" in source
-    assert not list((REPO / "devcluster").rglob("kstatus-check"))
+    for name in ("kstatus-check", "argocd-lua"):
+        path = gotools.binary(name)
+        assert path.is_relative_to(tmp_path) and path.name == name
+        source = gotools.source_dir(name)
+        assert source.is_relative_to(REPO / "tools")  # committed source with go.mod and go.sum, binary never
+        assert (source / "go.mod").is_file() and (source / "go.sum").is_file()
+        assert not list(source.rglob(name))
+    kstatus = (gotools.source_dir("kstatus-check") / "main.go").read_text()
+    assert '"sigs.k8s.io/cli-utils/pkg/kstatus/status"' in kstatus and "status.Compute(" in kstatus
+    assert "sigs.k8s.io/cli-utils v" in (gotools.source_dir("kstatus-check") / "go.mod").read_text()
 
 
-def test_make_cluster_binaries_builds_kstatus_check_too(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edited_tool_gets_a_new_cache_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    tool = tmp_path / "tools" / "t"
+    tool.mkdir(parents=True)
+    (tool / "main.go").write_text("package main\n")
+    monkeypatch.setattr(gotools, "source_dir", lambda name: tmp_path / "tools" / name)
+    before = gotools.binary("t")
+    (tool / "main.go").write_text("package main\n\nfunc main() {}\n")
+    assert gotools.binary("t") != before and gotools.binary("t").name == "t"
+
+
+def test_an_upstream_module_is_cached_by_name_and_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path))
+    spec = alertmanager.module("v0.35.0")
+    assert spec.binary() == tmp_path / "bin" / "alertmanager-v0.35.0" / "alertmanager"
+    assert "version.Version=0.35.0" in spec.ldflags and spec.package == "./cmd/alertmanager"
+    source = tmp_path / "src"
+    assert spec.prepare is not None
+    spec.prepare(source)  # the web UI the proxy's copy lacks, as a placeholder page
+    assert (source / "ui" / "app" / "dist" / "mantine" / "index.html").is_file()
+
+
+def test_a_cached_binary_is_not_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path))
+    spec = gotools.Module(name="x", module="example.com/x", version="v1.0.0", package="./cmd/x")
+    spec.binary().parent.mkdir(parents=True)
+    spec.binary().write_text("#!/bin/sh\n")
+    spec.binary().chmod(0o755)
+    monkeypatch.setattr(gotools.subprocess, "run", lambda *a, **k: pytest.fail("ran go"))
+    assert gotools.build_module(spec) == spec.binary()
+
+
+def test_make_cluster_binaries_builds_the_go_tools_too(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
     def recorder(what: str) -> Callable[..., Path]:
-        def record(force: bool = False) -> Path:
-            calls.append(what)
+        def record(*args: object, **kwargs: object) -> Path:
+            calls.append(f"{what}{args}")
             return Path("/x")
 
         return record
 
     monkeypatch.setattr(build, "build", recorder("control plane"))
-    monkeypatch.setattr(build, "kstatus_check", recorder("kstatus-check"))
+    monkeypatch.setattr(gotools, "build", recorder("tool"))
+    monkeypatch.setattr(alertmanager, "build", recorder("alertmanager"))
     assert build.main([]) == 0
-    assert calls == ["control plane", "kstatus-check"]
+    assert calls == ["control plane()", "tool('kstatus-check',)", "tool('argocd-lua',)", "alertmanager()"]

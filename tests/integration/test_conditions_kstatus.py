@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from modelops_devcluster import build
+from modelops_devcluster import gotools
 from modelops_devcluster.stack import Artifact, Stack
 from modelops_devcluster.traffic import Fault, HTTPRoute
 
@@ -58,7 +58,7 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def kstatus() -> Path:
-    return build.kstatus_check()
+    return gotools.build("kstatus-check")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 // status sigs.k8s.io/cli-utils/pkg/kstatus/status computes for it, as one JSON line:
 // {"kind": ..., "name": ..., "status": "InProgress|Current|Failed|...", "message": ...}.
 // That is the verdict Flux, kpt and other kstatus users reach. Built and cached by
-// modelops_devcluster.build.kstatus_check.
+// modelops_devcluster.gotools (python -m modelops_devcluster.gotools kstatus-check).
 package main
 
 import (
