@@ -109,6 +109,16 @@ def _read_response(conn: socket.socket) -> bytes:
     return received
 
 
+def _read_one_chunked(conn: socket.socket) -> bytes:
+    """One chunked response on a kept-alive connection: its head and body may come in separate reads."""
+    received = b""
+    while not received.endswith(b"\r\n0\r\n\r\n"):
+        chunk = conn.recv(4096)
+        assert chunk, f"closed after {received!r}"
+        received += chunk
+    return received
+
+
 def test_sigterm_finishes_in_flight_requests_closes_keep_alive_politely_and_exits_0(
     tmp_path: Path,
 ) -> None:
@@ -117,7 +127,8 @@ def test_sigterm_finishes_in_flight_requests_closes_keep_alive_politely_and_exit
     try:
         idle = socket.create_connection(("127.0.0.1", port), timeout=10)
         idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+        first = _read_one_chunked(idle)  # all of it: a loaded machine once left the body for the next read
+        assert first.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in first.lower()
         busy = socket.create_connection(("127.0.0.1", port), timeout=10)
         body = orjson.dumps({"inputs": data.inference_inputs(0, 2)})
         head = f"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
