@@ -76,8 +76,8 @@ class PredictionRecord:
     def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1 row, got {capacity}")
-        # the ring's own bytes come first: a budget too small for it shrinks the ring, to 1 row at least
-        self.capacity = max(1, min(capacity, max_bytes // ROW_BYTES))
+        # the ring takes at most half the budget (the ids the rest): a smaller budget shrinks it, to 1 row at least
+        self.capacity = max(1, min(capacity, max_bytes // (2 * ROW_BYTES)))
         self.max_bytes = max_bytes
         self.token = secrets.token_hex(6)  # assigned ids of this process: `<token>-<n>`
         self._assigned_prefix = self.token + "-"
@@ -89,7 +89,8 @@ class PredictionRecord:
         self._next = 0  # number of the next row; live rows are [_oldest, _next)
         self._oldest = 0
         self._ids: dict[str, int] = {}  # client request id -> its first row's number
-        self._order: collections.deque[tuple[int, str]] = collections.deque()  # (first row, id), oldest first
+        # (row after its last, first row, id) of each request with a client id, oldest first
+        self._order: collections.deque[tuple[int, int, str]] = collections.deque()
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()  # ids labelled by value
         self._id_bytes = 0  # estimate of _ids + _order + _seen
         self.unlabelled = 0  # rows evicted without a label, ever
@@ -100,12 +101,12 @@ class PredictionRecord:
         """Remember one request's scores; returns its id (the request's, else an assigned one)."""
         rows = int(scores.shape[0])
         first = self._next
-        if request_id is None:
-            request_id = f"{self._assigned_prefix}{first}"
+        if request_id is None:  # an assigned id is its first row's number; one of no rows names none
+            request_id = f"{self._assigned_prefix}{first}" if rows else f"{self._assigned_prefix}empty-{first}"
         elif rows:
             previous = self._ids.get(request_id)
             self._ids[request_id] = first
-            self._order.append((first, request_id))
+            self._order.append((first + rows, first, request_id))
             if previous is None:
                 self._id_bytes += INDEX_ENTRY_BYTES + len(request_id)
             else:  # the same id again: the newest request has it; the older entry leaves the index
@@ -157,8 +158,8 @@ class PredictionRecord:
                 self.unlabelled += (hi - lo) - int(labelled)
         self._oldest = row
         order = self._order
-        while order and order[0][0] < row:
-            first, request_id = order.popleft()
+        while order and order[0][0] <= row:  # every row of the request is gone: so is its id
+            _, first, request_id = order.popleft()
             if self._ids.get(request_id) == first:
                 del self._ids[request_id]
                 self._id_bytes -= INDEX_ENTRY_BYTES + len(request_id)
@@ -169,20 +170,12 @@ class PredictionRecord:
         """Over max_bytes: evict the oldest requests with client ids, then forget the oldest ids labelled by value."""
         while self._id_bytes + self.capacity * ROW_BYTES > self.max_bytes:
             if self._order:
-                first = self._order[0][0]
-                self._evict_before(self._rows_of(first))
+                self._evict_before(self._order[0][0])
             elif self._seen:
                 request_id, _ = self._seen.popitem(last=False)
                 self._id_bytes -= SEEN_ENTRY_BYTES + len(request_id)
             else:
                 return
-
-    def _rows_of(self, first: int) -> int:
-        """The row after the last one of the request whose first row is `first`."""
-        row = first + 1
-        while row < self._next and self._start[row % self.capacity] == first:
-            row += 1
-        return row
 
     # ---- labels ------------------------------------------------------------------------
 
@@ -201,14 +194,13 @@ class PredictionRecord:
         return None
 
     def _first_row(self, request_id: str) -> int | None:
-        """The first row of a remembered request (a client id from the index, an assigned one by arithmetic)."""
+        """The first row of a request by its id (a client id from the index, an assigned one by arithmetic);
+        whether a row of it is still remembered is for the caller to check (`_start` of that row)."""
         first = self._ids.get(request_id)
         if first is None and request_id.startswith(self._assigned_prefix):
             number = request_id[len(self._assigned_prefix) :]
             if _canonical(number):
                 first = int(number)
-        if first is None or not self._live(first) or self._start[first % self.capacity] != first:
-            return None
         return first
 
     def _live(self, row: int) -> bool:
