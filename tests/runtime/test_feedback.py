@@ -147,9 +147,13 @@ def test_the_record_agrees_with_a_model_of_it(capacity: int, operations: list[tu
 def test_the_record_never_exceeds_its_byte_budget(budget_rows: int, ids: list[str | None], by_value: list[str]) -> None:
     budget = budget_rows * ROW_BYTES + 2 * (INDEX_ENTRY_BYTES + 30)
     record = PredictionRecord(capacity=1000, max_bytes=budget)
-    for request_id in ids:
-        record.record(request_id, _scores(0.5, 0.6), now=0.0)
+    for i, request_id in enumerate(ids):
+        given = record.record(request_id, _scores(0.5, 0.6), now=0.0)
         assert record.bytes <= budget
+        if i % 3 == 0:  # label some, so evictions of labelled and unlabelled rows mix
+            record.join([LabelItem(f"{given}:1", 1)], "v1", now=1.0)
+        evicted = 2 * (i + 1) - record.rows
+        assert 0 <= evicted - record.unlabelled <= i // 3 + 1  # labelled rows evicted are not unlabelled
     for i in by_value:
         record.join([LabelItem(i, 1, 0.5, "v1", 1.0)], "v1", now=2.0)
         assert record.bytes <= budget

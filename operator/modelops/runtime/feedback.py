@@ -86,6 +86,9 @@ class PredictionRecord:
         self._time = np.zeros(size)
         self._start = np.full(size, -1, dtype=np.int64)  # the first row's number of each row's request
         self._labelled = np.zeros(size, dtype=bool)
+        # the same memory, for single values: a memoryview stores a scalar in about half numpy's time
+        self._score_view, self._time_view = _view(self._score, "d"), _view(self._time, "d")
+        self._start_view, self._labelled_view = _view(self._start, "q"), _view(self._labelled, "?")
         self._next = 0  # number of the next row; live rows are [_oldest, _next)
         self._oldest = 0
         self._ids: dict[str, int] = {}  # client request id -> its first row's number
@@ -93,13 +96,13 @@ class PredictionRecord:
         self._order: collections.deque[tuple[int, int, str]] = collections.deque()
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()  # ids labelled by value
         self._id_bytes = 0  # estimate of _ids + _order + _seen
-        self.unlabelled = 0  # rows evicted without a label, ever
+        self._joined = 0  # rows of the ring that got a label, ever
 
     # ---- recording (the serving path) --------------------------------------------------
 
     def record(self, request_id: str | None, scores: npt.NDArray[np.float64], now: float) -> str:
         """Remember one request's scores; returns its id (the request's, else an assigned one)."""
-        rows = int(scores.shape[0])
+        rows = len(scores)
         first = self._next
         if request_id is None:  # an assigned id is its first row's number; one of no rows names none
             request_id = f"{self._assigned_prefix}{first}" if rows else f"{self._assigned_prefix}empty-{first}"
@@ -111,7 +114,19 @@ class PredictionRecord:
                 self._id_bytes += INDEX_ENTRY_BYTES + len(request_id)
             else:  # the same id again: the newest request has it; the older entry leaves the index
                 self._id_bytes += INDEX_ENTRY_BYTES
-        if rows:
+        if rows == 1:  # most requests: a few scalar stores through memoryviews, no slicing
+            size = self.capacity
+            slot = first % size
+            if first - self._oldest >= size:  # full: the oldest row, in this very slot, goes
+                self._oldest = first + 1 - size
+                if self._order and self._order[0][0] <= self._oldest:
+                    self._forget_ids(self._oldest)
+            self._score_view[slot] = scores[0]
+            self._time_view[slot] = now
+            self._start_view[slot] = first
+            self._labelled_view[slot] = False
+            self._next = first + 1
+        elif rows:
             self._append(scores, now, first, rows)
         if self._id_bytes + self.capacity * ROW_BYTES > self.max_bytes:
             self._trim()
@@ -122,43 +137,33 @@ class PredictionRecord:
         end = first + rows
         self._evict_before(max(self._oldest, end - size))
         kept = min(rows, size)  # a request larger than the ring keeps its last rows
-        begin = end - kept
-        if kept < rows:
-            self.unlabelled += rows - kept
-        slot = begin % size
-        if kept == 1:  # most requests: scalar stores cost less than slicing
-            self._score[slot] = scores[rows - 1]
-            self._time[slot] = now
-            self._start[slot] = first
-            self._labelled[slot] = False
-        else:
-            head = min(kept, size - slot)
-            tail = kept - head
-            values = scores[rows - kept :]
-            for lo, hi, part in ((slot, slot + head, values[:head]), (0, tail, values[head:])):
-                if hi > lo:
-                    self._score[lo:hi] = part
-                    self._time[lo:hi] = now
-                    self._start[lo:hi] = first
-                    self._labelled[lo:hi] = False
+        slot = (end - kept) % size
+        head = min(kept, size - slot)
+        tail = kept - head
+        values = scores[rows - kept :]
+        for lo, hi, part in ((slot, slot + head, values[:head]), (0, tail, values[head:])):
+            if hi > lo:
+                self._score[lo:hi] = part
+                self._time[lo:hi] = now
+                self._start[lo:hi] = first
+                self._labelled[lo:hi] = False
         self._next = end
 
-    def _evict_before(self, row: int) -> None:
-        """Evict rows [_oldest, row), counting those that never got a label, and forget their ids."""
+    def _evict_before(self, row: int, clear: bool = False) -> None:
+        """Evict rows [_oldest, row) and forget their ids. `clear`: reset their labelled flags, for rows
+        whose slots are not about to be written (`unlabelled` counts the flags that are set)."""
         if row <= self._oldest:
             return
-        size = self.capacity
-        lo, hi = self._oldest, min(row, self._next)
-        if hi > lo:
-            if hi - lo == 1:
-                self.unlabelled += not self._labelled[lo % size]
-            else:
-                a, b = lo % size, (hi - 1) % size + 1
-                labelled = self._labelled[a:b].sum() if a < b else self._labelled[a:].sum() + self._labelled[:b].sum()
-                self.unlabelled += (hi - lo) - int(labelled)
+        if clear:
+            slots = np.arange(self._oldest, min(row, self._next)) % self.capacity
+            self._labelled[slots] = False
         self._oldest = row
+        self._forget_ids(row)
+
+    def _forget_ids(self, row: int) -> None:
+        """Drop the client ids of requests whose every row is before `row` (evicted)."""
         order = self._order
-        while order and order[0][0] <= row:  # every row of the request is gone: so is its id
+        while order and order[0][0] <= row:
             _, first, request_id = order.popleft()
             if self._ids.get(request_id) == first:
                 del self._ids[request_id]
@@ -170,7 +175,7 @@ class PredictionRecord:
         """Over max_bytes: evict the oldest requests with client ids, then forget the oldest ids labelled by value."""
         while self._id_bytes + self.capacity * ROW_BYTES > self.max_bytes:
             if self._order:
-                self._evict_before(self._order[0][0])
+                self._evict_before(self._order[0][0], clear=True)
             elif self._seen:
                 request_id, _ = self._seen.popitem(last=False)
                 self._id_bytes -= SEEN_ENTRY_BYTES + len(request_id)
@@ -226,6 +231,7 @@ class PredictionRecord:
                     results.append("duplicate")
                     continue
                 self._labelled[slot] = True
+                self._joined += 1
                 score, delay = float(self._score[slot]), now - float(self._time[slot])
             elif item.score is None or item.predicted_at is None:
                 results.append("unmatched")
@@ -254,6 +260,13 @@ class PredictionRecord:
             self._trim()
 
     @property
+    def unlabelled(self) -> int:
+        """Rows evicted without a label, ever: evicted rows (every row below _oldest) less the labelled ones,
+        which are the labels joined less the flags still set on live rows. Counted here, at a scrape,
+        rather than per eviction on the serving path."""
+        return self._oldest - (self._joined - int(np.count_nonzero(self._labelled)))
+
+    @property
     def rows(self) -> int:
         """Predictions remembered now."""
         return self._next - self._oldest
@@ -262,6 +275,12 @@ class PredictionRecord:
     def bytes(self) -> int:
         """The estimate max_bytes caps."""
         return self._id_bytes + self.capacity * ROW_BYTES
+
+
+def _view(array: npt.NDArray[Any], fmt: Literal["d", "q", "?"]) -> memoryview[Any]:
+    """A memoryview of an array's memory with its items as Python scalars (via bytes: cast needs them)."""
+    view: memoryview[Any] = array.view(np.uint8).data.cast(fmt)
+    return view
 
 
 def _canonical(digits: str) -> bool:

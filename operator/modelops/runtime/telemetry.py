@@ -425,9 +425,11 @@ class Telemetry(Collector):
         if record is None:
             return request_id
         column = scores if type(scores) is np.ndarray and scores.dtype == np.float64 else np.asarray(scores, float)
+        if column.ndim != 1:
+            column = column.reshape(-1)
         when = time.time() if now is None else now
         with self._lock:
-            return record.record(request_id, column.reshape(-1), when)
+            return record.record(request_id, column, when)
 
     def feedback(self, items: Sequence[LabelItem], now: float | None = None) -> list[Result]:
         """Count labels (from `feedback.parse_feedback`) against the recorded predictions; each item's
