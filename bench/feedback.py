@@ -1,6 +1,6 @@
 """Label feedback's cost on the serving path, and the cost of joining labels.
 
-    PYTHONPATH=. .venv/bin/python bench/feedback.py [--requests 500] [--repeat 25]
+    .venv/bin/python bench/feedback.py [--requests 500] [--repeat 25]
 
 In-process and single-threaded, no HTTP: the ASGI app (`InferenceApp`) is called directly with a
 request of 1 and 32 rows of the runtime tests' model, with telemetry on, once with the prediction
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import sys
 import tempfile
 import time
 import timeit
@@ -27,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-from tests.runtime.models_fixture import write_model_dir
 
 from modelops.runtime.feedback import LabelItem
 from modelops.runtime.server import InferenceApp, ServeOptions
@@ -35,6 +35,8 @@ from modelops.runtime.telemetry import Telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = (1, 32)
+sys.path.insert(0, str(ROOT))  # the runtime tests' model, written as the tests write it
+from tests.runtime.models_fixture import write_model_dir  # noqa: E402
 
 
 async def _requests(app: InferenceApp, body: bytes, count: int) -> float:
