@@ -11,7 +11,9 @@ import httpx
 import orjson
 import pytest
 
+from modelops.cli.main import main
 from modelops.runtime.server import InferenceApp, ServeOptions
+from modelops.runtime.telemetry import Telemetry
 from modelops.train.dataset import Dataset
 from tests.runtime.models_fixture import write_model_dir
 
@@ -124,3 +126,24 @@ def test_feedback_routes_and_when_it_is_off(tmp_path: Path) -> None:
         assert (await client.get(FEEDBACK)).status_code == 404
 
     _run(app, check)
+
+
+def test_a_model_that_is_not_a_binary_classifier_refuses_labels_with_the_reason(tmp_path: Path) -> None:
+    app, _ = _app(tmp_path)
+
+    async def check(client: httpx.AsyncClient) -> None:
+        assert app.loaded is not None
+        app.loaded.telemetry = Telemetry(model="fraud", version="v1", task="regression")
+        refused = await client.post(FEEDBACK, json={"labels": [{"id": "a", "label": 1}]})
+        assert refused.status_code == 400 and refused.json()["reason"] == "feedback_off"
+        assert "binary classifiers" in refused.json()["error"] and "'regression'" in refused.json()["error"]
+
+    _run(app, check)
+
+
+@pytest.mark.parametrize(
+    "flags", [["--decision-threshold", "1.5"], ["--feedback-capacity", "-1"], ["--feedback-max-bytes", "-5"]]
+)
+def test_serve_refuses_bad_feedback_flags(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--model", "/nonexistent/model.npz", "--name", "m", "--version", "v", *flags]) == 2
+    assert "--decision-threshold must be in [0, 1]" in capsys.readouterr().err
