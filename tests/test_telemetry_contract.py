@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops import telemetry_contract as contract
 from modelops.api.v1alpha1.baseline import Baseline
+from modelops.runtime.feedback import LabelItem
 from modelops.runtime.telemetry import Telemetry
 from modelops.train.dataset import generate
 from tests.runtime.models_fixture import baseline
@@ -26,6 +27,9 @@ def _scrape() -> tuple[dict[str, set[str]], set[str]]:
     telemetry.observe_classes(["fraud", "ok"])
     telemetry.observe_request(code=200, seconds=0.01)
     telemetry.invalid(contract.UNKNOWN_MODEL)
+    prediction_id = telemetry.record_predictions(None, [0.2, 0.9])
+    telemetry.feedback([LabelItem(f"{prediction_id}:1", 1), LabelItem("gone", 0)])  # accepted, unmatched
+    telemetry.observe_feedback_request(200)
     exported: dict[str, set[str]] = {}
     histograms: set[str] = set()
     for family in text_string_to_metric_families(telemetry.exposition()[0].decode()):

@@ -26,6 +26,8 @@ CLASS = "class"  # a classifier's predicted class
 URI = "uri"
 SHA256 = "sha256"
 LE = "le"  # a histogram bucket's upper bound (Prometheus' own name)
+OUTCOME = "outcome"  # a labelled prediction at the serving threshold: tp, fp, tn, fn
+LABEL = "label"  # the ground truth a caller sent back for a prediction: "0" or "1"
 
 # ---- series a model server exports -------------------------------------------------------
 
@@ -37,6 +39,17 @@ FEATURE_CATEGORY = "modelops_feature_category_total"  # counter {feature, catego
 PREDICTION_SCORE = "modelops_prediction"  # histogram of scores
 PREDICTION_CLASS = "modelops_prediction_class_total"  # counter {class}
 MODEL_INFO = "modelops_model_info"  # gauge {uri, sha256}, always 1
+# Label telemetry (binary classifiers): ground truth sent back to POST .../feedback, joined to the predictions.
+FEEDBACK = "modelops_feedback_total"  # counter {outcome}: labelled predictions at the serving threshold
+FEEDBACK_IGNORED = "modelops_feedback_ignored_total"  # counter {reason}: labels not counted (unmatched, ...)
+FEEDBACK_REQUESTS = "modelops_feedback_requests_total"  # counter {code}: feedback requests by HTTP status
+LABELLED_SCORE = "modelops_labelled_score"  # histogram {label}: scores of labelled predictions, split by label
+LABEL_DELAY = "modelops_label_delay_seconds"  # histogram: from a prediction to its label
+UNLABELLED = "modelops_predictions_unlabelled_total"  # counter: predictions forgotten without a label
+
+OUTCOMES = ("tp", "fp", "tn", "fn")  # the values of OUTCOME
+LABELS = ("0", "1")  # the values of LABEL
+CORRECT = ("tp", "tn")
 
 # Every exported metric -> its labels besides SERVER_LABELS (a histogram's _bucket series adds LE).
 METRICS: Mapping[str, tuple[str, ...]] = {
@@ -48,8 +61,14 @@ METRICS: Mapping[str, tuple[str, ...]] = {
     FEATURE_CATEGORY: (FEATURE, CATEGORY),
     PREDICTION_SCORE: (),
     PREDICTION_CLASS: (CLASS,),
+    FEEDBACK: (OUTCOME,),
+    FEEDBACK_IGNORED: (REASON,),
+    FEEDBACK_REQUESTS: (CODE,),
+    LABELLED_SCORE: (LABEL,),
+    LABEL_DELAY: (),
+    UNLABELLED: (),
 }
-HISTOGRAMS = frozenset({REQUEST_DURATION, FEATURE_VALUE, PREDICTION_SCORE})
+HISTOGRAMS = frozenset({REQUEST_DURATION, FEATURE_VALUE, PREDICTION_SCORE, LABELLED_SCORE, LABEL_DELAY})
 
 UNKNOWN_MODEL = "unknown_model"  # the REASON of a request for a model this server does not serve
 

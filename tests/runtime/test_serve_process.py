@@ -148,3 +148,24 @@ def test_sigterm_finishes_in_flight_requests_closes_keep_alive_politely_and_exit
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_labels_reach_a_real_server_and_forgotten_predictions_are_counted(tmp_path: Path) -> None:
+    proc, url, data = _start(tmp_path, "--feedback-capacity", "10", "--decision-threshold", "0.0")
+    try:
+        infer = f"{url}/v2/models/fraud/infer"
+        first = httpx.post(infer, json={"inputs": data.inference_inputs(0, 4)}, timeout=5).json()["id"]
+        labels = [{"id": f"{first}:{i}", "label": i % 2} for i in range(4)]
+        answer = httpx.post(f"{url}/v2/models/fraud/feedback", json={"labels": labels}, timeout=5)
+        assert answer.status_code == 200 and answer.json()["accepted"] == 4
+        for i in range(12):  # 12 more rows through a record of 10: the 4 labelled and 2 more go
+            httpx.post(infer, json={"id": f"r-{i}", "inputs": data.inference_inputs(i, i + 1)}, timeout=5)
+        late = httpx.post(f"{url}/v2/models/fraud/feedback", json={"labels": labels[:1]}, timeout=5)
+        assert late.json()["results"] == ["unmatched"]
+        metrics = httpx.get(f"{url}/metrics", timeout=2).text
+        assert 'modelops_feedback_total{model="fraud",outcome="tp",variant="stable",version="v1"} 2.0' in metrics
+        assert 'modelops_feedback_total{model="fraud",outcome="fp",variant="stable",version="v1"} 2.0' in metrics
+        assert 'modelops_predictions_unlabelled_total{model="fraud",variant="stable",version="v1"} 2.0' in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

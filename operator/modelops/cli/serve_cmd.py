@@ -29,6 +29,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-rows", type=int, default=10_000, help="rows per request; more get 413")
     p.add_argument("--no-telemetry", action="store_true", help="export no modelops metrics (benchmarks)")
     p.add_argument(
+        "--decision-threshold",
+        type=float,
+        default=0.5,
+        help="binary classifiers: a score at or above it is a positive prediction (label telemetry's tp/fp/tn/fn)",
+    )
+    p.add_argument(
+        "--feedback-capacity",
+        type=int,
+        default=100_000,
+        help="predictions remembered for labels sent to POST .../feedback (0: no ids assigned, no label telemetry)",
+    )
+    p.add_argument(
+        "--feedback-max-bytes",
+        type=int,
+        default=32 * 1024 * 1024,
+        help="memory cap of that record (estimated); the oldest predictions are forgotten first",
+    )
+    p.add_argument(
         "--allow-fault-injection",
         action="store_true",
         help="honour the x-modelops-fault request header (error, latency=S): for tests and game days only",
@@ -42,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     from modelops.runtime.server import run as serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 0.0 <= args.decision_threshold <= 1.0 or args.feedback_capacity < 0 or args.feedback_max_bytes < 0:
+        why = "--decision-threshold must be in [0, 1], --feedback-capacity and --feedback-max-bytes at least 0"
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     if not args.name or not args.version:
         print("error: --name and --version (or MODELOPS_MODEL_NAME/VERSION) are required", file=sys.stderr)
         return 2
@@ -66,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         max_rows=args.max_rows,
         telemetry=not args.no_telemetry,
         allow_fault_injection=args.allow_fault_injection,
+        decision_threshold=args.decision_threshold,
+        feedback_capacity=args.feedback_capacity,
+        feedback_max_bytes=args.feedback_max_bytes,
     )
     serve(options, args.host, args.port)
     return 0

@@ -29,7 +29,9 @@ from modelops.api.v1alpha1.baseline import Baseline
 from modelops.errors import ModelopsError
 from modelops.models import Model, ModelError, detect_format, load
 from modelops.runtime import binary
+from modelops.runtime import feedback as feedback_module
 from modelops.runtime import telemetry as telemetry_module
+from modelops.runtime.feedback import parse_feedback, result_body
 from modelops.runtime.protocol import (
     InferRequest,
     InvalidRequest,
@@ -57,6 +59,8 @@ CONNECTION_CLOSE = (b"connection", b"close")
 IDLE_DRAIN_SECONDS = 1.0
 GRACEFUL_SHUTDOWN_SECONDS = 10  # in-flight requests get this long to finish after SIGTERM
 EARLY_LATENCIES = 10_000  # latencies kept of requests refused before the model loaded (the rest counted without)
+# Labels joined per turn of the event loop: a batch of 10,000 labels does not stall inference for its whole length.
+FEEDBACK_CHUNK = 500
 
 
 class ClientClosed(ModelopsError):
@@ -79,6 +83,9 @@ class ServeOptions:
     max_rows: int = 10_000
     telemetry: bool = True
     allow_fault_injection: bool = False
+    decision_threshold: float = telemetry_module.DEFAULT_THRESHOLD
+    feedback_capacity: int = feedback_module.DEFAULT_CAPACITY  # predictions remembered for labels; 0: none
+    feedback_max_bytes: int = feedback_module.DEFAULT_MAX_BYTES
 
 
 def find_model(directory: Path) -> Path:
@@ -138,6 +145,9 @@ def load_model(options: ServeOptions) -> Loaded:
         task=sig.task,
         uri=options.uri,
         sha256=actual,
+        decision_threshold=options.decision_threshold,
+        feedback_capacity=options.feedback_capacity,
+        feedback_max_bytes=options.feedback_max_bytes,
     )
     if telemetry.unmonitored:
         log.warning("no baseline edges for numeric features %s: no drift histograms for them", telemetry.unmonitored)
@@ -239,6 +249,8 @@ class InferenceApp:
                 rest = rest[2:]
             if rest == ["infer"] and method == "POST":
                 await self._infer(scope, receive, send)
+            elif rest == ["feedback"] and method == "POST":
+                await self._feedback(scope, receive, send)
             elif rest == [] and method == "GET":
                 await self._metadata(send)
             elif rest == ["ready"] and method == "GET":
@@ -346,6 +358,7 @@ class InferenceApp:
                 return
             predicted = loaded.model.predict(request.batch)
             if telemetry is not None:
+                request.id = telemetry.record_predictions(request.id, predicted)  # assigned when the request had none
                 batch = request.batch
                 if loaded.identity:
                     numeric = batch.numeric
@@ -369,6 +382,38 @@ class InferenceApp:
         finally:
             if telemetry is not None:  # rows and scores are set once the model has predicted, not before
                 telemetry.observe_inference(status, time.perf_counter() - started, numeric, scores)
+
+    async def _feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Labels for recorded predictions (or by value): all or nothing on malformed input, counted once each."""
+        loaded = self.loaded
+        if loaded is None:
+            await _respond(send, 503, error_body("model not loaded yet", "not_ready"))
+            return
+        telemetry = loaded.telemetry
+        if telemetry is None:
+            await _respond(send, 404, error_body("label telemetry is off (--no-telemetry)", "feedback_off"))
+            return
+        off = telemetry.feedback_off_reason()
+        if off is not None:
+            await _respond(send, 404 if telemetry.task == "binary" else 400, error_body(off, "feedback_off"))
+            return
+        try:
+            check_content_encoding(_header(scope, b"content-encoding"))
+            body = await _read_body(scope, receive, self.options.max_body_bytes)
+            items = parse_feedback(body, max_labels=self.options.max_rows)
+        except ClientClosed:
+            return
+        except InvalidRequest as error:
+            telemetry.observe_feedback_request(error.status)
+            await _respond(send, error.status, error_body(str(error), error.reason))
+            return
+        results: list[feedback_module.Result] = []
+        for start in range(0, len(items), FEEDBACK_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # let inference requests in between chunks
+            results += telemetry.feedback(items[start : start + FEEDBACK_CHUNK])
+        telemetry.observe_feedback_request(200)
+        await _respond(send, 200, result_body(results))
 
 
 def _fault(scope: Scope) -> _Fault | None:

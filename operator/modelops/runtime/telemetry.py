@@ -11,6 +11,11 @@ version, variant:
   pooled under ``__other__``
 - ``modelops_prediction`` histogram (scores) and ``modelops_prediction_class_total{class}``
 - ``modelops_model_info{uri, sha256}`` and ``modelops_invalid_requests_total{reason}``
+- for binary classifiers, labels sent back for recorded predictions (`feedback`):
+  ``modelops_feedback_total{outcome}`` (tp/fp/tn/fn at the serving threshold),
+  ``modelops_labelled_score{label}`` histogram, ``modelops_label_delay_seconds`` histogram,
+  ``modelops_predictions_unlabelled_total``, ``modelops_feedback_ignored_total{reason}`` and
+  ``modelops_feedback_requests_total{code}``
 
 Cardinality is bounded by construction: features come from the baseline or the model
 signature (at most 1,000), categories from the baseline (at most 100 + ``__other__``),
@@ -30,6 +35,7 @@ Usage from any server::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +50,9 @@ from prometheus_client.utils import floatToGoString
 
 from modelops import telemetry_contract as contract
 from modelops.api.v1alpha1.baseline import MAX_FEATURES, OTHER_CATEGORY, PROBABILITY_EDGES, Baseline
+from modelops.runtime import feedback as feedback_module
+from modelops.runtime.feedback import IGNORED, LabelItem, PredictionRecord, Result
+from modelops.runtime.refusal import InvalidRequest
 
 try:  # the C bucketing loop (setup.py builds it where there is a C compiler)
     from modelops.runtime import _bucketing as _c_kernel
@@ -83,6 +92,11 @@ POOLED_CODES = ("4xx", "5xx")
 # Requests that are not this model's answered requests have no latency: 499 was never answered and a 404
 # asked for another model or version. So the latency SLI counts the same requests as the availability one.
 NO_LATENCY = frozenset({404, CLIENT_CLOSED})
+# From a prediction to its label: seconds (a click) to a month (a chargeback), about x3 apart.
+LABEL_DELAY_BUCKETS: tuple[float, ...] = (1, 10, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+LABEL_DELAY_BUCKETS += (2 * 86400, 7 * 86400, 30 * 86400)
+FEEDBACK_CODES = {200: "200", 400: "400", 413: "413"}  # a feedback request's answers (others pool as 4xx/5xx)
+DEFAULT_THRESHOLD = 0.5
 
 
 def _pooled(code: int) -> str:
@@ -277,9 +291,16 @@ class Telemetry(Collector):
         uri: str = "",
         sha256: str = "",
         registry: CollectorRegistry | None = None,
+        decision_threshold: float = DEFAULT_THRESHOLD,
+        feedback_capacity: int = feedback_module.DEFAULT_CAPACITY,
+        feedback_max_bytes: int = feedback_module.DEFAULT_MAX_BYTES,
     ) -> None:
         """Features come from the baseline (edges, categories); others named here get no histogram
-        edges (numeric) or dynamic categories (categorical)."""
+        edges (numeric) or dynamic categories (categorical).
+
+        Label telemetry (`record_predictions`, `feedback`) is for binary classifiers: a score at or
+        above `decision_threshold` is a positive prediction. `feedback_capacity` rows (0: none, and
+        no label series) and `feedback_max_bytes` bound the record of predictions awaiting labels."""
         self.labels = (model, version, variant)
         self.info = (uri, sha256)
         self._lock = threading.Lock()
@@ -307,6 +328,16 @@ class Telemetry(Collector):
         # the first errors from the canary analysis that most needs them.
         self._requests: dict[str, int] = dict.fromkeys((*CODE_LABELS.values(), *POOLED_CODES), 0)
         self._invalid: dict[str, int] = dict.fromkeys(INVALID_REASONS, 0)
+        self.task = task
+        self.decision_threshold = decision_threshold
+        self._record: PredictionRecord | None = None
+        if task == "binary" and feedback_capacity > 0:
+            self._record = PredictionRecord(feedback_capacity, feedback_max_bytes)
+        self._outcomes: dict[str, int] = dict.fromkeys(contract.OUTCOMES, 0)
+        self._ignored: dict[str, int] = dict.fromkeys(IGNORED, 0)
+        self._feedback_requests: dict[str, int] = dict.fromkeys((*FEEDBACK_CODES.values(), *POOLED_CODES), 0)
+        self._labelled = _Buckets([prediction_edges or PROBABILITY_BUCKETS] * len(contract.LABELS))
+        self._delay = _Buckets([LABEL_DELAY_BUCKETS])
         self.registry = registry or CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -375,6 +406,76 @@ class Telemetry(Collector):
         with self._lock:
             self._invalid[key] = self._invalid.get(key, 0) + 1
 
+    # ---- labels --------------------------------------------------------------------------
+
+    @property
+    def feedback_enabled(self) -> bool:
+        """Whether predictions are recorded and labels counted (a binary classifier, capacity > 0)."""
+        return self._record is not None
+
+    @property
+    def record(self) -> PredictionRecord | None:
+        return self._record
+
+    def record_predictions(self, request_id: str | None, scores: npt.ArrayLike, now: float | None = None) -> str | None:
+        """Remember an answered request's scores for the labels to come, and return the id to answer with:
+        `request_id`, or one assigned when it is None (row i of the request is `<id>:<i>`). Without
+        label telemetry, `request_id` unchanged. `now`: unix seconds of the prediction (default: now)."""
+        record = self._record
+        if record is None:
+            return request_id
+        column = scores if type(scores) is np.ndarray and scores.dtype == np.float64 else np.asarray(scores, float)
+        if column.ndim != 1:
+            column = column.reshape(-1)
+        when = time.time() if now is None else now
+        with self._lock:
+            return record.record(request_id, column, when)
+
+    def feedback(self, items: Sequence[LabelItem], now: float | None = None) -> list[Result]:
+        """Count labels (from `feedback.parse_feedback`) against the recorded predictions; each item's
+        result in order. A prediction is counted once, however often its label comes."""
+        record = self._record
+        if record is None:
+            raise InvalidRequest("feedback_off", self.feedback_off_reason() or "feedback is off")
+        when = time.time() if now is None else now
+        with self._lock:
+            results, joined = record.join(items, self.labels[1], when)
+            self._count_labels(joined)
+            for result in results:
+                if result != "accepted":
+                    self._ignored[result] += 1
+        return results
+
+    def observe_feedback_request(self, code: int) -> None:
+        """One feedback request by its answer: 200 (its labels went through `feedback`), or refused whole
+        (400 malformed, 413 too large), so a broken label pipeline shows on a dashboard."""
+        key = FEEDBACK_CODES.get(code) or _pooled(code)
+        with self._lock:
+            self._feedback_requests[key] += 1
+
+    def feedback_off_reason(self) -> str | None:
+        """Why labels are not taken, or None when they are."""
+        if self._record is not None:
+            return None
+        if self.task != "binary":
+            return f"label telemetry covers binary classifiers with a threshold; this model's task is {self.task!r}"
+        return "label telemetry is off (--feedback-capacity 0)"
+
+    def _count_labels(self, joined: Sequence[feedback_module.Joined]) -> None:
+        if not joined:
+            return
+        threshold = self.decision_threshold
+        outcomes = self._outcomes
+        split = np.full((len(joined), len(contract.LABELS)), np.nan)
+        delays = np.empty(len(joined))
+        for i, item in enumerate(joined):
+            positive = item.score >= threshold
+            outcomes[("tp" if item.label else "fp") if positive else ("fn" if item.label else "tn")] += 1
+            split[i, item.label] = item.score
+            delays[i] = item.delay
+        self._labelled.observe(split)
+        self._delay.observe_column(delays)
+
     # ---- exposition ----------------------------------------------------------------------
 
     def collect(self) -> Iterator[Metric]:
@@ -423,6 +524,34 @@ class Telemetry(Collector):
         for value, n in sorted(self._classes.counts.items()):
             classes.add_metric([*self.labels, value], float(n))
         yield classes
+        if self._record is not None:
+            yield from self._collect_labels(base)
+
+    def _collect_labels(self, base: list[str]) -> Iterator[Metric]:
+        record = self._record
+        assert record is not None
+        counters = (
+            (contract.FEEDBACK, "Labelled predictions at the serving threshold.", contract.OUTCOME, self._outcomes),
+            (contract.FEEDBACK_IGNORED, "Labels not counted, by reason.", contract.REASON, self._ignored),
+            (contract.FEEDBACK_REQUESTS, "Feedback requests by HTTP code.", contract.CODE, self._feedback_requests),
+        )
+        for name, doc, label, counts in counters:
+            family = CounterMetricFamily(name, doc, labels=[*base, label])
+            for value, n in counts.items():
+                family.add_metric([*self.labels, value], float(n))
+            yield family
+        yield self._labelled.family(
+            contract.LABELLED_SCORE,
+            "Scores of labelled predictions, by their label.",
+            [*base, contract.LABEL],
+            ([*self.labels, label] for label in contract.LABELS),
+        )
+        yield self._delay.family(contract.LABEL_DELAY, "From a prediction to its label.", base, [self.labels])
+        unlabelled = CounterMetricFamily(
+            contract.UNLABELLED, "Predictions forgotten (evicted from the record) without a label.", labels=base
+        )
+        unlabelled.add_metric(list(self.labels), float(record.unlabelled))
+        yield unlabelled
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format of this registry, and its content type."""
