@@ -5,10 +5,12 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelops.cli.main import main
+from modelops.runtime import fetch as fetch_module
 from modelops.runtime.fetch import ChecksumMismatch, FetchError, fetch
 
 PAYLOAD = b"model bytes " * 1000
@@ -71,9 +73,11 @@ def test_wait_until_a_job_writes_the_source(tmp_path: Path) -> None:
     source = tmp_path / "claim" / "v1" / "model.npz"
     said: list[str] = []
 
-    def writer() -> None:
+    def writer() -> None:  # as a Job should: a temporary name, renamed into place when complete
         source.parent.mkdir(parents=True)
-        source.write_bytes(PAYLOAD)
+        temporary = source.with_name(".model.npz.partial")
+        temporary.write_bytes(PAYLOAD)
+        temporary.replace(source)
 
     timer = threading.Timer(0.3, writer)
     timer.start()
@@ -184,3 +188,26 @@ def test_a_malformed_sha256_is_refused_before_any_download(
     code = main(["fetch-model", "--uri", f"{url}/model.npz", "--sha256", bad, "--dest", str(tmp_path / "dest")])
     assert code == 3 and "64 hex digits" in capsys.readouterr().err
     assert seen == [] and not (tmp_path / "dest").exists()  # nothing fetched, nothing created
+
+
+def test_a_file_created_between_two_looks_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait once asked is_file() (no) then exists() (yes: created in between) and called a model
+    a Job had just written "not a regular file"; one stat per look cannot see two states."""
+    source = tmp_path / "claim" / "model.npz"
+    source.parent.mkdir()
+    looks = 0
+    real_stat = Path.stat
+
+    def stat_then_create(self: Path, *args: Any, **kwargs: Any) -> Any:
+        nonlocal looks
+        if self == source:
+            looks += 1
+            if looks == 1:
+                source.write_bytes(PAYLOAD)  # appears right after the first look
+                raise FileNotFoundError(source)
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat_then_create)
+    said: list[str] = []
+    fetch_module._wait_for("pvc://models/model.npz", source, wait=5, poll=0.01, say=said.append)
+    assert looks >= 2 and "appeared after" in said[-1]

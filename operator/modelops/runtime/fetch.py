@@ -16,13 +16,14 @@ import hashlib
 import math
 import os
 import re
+import stat
 import sys
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import httpx
 
@@ -88,6 +89,15 @@ def _local_source(uri: str, pvc_root: Path, claim_dir: Path | None = None) -> Pa
     return source
 
 
+def _kind(path: Path) -> Literal["file", "other"] | None:
+    """One stat: `is_file()` then `exists()` called a file created between the two "not a regular file"."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def _wait_for(
     uri: str,
     source: Path,
@@ -102,10 +112,10 @@ def _wait_for(
     began = clock()
     said = -math.inf
     waited_at_all = False
-    while not source.is_file():
+    while (kind := _kind(source)) != "file":
         waited_at_all = True
         waited = clock() - began
-        if source.exists():
+        if kind == "other":
             raise FetchError(f"{uri}: {source} is not a regular file")
         if waited >= wait:
             raise FetchError(f"{uri}: {source} still does not exist after waiting {waited:.0f}s")
