@@ -84,7 +84,7 @@ class Sim:
         incarnation = self.candidates[i].incarnation
         heapq.heappush(self.queue, (t, next(self.seq), what, i, write, sent, incarnation))
 
-    def push_as(self, incarnation: int, t: float, what: str, i: int, write: Record | None, sent: float) -> None:
+    def push_as(self, incarnation: int, t: float, what: str, i: int, write: Record | None, *, sent: float) -> None:
         heapq.heappush(self.queue, (t, next(self.seq), what, i, write, sent, incarnation))
 
     def delay(self) -> float:
@@ -112,9 +112,9 @@ class Sim:
                     ok = self.record is not None and self.record.version == write.version
                 if ok and t >= c.unreachable_until:
                     self.record = replace(write, version=str(next(self.versions)))
-                    self.push_as(incarnation, t + self.delay(), "answer", i, self.record, sent)
+                    self.push_as(incarnation, t + self.delay(), "answer", i, self.record, sent=sent)
                 else:
-                    self.push_as(incarnation, t + self.delay(), "answer", i, None, sent)
+                    self.push_as(incarnation, t + self.delay(), "answer", i, None, sent=sent)
                 continue
             if what == "kill":
                 if c.alive:
@@ -150,7 +150,7 @@ class Sim:
             if t < c.unreachable_until:
                 decision = unreachable(c.state, now, self.durations)
             else:
-                decision = step(c.state, self.record, c.name, now, WALL0, self.durations)
+                decision = step(c.state, self.record, c.name, now, wall=WALL0, durations=self.durations)
             if decision.lost:
                 c.become(Elector(), t, self.durations)
                 c.alive = False  # exit 3; the pod restarts it as a standby

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.lease.sim import WALL0, Sim, overlaps
 
 from modelops.lease import Durations, Elector, Record, leading, release, step, unreachable, written
+from tests.lease.sim import WALL0, Sim, overlaps
 
 D = Durations()
 
@@ -23,7 +23,7 @@ def test_durations_follow_client_go_and_refuse_an_unsafe_order() -> None:
 
 
 def test_an_absent_lease_is_created_and_held() -> None:
-    s = step(Elector(), None, "a", 100.0, WALL0, D)
+    s = step(Elector(), None, "a", 100.0, wall=WALL0, durations=D)
     assert s.create and s.write is not None and s.write.holder == "a" and s.write.transitions == 0
     after = written(s.state, replace(s.write, version="1"), 100.0)
     assert leading(after, 109.9, D) and not leading(after, 110.0, D)
@@ -31,14 +31,14 @@ def test_an_absent_lease_is_created_and_held() -> None:
 
 def test_a_held_lease_is_taken_only_after_standing_unchanged_for_its_duration() -> None:
     held = Record("a", 15, WALL0, WALL0, 3, version="7")
-    s = step(Elector(), held, "b", 50.0, WALL0, D)
+    s = step(Elector(), held, "b", 50.0, wall=WALL0, durations=D)
     assert s.write is None and s.wait == D.retry_period and s.state.observed_at == 50.0
-    s = step(s.state, held, "b", 64.9, WALL0, D)
+    s = step(s.state, held, "b", 64.9, wall=WALL0, durations=D)
     assert s.write is None
     renewed = replace(held, version="8")  # the holder renewed: the clock starts again
-    s = step(s.state, renewed, "b", 65.0, WALL0, D)
+    s = step(s.state, renewed, "b", 65.0, wall=WALL0, durations=D)
     assert s.write is None and s.state.observed_at == 65.0
-    s = step(s.state, renewed, "b", 80.0, WALL0, D)
+    s = step(s.state, renewed, "b", 80.0, wall=WALL0, durations=D)
     assert s.write is not None and s.write.holder == "b" and s.write.version == "8" and s.write.transitions == 4
 
 
@@ -47,7 +47,7 @@ def test_a_released_lease_is_taken_at_once() -> None:
     handed = release(mine, "a", WALL0)
     assert handed is not None and handed.holder == "" and handed.lease_seconds == 1
     assert release(mine, "b", WALL0) is None and release(None, "a", WALL0) is None
-    s = step(Elector(), replace(handed, version="10"), "b", 5.0, WALL0, D)
+    s = step(Elector(), replace(handed, version="10"), "b", 5.0, wall=WALL0, durations=D)
     assert s.write is not None and s.write.holder == "b"
 
 
@@ -55,19 +55,21 @@ def test_a_leader_that_cannot_renew_stops_at_its_deadline() -> None:
     state = written(Elector(), Record("a", 15, version="1"), 0.0)
     assert not unreachable(state, 9.9, D).lost
     assert unreachable(state, 10.0, D).lost
-    assert step(state, Record("a", 15, version="1"), "a", 10.0, WALL0, D).lost  # even if the read works now
+    assert step(
+        state, Record("a", 15, version="1"), "a", 10.0, wall=WALL0, durations=D
+    ).lost  # even if the read works now
     assert not unreachable(Elector(), 1e9, D).lost  # a standby has nothing to lose
 
 
 def test_a_leader_that_finds_another_holder_stops() -> None:
     state = written(Elector(), Record("a", 15, version="1"), 0.0)
-    assert step(state, Record("b", 15, version="2"), "a", 1.0, WALL0, D).lost
+    assert step(state, Record("b", 15, version="2"), "a", 1.0, wall=WALL0, durations=D).lost
 
 
 def test_renewal_keeps_the_acquire_time_and_transitions() -> None:
     mine = Record("a", 15, acquired=WALL0.replace(year=2025), renewed=WALL0, transitions=5, version="3")
     state = written(Elector(), mine, 0.0)
-    s = step(state, mine, "a", 2.0, WALL0, D)
+    s = step(state, mine, "a", 2.0, wall=WALL0, durations=D)
     assert s.write is not None and s.write.acquired == mine.acquired and s.write.transitions == 5
 
 
@@ -120,8 +122,8 @@ def test_never_two_leaders_and_someone_leads_again(
     are over a leader is back within the lease plus two retries (and the request delays)."""
     sim = Sim.of(n, durations, seed=seed, skew=SKEW, max_delay=DELAY)
     end = 0.0
-    for what, i, at, seconds in events:
-        i %= n
+    for what, which, at, seconds in events:
+        i = which % n
         if what == "kill":
             sim.kill(i, at)
             end = max(end, at + sim.restart_after)

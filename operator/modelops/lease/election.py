@@ -88,7 +88,7 @@ def leading(state: Elector, now: float, durations: Durations) -> bool:
     return until is not None and now < until
 
 
-def step(state: Elector, read: Record | None, me: str, now: float, wall: datetime, durations: Durations) -> Step:
+def step(state: Elector, read: Record | None, me: str, now: float, *, wall: datetime, durations: Durations) -> Step:
     """One attempt from a fresh read of the Lease (None: it does not exist).
 
     `now` is the monotonic clock (decisions), `wall` the wall clock (only stamped into the record
