@@ -105,7 +105,8 @@ def _run_elected(config: OperatorConfig) -> int:
     durations = lease.Durations(config.lease_duration, config.renew_deadline, config.retry_period)
     election = leader.ElectionConfig(config.identity, config.lease_namespace, config.lease_name, durations)
     leadership = leader.Leadership(election)
-    client = LeaseClient(load(), election.namespace, election.name, timeout=leader._timeout(durations))
+    api = load(user_agent=f"modelops-operator/{election.identity}")
+    client = LeaseClient(api, election.namespace, election.name, timeout=leader._timeout(durations))
     elector = leader.Elector(client, leadership)
     if config.metrics_port:  # a standby exposes modelops_leader 0 too
         start_http_server(config.metrics_port, addr=config.bind_address)

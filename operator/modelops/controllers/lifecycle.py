@@ -43,7 +43,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["config"] = config
     leadership: Leadership | None = memo.get("leadership")  # with --leader-elect: the fence on every write
     fence = leadership.check if leadership is not None else None
-    kube: Kube = ClusterKube(load(), fence=fence)  # checked against the protocol controllers are written for
+    agent = f"modelops-operator/{leadership.config.identity}" if leadership is not None else None
+    kube: Kube = ClusterKube(
+        load(user_agent=agent), fence=fence
+    )  # checked against the protocol controllers are written for
     memo["kube"] = kube
     # Handlers get a shallow copy of this memo per object: caches meant to be shared must exist
     # here, before the first object is seen, or each object would grow its own (one Prometheus
