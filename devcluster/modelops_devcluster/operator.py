@@ -109,6 +109,10 @@ class OperatorProcess:
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.stop()  # reaps it and closes the log
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (a pod being deleted); `wait_exit` collects the exit code."""
+        self._process.terminate()
+
     def send_signal(self, sig: signal.Signals) -> None:
         """SIGSTOP freezes it (a partition from its own point of view: it cannot renew), SIGCONT thaws it."""
         self._process.send_signal(sig)

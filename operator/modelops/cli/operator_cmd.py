@@ -123,8 +123,8 @@ def _run_elected(config: OperatorConfig) -> int:
             clusterwide=config.clusterwide,
             namespaces=list(config.namespaces),
             liveness_endpoint=None,  # the health port is served by leader.serve_endpoints
-            memo=kopf.Memo(config=config, leadership=leadership),
+            memo=kopf.Memo(config=config, leadership=leadership, release_leadership=elector.release),
         )
     finally:
-        elector.release()
+        elector.release()  # done already on a graceful stop (lifecycle.hand_over); a no-op then
     return 0

@@ -132,8 +132,13 @@ class Elector:
         self.leadership = leadership
         self.config = leadership.config
         self.stopped = threading.Event()
+        self._io = threading.Lock()  # one attempt or release at a time: a release never races a renewal
 
     def attempt(self) -> lease.Step:
+        with self._io:
+            return self._attempt()
+
+    def _attempt(self) -> lease.Step:
         durations, me = self.config.durations, self.config.identity
         state = self.leadership.state
         try:
@@ -190,6 +195,8 @@ class Elector:
     def _renew(self) -> None:
         while not self.stopped.is_set():
             result = self.attempt()
+            if self.stopped.is_set():
+                return  # a graceful stop: release() hands the Lease over
             if result.lost or not self.leadership.leading():
                 self._lost()
                 return
@@ -212,14 +219,15 @@ class Elector:
         """Stop writing, then hand the Lease over (when ours) so a standby takes it at once."""
         self.stopped.set()
         self.leadership.stop()
-        try:
-            read = self.client.read()
-            handed = lease.release(read, self.config.identity, datetime.now(UTC))
-            if handed is not None:
-                self.client.update(handed)
-                log.info("released the leader Lease", extra={"identity": self.config.identity})
-        except Exception as error:  # the standby takes over after leaseDuration instead
-            log.warning("could not release the leader Lease: %s", error)
+        with self._io:
+            try:
+                read = self.client.read()
+                handed = lease.release(read, self.config.identity, datetime.now(UTC))
+                if handed is not None:
+                    self.client.update(handed)
+                    log.info("released the leader Lease", extra={"identity": self.config.identity})
+            except Exception as error:  # the standby takes over after leaseDuration instead
+                log.warning("could not release the leader Lease: %s", error)
 
 
 class _Endpoints(BaseHTTPRequestHandler):

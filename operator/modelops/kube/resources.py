@@ -202,4 +202,5 @@ class ClusterKube:
             self.fence()
 
     def event(self, obj: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        self._fence()  # a deposed leader announces nothing either
         kopf.event(kopf.Body(cast(kopf.RawBody, obj)), type=type, reason=reason, message=message)
