@@ -65,7 +65,7 @@ def release_status(cluster: DevCluster, release: str, namespace: str) -> str:
 def wait_available(cluster: DevCluster, namespace: str, name: str) -> None:
     cluster.kubectl("-n", namespace, "rollout", "status", f"deployment/{name}", "--timeout=60s", timeout=90)
     deployment = get_json(cluster, "-n", namespace, "deployment", name)
-    assert deployment["status"].get("availableReplicas") == 1
+    assert deployment["status"].get("availableReplicas") == deployment["spec"]["replicas"]
 
 
 @contextmanager

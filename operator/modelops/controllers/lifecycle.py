@@ -54,7 +54,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["prometheus"] = {}
     memo["drift_references"] = OrderedDict()
     if leadership is not None:
-        asyncio.get_running_loop().create_task(_heartbeat(leadership), name="leader-heartbeat")
+        memo["heartbeat"] = asyncio.get_running_loop().create_task(_heartbeat(leadership), name="leader-heartbeat")
     elif config.metrics_port:  # with leader election the standby already serves them
         start_http_server(config.metrics_port, addr=config.bind_address)
     log.info(
@@ -81,3 +81,6 @@ async def hand_over(memo: kopf.Memo, **_: Any) -> None:
     release = memo.get("release_leadership")
     if release is not None:
         await asyncio.to_thread(release)
+    heartbeat = memo.get("heartbeat")
+    if heartbeat is not None:
+        heartbeat.cancel()
