@@ -110,8 +110,13 @@ def _insecure_context() -> ssl.SSLContext:
 class DevCluster:
     """Start with `with DevCluster() as c:` (or `start()`/`stop()`); see module docstring."""
 
-    def __init__(self, bin_dir: Path | None = None, *, start_timeout: float = 120.0) -> None:
+    def __init__(
+        self, bin_dir: Path | None = None, *, start_timeout: float = 120.0, audit_policy: str | None = None
+    ) -> None:
+        """`audit_policy`: an audit.k8s.io/v1 Policy (YAML); the API server then logs the requests it
+        selects as JSON lines, read back with `audit_events()`."""
         self.bin_dir = bin_dir or build.bin_dir()
+        self.audit_policy = audit_policy
         self.node_name = NODE_NAME
         self.pod_cidr, self._cidr_lock = _free_pod_cidr()
         self.start_timeout = start_timeout
@@ -377,7 +382,26 @@ class DevCluster:
             # Endpoints may not hold loopback IPs, so the `kubernetes` Service gets none
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            *self._audit_args(),
         ]
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def _audit_args(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(self.audit_policy)
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audit event logged so far (none without `audit_policy`)."""
+        if not self.audit_log.exists():
+            return []
+        lines = self.audit_log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def _component_common_args(self, port: int) -> list[str]:
         """Scheduler and controller-manager: admin kubeconfig, serving on loopback only."""

@@ -103,6 +103,7 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         main_thread = threading.current_thread() is threading.main_thread()
+        self._stopped = False  # started again after a stop or kill: the next stop must stop this one
         self._log = self.log_path.open("ab")
         try:
             self._proc = subprocess.Popen(
@@ -138,6 +139,20 @@ class ManagedProcess:
 
     def describe_failure(self, what: str) -> str:
         return f"{self.name} {what}; last lines of {self.log_path}:\n{tail(self.log_path)}"
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the whole process group (SIGSTOP/SIGCONT to freeze and thaw it)."""
+        if self.running():
+            self._signal_group(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the process has exited within `timeout` seconds, else None."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def terminate(self) -> None:
         """Ask the whole process group to exit; `stop` waits for it."""

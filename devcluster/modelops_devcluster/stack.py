@@ -10,6 +10,7 @@ the cluster says.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from modelops.train.trainer import Settings, train
 from modelops_devcluster import build, crds, objects, repo
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.dataplane import DataPlane
-from modelops_devcluster.operator import OperatorProcess
+from modelops_devcluster.operator import LeaderElection, OperatorProcess
 from modelops_devcluster.prometheus import PrometheusServer
 from modelops_devcluster.scrape import PodDiscovery, prometheus_config
 from modelops_devcluster.traffic import Fault, RequestRecord, Target, TrafficGenerator
@@ -176,9 +177,21 @@ class Stack:
         crds_dir: Path | None = None,
         extra_crds: Sequence[dict[str, Any]] = (),
         prometheus_options: Mapping[str, Any] | None = None,
+        replicas: int = 1,
+        election: LeaderElection | None = None,
+        audit_policy: str | None = None,
     ):
         """`extra_crds`: third-party CRDs to install besides the routes' (e.g. `crds.prometheusrule_crd()`);
-        `prometheus_options`: keyword arguments of `PrometheusServer` (rules, alertmanagers, evaluation_interval)."""
+        `prometheus_options`: keyword arguments of `PrometheusServer` (rules, alertmanagers, evaluation_interval).
+        `replicas` > 1 or an `election` runs that many operators with --leader-elect (identities
+        operator-0, operator-1, ...; the Lease in `namespace`, the election's durations);
+        `audit_policy`: the API server's audit policy (DevCluster)."""
+        if replicas > 1 and election is None:
+            election = LeaderElection("operator-0")
+        self.replicas = replicas
+        self.election = election
+        self.audit_policy = audit_policy
+        self.operators: list[OperatorProcess] = []
         self.namespace = namespace
         self.extra_crds = list(extra_crds)
         self.prometheus_options = dict(prometheus_options or {})
@@ -198,7 +211,7 @@ class Stack:
         crds_dir = self.crds_dir or repo.crds_dir()  # before the build: a missing checkout fails at once
         build.build()
         try:
-            self.cluster = self._exit.enter_context(DevCluster())
+            self.cluster = self._exit.enter_context(DevCluster(audit_policy=self.audit_policy))
             objects.install_crds(self.cluster, crds_dir)
             crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd(), *self.extra_crds])
             self.kubectl("create", "namespace", self.namespace)
@@ -213,11 +226,19 @@ class Stack:
                 discovery_url=self.discovery.url,
             )
             self.prometheus = self._exit.enter_context(PrometheusServer(config, **self.prometheus_options))
-            self.operator = self._exit.enter_context(
-                OperatorProcess(
-                    self.cluster.env, [self.namespace], prometheus_url=self.prometheus.url, log_dir=self.workdir
+            for i in range(self.replicas):
+                election = None
+                if self.election is not None:
+                    election = dataclasses.replace(self.election, identity=f"operator-{i}", namespace=self.namespace)
+                operator = OperatorProcess(
+                    self.cluster.env,
+                    [self.namespace],
+                    prometheus_url=self.prometheus.url,
+                    log_dir=self.workdir,
+                    election=election,
                 )
-            )
+                self.operators.append(self._exit.enter_context(operator))
+            self.operator = self.operators[0]
         except BaseException:
             self._exit.close()
             raise
@@ -229,6 +250,16 @@ class Stack:
 
     def stop(self) -> None:
         self._exit.close()
+
+    def leader(self, *, timeout: float = 60.0, exclude: OperatorProcess | None = None) -> OperatorProcess:
+        """The operator replica that leads (its /leader says so), waiting up to `timeout` for one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for operator in self.operators:
+                if operator is not exclude and operator.running() and operator.is_leader():
+                    return operator
+            time.sleep(0.05)
+        raise TimeoutError(f"no operator replica leads after {timeout:.0f}s")
 
     def __enter__(self) -> Stack:
         return self.start()

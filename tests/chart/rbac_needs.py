@@ -101,6 +101,7 @@ DYNAMIC: dict[tuple[str, str, str], Any] = {
     ("retrainpolicy", "_ensure_jobs", "apply"): lambda: [("batch/v1", "Job")],  # render.retrain_job.job
     ("retrainpolicy", "_publish", "apply"): lambda: [("v1", "ConfigMap")],  # baseline_config_map
     ("passes", "write", "patch_status"): _own_kinds,  # Pass serves all three kinds
+    ("supervisor", "_reread", "get"): _own_kinds,  # after a 409: the object a supervisor reconciles
 }
 
 
@@ -218,6 +219,13 @@ def namespaced_needs(read_secrets: bool = True) -> set[Need]:
     # kopf posts an Event for a handler failure too, whatever our code posts
     needs.add(("", "events", "create"))
     return needs
+
+
+def leader_election_needs() -> set[Need]:
+    """What the elector asks in the release namespace: the Lease (modelops.kube.leases.LEASE_VERBS)."""
+    from modelops.kube.leases import LEASE_VERBS
+
+    return {("coordination.k8s.io", "leases", verb) for verb in LEASE_VERBS}
 
 
 def cluster_needs(all_namespaces: bool) -> set[Need]:

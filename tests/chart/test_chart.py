@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.chart.rbac_needs import as_grants, cluster_needs, namespaced_needs
+from tests.chart.rbac_needs import as_grants, cluster_needs, leader_election_needs, namespaced_needs
 
 from modelops.api import names
 from modelops.api.names import Owner
@@ -162,6 +162,7 @@ def test_default_objects(default_docs: Docs) -> None:
     kinds = sorted(d["kind"] for d in default_docs)
     expected = ["ServiceAccount", "ClusterRoleBinding", "Deployment", "Service"]
     expected += ["ClusterRole"] * 3 + ["CustomResourceDefinition"] * 3
+    expected += ["Role", "RoleBinding", "PodDisruptionBudget"]  # leader election, two replicas
     assert kinds == sorted(expected), kinds
     for doc in default_docs:
         labels = doc["metadata"]["labels"]
@@ -182,8 +183,8 @@ def test_default_objects(default_docs: Docs) -> None:
 def test_deployment_is_locked_down(default_docs: Docs) -> None:
     deployment = only(default_docs, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2  # one leader, one standby
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     pod = spec["template"]["spec"]
     assert set(spec["selector"]["matchLabels"].items()) <= set(spec["template"]["metadata"]["labels"].items())
 
@@ -260,8 +261,7 @@ def test_metrics_service(default_docs: Docs) -> None:
 def test_cluster_wide_rbac(default_docs: Docs) -> None:
     """Exactly what the code calls (tests/chart/rbac_needs.py derives it), in every namespace."""
     assert_no_wildcards(default_docs)
-    assert not of_kind(default_docs, "Role")
-    assert not of_kind(default_docs, "RoleBinding")
+    check_leader_election_rbac(default_docs)
     role = operator_role(default_docs)
     assert grants(role["rules"]) == as_grants(namespaced_needs() | cluster_needs(all_namespaces=True))
     assert grants(role["rules"])[("", "secrets")] == {"get"}  # never list/watch: not every Secret
@@ -278,13 +278,32 @@ def test_cluster_wide_rbac(default_docs: Docs) -> None:
     ]
 
 
+LEADER_ELECTION_ROLE = f"{OPERATOR_ROLE}-leader-election"
+
+
+def check_leader_election_rbac(docs: Docs) -> None:
+    """The Lease only, in the release namespace only, bound to the operator's ServiceAccount."""
+    (role,) = [d for d in of_kind(docs, "Role") if d["metadata"]["name"] == LEADER_ELECTION_ROLE]
+    (binding,) = [d for d in of_kind(docs, "RoleBinding") if d["metadata"]["name"] == LEADER_ELECTION_ROLE]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert grants(role["rules"]) == as_grants(leader_election_needs())
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEADER_ELECTION_ROLE}
+    sa = only(docs, "ServiceAccount")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": RELEASE_NAMESPACE}]
+
+
+def watched_roles(docs: Docs, kind: str) -> Docs:
+    return [d for d in of_kind(docs, kind) if d["metadata"]["name"] != LEADER_ELECTION_ROLE]
+
+
 @pytest.mark.integration
 def test_namespaced_rbac(namespaced_docs: Docs) -> None:
     assert_no_wildcards(namespaced_docs)
+    check_leader_election_rbac(namespaced_docs)
     sa = only(namespaced_docs, "ServiceAccount")["metadata"]["name"]
 
-    roles = {d["metadata"]["namespace"]: d for d in of_kind(namespaced_docs, "Role")}
-    bindings = {d["metadata"]["namespace"]: d for d in of_kind(namespaced_docs, "RoleBinding")}
+    roles = {d["metadata"]["namespace"]: d for d in watched_roles(namespaced_docs, "Role")}
+    bindings = {d["metadata"]["namespace"]: d for d in watched_roles(namespaced_docs, "RoleBinding")}
     assert sorted(roles) == ["a", "b"]
     assert sorted(bindings) == ["a", "b"]
     for namespace, role in roles.items():
@@ -320,7 +339,7 @@ def test_rbac_follows_read_secrets(helm: Helm, read_secrets: bool) -> None:
 def test_secrets_grant_can_be_dropped(helm: Helm) -> None:
     for args in ((), NAMESPACED):
         docs = render(helm, "--set", "prometheus.readSecrets=false", *args)
-        for role in [operator_role(docs), *of_kind(docs, "Role")]:
+        for role in [operator_role(docs), *watched_roles(docs, "Role")]:
             assert ("", "secrets") not in grants(role["rules"])
 
 
@@ -335,7 +354,11 @@ def test_namespaced_mode_needs_namespaces(helm: Helm) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("replicaCount=2", "at '/replicaCount': value must be 1"),  # values.schema.json
+        ("replicaCount=0", "at '/replicaCount'"),  # values.schema.json
+        ("replicaCount=2,leaderElection.enabled=false", "replicaCount > 1 needs leaderElection.enabled"),
+        ("leaderElection.renewDeadline=15", "retryPeriod < renewDeadline < leaseDuration"),
+        ("leaderElection.retryPeriod=10", "retryPeriod < renewDeadline < leaseDuration"),
+        ("podAntiAffinity=always", "at '/podAntiAffinity'"),
         ("logFormat=xml", "at '/logFormat': value must be one of 'json', 'text'"),
         ("logLevel=verbose", "at '/logLevel'"),
         ("metrics.service.enabled=false,metrics.serviceMonitor.enabled=true", "needs metrics.service"),
@@ -398,13 +421,64 @@ def test_values_are_wired(helm: Helm) -> None:
     assert argv[argv.index("--log-format") + 1] == "text"
     assert argv[argv.index("--log-level") + 1] == "DEBUG"
     assert argv[argv.index("--serving-image") + 1] == "registry.example.com/model-server:2"
-    assert container["env"] == [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]
+    assert container["env"][-1] == {"name": "HTTPS_PROXY", "value": "http://proxy:3128"}
+    assert [e["name"] for e in container["env"][:2]] == ["POD_NAME", "POD_NAMESPACE"]  # the Lease's identity
     assert pod["metadata"]["annotations"] == {"team": "ml"}
     assert pod["spec"]["serviceAccountName"] == "custom-sa"
     assert only(docs, "ServiceAccount")["metadata"]["name"] == "custom-sa"
     assert only(docs, "ClusterRoleBinding")["subjects"][0]["name"] == "custom-sa"
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+@pytest.mark.integration
+def test_high_availability_by_default(default_docs: Docs) -> None:
+    """Two replicas electing a leader, a PDB keeping one through drains, spread over nodes."""
+    deployment = only(default_docs, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    argv = container["args"]
+    assert "--leader-elect" in argv
+    for flag, value in {
+        "--lease-name": "modelops-operator",
+        "--lease-duration": "15",
+        "--renew-deadline": "10",
+        "--retry-period": "2",
+    }.items():
+        assert argv[argv.index(flag) + 1] == value
+    pdb = only(default_docs, "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": deployment["spec"]["selector"]}
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"] == deployment["spec"]["selector"]
+
+
+@pytest.mark.integration
+def test_high_availability_values(helm: Helm) -> None:
+    single = render(helm, "--set", "replicaCount=1,leaderElection.enabled=false")
+    deployment = only(single, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--leader-elect" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not of_kind(single, "Role") and not of_kind(single, "PodDisruptionBudget")
+    assert not of_kind(render(helm, "--set", "replicaCount=1"), "PodDisruptionBudget")  # nothing to keep
+
+    hard = only(render(helm, "--set", "podAntiAffinity=hard"), "Deployment")["spec"]["template"]["spec"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in hard["affinity"]["podAntiAffinity"]
+    none = only(render(helm, "--set", "podAntiAffinity=none"), "Deployment")["spec"]["template"]["spec"]
+    assert "affinity" not in none
+    own = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": []}, "nodeAffinity": {}}
+    docs = render(helm, "--set-json", f"affinity={json.dumps(own)}")
+    assert only(docs, "Deployment")["spec"]["template"]["spec"]["affinity"] == own  # the user's wins
+
+    docs = render(
+        helm,
+        "--set",
+        "leaderElection.leaseName=ops-lease,leaderElection.leaseDuration=4,leaderElection.renewDeadline=3,leaderElection.retryPeriod=1",
+    )
+    argv = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert argv[argv.index("--lease-name") + 1] == "ops-lease"
+    assert argv[argv.index("--lease-duration") + 1] == "4"
+    assert {d["metadata"]["name"] for d in of_kind(docs, "Role")} == {"ops-lease-leader-election"}
 
 
 def _leaf_keys(values: dict[str, Any], prefix: str = "") -> Iterator[str]:
@@ -504,6 +578,10 @@ def test_valid_values_pass_the_schema(helm: Helm, tmp_path: Path) -> None:
         "tmpSizeLimit": "128Mi",
         "serviceAccount": {"create": False, "name": "existing", "annotations": {"owner": "ml-team"}},
         "terminationGracePeriodSeconds": 60,
+        "replicaCount": 3,
+        "leaderElection": {"leaseName": "ops", "leaseDuration": 30, "renewDeadline": 20, "retryPeriod": 4},
+        "podDisruptionBudget": {"minAvailable": 2},
+        "podAntiAffinity": "hard",
     }
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
+from tests.chart.rbac_needs import Need, cluster_needs, leader_election_needs, namespaced_needs
 
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
@@ -65,7 +65,7 @@ def release_status(cluster: DevCluster, release: str, namespace: str) -> str:
 def wait_available(cluster: DevCluster, namespace: str, name: str) -> None:
     cluster.kubectl("-n", namespace, "rollout", "status", f"deployment/{name}", "--timeout=60s", timeout=90)
     deployment = get_json(cluster, "-n", namespace, "deployment", name)
-    assert deployment["status"].get("availableReplicas") == 1
+    assert deployment["status"].get("availableReplicas") == deployment["spec"]["replicas"]
 
 
 @contextmanager
@@ -175,7 +175,7 @@ def check_cluster_wide_release(cluster: DevCluster, installed: str) -> None:
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
     assert service["spec"]["ports"][0]["name"] == "metrics"
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["replicas"] == 2  # a leader and a standby
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
 
     # kwok fakes the pod, so the Deployment becomes available
@@ -186,6 +186,9 @@ def check_cluster_wide_release(cluster: DevCluster, installed: str) -> None:
     needs: set[Need] = namespaced_needs() | cluster_needs(all_namespaces=True)
     for need in sorted(needs):
         assert allowed(cluster, (NAMESPACE, sa["metadata"]["name"]), need), f"cannot {need}"
+    for need in sorted(leader_election_needs()):  # the Lease, in the release namespace only
+        assert allowed(cluster, (NAMESPACE, sa["metadata"]["name"]), need, NAMESPACE), f"cannot {need}"
+        assert not allowed(cluster, (NAMESPACE, sa["metadata"]["name"]), need, "default"), f"can {need} in default"
     for need in [("", "pods", "get"), ("apps", "deployments", "update"), ("", "pods/log", "get")]:
         assert not allowed(cluster, (NAMESPACE, sa["metadata"]["name"]), need), f"can {need}"
     # ... and nothing more: what the chart used to grant, and what an operator must never hold
@@ -272,7 +275,8 @@ def check_namespaced_release(cluster: DevCluster, release: str, namespace: str, 
         "kind": "Role",
         "name": role["metadata"]["name"],
     }
-    assert not by_instance(cluster, "role", release, namespace)
+    (lease_role,) = by_instance(cluster, "role", release, namespace)  # in the release namespace: the Lease only
+    assert lease_role["metadata"]["name"].endswith("-leader-election")
     (deployment,) = by_instance(cluster, "deployment", release, namespace)
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--namespace") + 1] == watched

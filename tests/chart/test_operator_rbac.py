@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.chart.rbac_needs import Need, cluster_needs, namespaced_needs
+from tests.chart.rbac_needs import Need, cluster_needs, leader_election_needs, namespaced_needs
 from tests.chart.test_helm_install import installed
 
 from modelops_devcluster import build, objects
 from modelops_devcluster.cluster import DevCluster
 from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
-from modelops_devcluster.operator import OperatorProcess
+from modelops_devcluster.operator import LeaderElection, OperatorProcess
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,9 @@ def operator(cluster: AuditedCluster, tmp_path_factory: pytest.TempPathFactory) 
         assert username == USERNAME
         # a Prometheus URL on loopback that nothing answers: the DriftMonitor gets as far as its
         # ConfigMap (read before any query); no request leaves 127.0.0.0/8
-        with OperatorProcess(env, [WATCHED], prometheus_url="http://127.0.0.1:9") as process:
+        # and, as the chart runs it, electing itself leader on a Lease in the release namespace
+        election = LeaderElection("rbac-operator", namespace=RELEASE_NS, name=f"{RELEASE}-modelops-operator")
+        with OperatorProcess(env, [WATCHED], prometheus_url="http://127.0.0.1:9", election=election) as process:
             yield process
         print(process.logs()[-3000:])
     cluster.kubectl("delete", "namespace", WATCHED, "--wait=false")
@@ -236,7 +238,7 @@ def test_operator_works_with_only_the_charts_rbac(cluster: AuditedCluster, opera
     refused = [e for e in events if e.get("responseStatus", {}).get("code") == 403]
     assert not refused, json.dumps(refused[:5], indent=1)
     seen = observed(events)
-    derived = namespaced_needs() | cluster_needs(all_namespaces=False)
+    derived = namespaced_needs() | cluster_needs(all_namespaces=False) | leader_election_needs()
     assert seen <= derived, f"requests the derivation does not know: {sorted(seen - derived)}"
     # and the scenario did exercise the operator's main paths
     for need in [
@@ -254,6 +256,8 @@ def test_operator_works_with_only_the_charts_rbac(cluster: AuditedCluster, opera
         ("", "events", "create"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
         ("", "namespaces", "watch"),
+        ("coordination.k8s.io", "leases", "create"),  # leader election: the Role in the release namespace
+        ("coordination.k8s.io", "leases", "update"),
     ]:
         assert need in seen, f"{need} never requested: {sorted(seen)}"
     print("derived but not exercised here:", sorted(derived - seen))

@@ -2,7 +2,8 @@
 Prometheus (an httpx transport answering /api/v1/query), and kopf's watch indexes.
 
 Good enough for one reconcile pass at a time: objects are stored as applied (the status kept
-across applies, like server-side apply of a spec), status patches are RFC 7386 merges, lists
+across applies, like server-side apply of a spec), status patches are RFC 7386 merges with the
+API server's resourceVersion precondition (a stale version is a Conflict), lists
 filter by `k=v` label selectors, and every write and event is recorded for the test to check.
 """
 
@@ -23,7 +24,7 @@ import kopf
 from modelops.api.names import DEPLOYMENT_LABEL, VERSION_LABEL
 from modelops.controllers.config import OperatorConfig
 from modelops.controllers.watch import CHILD_KINDS, Child, index_name
-from modelops.kube import KindNotInstalled, Kube
+from modelops.kube import Conflict, KindNotInstalled, Kube
 from modelops.render.children import HASH_ANNOTATION
 
 Key = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
@@ -60,6 +61,7 @@ class FakeKube:
     applied: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[Key] = field(default_factory=list)
     status_patches: list[tuple[Key, dict[str, Any]]] = field(default_factory=list)
+    conflicts: list[tuple[Key, str]] = field(default_factory=list)  # (object, the stale version a write carried)
     events: list[PostedEvent] = field(default_factory=list)
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     _uids: Iterator[int] = field(default_factory=itertools.count)
@@ -120,11 +122,27 @@ class FakeKube:
         return self.objects.pop((api_version, kind, namespace, name), None) is not None
 
     async def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """As the API server: with `resource_version`, 409 (Conflict) unless the object is still at it;
+        every write moves the version on."""
         key = (api_version, kind, namespace, name)
+        stored = self.objects[key]
+        meta = stored.setdefault("metadata", {})
+        if resource_version is not None and resource_version != meta.get("resourceVersion"):
+            self.conflicts.append((key, resource_version))
+            raise Conflict(f"{kind} {namespace}/{name} is at {meta.get('resourceVersion')}, not {resource_version}")
         self.status_patches.append((key, copy.deepcopy(status)))
-        merge(self.objects[key].setdefault("status", {}), status)
+        merge(stored.setdefault("status", {}), status)
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        return copy.deepcopy(stored)
 
     async def secret_data(self, namespace: str, name: str) -> tuple[str, dict[str, str]] | None:
         data = self.secrets.get((namespace, name))

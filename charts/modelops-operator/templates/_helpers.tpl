@@ -85,11 +85,42 @@ Namespaces watched when watch.allNamespaces is false: de-duplicated, sorted, at 
 {{- end }}
 
 {{/*
+Name of the leader election Lease (and of its Role and RoleBinding).
+*/}}
+{{- define "modelops-operator.leaseName" -}}
+{{- .Values.leaderElection.leaseName | default (include "modelops-operator.fullname" .) }}
+{{- end }}
+
+{{/*
+The pod's affinity: the `affinity` value, with a podAntiAffinity over nodes rendered from
+`podAntiAffinity` (soft|hard) unless `affinity` sets one itself.
+*/}}
+{{- define "modelops-operator.affinity" -}}
+{{- $affinity := deepCopy (.Values.affinity | default dict) }}
+{{- if and (ne .Values.podAntiAffinity "none") (not (hasKey $affinity "podAntiAffinity")) }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "modelops-operator.selectorLabels" . | fromYaml)) }}
+{{- if eq .Values.podAntiAffinity "hard" }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) }}
+{{- else }}
+{{- $_ := set $affinity "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) }}
+{{- end }}
+{{- end }}
+{{- if $affinity }}
+{{- toYaml $affinity }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checks of values that templates alone cannot express.
 */}}
 {{- define "modelops-operator.validate" -}}
-{{- if ne (int .Values.replicaCount) 1 }}
-{{- fail "replicaCount must be 1: the operator runs kopf in standalone mode without leader election" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled: without the Lease every replica would reconcile" }}
+{{- end }}
+{{- with .Values.leaderElection }}
+{{- if not (and (lt (int .retryPeriod) (int .renewDeadline)) (lt (int .renewDeadline) (int .leaseDuration))) }}
+{{- fail "leaderElection needs retryPeriod < renewDeadline < leaseDuration" }}
+{{- end }}
 {{- end }}
 {{- if not (has .Values.logFormat (list "json" "text")) }}
 {{- fail (printf "logFormat must be json or text, not %q" .Values.logFormat) }}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 
 from modelops.render.prometheusrule import RUNBOOKS
@@ -22,6 +23,14 @@ class OperatorConfig:
     serving_image: str = "ghcr.io/modelops/modelops:0.1.0"
     runbook_url: str = RUNBOOKS  # base of every alert's runbook_url: <runbook_url>/<AlertName>.md
     extra: dict[str, str] = field(default_factory=dict)
+    # leader election (docs/operator.md, High availability): off by default for local runs
+    leader_elect: bool = False
+    lease_name: str = "modelops-operator"
+    lease_namespace: str = "default"
+    identity: str = ""  # empty: POD_NAME, else host-pid
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
     @property
     def clusterwide(self) -> bool:
@@ -38,6 +47,8 @@ class OperatorConfig:
             "log_level": env.get("MODELOPS_LOG_LEVEL", "INFO"),
             "serving_image": env.get("MODELOPS_SERVING_IMAGE", cls.serving_image),
             "runbook_url": env.get("MODELOPS_RUNBOOK_URL") or RUNBOOKS,
+            "lease_namespace": env.get("POD_NAMESPACE") or "default",
+            "identity": env.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)  # type: ignore[arg-type]

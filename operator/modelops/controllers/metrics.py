@@ -12,7 +12,8 @@ from modelops.api.v1alpha1.modeldeployment import HistoryEntry
 
 RECONCILES = Counter(
     "modelops_reconcile_total",
-    "Reconciliations by kind and result (ok, invalid, error).",
+    "Reconciliations by kind and result (ok, invalid, error; conflict: the object changed since it was read, "
+    "decided again).",
     ["kind", "result"],
 )
 RECONCILE_SECONDS = Histogram(
@@ -23,7 +24,7 @@ RECONCILE_SECONDS = Histogram(
 )
 KINDS = ("ModelDeployment", "DriftMonitor", "RetrainPolicy")
 for _kind in KINDS:  # every series from the start: increase() cannot see a counter's first sample
-    for _result in ("ok", "invalid", "error"):
+    for _result in ("ok", "invalid", "error", "conflict"):
         RECONCILES.labels(_kind, _result)
 INVALID = Gauge(
     "modelops_invalid_resources",

@@ -60,11 +60,23 @@ class Pass(Generic[StatusT]):
         return cls(body, kube, kind, meta["namespace"], meta["name"], meta.get("generation"), raw, status, now)
 
     async def write(self, status: StatusT) -> None:
-        """Merge-patch only what changed (nulls for what went away): no write when nothing did."""
+        """Merge-patch only what changed (nulls for what went away): no write when nothing did.
+
+        The patch carries the resourceVersion the status was read at (fencing): if anyone wrote
+        the object since (a new leader, a user's spec change), the server answers 409 and the
+        supervisor re-reads and decides again, never a blind overwrite of a newer decision."""
         wire = status.wire()
         patch = merge_patch(self.raw_status, wire)
         if patch:
-            await self.kube.patch_status(API_VERSION, self.kind, self.namespace, self.name, patch)
+            meta = self.body["metadata"]
+            version = meta.get("resourceVersion")
+            stored = await self.kube.patch_status(
+                API_VERSION, self.kind, self.namespace, self.name, patch, resource_version=version
+            )
+            # the next write of this pass (and the next pass, if no newer watch event arrives first)
+            # starts from what the server now holds
+            meta["resourceVersion"] = (stored.get("metadata") or {}).get("resourceVersion", version)
+            self.body["status"] = wire
         self.raw_status = wire  # what the server holds now: a second write in this pass sends only its changes
 
     def condition(self, type_: str, status: ConditionStatus, reason: str, message: str) -> None:

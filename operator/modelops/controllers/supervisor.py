@@ -23,6 +23,7 @@ import kopf
 
 from modelops.controllers import metrics
 from modelops.controllers.watch import Key, Wakers
+from modelops.kube import Conflict, Kube, NotLeader
 
 ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
 # Passes in flight at once, over every kind. API calls run on a handful of threads anyway;
@@ -93,10 +94,19 @@ class Supervisor:
             self.stop(key)
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _reread(self, key: Key, kube: Kube) -> None:
+        """Replace the cached body by the object as stored now (the watch may lag behind)."""
+        body = self.bodies.get(key)
+        if body is None:
+            return
+        fresh = await kube.get(body["apiVersion"], body["kind"], key[0], key[1])
+        if fresh is not None and key in self.bodies:
+            self.bodies[key] = fresh
+
     async def _loop(self, key: Key, memo: kopf.Memo) -> None:
         wake = self.wakers.event(key)
         logger = logging.LoggerAdapter(self.log, {"object": {"namespace": key[0], "name": key[1]}})
-        failures = 0
+        failures = conflicts = 0
         while key in self.bodies:
             wake.clear()
             try:
@@ -105,9 +115,18 @@ class Supervisor:
                     if body is None:  # deleted while waiting for a slot
                         return
                     delay = await self.reconcile(body, memo, self.indexes, logger)
-                failures = 0
+                failures = conflicts = 0
             except asyncio.CancelledError:
                 raise
+            except Conflict as error:  # someone wrote since our read: read again, decide again
+                metrics.RECONCILES.labels(self.kind, "conflict").inc()
+                logger.info("object changed since it was read, deciding again: %s", error)
+                delay = 0.0 if conflicts < 3 else ERROR_BACKOFF[min(conflicts - 3, len(ERROR_BACKOFF) - 1)]
+                conflicts += 1
+                await self._reread(key, memo["kube"])
+            except NotLeader as error:  # the fence: this replica is being deposed and exits
+                logger.warning("write refused, not the leader: %s", error)
+                delay = ERROR_BACKOFF[-1]
             except Exception as error:  # a failed pass is retried with backoff, never fatal
                 delay = ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)]
                 failures += 1

@@ -2,6 +2,15 @@
 
 from modelops.kube.client import CustomResources, load
 from modelops.kube.protocol import Kube
-from modelops.kube.resources import ClusterKube, KindNotInstalled, ReadRefused
+from modelops.kube.resources import ClusterKube, Conflict, KindNotInstalled, NotLeader, ReadRefused
 
-__all__ = ["ClusterKube", "CustomResources", "KindNotInstalled", "Kube", "ReadRefused", "load"]
+__all__ = [
+    "ClusterKube",
+    "Conflict",
+    "CustomResources",
+    "KindNotInstalled",
+    "Kube",
+    "NotLeader",
+    "ReadRefused",
+    "load",
+]

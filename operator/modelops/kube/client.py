@@ -17,13 +17,21 @@ class NotFoundError(ModelopsError, LookupError):
     """The named resource does not exist."""
 
 
-def load(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig (like kubectl)."""
+def load(
+    kubeconfig: str | None = None, context: str | None = None, *, user_agent: str | None = None
+) -> client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (like kubectl).
+
+    `user_agent`: what the API server's audit log records as the client (the operator's replicas
+    name themselves, so an audit says which one wrote)."""
     try:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config(config_file=kubeconfig, context=context)
-    return client.ApiClient()
+    api = client.ApiClient()
+    if user_agent:
+        api.user_agent = user_agent
+    return api
 
 
 def current_namespace() -> str:

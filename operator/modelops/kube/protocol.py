@@ -22,7 +22,8 @@ class Kube(Protocol):
         ...
 
     async def apply(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply with the operator's field manager; raises KindNotInstalled."""
+        """Server-side apply with the operator's field manager; raises KindNotInstalled, and
+        NotLeader (before sending) when this replica may not write."""
         ...
 
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
@@ -30,9 +31,17 @@ class Kube(Protocol):
         ...
 
     async def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        """A JSON merge patch of the status subresource."""
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """A JSON merge patch of the status subresource; the object as it is now. With
+        `resource_version`, only if the object is still at that version, else Conflict (409)."""
         ...
 
     async def secret_data(self, namespace: str, name: str) -> tuple[str, dict[str, str]] | None:

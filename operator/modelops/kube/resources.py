@@ -9,9 +9,10 @@ detected (no owner reference of ours) and never taken over.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -38,6 +39,15 @@ class KindNotInstalled(ModelopsError, LookupError):
     """The cluster does not serve this kind (e.g. the Gateway API CRDs are missing)."""
 
 
+class Conflict(ModelopsError, RuntimeError):
+    """HTTP 409: the object changed since the version a write was computed from (someone else wrote).
+    Re-read and decide again; never retry the same write."""
+
+
+class NotLeader(ModelopsError, RuntimeError):
+    """A write refused before it was sent: this replica does not hold the leader Lease (any more)."""
+
+
 class ReadRefused(ModelopsError, RuntimeError):
     """The API server refused or failed a read (RBAC, an outage); the message holds its status, never a body."""
 
@@ -48,8 +58,14 @@ class ClusterKube:
     Implements the `Kube` protocol; events go through kopf's poster (its naming and reporting
     component), not a write of ours."""
 
-    def __init__(self, api: client.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(
+        self, api: client.ApiClient, field_manager: str = FIELD_MANAGER, fence: Callable[[], None] | None = None
+    ) -> None:
+        """`fence`: called on the worker thread right before every write is sent; it raises
+        NotLeader when this replica may not write (leader election), so a deposed leader's
+        queued writes never leave the process."""
         self.api = api
+        self.fence = fence
         self.field_manager = field_manager
         self._dynamic: DynamicClient | None = None
         self._lock = threading.Lock()
@@ -81,6 +97,7 @@ class ClusterKube:
     def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(body["apiVersion"], body["kind"])
         meta = body["metadata"]
+        self._fence()
         self.writes += 1
         API_WRITES.labels("apply", body["kind"]).inc()
         result = resource.server_side_apply(
@@ -127,10 +144,12 @@ class ClusterKube:
         return await asyncio.to_thread(self._list, api_version, kind, namespace, label_selector)
 
     def _delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        resource = self._resource(api_version, kind)
+        self._fence()
         self.writes += 1
         API_WRITES.labels("delete", kind).inc()
         try:
-            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+            resource.delete(name=name, namespace=namespace)
         except NotFoundError:
             return False
         return True
@@ -138,18 +157,50 @@ class ClusterKube:
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         return await asyncio.to_thread(self._delete, api_version, kind, namespace, name)
 
-    def _patch_status(self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def _patch_status(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None,
+    ) -> dict[str, Any]:
+        resource = self._resource(api_version, kind).subresources["status"]
+        body: dict[str, Any] = {"status": status}
+        if resource_version:  # a precondition: 409 if the object changed since the status was read
+            body["metadata"] = {"resourceVersion": resource_version}
+        self._fence()
         self.writes += 1
         API_WRITES.labels("patch-status", kind).inc()
-        resource = self._resource(api_version, kind).subresources["status"]
-        resource.patch(
-            body={"status": status}, name=name, namespace=namespace, content_type="application/merge-patch+json"
-        )
+        try:
+            result = resource.patch(
+                body=body, name=name, namespace=namespace, content_type="application/merge-patch+json"
+            )
+        except DynamicApiError as error:
+            if error.status == 409:
+                raise Conflict(f"{kind} {namespace}/{name} changed since version {resource_version}") from None
+            raise
+        return cast(dict[str, Any], result.to_dict())
 
     async def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
-    ) -> None:
-        await asyncio.to_thread(self._patch_status, api_version, kind, namespace, name, status)
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        patch = functools.partial(self._patch_status, resource_version=resource_version)
+        return await asyncio.to_thread(patch, api_version, kind, namespace, name, status)
+
+    def _fence(self) -> None:
+        if self.fence is not None:
+            self.fence()
 
     def event(self, obj: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        self._fence()  # a deposed leader announces nothing either
         kopf.event(kopf.Body(cast(kopf.RawBody, obj)), type=type, reason=reason, message=message)
