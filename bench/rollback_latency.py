@@ -85,14 +85,18 @@ def trials(
     interval: str,
     max_failed: int,
     false_fails: list[str],
+    prefix: str = "t",
 ) -> list[float]:
-    """`count` measured trials; a healthy canary failed before the fault is recorded and replaced."""
+    """`count` measured trials (ModelDeployments `<prefix><maxFailed>x<attempt>`); a healthy canary failed
+    before the fault is recorded and replaced."""
     out: list[float] = []
     attempt = 0
     while len(out) < count and attempt < 3 * count:
         attempt += 1
         try:
-            out.append(trial(stack, f"t{max_failed}x{attempt}", v1, v2, interval=interval, max_failed=max_failed))
+            out.append(
+                trial(stack, f"{prefix}{max_failed}x{attempt}", v1, v2, interval=interval, max_failed=max_failed)
+            )
         except FalseFail as why:
             false_fails.append(f"{key}: {why}")
             print(f"  {key} attempt {attempt}: healthy canary rolled back before the fault ({why})", flush=True)

@@ -176,10 +176,17 @@ class Stack:
         crds_dir: Path | None = None,
         extra_crds: Sequence[dict[str, Any]] = (),
         prometheus_options: Mapping[str, Any] | None = None,
+        fleet_namespaces: Sequence[str] = (),
+        operator_args: Sequence[str] = (),
     ):
         """`extra_crds`: third-party CRDs to install besides the routes' (e.g. `crds.prometheusrule_crd()`);
-        `prometheus_options`: keyword arguments of `PrometheusServer` (rules, alertmanagers, evaluation_interval)."""
+        `prometheus_options`: keyword arguments of `PrometheusServer` (rules, alertmanagers, evaluation_interval);
+        `fleet_namespaces`: more namespaces the operator watches, without data plane or scraping (kwok's
+        pods only: what bench/fleet_rollback.py fills with idle ModelDeployments); `operator_args`: extra
+        flags of `modelops operator`."""
         self.namespace = namespace
+        self.fleet_namespaces = list(fleet_namespaces)
+        self.operator_args = list(operator_args)
         self.extra_crds = list(extra_crds)
         self.prometheus_options = dict(prometheus_options or {})
         self.crds_dir = crds_dir  # None: the checkout's crds/ (repo.find_root), looked up at start
@@ -201,7 +208,8 @@ class Stack:
             self.cluster = self._exit.enter_context(DevCluster())
             objects.install_crds(self.cluster, crds_dir)
             crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd(), *self.extra_crds])
-            self.kubectl("create", "namespace", self.namespace)
+            for ns in [self.namespace, *self.fleet_namespaces]:
+                self.kubectl("create", "namespace", ns)
             self.dataplane = self._exit.enter_context(
                 DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)
             )
@@ -215,7 +223,11 @@ class Stack:
             self.prometheus = self._exit.enter_context(PrometheusServer(config, **self.prometheus_options))
             self.operator = self._exit.enter_context(
                 OperatorProcess(
-                    self.cluster.env, [self.namespace], prometheus_url=self.prometheus.url, log_dir=self.workdir
+                    self.cluster.env,
+                    [self.namespace, *self.fleet_namespaces],
+                    prometheus_url=self.prometheus.url,
+                    log_dir=self.workdir,
+                    extra_args=self.operator_args,
                 )
             )
         except BaseException:

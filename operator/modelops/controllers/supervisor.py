@@ -16,6 +16,7 @@ import contextlib
 import copy
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -97,10 +98,12 @@ class Supervisor:
         wake = self.wakers.event(key)
         logger = logging.LoggerAdapter(self.log, {"object": {"namespace": key[0], "name": key[1]}})
         failures = 0
+        due = time.monotonic()  # when the next pass is needed: the starvation metric counts from here
         while key in self.bodies:
             wake.clear()
             try:
                 async with _pass_slot():
+                    metrics.RECONCILE_WAIT.labels(self.kind).observe(max(0.0, time.monotonic() - due))
                     body = self.bodies.get(key)
                     if body is None:  # deleted while waiting for a slot
                         return
@@ -113,5 +116,7 @@ class Supervisor:
                 failures += 1
                 metrics.RECONCILES.labels(self.kind, "error").inc()
                 logger.exception("reconcile failed (retry in %.0fs): %s", delay, error)
+            due = time.monotonic() + delay
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=delay)
+            due = min(due, time.monotonic())  # woken early: needed now; late: the event loop's lag counts
