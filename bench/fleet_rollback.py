@@ -33,6 +33,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -51,6 +52,7 @@ from modelops.api.durations import parse_duration
 from modelops_devcluster.stack import Artifact, Stack
 
 RESULTS = scale.RESULTS
+LINE = re.compile(r":\d+\)$")
 LATENCY_PREFIXES = ("apiserver_request_duration_seconds_sum{", "apiserver_request_duration_seconds_count{")
 WAIT_PREFIXES = ("modelops_reconcile_wait_seconds_sum", "modelops_reconcile_wait_seconds_count")
 
@@ -179,6 +181,7 @@ def top_frames(collapsed: str, keep: int = 15) -> dict[str, Any]:
     """Own and total samples per function from py-spy's collapsed stacks ("f1;f2;...;fn count" lines)."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    ours: Counter[str] = Counter()  # modelops' own functions: where the operator's time goes, by its code
     samples = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -186,16 +189,18 @@ def top_frames(collapsed: str, keep: int = 15) -> dict[str, Any]:
             continue
         n = int(count)
         samples += n
-        frames = stack.split(";")
+        frames = [LINE.sub(")", f) for f in stack.split(";")]  # by function, not by line
         own[frames[-1]] += n
         for frame in set(frames):
             inclusive[frame] += n
+            if "modelops/" in frame and "cli/" not in frame and "supervisor.py" not in frame:
+                ours[frame] += n
     pct = {"samples": samples}
 
     def share(c: Counter[str]) -> list[tuple[str, float]]:
         return [(f, round(100 * n / samples, 1)) for f, n in c.most_common(keep)] if samples else []
 
-    return {**pct, "own_percent": share(own), "total_percent": share(inclusive)}
+    return {**pct, "own_percent": share(own), "total_percent": share(inclusive), "modelops_total_percent": share(ours)}
 
 
 # -- phases --------------------------------------------------------------------------------
