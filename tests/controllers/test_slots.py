@@ -1,4 +1,4 @@
-"""Reconcile slots: urgent first, FIFO within a class, routine waiters promoted after a wait."""
+"""Reconcile slots: urgent first, FIFO within a class, routine ones served every (urgent_run+1)th grant."""
 
 from __future__ import annotations
 
@@ -9,46 +9,43 @@ from hypothesis import strategies as st
 
 from modelops.controllers.slots import PrioritySlots, SlotQueue
 
-# (kind, urgent, seconds passing before it): "request" a slot, "release" one held, "cancel" a waiter
-Op = tuple[str, bool, float]
-ops = st.lists(
-    st.tuples(st.sampled_from(["request", "request", "release", "cancel"]), st.booleans(), st.floats(0, 20)),
-    max_size=80,
-)
+# (kind, urgent): "request" a slot, "release" one held, "cancel" the oldest waiter
+Op = tuple[str, bool]
+ops = st.lists(st.tuples(st.sampled_from(["request", "request", "release", "cancel"]), st.booleans()), max_size=80)
 
 
-@given(slots=st.integers(1, 4), promote_after=st.floats(1, 60), steps=ops)
-def test_slots_are_bounded_urgent_first_and_nobody_starves(slots: int, promote_after: float, steps: list[Op]) -> None:
-    queue = SlotQueue(slots, promote_after)
-    now = 0.0
+@given(slots=st.integers(1, 4), urgent_run=st.integers(1, 5), steps=ops)
+def test_slots_are_bounded_urgent_first_and_nobody_starves(slots: int, urgent_run: int, steps: list[Op]) -> None:
+    queue = SlotQueue(slots, urgent_run)
     held: list[int] = []
-    waiting: dict[int, tuple[bool, float]] = {}  # ticket -> (urgent, queued at), the model of the queue
-    granted_order: list[int] = []
+    waiting: dict[int, bool] = {}  # ticket -> urgent: the model of the queue, in arrival order
+    streak = 0  # urgent grants since the last routine one
 
     def grant(ticket: int | None) -> None:
+        nonlocal streak
         if ticket is None:
+            assert not waiting
             return
-        urgent, queued = waiting.pop(ticket)
-        urgent_waiting = [q for u, q in waiting.values() if u]
-        overdue = not urgent and now - queued >= promote_after
-        if urgent_waiting and not (overdue and queued < min(urgent_waiting)):
-            assert urgent, "a routine waiter went before an urgent one without having waited promote_after"
-        same_class = [q for u, q in waiting.values() if u == urgent]
-        assert not same_class or queued <= min(same_class), "not FIFO within a class"
+        urgent = waiting.pop(ticket)
+        assert all(t > ticket for t, u in waiting.items() if u == urgent), "not FIFO within a class"
+        if urgent:
+            assert streak < urgent_run or not any(not u for u in waiting.values()), "routine starved"
+            streak += 1
+        else:
+            assert streak >= urgent_run or not any(waiting.values()), "routine went before urgent out of turn"
+            streak = 0
         held.append(ticket)
-        granted_order.append(ticket)
 
-    for ticket, (kind, urgent, dt) in enumerate(steps):
-        now += dt
+    for ticket, (kind, urgent) in enumerate(steps):
         if kind == "request":
-            if queue.request(ticket, urgent=urgent, now=now):
+            if queue.request(ticket, urgent=urgent):
                 assert not waiting
                 held.append(ticket)
             else:
-                waiting[ticket] = (urgent, now)
+                waiting[ticket] = urgent
         elif kind == "release" and held:
             held.pop(0)
-            grant(queue.release(now))
+            grant(queue.release())
         elif kind == "cancel" and waiting:
             gone = min(waiting)
             del waiting[gone]
@@ -57,8 +54,7 @@ def test_slots_are_bounded_urgent_first_and_nobody_starves(slots: int, promote_a
         assert queue.waiting() == len(waiting)
     while held:  # everything queued is granted once the holders let go: nobody starves
         held.pop(0)
-        now += 1.0
-        grant(queue.release(now))
+        grant(queue.release())
     assert not waiting and queue.busy == 0
 
 
@@ -66,7 +62,7 @@ def test_an_urgent_pass_overtakes_queued_routine_ones() -> None:
     order: list[str] = []
 
     async def scenario() -> None:
-        slots = PrioritySlots(1, promote_after=60)
+        slots = PrioritySlots(1, urgent_run=3)
         started = asyncio.Event()
 
         async def run(name: str, urgent: bool) -> None:

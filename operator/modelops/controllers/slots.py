@@ -4,11 +4,14 @@ The operator runs at most N passes at once (supervisor.MAX_CONCURRENT_PASSES). W
 (1,000 objects created at once, a restart's sweep, thousands of objects), a plain FIFO queue made
 a failing canary's analysis pass wait behind every routine pass: bench/fleet_rollback.py measured
 a mean wait of 89 s while 1,000 ModelDeployments were created. Here a waiter is urgent (an object
-with a rollout or bake under way, whose pass may have to move traffic) or routine; urgent ones go
-first, FIFO within a class, and a routine waiter that has waited `promote_after` seconds competes
-as urgent (by arrival), so routine work is delayed, never starved.
+with a rollout or bake under way, whose pass may have to move traffic) or routine; FIFO within a
+class, urgent ones first, except that after URGENT_RUN urgent grants in a row a waiting routine
+one gets the next slot: routine work keeps at least 1/(URGENT_RUN+1) of the slots and never
+starves, and an urgent waiter never queues behind the routine backlog (an age-based promotion
+would let a backlog older than the limit go first again, exactly when it is longest).
 
-`SlotQueue` is the pure bookkeeping (the clock is an argument); `PrioritySlots` puts it on asyncio.
+`SlotQueue` is the pure bookkeeping (no clock: the order is by arrival and class only);
+`PrioritySlots` puts it on asyncio.
 """
 
 from __future__ import annotations
@@ -20,35 +23,36 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-PROMOTE_AFTER = 30.0  # seconds: a routine pass waits at most about this long behind urgent ones
+URGENT_RUN = 3  # urgent grants in a row before a waiting routine pass gets one
 
 
 @dataclass
 class SlotQueue:
-    """N slots; waiters granted urgent-first, FIFO within a class, routine promoted after a wait."""
+    """N slots; waiters granted urgent-first, FIFO within a class, every (urgent_run+1)th to routine."""
 
     slots: int
-    promote_after: float = PROMOTE_AFTER
+    urgent_run: int = URGENT_RUN
     busy: int = 0
-    _urgent: deque[tuple[int, float]] = field(default_factory=deque)  # (ticket, queued at)
-    _routine: deque[tuple[int, float]] = field(default_factory=deque)
+    streak: int = 0  # urgent grants since the last routine one
+    _urgent: deque[int] = field(default_factory=deque)  # tickets, in arrival order
+    _routine: deque[int] = field(default_factory=deque)
     _cancelled: set[int] = field(default_factory=set)
 
-    def request(self, ticket: int, *, urgent: bool, now: float) -> bool:
+    def request(self, ticket: int, *, urgent: bool) -> bool:
         """True: the slot is the caller's now. False: queued until `release` hands it this ticket."""
         if self.busy < self.slots and not self.waiting():
             self.busy += 1
             return True
-        (self._urgent if urgent else self._routine).append((ticket, now))
+        (self._urgent if urgent else self._routine).append(ticket)
         return False
 
     def cancel(self, ticket: int) -> None:
         """A waiter gave up (its task was cancelled) before it was granted."""
         self._cancelled.add(ticket)
 
-    def release(self, now: float) -> int | None:
+    def release(self) -> int | None:
         """A slot came free: the ticket it now belongs to, or None (the slot stays free)."""
-        ticket = self._next(now)
+        ticket = self._next()
         if ticket is None:
             self.busy -= 1
         return ticket
@@ -59,24 +63,26 @@ class SlotQueue:
 
     def _drop_cancelled(self) -> None:
         for queue in (self._urgent, self._routine):
-            while queue and queue[0][0] in self._cancelled:
-                self._cancelled.discard(queue.popleft()[0])
+            while queue and queue[0] in self._cancelled:
+                self._cancelled.discard(queue.popleft())
 
-    def _next(self, now: float) -> int | None:
+    def _next(self) -> int | None:
         self._drop_cancelled()
         urgent, routine = self._urgent, self._routine
-        if routine and (not urgent or (now - routine[0][1] >= self.promote_after and routine[0][1] < urgent[0][1])):
-            return routine.popleft()[0]
+        if routine and (not urgent or self.streak >= self.urgent_run):
+            self.streak = 0
+            return routine.popleft()
         if urgent:
-            return urgent.popleft()[0]
+            self.streak += 1
+            return urgent.popleft()
         return None
 
 
 class PrioritySlots:
     """`async with slots.slot(urgent=...)`: a SlotQueue on the running loop (one per process)."""
 
-    def __init__(self, slots: int, promote_after: float = PROMOTE_AFTER) -> None:
-        self.queue = SlotQueue(max(1, slots), promote_after)
+    def __init__(self, slots: int, urgent_run: int = URGENT_RUN) -> None:
+        self.queue = SlotQueue(max(1, slots), urgent_run)
         self._tickets = itertools.count()
         self._granted: dict[int, asyncio.Future[None]] = {}
 
@@ -84,7 +90,7 @@ class PrioritySlots:
     async def slot(self, *, urgent: bool) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         ticket = next(self._tickets)
-        if not self.queue.request(ticket, urgent=urgent, now=loop.time()):
+        if not self.queue.request(ticket, urgent=urgent):
             granted = self._granted[ticket] = loop.create_future()
             try:
                 await granted
@@ -102,6 +108,6 @@ class PrioritySlots:
             self._release()
 
     def _release(self) -> None:
-        ticket = self.queue.release(asyncio.get_running_loop().time())
+        ticket = self.queue.release()
         if ticket is not None:
             self._granted[ticket].set_result(None)
