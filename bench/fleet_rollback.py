@@ -137,6 +137,7 @@ def window(a: Snapshot, b: Snapshot, interval: float) -> dict[str, Any]:
         "operator_writes": scale.delta(b.operator.writes, a.operator.writes),
         "operator_writes_per_minute": round(60 * (b.operator.writes_total - a.operator.writes_total) / seconds, 1),
         "apiserver_writes_per_minute": round(60 * sum(api.values()) / seconds, 1),
+        "apiserver_writes": api,  # by verb and resource, every client (kube-controller-manager, kwok, ...)
         "apiserver_writes_to_operator_kinds_per_minute": round(60 * scale.operator_kinds(api) / seconds, 1),
         "apiserver_latency": latency,
         "prometheus_queries_per_interval": None if queries is None else round(queries * interval / seconds, 1),
@@ -156,7 +157,8 @@ def window(a: Snapshot, b: Snapshot, interval: float) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def profiled(pid: int, out: Path | None, seconds: float) -> Iterator[dict[str, Any]]:
-    """py-spy samples `pid` (100 Hz, idle frames left out) while the block runs; fills in the top frames."""
+    """py-spy samples `pid` (25 Hz: at 100 Hz py-spy itself took a quarter of a core) while the block runs;
+    fills in the top frames."""
     summary: dict[str, Any] = {}
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if out is None or not Path(spy).exists():
@@ -165,7 +167,7 @@ def profiled(pid: int, out: Path | None, seconds: float) -> Iterator[dict[str, A
         yield summary
         return
     raw = out.with_suffix(".txt")
-    argv = [spy, "record", "--nonblocking", "-p", str(pid), "-r", "100", "-d", str(int(seconds)), "-f", "raw"]
+    argv = [spy, "record", "--nonblocking", "-p", str(pid), "-r", "25", "-d", str(int(seconds)), "-f", "raw"]
     argv += ["-o", str(raw)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
