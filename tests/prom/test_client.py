@@ -105,5 +105,5 @@ def test_range_and_series() -> None:
 
 def test_httpcore_finds_sniffio() -> None:
     """httpcore imports sniffio on every request to tell asyncio from trio: without the package each
-    request is a failed import that searches sys.path (39 us a call; docs/operator.md#at-scale)."""
+    request is a failed import that searches sys.path (39 us a call; docs/operator.md, at scale)."""
     assert importlib.util.find_spec("sniffio") is not None
