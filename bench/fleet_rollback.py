@@ -351,7 +351,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             settle = Snapshot.take(stack)
             time.sleep(args.settle_seconds)
             result["fleet"]["settled"] = window(settle, Snapshot.take(stack), 60.0)
-            result["idle"] = measured_phase(stack, run, "idle", args, versions=(v1, v2), sampler=sampler)
+            if args.idle:
+                result["idle"] = measured_phase(stack, run, "idle", args, versions=(v1, v2), sampler=sampler)
             if args.rolling:
                 print(f"starting {args.rolling} rollouts at once", flush=True)
                 result["rollouts"] = start_rolling(run, args.rolling, args.interval, args.rolling_timeout)
@@ -400,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=3, help="measured rollbacks per phase (default 3)")
     p.add_argument("--interval", default="10s", help="rollout.interval of the measured and rolling ones (10s)")
     p.add_argument("--single", action=argparse.BooleanOptionalAction, default=True, help="measure without fleet")
+    p.add_argument("--idle", action=argparse.BooleanOptionalAction, default=True, help="measure the idle fleet")
     p.add_argument("--namespaces", type=int, default=1, help="fleet namespaces (default 1)")
     p.add_argument("--batch", type=int, default=100, help="objects per kubectl apply (default 100)")
     p.add_argument("--settle-seconds", type=float, default=30.0, help="after the fleet is Available (30)")
@@ -415,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     date = dt.datetime.now(dt.UTC).replace(microsecond=0)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    config["max_concurrent_reconciles"] = os.environ.get("MODELOPS_MAX_CONCURRENT_RECONCILES", "16")
     print(f"fleet rollback benchmark: {json.dumps(config)}", flush=True)
     result: dict[str, Any] = {"date": date.isoformat(), "machine": scale.machine(), "config": config}
     result.update(run_all(args))
