@@ -25,8 +25,9 @@ over the phase's window the operator's CPU, peak RSS, API writes per minute (its
 apiserver's for every client), Prometheus queries per analysis interval (counted by Prometheus),
 reconciles per second, the mean wait for a reconcile slot (modelops_reconcile_wait_seconds) and
 the apiserver's mean request latency by verb, with the CPU seconds of every component.
-With --profile, py-spy samples the operator during the rolling phase's trials (a flame graph
-in speedscope format and the top frames by own and total time in the JSON).
+With --profile, py-spy samples the operator during the ramping and rolling phases (collapsed
+stacks next to the operator's log; the top frames, by own and total time and by modelops
+function, in the JSON).
 Results: a table and bench/results/fleet-rollback-<date>.json. Bounded by --max-seconds.
 """
 
@@ -163,7 +164,7 @@ def profiled(pid: int, out: Path | None, seconds: float) -> Iterator[dict[str, A
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if out is None or not Path(spy).exists():
         if out is not None:
-            print("py-spy not found: no profile (pip install '.[bench]')", flush=True)
+            print("py-spy not found: no profile (it is a dev dependency: make venv)", flush=True)
         yield summary
         return
     raw = out.with_suffix(".txt")
