@@ -360,7 +360,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  {result['rollouts']}", flush=True)
                 profile = stack.workdir / f"operator-profile-{args.count}" if args.profile else None
                 result["rolling"] = measured_phase(
-                    stack, run, "rolling", args, versions=(v1, v2), sampler=sampler, profile=profile
+                    stack, run, "rolling", args, versions=(v1, v2), sampler=sampler, profile=profile, setup_timeout=300
                 )
             result["operator_peak_rss_mb"] = round(sampler.peak() / scale.MB, 1)
             result["operator_vm_hwm_mb"] = round(sampler.hwm.get("operator", 0) / scale.MB, 1)
