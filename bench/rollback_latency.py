@@ -52,9 +52,12 @@ class FalseFail(Exception):
     """The healthy canary was rolled back before the fault started (a statistical false fail)."""
 
 
-def trial(stack: Stack, name: str, v1: Artifact, v2: Artifact, *, interval: str, max_failed: int) -> float:
+def trial(
+    stack: Stack, name: str, v1: Artifact, v2: Artifact, *, interval: str, max_failed: int, setup_timeout: float = 60.0
+) -> float:
+    """Seconds from the fault to RolledBack; `setup_timeout` bounds v1's Available (3x: v2 parked at 20%)."""
     stack.apply(_md(name, v1, interval, max_failed, paused=False))
-    stack.wait(name, lambda s: s.get("phase") == "Available", timeout=60)
+    stack.wait(name, lambda s: s.get("phase") == "Available", timeout=setup_timeout)
     traffic = stack.traffic(HTTPRoute(name), rate=50, seed=len(name))
     try:
         stack.apply(_md(name, v2, interval, max_failed, paused=False))
@@ -62,7 +65,7 @@ def trial(stack: Stack, name: str, v1: Artifact, v2: Artifact, *, interval: str,
         parked = stack.wait(
             name,
             lambda s: (s.get("canaryWeight") == 20 and s.get("currentStep") == 1) or s.get("phase") == "RolledBack",
-            timeout=180,
+            timeout=3 * setup_timeout,
         )
         time.sleep(parse_duration(interval).total_seconds())
         if parked.get("phase") == "RolledBack" or stack.status(name).get("phase") == "RolledBack":
@@ -85,14 +88,20 @@ def trials(
     interval: str,
     max_failed: int,
     false_fails: list[str],
+    prefix: str = "t",
+    setup_timeout: float = 60.0,
 ) -> list[float]:
-    """`count` measured trials; a healthy canary failed before the fault is recorded and replaced."""
+    """`count` measured trials (ModelDeployments `<prefix><maxFailed>x<attempt>`); a healthy canary failed
+    before the fault is recorded and replaced."""
     out: list[float] = []
     attempt = 0
     while len(out) < count and attempt < 3 * count:
         attempt += 1
         try:
-            out.append(trial(stack, f"t{max_failed}x{attempt}", v1, v2, interval=interval, max_failed=max_failed))
+            name = f"{prefix}{max_failed}x{attempt}"
+            out.append(
+                trial(stack, name, v1, v2, interval=interval, max_failed=max_failed, setup_timeout=setup_timeout)
+            )
         except FalseFail as why:
             false_fails.append(f"{key}: {why}")
             print(f"  {key} attempt {attempt}: healthy canary rolled back before the fault ({why})", flush=True)

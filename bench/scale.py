@@ -62,6 +62,7 @@ from modelops.api.v1alpha1 import GROUP, MODEL_DEPLOYMENT, VERSION, ModelDeploym
 from modelops_devcluster import build
 from modelops_devcluster import crds as extra_crds
 from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.kwok import PROBES_PASS_ANNOTATION
 from modelops_devcluster.operator import OperatorProcess
 from modelops_devcluster.prometheus import PrometheusServer
 
@@ -313,10 +314,22 @@ def resource_versions(cluster: DevCluster, namespaces: set[str]) -> dict[str, st
     return out
 
 
-def manifests(count: int, namespaces: list[str]) -> list[dict[str, Any]]:
+def manifests(
+    count: int, namespaces: list[str], *, version: str = "v1", rollout: dict[str, Any] | None = None, first: int = 0
+) -> list[dict[str, Any]]:
+    """ModelDeployments m<first>..m<first+count-1> serving `version` (a second version starts a rollout).
+
+    Their pods play a kubelet whose probes pass at once (kwok's annotation): no data plane serves them."""
     bodies = []
-    for i in range(count):
+    for i in range(first, first + count):
         name = f"m{i:05d}"
+        spec: dict[str, Any] = {
+            "model": {"name": name, "version": version, "uri": f"file:///models/{name}/{version}/model.npz"},
+            "replicas": 1,
+            "runtime": {"podTemplate": {"metadata": {"annotations": {PROBES_PASS_ANNOTATION: "true"}}}},
+        }
+        if rollout is not None:
+            spec["rollout"] = rollout
         bodies.append(
             {
                 "apiVersion": f"{GROUP}/{VERSION}",
@@ -326,10 +339,7 @@ def manifests(count: int, namespaces: list[str]) -> list[dict[str, Any]]:
                     "namespace": namespaces[i % len(namespaces)],
                     "labels": {RUN_LABEL: RUN_VALUE},
                 },
-                "spec": {
-                    "model": {"name": name, "version": "v1", "uri": f"file:///models/{name}/v1/model.npz"},
-                    "replicas": 1,
-                },
+                "spec": spec,
             }
         )
     return bodies
@@ -429,8 +439,9 @@ class Run:
         return seen
 
 
-def create(run: Run) -> float:
-    bodies = manifests(run.args.count, run.namespaces)
+def create(run: Run, bodies: list[dict[str, Any]] | None = None) -> float:
+    """Server-side apply `bodies` (default: the run's N ModelDeployments) in batches; seconds taken."""
+    bodies = manifests(run.args.count, run.namespaces) if bodies is None else bodies
     t0 = time.monotonic()
     for start in range(0, len(bodies), run.args.batch):
         batch = bodies[start : start + run.args.batch]

@@ -180,12 +180,17 @@ class Stack:
         replicas: int = 1,
         election: LeaderElection | None = None,
         audit_policy: str | None = None,
+        fleet_namespaces: Sequence[str] = (),
+        operator_args: Sequence[str] = (),
     ):
         """`extra_crds`: third-party CRDs to install besides the routes' (e.g. `crds.prometheusrule_crd()`);
         `prometheus_options`: keyword arguments of `PrometheusServer` (rules, alertmanagers, evaluation_interval).
         `replicas` > 1 or an `election` runs that many operators with --leader-elect (identities
         operator-0, operator-1, ...; the Lease in `namespace`, the election's durations);
-        `audit_policy`: the API server's audit policy (DevCluster)."""
+        `audit_policy`: the API server's audit policy (DevCluster);
+        `fleet_namespaces`: more namespaces the operator watches, without data plane or scraping (kwok's
+        pods only: what bench/fleet_rollback.py fills with idle ModelDeployments); `operator_args`: extra
+        flags of `modelops operator`."""
         if replicas > 1 and election is None:
             election = LeaderElection("operator-0")
         self.replicas = replicas
@@ -193,6 +198,8 @@ class Stack:
         self.audit_policy = audit_policy
         self.operators: list[OperatorProcess] = []
         self.namespace = namespace
+        self.fleet_namespaces = list(fleet_namespaces)
+        self.operator_args = list(operator_args)
         self.extra_crds = list(extra_crds)
         self.prometheus_options = dict(prometheus_options or {})
         self.crds_dir = crds_dir  # None: the checkout's crds/ (repo.find_root), looked up at start
@@ -214,7 +221,8 @@ class Stack:
             self.cluster = self._exit.enter_context(DevCluster(audit_policy=self.audit_policy))
             objects.install_crds(self.cluster, crds_dir)
             crds.install(self.cluster, [*crds.gateway_api_crds(), crds.istio_virtualservice_crd(), *self.extra_crds])
-            self.kubectl("create", "namespace", self.namespace)
+            for ns in [self.namespace, *self.fleet_namespaces]:
+                self.kubectl("create", "namespace", ns)
             self.dataplane = self._exit.enter_context(
                 DataPlane(self.cluster, [self.namespace], allow_fault_injection=True)
             )
@@ -232,10 +240,11 @@ class Stack:
                     election = dataclasses.replace(self.election, identity=f"operator-{i}", namespace=self.namespace)
                 operator = OperatorProcess(
                     self.cluster.env,
-                    [self.namespace],
+                    [self.namespace, *self.fleet_namespaces],
                     prometheus_url=self.prometheus.url,
                     log_dir=self.workdir,
                     election=election,
+                    extra_args=self.operator_args,
                 )
                 self.operators.append(self._exit.enter_context(operator))
             self.operator = self.operators[0]

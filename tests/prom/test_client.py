@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -100,3 +101,9 @@ def test_range_and_series() -> None:
             assert await client.series("x", "y", start=0, end=1) == [{"__name__": "x", "le": "0.25"}]
 
     asyncio.run(run())
+
+
+def test_httpcore_finds_sniffio() -> None:
+    """httpcore imports sniffio on every request to tell asyncio from trio: without the package each
+    request is a failed import that searches sys.path (39 us a call; docs/operator.md, at scale)."""
+    assert importlib.util.find_spec("sniffio") is not None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -422,3 +423,35 @@ def test_traffic_only_moves_onto_ready_pods_and_never_off_a_removed_version(
         if new.version != old.version:
             assert ready >= 2, f"tick {i}: traffic switched to {new.version} with {ready}/2 ready"
         previous = decision
+
+
+def _follow(sim: Sim, verdict: Verdict, ticks: int) -> list[RolloutDecision]:
+    """Tick when each decision asks to be woken (the controller's sleep), not on a fixed beat."""
+    out: list[RolloutDecision] = []
+    for _ in range(ticks):
+        wait = sim.last.requeue_after if sim.last is not None and sim.last.requeue_after else 20.0
+        out.append(sim.tick(V2, verdict, step=timedelta(seconds=wait)))
+    return out
+
+
+def test_a_canary_waiting_for_analyses_sleeps_until_the_next_one_is_due() -> None:
+    """One pass per interval, each exactly when its analysis is due: not four polls, none late."""
+    sim = deployed(spec(steps=[{"setWeight": 20}, {"pause": {}}], maxFailedChecks=1))
+    _follow(sim, Verdict.PASS, 3)
+    assert sim.status.canary is not None
+    times = []
+    for d in _follow(sim, Verdict.PASS, 6):
+        assert d.status.last_analysis is not None
+        times.append(d.status.last_analysis.time)
+    assert sim.status.phase == "Paused" and sim.status.current_step == 1  # the analyses go on at the pause
+    assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(times))
+    rolled_back = _follow(sim, Verdict.FAIL, 1)[0]  # a fault after the last analysis: judged at the next
+    assert rolled_back.status.phase == "RolledBack" and sim.now - times[-1] == timedelta(minutes=1)
+
+
+def test_a_timed_pause_and_a_bake_still_poll_every_quarter_interval() -> None:
+    timed = deployed(spec(steps=[{"setWeight": 20}, {"pause": {"duration": "3m"}}]))
+    decisions = _follow(timed, Verdict.PASS, 6)
+    assert any(d.status.current_step == 1 and d.requeue_after == 15.0 for d in decisions)
+    baking = _baking()
+    assert baking.tick(V2, Verdict.PASS).requeue_after == 15.0

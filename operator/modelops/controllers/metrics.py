@@ -22,6 +22,14 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RECONCILE_WAIT = Histogram(
+    "modelops_reconcile_wait_seconds",
+    "From when a pass was due (its requeue time, or a change) to its start: event-loop lag plus the wait "
+    "for a reconcile slot, where a starved work queue shows. priority: urgent (a rollout or bake under way) "
+    "or routine.",
+    ["kind", "priority"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 KINDS = ("ModelDeployment", "DriftMonitor", "RetrainPolicy")
 for _kind in KINDS:  # every series from the start: increase() cannot see a counter's first sample
     for _result in ("ok", "invalid", "error", "conflict"):

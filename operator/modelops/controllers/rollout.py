@@ -285,7 +285,13 @@ def _forget(key: tuple[str, str]) -> None:
     ALERT_RULES_SEEN.pop(key, None)
 
 
-SUPERVISOR = Supervisor(MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=_forget, wakers=WAKERS)
+def in_rollout(body: dict[str, Any]) -> bool:
+    """A canary or a bake under way: its next pass may have to judge it and move traffic (urgent)."""
+    status = body.get("status") or {}
+    return bool(status.get("canary") or status.get("bake"))
+
+
+SUPERVISOR = Supervisor(MODEL_DEPLOYMENT.kind, reconcile, log, on_stop=_forget, wakers=WAKERS, urgent=in_rollout)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_DEPLOYMENT.plural, id="rollout")
