@@ -20,7 +20,7 @@ CONCEPT = 1.0  # the label depends on other features entirely (modelops.train.da
 LABELS = Labels(delay_s=2.0)  # ground truth comes back two seconds after each answer
 PERFORMANCE = {
     "metric": "auc",
-    "threshold": 0.75,  # v1 scores about 0.6 on the new concept; a model of it about 0.82
+    "threshold": 0.7,  # v1 scores about 0.6 on the new concept, a model of it about 0.77 (binned)
     "window": "20s",
     "minLabels": 40,
     "consecutive": 2,
@@ -51,7 +51,7 @@ def objects(stack: Stack, model: str, v1: Artifact) -> list[dict[str, Any]]:
             "triggers": {"performance": dict(PERFORMANCE)},
             "jobTemplate": {"backoffLimit": 0, "template": pod},
             "output": {"uriTemplate": f"file://{stack.workdir}/models/{{model}}/{{version}}"},
-            "validation": [{"metric": "auc", "min": 0.75}],
+            "validation": [{"metric": "auc", "min": 0.7}],
             "cooldown": "1h",
         },
     }

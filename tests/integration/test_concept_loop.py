@@ -73,7 +73,7 @@ def test_concept_drift_is_caught_by_labels_retrained_promoted_and_recovers(stack
             lambda s: _condition(s, "PerformanceDropped").get("reason") == "AtOrAbove",
             timeout=90,
         )
-        assert before["performance"]["version"] == "v1" and before["performance"]["value"] >= 0.75, before
+        assert before["performance"]["version"] == "v1" and before["performance"]["value"] >= 0.7, before
         until_clean = time.monotonic() + 30
         while stack.status(f"{MODEL}-drift", "driftmonitor").get("drifted") is not False:
             assert time.monotonic() < until_clean, "the DriftMonitor gave no clean verdict"
@@ -88,14 +88,14 @@ def test_concept_drift_is_caught_by_labels_retrained_promoted_and_recovers(stack
         marks["drop detected"] = time.monotonic()
         record = next(r for r in dropped["runs"] if r["trigger"] == "performance")
         assert record["name"] == run and record["outcome"] == "Running", record
-        for evidence in ("stable v1", "auc", "below 0.75", "over 20s", "modelops_labelled_score_bucket"):
+        for evidence in ("stable v1", "auc", "below 0.7", "over 20s", "modelops_labelled_score_bucket"):
             assert evidence in record["evidence"], record
         assert _condition(dropped, "PerformanceDropped")["status"] == "True"
         validated = watch.policy(
             "a validated run", lambda s: (s.get("latestValidated") or {}).get("version") == run, timeout=120
         )
         marks["trained"] = time.monotonic()
-        assert validated["latestValidated"]["metrics"]["auc"] >= 0.75  # trained on the new concept
+        assert validated["latestValidated"]["metrics"]["auc"] >= 0.7  # trained on the new concept
         status = stack.wait(MODEL, lambda s: (s.get("stable") or {}).get("version") == run, timeout=180)
         marks["promoted"] = time.monotonic()
         entry = status["history"][0]
@@ -109,7 +109,7 @@ def test_concept_drift_is_caught_by_labels_retrained_promoted_and_recovers(stack
             timeout=90,
         )
         marks["recovered"] = time.monotonic()
-        assert recovered["performance"]["value"] >= 0.75
+        assert recovered["performance"]["value"] >= 0.7
         assert len(recovered["runs"]) == 1  # one drop, one run
     finally:
         traffic.stop()
