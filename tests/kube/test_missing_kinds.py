@@ -3,6 +3,8 @@ dynamic client rediscover the whole API."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -45,4 +47,35 @@ def test_a_missing_kind_is_remembered_for_a_while(monkeypatch: pytest.MonkeyPatc
     now[0] += kube_resources.MISSING_KIND_SECONDS
     assert kube._resource("monitoring.coreos.com/v1", "PrometheusRule") is not None
     assert kube._resource("monitoring.coreos.com/v1", "PrometheusRule") is not None
-    assert dynamic.resources.lookups == 3
+    assert dynamic.resources.lookups == 2  # a kind once found is not looked up again
+
+
+class Unsafe(Resources):
+    """The dynamic client's discovery: a lookup while another runs reads a cache being emptied."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.overlaps = 0
+
+    def get(self, **kwargs: Any) -> object:
+        self.inside += 1
+        self.overlaps += self.inside > 1
+        time.sleep(0.002)
+        try:
+            return super().get(**kwargs)
+        finally:
+            self.inside -= 1
+
+
+def test_lookups_from_worker_threads_never_overlap() -> None:
+    kube = ClusterKube(client.ApiClient())
+    dynamic = Dynamic()
+    dynamic.resources = Unsafe()
+    dynamic.resources.served = True
+    kube._dynamic = dynamic  # type: ignore[assignment]
+    kinds = [("v1", f"Kind{i % 8}") for i in range(64)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        found = list(pool.map(lambda k: kube._resource(*k), kinds))
+    assert all(f is not None for f in found)
+    assert dynamic.resources.overlaps == 0 and dynamic.resources.lookups == 8

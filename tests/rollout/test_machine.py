@@ -145,6 +145,18 @@ def test_unknown_holds_then_rolls_back_at_the_limit() -> None:
     assert sim.status.phase == "RolledBack" and "without a verdict" in sim.status.history[0].reason
 
 
+def test_unknown_analyses_warn_at_doubling_counts_and_just_before_the_limit() -> None:
+    """A canary waiting for traffic is not an event every interval; its status always has the reason."""
+    sim = deployed(spec(maxUnknownChecks=20, progressDeadline="2h"))
+    warned = []
+    for d in sim.run(V2, lambda i: Verdict.UNKNOWN, 200):
+        warned += [e.message.split("/")[0] for e in d.events if e.reason == "AnalysisUnknown"]
+        if d.status.phase == "RolledBack":
+            break
+    assert warned == ["1", "2", "4", "8", "16", "19"]
+    assert sim.status.phase == "RolledBack" and "20 analyses without a verdict" in sim.status.history[0].reason
+
+
 def test_progress_deadline() -> None:
     sim = deployed(spec(progressDeadline="5m"))
     list(sim.run(V2, lambda i: None, 30))  # no analysis ever arrives

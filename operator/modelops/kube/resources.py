@@ -70,6 +70,11 @@ class ClusterKube:
         self._dynamic: DynamicClient | None = None
         self._lock = threading.Lock()
         self._missing: dict[tuple[str, str], float] = {}  # (apiVersion, kind) -> when it was not served
+        self._found: dict[tuple[str, str], Any] = {}  # (apiVersion, kind) -> its discovered resource
+        # The client's discovery cache is not thread-safe: a miss (a kind not installed) empties it while
+        # another worker thread reads it, and that read failed with KeyError 'resources' (4-5 failed passes
+        # per 1,000-object benchmark run). One lookup at a time, and a kind once found is not looked up again.
+        self._discovery = threading.Lock()
         self.writes = 0  # apply/patch/delete calls sent, for the benchmark's writes-per-minute
 
     def _client(self) -> DynamicClient:
@@ -84,14 +89,22 @@ class ClusterKube:
             since = self._missing.get((api_version, kind))
         if since is not None and time.monotonic() - since < MISSING_KIND_SECONDS:
             raise KindNotInstalled(why)
+        known = self._found.get((api_version, kind))
+        if known is not None:
+            return known
+        dynamic = self._client()
         try:
-            found = self._client().resources.get(api_version=api_version, kind=kind)
+            with self._discovery:
+                found = self._found.get((api_version, kind)) or dynamic.resources.get(
+                    api_version=api_version, kind=kind
+                )
         except ResourceNotFoundError as error:
             with self._lock:
                 self._missing[(api_version, kind)] = time.monotonic()
             raise KindNotInstalled(why) from error
         with self._lock:
             self._missing.pop((api_version, kind), None)
+            self._found[(api_version, kind)] = found
         return found
 
     def _apply(self, body: dict[str, Any]) -> dict[str, Any]:

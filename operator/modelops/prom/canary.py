@@ -9,6 +9,9 @@ Once a rollout is two intervals old, the SLO checks are also run over the whole 
 low traffic holds a few dozen requests, too few to fail a 10%-error canary with confidence
 every time, so a broken canary could pass one lucky interval per step. The evidence of every
 interval adds up in the rollout-long window until it is conclusive.
+
+The checks' instant queries go to Prometheus as one request (`prom.batch.QueryBatch`); only the
+user's own PromQL (`spec.analysis.metrics`) is sent as written, on its own.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import error_budget
 from modelops.api.durations import format_duration
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
+from modelops.prom.batch import QueryBatch
 from modelops.prom.client import PrometheusClient, PrometheusError
 from modelops.prom.sli import MissingBucket, counts, find_bucket
 from modelops.promql import expr, sli
@@ -48,7 +52,9 @@ class Variant:
 SINCE_START_LIMIT = timedelta(days=1)  # the rollout-long window looks back at most this far
 
 
-async def buckets(client: PrometheusClient, query: str, *, at: datetime) -> list[tuple[float, float]] | None:
+async def buckets(
+    client: PrometheusClient | QueryBatch, query: str, *, at: datetime
+) -> list[tuple[float, float]] | None:
     """Cumulative (le, count) pairs in `le` order; None when there are no series."""
     samples = [s for s in await client.query(query, time=at) if LE in s.labels and not math.isnan(s.value)]
     if not samples:
@@ -58,7 +64,8 @@ async def buckets(client: PrometheusClient, query: str, *, at: datetime) -> list
 
 @dataclass(frozen=True)
 class _Context:
-    client: PrometheusClient
+    client: QueryBatch  # our queries, joined per request
+    raw: PrometheusClient  # the user's PromQL, sent as written
     spec: AnalysisSpec
     canary: Variant
     stable: Variant
@@ -101,7 +108,7 @@ async def analyze(
         seconds = int(min(at - started, SINCE_START_LIMIT).total_seconds())
         if seconds >= 2 * interval.total_seconds():
             since_start = timedelta(seconds=seconds)
-    ctx = _Context(client, spec, canary, stable, interval, min_requests, at, since_start)
+    ctx = _Context(QueryBatch(client), client, spec, canary, stable, interval, min_requests, at, since_start)
     try:
         results = await _checks(ctx)
     except PrometheusError as error:
@@ -240,12 +247,10 @@ async def _latency(ctx: _Context, name: str, window: timedelta, scope: str = "in
 async def _refusals(ctx: _Context, variant: Variant) -> tuple[str, checks.Refusals | None]:
     """One version's refusals by reason and requests received over the interval; None without traffic."""
     q = sli.invalid_requests(variant.labels, ctx.interval)
-    total = await ctx.client.query(q.total, time=ctx.at)
+    total, bad = await asyncio.gather(ctx.client.query(q.total, time=ctx.at), ctx.client.query(q.bad, time=ctx.at))
     if not total or math.isnan(total[0].value) or total[0].value <= 0:
         return q.bad, None
-    reasons = {
-        s.labels.get(REASON, ""): s.value for s in await ctx.client.query(q.bad, time=ctx.at) if not math.isnan(s.value)
-    }
+    reasons = {s.labels.get(REASON, ""): s.value for s in bad if not math.isnan(s.value)}
     refused = sum(max(v, 0.0) for v in reasons.values()) if reasons else None
     return q.bad, checks.Refusals(received=total[0].value, refused=refused, reasons=reasons)
 
@@ -268,7 +273,7 @@ async def _custom(ctx: _Context, name: str, template: str, low: float | None, hi
         query = expr.render_template(template, values)
     except expr.TemplateError as error:
         return CheckResult(name, Verdict.UNKNOWN, None, "", None, template, f"bad query template: {error}")
-    samples = await ctx.client.query(query, time=ctx.at)
+    samples = await ctx.raw.query(query, time=ctx.at)
     if len(samples) > 1:
         return CheckResult(
             name, Verdict.UNKNOWN, None, "", None, query, f"query returned {len(samples)} series, not one"

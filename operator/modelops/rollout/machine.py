@@ -321,7 +321,8 @@ def _progress(t: _Tick) -> None:
         elif analysis.verdict is Verdict.UNKNOWN:
             s.unknown_checks += 1
             unknown = f"{s.unknown_checks}/{rollout.max_unknown_checks} without a verdict"
-            t.event("Warning", "AnalysisUnknown", f"{unknown}, holding: {analysis.failing()}")
+            if _worth_an_event(s.unknown_checks, rollout.max_unknown_checks):
+                t.event("Warning", "AnalysisUnknown", f"{unknown}, holding: {analysis.failing()}")
             if s.unknown_checks >= rollout.max_unknown_checks:
                 last = analysis.failing()
                 _end_rollout(t, "RolledBack", f"{s.unknown_checks} analyses without a verdict; last: {last}")
@@ -337,6 +338,14 @@ def _progress(t: _Tick) -> None:
         t.event("Normal", "Resumed", f"resumed at step {s.current_step}")
     s.phase = "Progressing"
     _advance(t)
+
+
+def _worth_an_event(unknown: int, limit: int) -> bool:
+    """An AnalysisUnknown Warning at the 1st, 2nd, 4th, 8th... analysis without a verdict and at the last
+    before the limit: a canary waiting for its first traffic says so without an event every interval (at
+    100 such canaries those events were a third of the API server's writes). status.lastAnalysis always
+    has the latest reason, and the rollback at the limit has its own event."""
+    return unknown & (unknown - 1) == 0 or unknown == limit - 1
 
 
 def _counts(t: _Tick, analysis: Analysis) -> bool:
