@@ -10,6 +10,10 @@
 6. The closed loop on a second model: traffic drifts, the DriftMonitor fires, a Job runs the
    reference trainer on the drifted data, the result is validated, canaried and promoted,
    and the monitor is clean again on the new version's baseline. Each stage is timed.
+7. Concept drift on a third model, which no input statistic sees: the traffic generator sends
+   ground-truth labels back late, the concept shifts, the DriftMonitor stays clean, the AUC on
+   labels drops, the performance trigger retrains on the new concept, the canary promotes, and
+   the AUC on labels recovers. Each stage is timed.
 Progress is printed live; everything is torn down at the end.
 """
 
@@ -24,7 +28,7 @@ import yaml
 
 from modelops.cli import status_view
 from modelops.train.dataset import Drift, generate
-from modelops_devcluster import loop
+from modelops_devcluster import concept, loop
 from modelops_devcluster.stack import Artifact, Stack
 from modelops_devcluster.traffic import Fault, HTTPRoute, Service
 
@@ -132,6 +136,63 @@ def _closed_loop(stack: Stack) -> None:
     print(status_view.history(md, stack.get("retrainpolicy", f"{model}-retrain")))
 
 
+def _performance(stack: Stack, model: str, check: Any, timeout: float) -> dict[str, Any]:
+    """The policy's status once `check` holds, refusing to go on if the DriftMonitor drifts meanwhile."""
+
+    def watched(status: dict[str, Any]) -> bool:
+        monitor = dict(stack.get("driftmonitor", f"{model}-drift").get("status") or {})
+        if monitor.get("drifted") is True:
+            raise RuntimeError(f"the DriftMonitor drifted under concept drift: {monitor.get('worstFeature')}")
+        return bool(check(status))
+
+    return _poll("retrainpolicy", f"{model}-retrain", stack, watched, timeout)
+
+
+def _dropped(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c["type"] == "PerformanceDropped"), {})
+
+
+def _concept_loop(stack: Stack) -> None:
+    model = "churn"
+    _say("8. Concept drift: labels drop -> performance trigger -> retraining Job -> canary -> quality recovers")
+    v1 = stack.train(model, "v1", seed=1)
+    stack.apply(*concept.objects(stack, model, v1))
+    stack.wait(model, lambda s: s.get("phase") == "Available", timeout=90)
+    traffic = stack.traffic(Service(model), dataset=concept.traffic_data(), rate=40, seed=21, labels=concept.LABELS)
+    t0 = time.monotonic()
+
+    def stage(text: str) -> None:
+        print(f"  +{time.monotonic() - t0:5.1f}s  {text}", flush=True)
+
+    run = f"{model}-retrain-1"
+    try:
+        status = _performance(stack, model, lambda s: _dropped(s).get("reason") == "AtOrAbove", 90)
+        stage(f"v1 serves; labels come back {concept.LABELS.delay_s:g}s late; {_dropped(status).get('message')}")
+        traffic.generator.set_dataset(concept.traffic_data(concept.CONCEPT))
+        stage("the concept shifts: the same feature values, labels from another relation")
+        status = _performance(stack, model, lambda s: _dropped(s).get("status") == "True", 90)
+        stage(f"drop confirmed, DriftMonitor still clean: {_dropped(status).get('message')}")
+        status = _performance(stack, model, lambda s: (s.get("latestValidated") or {}).get("version") == run, 120)
+        auc = status["latestValidated"]["metrics"].get("auc", float("nan"))
+        stage(f"{run} trained by the Job on fresh labels of the new concept and validated (AUC {auc:.3f})")
+        stack.wait(model, lambda s: (s.get("stable") or {}).get("version") == run, timeout=180)
+        stage(f"{run} canaried and promoted")
+        status = _performance(
+            stack,
+            model,
+            lambda s: (s.get("performance") or {}).get("version") == run and _dropped(s).get("reason") == "AtOrAbove",
+            90,
+        )
+        stage(f"quality recovered on {run}'s labels: {_dropped(status).get('message')}")
+    finally:
+        traffic.stop()
+    labels = traffic.generator.label_counts
+    print(f"  {labels.posted} labels sent back, {labels.results['accepted']} accepted")
+    print(stack.kubectl("get", "-n", NS, f"rp/{model}-retrain", f"dm/{model}-drift"))
+    md = stack.get("md", model)
+    print(status_view.history(md, stack.get("retrainpolicy", f"{model}-retrain")))
+
+
 def run() -> int:
     started = time.monotonic()
     _say("1. Start everything on loopback: control plane, Prometheus, operator, data plane")
@@ -191,6 +252,7 @@ def run() -> int:
         print(stack.kubectl("apply", "-f", "-", input=yaml.safe_dump(bad), check=False))
         print(f"  {traffic.sent} requests served by local model servers; Prometheus at {stack.prometheus.url}")
         _closed_loop(stack)
+        _concept_loop(stack)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; everything was torn down.")
     return 0
 

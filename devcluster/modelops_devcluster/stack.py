@@ -30,7 +30,7 @@ from modelops_devcluster.dataplane import DataPlane
 from modelops_devcluster.operator import LeaderElection, OperatorProcess
 from modelops_devcluster.prometheus import PrometheusServer
 from modelops_devcluster.scrape import PodDiscovery, prometheus_config
-from modelops_devcluster.traffic import Fault, RequestRecord, Target, TrafficGenerator
+from modelops_devcluster.traffic import Fault, Labels, RequestRecord, Target, TrafficGenerator
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ class Traffic:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.generator.close()
 
     # ---- what was answered ----------------------------------------------------------------
 
@@ -316,7 +317,16 @@ class Stack:
             "data": {"baseline.json": artifact.baseline.read_text()},
         }
 
-    def traffic(self, target: Target, *, dataset: Dataset | None = None, rate: float = 50.0, seed: int = 7) -> Traffic:
+    def traffic(
+        self,
+        target: Target,
+        *,
+        dataset: Dataset | None = None,
+        rate: float = 50.0,
+        seed: int = 7,
+        labels: Labels | None = None,
+    ) -> Traffic:
+        """Traffic in the background; with `labels`, each answer's ground truth goes back to its pod later."""
         generator = TrafficGenerator(
             self.cluster,
             self.namespace,
@@ -324,6 +334,7 @@ class Stack:
             rate_per_s=rate,
             seed=seed,
             dataset=dataset or generate(5000, seed=seed),
+            labels=labels,
         )
         return Traffic(generator).start()
 

@@ -19,14 +19,23 @@ pod's ``modelops.dev/version`` label, and sent as the ``x-modelops-fault`` heade
 server honours it with ``--allow-fault-injection``). Every request goes to 127.0.0.0/8 only
 (anything else raises), proxies from the environment are ignored, each call has a timeout,
 and a run stops at `count` requests or `max_seconds`, whichever comes first.
+
+Ground truth (`labels=Labels(delay_s=...)`): each request carries its own `id`, and the labels of
+the dataset rows it sent are posted to the answering pod's `POST .../feedback` about `delay_s`
+after the answer (as `<id>:<row>`), in batches, by one background thread. The labels come from the
+dataset, so a dataset generated with concept drift (`Drift(concept=...)`) changes the labels and
+not the features. The delay is bounded (`MAX_LABEL_DELAY_S`), so is the queue of labels waiting
+(`max_pending`, the oldest dropped and counted first), and feedback goes to loopback only, like
+every request.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +54,7 @@ MODEL_LABEL = "modelops.dev/model"
 VERSION_LABEL = "modelops.dev/version"
 VARIANT_LABEL = "modelops.dev/variant"
 _CLUSTER_DOMAIN = ".svc.cluster.local"
+MAX_LABEL_DELAY_S = 600.0  # labels arrive late, but a test waits for them: ten minutes at most
 
 
 class RoutingError(RuntimeError):
@@ -91,6 +101,114 @@ class Fault:
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0 or not 0.0 <= self.renamed_input_rate <= 1.0 or self.latency_s < 0:
             raise ValueError("error_rate and renamed_input_rate must be within [0, 1] and latency_s >= 0")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Send each answered request's ground truth back to the pod that answered, `delay_s` later.
+
+    `share` of the requests get labels (drawn with the generator's RNG); `batch` labels at most per
+    feedback request; `max_pending` labels at most wait for their time (the oldest are dropped beyond)."""
+
+    delay_s: float = 2.0
+    share: float = 1.0
+    batch: int = 1000
+    max_pending: int = 200_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.delay_s <= MAX_LABEL_DELAY_S:
+            raise ValueError(f"delay_s must be within [0, {MAX_LABEL_DELAY_S:g}], got {self.delay_s}")
+        if not 0.0 < self.share <= 1.0 or not 1 <= self.batch <= 10_000 or self.max_pending < 1:
+            raise ValueError("share in (0, 1], batch in [1, 10000], max_pending >= 1")
+
+
+@dataclass
+class LabelCounts:
+    """What the label sender did: labels posted, per server result, dropped from the queue, failed posts."""
+
+    posted: int = 0
+    results: Counter[str] = field(default_factory=Counter)
+    dropped: int = 0
+    failed_posts: int = 0
+    errors: list[str] = field(default_factory=list)  # the first few failures
+
+
+@dataclass(frozen=True)
+class _Pending:
+    due: float  # time.monotonic()
+    ip: str
+    port: int
+    model: str
+    items: tuple[tuple[str, int], ...]  # (prediction id, label)
+
+
+class _LabelSender:
+    """One thread posting due labels in batches to the pods that made the predictions."""
+
+    def __init__(self, labels: Labels, timeout_s: float) -> None:
+        self.labels = labels
+        self.timeout_s = timeout_s
+        self.counts = LabelCounts()
+        self._queue: deque[_Pending] = deque()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, pending: _Pending) -> None:
+        with self._lock:
+            self._queue.append(pending)
+            self._queued += len(pending.items)
+            while self._queued > self.labels.max_pending and self._queue:
+                old = self._queue.popleft()
+                self._queued -= len(old.items)
+                self.counts.dropped += len(old.items)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="modelops-labels", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 5)
+
+    def _due(self) -> list[_Pending]:
+        now = time.monotonic()
+        out: list[_Pending] = []
+        with self._lock:  # the queue is in send order, so in due order (one delay for all)
+            while self._queue and self._queue[0].due <= now:
+                item = self._queue.popleft()
+                self._queued -= len(item.items)
+                out.append(item)
+        return out
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=self.timeout_s, trust_env=False) as client:
+            while not self._stop.wait(0.2):
+                by_pod: dict[tuple[str, int, str], list[tuple[str, int]]] = {}
+                for p in self._due():
+                    by_pod.setdefault((p.ip, p.port, p.model), []).extend(p.items)
+                for (ip, port, model), items in by_pod.items():
+                    for start in range(0, len(items), self.labels.batch):
+                        self._post(client, ip, port, model, items[start : start + self.labels.batch])
+
+    def _post(self, client: httpx.Client, ip: str, port: int, model: str, items: list[tuple[str, int]]) -> None:
+        url = f"http://{require_loopback(ip)}:{port}/v2/models/{model}/feedback"
+        body = {"labels": [{"id": i, "label": label} for i, label in items]}
+        try:
+            response = client.post(url, json=body)
+            response.raise_for_status()
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            with self._lock:
+                self.counts.failed_posts += 1
+                if len(self.counts.errors) < 10:
+                    self.counts.errors.append(f"{type(error).__name__}: {error}"[:200])
+            return
+        with self._lock:
+            self.counts.posted += len(items)
+            for result in ("accepted", "duplicate", "unmatched", "wrong_version"):
+                self.counts.results[result] += int(answer.get(result, 0))
 
 
 @dataclass(frozen=True)
@@ -385,6 +503,7 @@ class _Request:
     dataset: Dataset
     fault: str
     mirrors: tuple[tuple[Endpoint, str], ...]
+    id: str = ""  # the request's id, when its labels are to be sent back
 
 
 class TrafficGenerator:
@@ -404,6 +523,7 @@ class TrafficGenerator:
         timeout_s: float = 5.0,
         concurrency: int = 4,
         refresh_s: float = 0.5,
+        labels: Labels | None = None,
     ) -> None:
         if rate_per_s <= 0 or batch < 1 or concurrency < 1 or timeout_s <= 0 or dataset.rows == 0:
             raise ValueError("rate_per_s, timeout_s > 0; batch, concurrency >= 1; a non-empty dataset")
@@ -422,6 +542,20 @@ class TrafficGenerator:
         self._generation = 0
         self._routes: Routes | None = None  # the last routes resolved, kept across runs
         self.route_errors: list[tuple[float, str]] = []  # (time.monotonic(), why) of each failed resolution
+        self.labels = labels
+        self._labels = _LabelSender(labels, timeout_s) if labels is not None else None
+        self._ids = itertools.count(1)
+        self._id_prefix = f"tg{seed}-{random.Random().getrandbits(32):08x}"  # unique across generators and runs
+
+    @property
+    def label_counts(self) -> LabelCounts:
+        """What the label sender did so far (all zero without `labels`)."""
+        return self._labels.counts if self._labels is not None else LabelCounts()
+
+    def close(self) -> None:
+        """Stop sending labels (those not yet due are dropped)."""
+        if self._labels is not None:
+            self._labels.close()
 
     def set_dataset(self, dataset: Dataset) -> None:
         """Switch to other (e.g. drifted) rows from the next request on, starting at its row 0."""
@@ -496,7 +630,17 @@ class TrafficGenerator:
             rows = tuple((self._cursor + j) % dataset.rows for j in range(self.batch))
             self._cursor = (self._cursor + self.batch) % dataset.rows
         unroutable = picked if isinstance(picked, str) else ""
-        return _Request(endpoint, unroutable, rows, generation, dataset, fault, tuple(mirrors))
+        labelled = self.labels is not None and (self.labels.share >= 1.0 or self._rng.random() < self.labels.share)
+        request_id = f"{self._id_prefix}-{next(self._ids)}" if labelled else ""
+        return _Request(endpoint, unroutable, rows, generation, dataset, fault, tuple(mirrors), request_id)
+
+    def _queue_labels(self, request: _Request, endpoint: Endpoint, record: RequestRecord) -> None:
+        assert self._labels is not None
+        truth = request.dataset.labels
+        items = tuple((f"{request.id}:{i}", int(truth[row])) for i, row in enumerate(request.rows))
+        due = record.sent_at + record.latency_s + self._labels.labels.delay_s
+        model = endpoint.labels.get(MODEL_LABEL, "")
+        self._labels.add(_Pending(due, endpoint.ip, endpoint.port, model, items))
 
     def _fault(self, endpoint: Endpoint) -> str:
         fault = self.faults.get(endpoint.version)
@@ -532,8 +676,13 @@ class TrafficGenerator:
                 )
                 records.append(unroutable)
                 return
-            body = {"inputs": _take(request.dataset, request.rows).inference_inputs()}
-            records.append(_post(client, request.endpoint, body, request))
+            body: dict[str, Any] = {"inputs": _take(request.dataset, request.rows).inference_inputs()}
+            if request.id:
+                body["id"] = request.id
+            record = _post(client, request.endpoint, body, request)
+            records.append(record)
+            if request.id and self._labels is not None and record.code is not None and 200 <= record.code < 300:
+                self._queue_labels(request, request.endpoint, record)
             for endpoint, fault in request.mirrors:
                 mirrored.append(_post(client, endpoint, body, request, fault, mirror=True))
         finally:

@@ -196,3 +196,42 @@ def test_a_missing_model_deployment_blocks_every_run(tmp_path: Path) -> None:
     delay = run_pass(retrainpolicy.reconcile, kube, memo(kube), "RetrainPolicy", "rp")
     assert condition(kube, "Ready")["reason"] == "ModelDeploymentNotFound"
     assert delay == retrainpolicy.BLOCKED_RETRY_SECONDS and not kube.of_kind("Job")
+
+
+def _outcomes(query: str) -> list[tuple[dict[str, str], float]] | None:
+    if "modelops_feedback_total" not in query:
+        return None
+    return [
+        ({"outcome": "tp"}, 100.0),
+        ({"outcome": "tn"}, 400.0),
+        ({"outcome": "fp"}, 250.0),
+        ({"outcome": "fn"}, 250.0),
+    ]
+
+
+def test_the_performance_trigger_reads_the_stable_version_labels_and_confirms_a_drop(tmp_path: Path) -> None:
+    performance = {"metric": "accuracy", "threshold": 0.8, "window": "10m", "consecutive": 2, "interval": "1m"}
+    kube = cluster(tmp_path, triggers={"performance": performance})
+    prometheus = FakePrometheus(answer=_outcomes)
+    delay = run_pass(retrainpolicy.reconcile, kube, memo(kube, prometheus), "RetrainPolicy", "rp")
+    assert len(prometheus.queries) == 1 and 'version="v1"' in prometheus.queries[0] and "[10m]" in prometheus.queries[0]
+    assert 0 < delay <= 60
+    state = status(kube)["performance"]
+    assert (state["verdict"], state["value"], state["labels"], state["streak"]) == ("Below", 0.5, 1000, 1)
+    assert condition(kube, "PerformanceDropped")["reason"] == "Confirming" and not kube.of_kind("Job")
+    run_pass(retrainpolicy.reconcile, kube, memo(kube, prometheus), "RetrainPolicy", "rp")
+    assert len(prometheus.queries) == 1  # not due again within the interval
+    body = kube.find("RetrainPolicy", "rp")
+    assert body is not None
+    body["status"]["performance"]["lastEvaluated"] = "2026-01-01T00:00:00Z"  # the interval has passed
+    run_pass(retrainpolicy.reconcile, kube, memo(kube, prometheus), "RetrainPolicy", "rp")
+    run = status(kube)["runs"][0]
+    assert run["trigger"] == "performance" and "accuracy 500/1000" in run["evidence"]
+    assert condition(kube, "PerformanceDropped")["status"] == "True" and kube.of_kind("Job")
+
+
+def test_the_performance_trigger_without_prometheus_says_so(tmp_path: Path) -> None:
+    kube = cluster(tmp_path, triggers={"performance": {"threshold": 0.9}})
+    run_pass(retrainpolicy.reconcile, kube, memo(kube), "RetrainPolicy", "rp")
+    ready = condition(kube, "Ready")
+    assert ready["reason"] == "TriggerProblems" and "the performance trigger cannot fire" in ready["message"]

@@ -1,7 +1,8 @@
 """The RetrainPolicy controller: triggers in, retraining Jobs out, results validated.
 
 Each pass parses the spec, observes (the followed ModelDeployment's model and stable
-version, the DriftMonitor's Drifted condition, the stable version's burn rate, every running
+version, the DriftMonitor's Drifted condition, the stable version's burn rate and, when due, its
+label-based quality, every running
 run's Job and pods, the baseline beside each finished run's artifact), lets the pure
 `retrain.policy.decide` make the whole decision, applies the baseline ConfigMaps it names,
 writes the status, then makes sure every running run has its Job. Job names are the run
@@ -40,10 +41,12 @@ from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS as MODEL_DEPLOYMENT_WAKERS
 from modelops.kube import Kube
 from modelops.prom.client import PrometheusError
+from modelops.prom.performance import read as read_performance
 from modelops.prom.sli import counts
 from modelops.promql.sli import availability
 from modelops.render.retrain_job import POLICY_LABEL, RunPlan, baseline_config_map, job
 from modelops.retrain.jobs import JobState, JobView, PodView, job_state
+from modelops.retrain.performance import PerformanceReading, due
 from modelops.retrain.policy import BaselineRead, BurnSignal, DriftSignal, RetrainDecision, Signals, decide
 from modelops.retrain.signals import burn_signal, drift_signal
 
@@ -94,6 +97,38 @@ async def _burn(
         return None
     objective = analysis.slo.availability.objective
     return burn_signal(found, objective=objective, window=trigger.window, stable_version=stable)
+
+
+async def _performance(
+    memo: kopf.Memo,
+    spec: RetrainPolicySpec,
+    status: RetrainPolicyStatus,
+    target: DeploymentView,
+    *,
+    namespace: str,
+    now: datetime,
+    problems: list[str],
+) -> PerformanceReading | None:
+    """The stable version's label telemetry over the trigger's window, when an evaluation is due."""
+    trigger = spec.triggers.performance
+    stable = target.variant("stable").version
+    if trigger is None or stable is None or not due(trigger, status.performance, stable, now):
+        return None
+    try:
+        analysis = ModelDeploymentSpec.model_validate(target.raw_spec).analysis
+    except ValidationError:
+        problems.append("the ModelDeployment's spec is invalid: the performance trigger cannot find its Prometheus")
+        return None
+    client = await client_for_deployment(memo, memo["kube"], namespace, analysis.prometheus)
+    if client is None:
+        problems.append("no Prometheus configured: the performance trigger cannot fire")
+        return None
+    labels = {"namespace": namespace, "model": target.model, "version": stable}
+    try:
+        return await read_performance(client, trigger.metric, labels, trigger.window.delta, version=stable, at=now)
+    except PrometheusError as error:
+        problems.append(f"label telemetry unavailable: {error}")
+        return None
 
 
 async def _job_state(kube: Kube, namespace: str, name: str) -> JobState | None:
@@ -207,6 +242,7 @@ async def reconcile(
                 jobs[run.job or run.name] = state
     drift = await _drift(kube, namespace, spec, problems)
     burn = await _burn(memo, spec, target, namespace=namespace, now=now, problems=problems)
+    performance = await _performance(memo, spec, status, target, namespace=namespace, now=now, problems=problems)
     signals = Signals(
         now=now,
         model=target.model,
@@ -214,6 +250,7 @@ async def reconcile(
         jobs=jobs,
         drift=drift,
         burn=burn,
+        performance=performance,
         baselines=await _baselines(reader, jobs),
         problems=tuple(problems),
     )

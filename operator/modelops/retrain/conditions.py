@@ -1,5 +1,8 @@
 """A RetrainPolicy's conditions, from the pass's problems and its runs (pure).
 
+- PerformanceDropped (only with a performance trigger): True once a drop of the stable version's
+  quality is confirmed, False at or above the threshold, Unknown while labels are too few or the
+  evidence is inconclusive; the message carries the last evaluation.
 - Retraining: True while a run's Job is active (RunActive), else Idle with the last outcome.
 - Ready / Reconciling / Stalled (kstatus): exactly one is True.
   - Stalled when a person is needed: a configured trigger cannot fire (TriggerProblems), the newest
@@ -17,9 +20,11 @@ from datetime import datetime, timedelta
 
 from modelops.api.conditions import Status, Summary, ready, reconciling, set_condition, stalled, summarize
 from modelops.api.v1alpha1.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
+from modelops.retrain.performance import condition as performance_condition
 
 MAX_MESSAGE = 2000
 DAY = timedelta(days=1)
+PERFORMANCE = "PerformanceDropped"
 BUDGET_PREFIX = "maxRunsPerDay"  # how the guard's reason for a budget skip begins (policy._guard)
 STALLED_REASONS = (
     "InvalidSpec",
@@ -77,6 +82,13 @@ def set_conditions(
     status.conditions = set_condition(
         status.conditions, "Retraining", value, reason, message, now=now, generation=generation
     )
+    if spec.triggers.performance is not None:
+        value, reason, message = performance_condition(status.performance)
+        status.conditions = set_condition(
+            status.conditions, PERFORMANCE, value, reason, message[:MAX_MESSAGE], now=now, generation=generation
+        )
+    else:
+        status.conditions = [c for c in status.conditions if c.type != PERFORMANCE]
     status.conditions = summarize(
         status.conditions, policy_summary(spec, status, problems, now), now=now, generation=generation
     )

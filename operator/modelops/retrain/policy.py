@@ -30,6 +30,7 @@ from modelops.api.v1alpha1.retrainpolicy import (
 )
 from modelops.retrain.conditions import set_conditions
 from modelops.retrain.jobs import JobState
+from modelops.retrain.performance import PerformanceReading, seconds_until_due, step
 from modelops.retrain.result import ResultError, check, parse
 from modelops.retrain.schedule import ScheduleError, next_fire
 
@@ -69,6 +70,7 @@ class Signals:
     jobs: Mapping[str, JobState] = field(default_factory=dict)  # by Job name; absent: not created yet
     drift: DriftSignal | None = None
     burn: BurnSignal | None = None
+    performance: PerformanceReading | None = None  # None: not due this pass (or not configured)
     baselines: Mapping[str, BaselineRead] = field(default_factory=dict)  # by Job name; absent: not looked at
     problems: Sequence[str] = ()  # why a configured trigger cannot fire (no such DriftMonitor, no Prometheus...)
 
@@ -190,6 +192,12 @@ def _triggers(
         if firing and not status.burn_firing:
             fired.append(("burnRate", burn.summary))
         status.burn_firing = firing
+    if triggers.performance is None:
+        status.performance = None
+    elif signals.performance is not None:
+        status.performance, evidence = step(triggers.performance, status.performance, signals.performance, now)
+        if evidence is not None:
+            fired.append(("performance", evidence))
     return fired
 
 
@@ -301,4 +309,6 @@ def decide(
     waits = [RUNNING_POLL_SECONDS if running else IDLE_SECONDS]
     if new.next_scheduled is not None:
         waits.append(max((new.next_scheduled - now).total_seconds(), 1.0))
+    if spec.triggers.performance is not None:
+        waits.append(seconds_until_due(spec.triggers.performance, new.performance, now))
     return RetrainDecision(new, running, events, finished, skipped, problems, min(waits), publish)

@@ -18,7 +18,8 @@ from modelops.api.v1alpha1.common import (
 )
 
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|([^\s]+\s+){4}[^\s]+)$"
-Trigger = Literal["drift", "burnRate", "schedule", "manual"]
+Trigger = Literal["drift", "burnRate", "performance", "schedule", "manual"]
+PerformanceMetric = Literal["accuracy", "precision", "recall", "auc"]
 RunOutcome = Literal["Running", "Validated", "Rejected", "Failed", "Skipped"]
 
 
@@ -35,11 +36,67 @@ class BurnRateTrigger(ApiModel):
     window: Duration = Field(default=Duration("6h"), description="Window the burn rate is measured over.")
 
 
+class PerformanceTrigger(ApiModel):
+    """Retrain when the stable version's label-based quality drops below a floor (concept drift).
+
+    Evaluated every `interval` from the model servers' label telemetry over `window`. A drop counts
+    only when it is significant (the upper end of the one-sided 1-alpha interval is below the
+    threshold) with at least `minLabels` labels; `consecutive` such evaluations in a row confirm it
+    (and as many at or above the threshold clear it). Too few labels changes nothing, never fires.
+    """
+
+    model_config = {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.metric != 'auc' || self.threshold > 0.5",
+                    "message": "an auc threshold at or below 0.5 (chance) can never detect a drop",
+                }
+            ]
+        }
+    }
+
+    metric: PerformanceMetric = Field(
+        default="accuracy",
+        description=(
+            "accuracy, precision or recall at the serving threshold, or auc (from the label-split score histograms)."
+        ),
+    )
+    threshold: float = Field(gt=0, le=1, description="Fire when the metric is confidently below this value.")
+    window: Duration = Field(
+        default=Duration("1h"), description="Labels that arrived in this window are counted; longer than the label lag."
+    )
+    min_labels: int = Field(
+        default=200,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "Labels in the metric's denominator below which an evaluation is InsufficientLabels (never fires): all "
+            "labels for accuracy, labelled positive predictions for precision, labelled positives for recall, the "
+            "smaller class for auc."
+        ),
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Significance of the one-sided test below threshold.")
+    consecutive: int = Field(
+        default=2, ge=1, le=100, description="Evaluations in a row needed to confirm a drop, and to clear it."
+    )
+    interval: Duration = Field(default=Duration("1m"), description="How often to evaluate.")
+
+    @model_validator(mode="after")
+    def _auc_above_chance(self) -> PerformanceTrigger:
+        if self.metric == "auc" and self.threshold <= 0.5:
+            raise ValueError("an auc threshold at or below 0.5 (chance) can never detect a drop")
+        return self
+
+
 class Triggers(ApiModel):
     """What starts a retraining run; any combination."""
 
     drift: DriftTrigger | None = Field(default=None, description="Follow a DriftMonitor.")
     burn_rate: BurnRateTrigger | None = Field(default=None, description="Follow the stable version's SLO burn.")
+    performance: PerformanceTrigger | None = Field(
+        default=None, description="Follow the stable version's quality on ground-truth labels."
+    )
     schedule: str | None = Field(
         default=None,
         max_length=128,
@@ -142,6 +199,28 @@ class RetrainRun(ApiModel):
     finished: datetime | None = Field(default=None, description="When the run ended.")
 
 
+class PerformanceState(ApiModel):
+    """The performance trigger's last evaluation and its hysteresis."""
+
+    dropped: bool | None = Field(
+        default=None, description="Whether a drop is confirmed (null: not known yet, e.g. too few labels so far)."
+    )
+    streak: int = Field(default=0, description="Evaluations in a row disagreeing with `dropped` (hysteresis).")
+    verdict: str = Field(
+        default="",
+        description="Last evaluation: Below, AtOrAbove, Inconclusive (below, not significantly), InsufficientLabels.",
+    )
+    version: str | None = Field(default=None, description="The stable version evaluated.")
+    metric: str = Field(default="", description="The metric evaluated.")
+    value: float | None = Field(default=None, description="Its value over the window (null without labels).")
+    threshold: float | None = Field(default=None, description="The trigger's threshold.")
+    labels: int = Field(default=0, description="Labels in the metric's denominator.")
+    window: str = Field(default="", description="The window evaluated.")
+    query: str = Field(default="", description="The PromQL the value came from.")
+    message: str = Field(default="", description="The evaluation in words.")
+    last_evaluated: datetime | None = Field(default=None, description="When it was evaluated.")
+
+
 class RetrainPolicyStatus(ApiModel):
     """Observed retraining state."""
 
@@ -157,6 +236,9 @@ class RetrainPolicyStatus(ApiModel):
         default=None, description="Start of the last drift episode acted on (the DriftMonitor's Drifted transition)."
     )
     burn_firing: bool = Field(default=False, description="Whether the burn-rate trigger is above its threshold.")
+    performance: PerformanceState | None = Field(
+        default=None, description="The performance trigger's last evaluation (with its evidence) and hysteresis."
+    )
     schedule: str | None = Field(default=None, description="The schedule nextScheduled was computed from.")
     run_count: int = Field(default=0, description="Runs started so far; the next run is named after count + 1.")
     consecutive_failures: int = Field(default=0, description="Failed runs in a row; each doubles the cooldown.")
