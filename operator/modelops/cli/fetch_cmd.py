@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelops.runtime.fetch import ChecksumMismatch, FetchError, InvalidChecksum, fetch
+    from modelops.runtime.fetch import FetchError, fetch
 
     try:
         wait = (args.wait_timeout or math.inf) if args.wait else 0.0
@@ -53,15 +53,9 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             wait=wait,
         )
-    except InvalidChecksum as error:
-        print(f"error: --sha256: {error}", file=sys.stderr)
-        return 3
-    except ChecksumMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except FetchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except FetchError as error:  # its reason (one CamelCase word) first, for a machine to match
+        print(f"error: {error.reason}: {error}", file=sys.stderr)
+        return error.exit_code
     if not fetched.verified:
         print(f"warning: {args.uri} has no expected sha256; fetched unverified ({fetched.sha256})", file=sys.stderr)
     report = {"path": str(fetched.path), "sha256": fetched.sha256, "bytes": fetched.size, "verified": fetched.verified}
