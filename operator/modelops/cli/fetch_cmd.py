@@ -9,10 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+URIS = "file:///path, http(s)://host/path, pvc://claim/path, s3://bucket/key, s3://bucket/prefix/, oci://reg/repo:tag"
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("fetch-model", help="fetch a model artifact, verify its sha256, place it atomically")
-    p.add_argument("--uri", required=True, help="file:///path, http(s)://host/path or pvc://claim/path")
+    p.add_argument(
+        "--uri",
+        required=True,
+        help=f"{URIS} (a prefix or a multi-file OCI artifact is placed as a directory)",
+    )
     p.add_argument(
         "--sha256",
         help="expected sha256, 64 hex digits (else exit 3, before fetching); a mismatch exits 2, leaving nothing",
@@ -58,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         return error.exit_code
     if not fetched.verified:
         print(f"warning: {args.uri} has no expected sha256; fetched unverified ({fetched.sha256})", file=sys.stderr)
-    report = {"path": str(fetched.path), "sha256": fetched.sha256, "bytes": fetched.size, "verified": fetched.verified}
+    report: dict[str, object] = {
+        "path": str(fetched.path),
+        "sha256": fetched.sha256,
+        "bytes": fetched.size,
+        "verified": fetched.verified,
+        "kind": fetched.kind,
+    }
+    if fetched.resolved:  # an OCI reference: the manifest digest it resolved to
+        report["resolved"] = fetched.resolved
     print(json.dumps(report))
     return 0

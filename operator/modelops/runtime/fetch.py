@@ -21,12 +21,12 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal
 
 import httpx
 
+from modelops.runtime.storage.base import Fetched
 from modelops.runtime.storage.errors import (
     AccessDenied,
     BadCredentials,
@@ -50,14 +50,6 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 ChecksumMismatch = DigestMismatch
 InvalidChecksum = InvalidDigest
 __all__ = ["ChecksumMismatch", "FetchError", "Fetched", "InvalidChecksum", "fetch"]
-
-
-@dataclass(frozen=True)
-class Fetched:
-    path: Path
-    sha256: str
-    size: int
-    verified: bool
 
 
 def _filename(uri: str) -> str:
@@ -197,8 +189,16 @@ def fetch(
     if sha256 and not _SHA256.fullmatch(sha256):
         raise InvalidChecksum(f"expected sha256 {sha256!r} is not 64 hex digits; nothing was fetched")
     scheme = urllib.parse.urlparse(uri).scheme
+    if scheme == "s3":
+        from modelops.runtime.storage import s3
+
+        return s3.fetch(uri, dest, sha256=sha256, timeout=timeout, attempts=retries + 1)
+    if scheme == "oci":
+        from modelops.runtime.storage import oci
+
+        return oci.fetch(uri, dest, sha256=sha256, timeout=timeout, attempts=retries + 1)
     if scheme not in {"file", "http", "https", "pvc"}:
-        raise InvalidSource(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc)")
+        raise InvalidSource(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc, s3, oci)")
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / _filename(uri)
     partial = dest / f".{final.name}.partial"
