@@ -196,7 +196,7 @@ def fetch(
     if scheme == "oci":
         from modelops.runtime.storage import oci
 
-        return oci.fetch(uri, dest, sha256=sha256, timeout=timeout, attempts=retries + 1)
+        return oci.fetch(uri, dest, sha256=sha256, timeout=timeout, attempts=retries + 1, sleep=sleep)
     if scheme not in {"file", "http", "https", "pvc"}:
         raise InvalidSource(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc, s3, oci)")
     dest.mkdir(parents=True, exist_ok=True)
