@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelops.cli.main import main
 from modelops.runtime.fetch import fetch
 from modelops.runtime.storage import errors
 from modelops.runtime.storage.directory import directory_digest
+from tests.runtime.storage.moto_s3 import S3Server, aws_env, free_port, moto_s3
 
 boto3 = pytest.importorskip("boto3")
 
@@ -32,75 +28,16 @@ TRITON = {
 EVIL = {"evil/ok.txt": b"fine", "evil/../../escaped.txt": b"gotcha"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class S3Server:
-    endpoint: str
-    reader: tuple[str, str]  # may read the bucket
-    nobody: tuple[str, str]  # a valid user without any permission
-
-
-def _env(tmp: Path, endpoint: str) -> dict[str, str]:
-    """No credentials from this machine, no instance metadata service (it is not on loopback)."""
-    return {
-        "AWS_CONFIG_FILE": str(tmp / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "none"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL_S3": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-
-
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.2)
-        admin = {"aws_access_key_id": "admin", "aws_secret_access_key": "admin", "region_name": "us-east-1"}
-        iam = boto3.client("iam", endpoint_url=endpoint, **admin)
-        s3 = boto3.client("s3", endpoint_url=endpoint, **admin)
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-        keys = {}
-        for user in ("reader", "nobody"):
-            iam.create_user(UserName=user)
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
-        iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps(policy))
-        s3.create_bucket(Bucket="models")
-        objects = {"fraud/v1/model.npz": MODEL, **SKLEARN, **TRITON, **EVIL, "marker/": b""}
-        for key, body in objects.items():
-            s3.put_object(Bucket="models", Key=key, Body=body)
-        httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()  # IAM enforced from now
-        yield S3Server(endpoint, keys["reader"], keys["nobody"])
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    objects = {"fraud/v1/model.npz": MODEL, **SKLEARN, **TRITON, **EVIL, "marker/": b""}
+    with moto_s3(tmp_path_factory.mktemp("moto"), {"models": objects}) as server:
+        yield server
 
 
 @pytest.fixture
 def as_reader(s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> S3Server:
-    for name, value in _env(tmp_path, s3_server.endpoint).items():
+    for name, value in aws_env(tmp_path, s3_server.endpoint).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.reader[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.reader[1])
@@ -181,7 +118,7 @@ def test_credentials(
     who: str,
     reason: type[errors.FetchError],
 ) -> None:
-    for name, value in _env(tmp_path, s3_server.endpoint).items():
+    for name, value in aws_env(tmp_path, s3_server.endpoint).items():
         monkeypatch.setenv(name, value)
     key, secret = {
         "wrong-secret": (s3_server.reader[0], "not-the-secret"),
@@ -199,7 +136,7 @@ def test_credentials(
 def test_no_credentials_is_an_anonymous_request_and_denied(
     s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in _env(tmp_path, s3_server.endpoint).items():
+    for name, value in aws_env(tmp_path, s3_server.endpoint).items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -208,7 +145,7 @@ def test_no_credentials_is_an_anonymous_request_and_denied(
 
 
 def test_an_unreachable_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in _env(tmp_path, f"http://127.0.0.1:{_free_port()}").items():
+    for name, value in aws_env(tmp_path, f"http://127.0.0.1:{free_port()}").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
