@@ -11,8 +11,11 @@
 # pyproject.toml (scikit-learn: +10 MB of wheels, +56 MB installed; onnxruntime: +28 MB of
 # wheels, +84 MB installed, measured for Python 3.11 on x86_64; see docs/getting-started.md).
 # Both are in by default, so every example works with the default image; a smaller image
-# for numpy-linear models only: --build-arg MODEL_EXTRAS= (empty).
-ARG MODEL_EXTRAS=sklearn,onnx
+# for numpy-linear models only: --build-arg MODEL_EXTRAS= (empty). The s3 extra (boto3, for
+# s3:// artifacts in `modelops fetch-model`: botocore is about 13 MB of wheels, 36 MB installed
+# with boto3, s3transfer, jmespath and python-dateutil) is in by default too; oci:// needs
+# nothing beyond httpx.
+ARG MODEL_EXTRAS=sklearn,onnx,s3
 
 # ---- builder: wheels of the project and of every dependency -------------------------
 FROM python:3.11-slim-bookworm AS builder
@@ -80,7 +83,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     && wheel="$(ls /wheels/modelops_operator-*.whl)" \
     && /opt/modelops/bin/pip install --no-index --find-links=/wheels "${wheel}${MODEL_EXTRAS:+[$MODEL_EXTRAS]}" \
     && /opt/modelops/bin/modelops --help > /dev/null \
-    && /opt/modelops/bin/python -c "import importlib, os; [importlib.import_module({'sklearn': 'sklearn', 'onnx': 'onnxruntime'}[e]) for e in os.environ['MODEL_EXTRAS'].split(',') if e]"
+    && /opt/modelops/bin/python -c "import importlib, os; [importlib.import_module({'sklearn': 'sklearn', 'onnx': 'onnxruntime', 's3': 'boto3'}[e]) for e in os.environ['MODEL_EXTRAS'].split(',') if e]"
 
 USER 65532:65532
 WORKDIR /tmp

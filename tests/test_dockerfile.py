@@ -205,7 +205,8 @@ def test_the_image_carries_no_dev_stack(instructions: list[Instruction]) -> None
     assert "'devcluster' in n for n in names" in builder_runs  # the builder rejects a wheel that carries it
 
 
-MODEL_FORMAT_EXTRAS = {"sklearn": "sklearn", "onnx": "onnxruntime"}  # extra -> the module it makes importable
+# extra -> the module it makes importable: the model formats and the s3:// store
+MODEL_FORMAT_EXTRAS = {"sklearn": "sklearn", "onnx": "onnxruntime", "s3": "boto3"}
 
 
 def _default_model_extras(instructions: list[Instruction]) -> str:

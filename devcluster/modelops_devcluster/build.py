@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
 
     gotools.build("kstatus-check")  # the kstatus verdicts the conditions tests check against
     gotools.build("argocd-lua")  # Argo CD's Lua VM, for the health checks and actions the chart ships
+    from modelops_devcluster import oci
+
+    oci.build_registry()  # CNCF distribution and the oras CLI: the oci:// fetch tests push and pull with them
+    oci.build_oras()
     alertmanager.build()  # its own cache entry, keyed by its version
     if "--print-dir" in args:
         print(out)

@@ -813,12 +813,25 @@ class _Planner:
         defined: dict[str, str] = {}
         for var in container.get("env", []):
             if "valueFrom" in var:
-                ref = var["valueFrom"].get("fieldRef")
+                source = var["valueFrom"]
+                keyed = [
+                    (r, k) for r, k in (("secrets", "secretKeyRef"), ("configmaps", "configMapKeyRef")) if k in source
+                ]
+                if keyed:  # as the kubelet does: a missing optional key leaves the variable unset
+                    resource, kind = keyed[0]
+                    ref = source[kind]
+                    value = (self._source(resource, ref) or {}).get(ref["key"])
+                    if value is None and not ref.get("optional"):
+                        raise _SetupError(f"{kind} {ref['name']}/{ref['key']} not available", retry=True)
+                    if value is not None:
+                        defined[var["name"]] = value.decode()
+                    continue
+                ref = source.get("fieldRef")
                 if ref is None:
-                    kinds = ", ".join(var["valueFrom"])
+                    kinds = ", ".join(source)
                     raise _SetupError(
-                        f"container {container['name']}: env {var['name']} uses {kinds}; "
-                        "the local data plane supports literal values and fieldRef"
+                        f"container {container['name']}: env {var['name']} uses {kinds}; the local data plane "
+                        "supports literal values, fieldRef, secretKeyRef and configMapKeyRef"
                     )
                 defined[var["name"]] = self._field(ref["fieldPath"])
             else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops_devcluster import alertmanager, build, gotools, versions
+from modelops_devcluster import alertmanager, build, gotools, oci, versions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,5 +100,19 @@ def test_make_cluster_binaries_builds_the_go_tools_too(monkeypatch: pytest.Monke
     monkeypatch.setattr(build, "build", recorder("control plane"))
     monkeypatch.setattr(gotools, "build", recorder("tool"))
     monkeypatch.setattr(alertmanager, "build", recorder("alertmanager"))
+    monkeypatch.setattr(oci, "build_registry", recorder("registry"))
+    monkeypatch.setattr(oci, "build_oras", recorder("oras"))
     assert build.main([]) == 0
-    assert calls == ["control plane()", "tool('kstatus-check',)", "tool('argocd-lua',)", "alertmanager()"]
+    tools = ["tool('kstatus-check',)", "tool('argocd-lua',)"]
+    assert calls == ["control plane()", *tools, "registry()", "oras()", "alertmanager()"]
+
+
+def test_the_registry_and_oras_are_upstream_modules_keyed_by_version(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path))
+    registry, oras = oci.registry_module("v3.1.2"), oci.oras_module("v1.3.6")
+    assert registry.binary() == tmp_path / "bin" / "registry-v3.1.2" / "registry"
+    assert (registry.module, registry.package) == ("github.com/distribution/distribution/v3", "./cmd/registry")
+    assert oras.binary() == tmp_path / "bin" / "oras-v1.3.6" / "oras"
+    assert (oras.module, oras.package) == ("oras.land/oras", "./cmd/oras") and "Version=1.3.6" in oras.ldflags

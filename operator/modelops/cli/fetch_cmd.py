@@ -9,10 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+URIS = "file:///path, http(s)://host/path, pvc://claim/path, s3://bucket/key, s3://bucket/prefix/, oci://reg/repo:tag"
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("fetch-model", help="fetch a model artifact, verify its sha256, place it atomically")
-    p.add_argument("--uri", required=True, help="file:///path, http(s)://host/path or pvc://claim/path")
+    p.add_argument(
+        "--uri",
+        required=True,
+        help=f"{URIS} (a prefix or a multi-file OCI artifact is placed as a directory)",
+    )
     p.add_argument(
         "--sha256",
         help="expected sha256, 64 hex digits (else exit 3, before fetching); a mismatch exits 2, leaving nothing",
@@ -40,7 +46,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelops.runtime.fetch import ChecksumMismatch, FetchError, InvalidChecksum, fetch
+    from modelops.runtime.fetch import FetchError, fetch
 
     try:
         wait = (args.wait_timeout or math.inf) if args.wait else 0.0
@@ -53,17 +59,19 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             wait=wait,
         )
-    except InvalidChecksum as error:
-        print(f"error: --sha256: {error}", file=sys.stderr)
-        return 3
-    except ChecksumMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except FetchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except FetchError as error:  # its reason (one CamelCase word) first, for a machine to match
+        print(f"error: {error.reason}: {error}", file=sys.stderr)
+        return error.exit_code
     if not fetched.verified:
         print(f"warning: {args.uri} has no expected sha256; fetched unverified ({fetched.sha256})", file=sys.stderr)
-    report = {"path": str(fetched.path), "sha256": fetched.sha256, "bytes": fetched.size, "verified": fetched.verified}
+    report: dict[str, object] = {
+        "path": str(fetched.path),
+        "sha256": fetched.sha256,
+        "bytes": fetched.size,
+        "verified": fetched.verified,
+        "kind": fetched.kind,
+    }
+    if fetched.resolved:  # an OCI reference: the manifest digest it resolved to
+        report["resolved"] = fetched.resolved
     print(json.dumps(report))
     return 0

@@ -56,7 +56,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from modelops.models import ModelError
-    from modelops.runtime.server import ServeOptions, find_model
+    from modelops.runtime.server import ServeOptions, artifact_root, find_model
     from modelops.runtime.server import run as serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         decision_threshold=args.decision_threshold,
         feedback_capacity=args.feedback_capacity,
         feedback_max_bytes=args.feedback_max_bytes,
+        artifact_root=artifact_root(args.model_dir, model_path) if args.model_dir and not args.model else None,
     )
     serve(options, args.host, args.port)
     return 0

@@ -69,6 +69,35 @@ def _env(spec: ModelDeploymentSpec, plan: VersionPlan) -> list[dict[str, Any]]:
     return env + [e.wire() for e in spec.runtime.env]
 
 
+REGISTRY_AUTH_DIR = "/var/run/modelops/registry"
+S3_SECRET_KEYS = (("AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", False), ("AWS_SESSION_TOKEN", True))
+
+
+def _store_access(spec: ModelDeploymentSpec, uri: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(env, volumes) the fetch init container needs to reach an s3:// or oci:// store: the Secret's keys as
+    AWS_* variables or its Docker config mounted (DOCKER_CONFIG), the S3 endpoint and region. Only the
+    init container gets them: the model server never sees the store's credentials."""
+    model = spec.model
+    secret = model.credentials_secret_ref.name if model.credentials_secret_ref else None
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if uri.startswith("s3://"):
+        for key, optional in S3_SECRET_KEYS if secret else ():
+            ref = {"name": secret, "key": key, **({"optional": True} if optional else {})}
+            env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+        if model.s3 is not None and model.s3.endpoint:
+            env.append({"name": "AWS_ENDPOINT_URL_S3", "value": model.s3.endpoint})
+        if model.s3 is not None and model.s3.region:
+            env.append({"name": "AWS_REGION", "value": model.s3.region})
+        if model.s3 is not None and model.s3.virtual_hosted_style:
+            env.append({"name": "MODELOPS_S3_ADDRESSING", "value": "virtual"})
+    elif uri.startswith("oci://") and secret:
+        items = [{"key": ".dockerconfigjson", "path": "config.json"}]
+        volumes.append({"name": "registry-auth", "secret": {"secretName": secret, "items": items}})
+        env.append({"name": "DOCKER_CONFIG", "value": REGISTRY_AUTH_DIR})
+    return env, volumes
+
+
 def _pvc_volume(uri: str) -> dict[str, Any] | None:
     claim = pvc_claim(uri)
     if claim is None:
@@ -94,6 +123,10 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
         claim_dir = f"{PVC_ROOT}/{pvc['persistentVolumeClaim']['claimName']}"
         init_mounts.append({"name": "source", "mountPath": claim_dir, "readOnly": True})
         fetch_args += ["--claim-dir", claim_dir, "--wait"]
+    store_env, store_volumes = _store_access(spec, plan.uri)
+    for volume in store_volumes:
+        volumes.append(volume)
+        init_mounts.append({"name": volume["name"], "mountPath": REGISTRY_AUTH_DIR, "readOnly": True})
     serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
     source = (plan.baseline, "baseline.json") if plan.baseline else None
     if source is None and spec.model.baseline is not None:
@@ -140,7 +173,7 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
                 "image": serving_image,
                 "command": ["modelops"],
                 "args": fetch_args,
-                "env": [{"name": "MODELOPS_PVC_ROOT", "value": PVC_ROOT}],
+                "env": [{"name": "MODELOPS_PVC_ROOT", "value": PVC_ROOT}, *store_env],
                 "volumeMounts": init_mounts,
                 "securityContext": security,
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},

@@ -21,13 +21,24 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal
 
 import httpx
 
-from modelops.errors import ModelopsError
+from modelops.runtime.storage.base import Fetched
+from modelops.runtime.storage.errors import (
+    AccessDenied,
+    BadCredentials,
+    DigestMismatch,
+    FetchError,
+    InvalidArtifact,
+    InvalidDigest,
+    InvalidSource,
+    NotFound,
+    PathEscapes,
+    StoreUnreachable,
+)
 
 CHUNK = 1 << 20
 DEFAULT_PVC_ROOT = "/mnt/pvc"
@@ -35,30 +46,16 @@ RETRIES = 4  # after the first attempt: 5 in all, backing off 1, 2, 4, 8 s (abou
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class FetchError(ModelopsError, RuntimeError):
-    """The artifact could not be fetched."""
-
-
-class ChecksumMismatch(FetchError):
-    """The artifact's sha256 is not the expected one."""
-
-
-class InvalidChecksum(FetchError):
-    """The expected sha256 is not one (64 hex digits): said before anything is fetched."""
-
-
-@dataclass(frozen=True)
-class Fetched:
-    path: Path
-    sha256: str
-    size: int
-    verified: bool
+# The names this module raised before the storage hierarchy (modelops.runtime.storage.errors).
+ChecksumMismatch = DigestMismatch
+InvalidChecksum = InvalidDigest
+__all__ = ["ChecksumMismatch", "FetchError", "Fetched", "InvalidChecksum", "fetch"]
 
 
 def _filename(uri: str) -> str:
     name = PurePosixPath(urllib.parse.urlparse(uri).path).name
     if not name or name in {".", ".."}:
-        raise FetchError(f"{uri}: the URI must name a file")
+        raise InvalidSource(f"{uri}: the URI must name a file")
     return name
 
 
@@ -81,11 +78,11 @@ def _local_source(uri: str, pvc_root: Path, claim_dir: Path | None = None) -> Pa
         return Path(urllib.parse.unquote(parsed.path))
     claim, path = parsed.netloc, urllib.parse.unquote(parsed.path).lstrip("/")
     if not claim or not path:
-        raise FetchError(f"{uri}: expected pvc://CLAIM/PATH")
+        raise InvalidSource(f"{uri}: expected pvc://CLAIM/PATH")
     root = claim_dir if claim_dir is not None else pvc_root / claim
     source = (root / path).resolve()
     if not source.is_relative_to(root.resolve()):
-        raise FetchError(f"{uri}: path escapes the claim")
+        raise PathEscapes(f"{uri}: path escapes the claim")
     return source
 
 
@@ -116,9 +113,9 @@ def _wait_for(
         waited_at_all = True
         waited = clock() - began
         if kind == "other":
-            raise FetchError(f"{uri}: {source} is not a regular file")
+            raise InvalidArtifact(f"{uri}: {source} is not a regular file")
         if waited >= wait:
-            raise FetchError(f"{uri}: {source} still does not exist after waiting {waited:.0f}s")
+            raise NotFound(f"{uri}: {source} still does not exist after waiting {waited:.0f}s")
         if waited - said >= 30 or said == -math.inf:
             say(
                 f"waiting for {uri}: {source} does not exist yet (waited {waited:.0f}s); "
@@ -128,6 +125,19 @@ def _wait_for(
         sleep(min(poll, max(0.0, wait - waited)))
     if waited_at_all:
         say(f"{uri}: {source} appeared after {clock() - began:.0f}s")
+
+
+def http_status_error(what: str, status: int, *, authenticated: bool) -> FetchError:
+    """The failure an HTTP status means: 401/403 refused access, 404 not found, the rest a store problem."""
+    if status == 401 and authenticated:
+        return BadCredentials(f"{what}: HTTP 401: the store rejected the credentials")
+    if status in (401, 403):
+        return AccessDenied(f"{what}: HTTP {status}: access denied")
+    if status in (404, 410):
+        return NotFound(f"{what}: HTTP {status}: not found")
+    if status >= 500:
+        return StoreUnreachable(f"{what}: HTTP {status}")
+    return FetchError(f"{what}: HTTP {status}")
 
 
 def _download(
@@ -140,7 +150,7 @@ def _download(
         try:
             with httpx.stream("GET", uri, timeout=timeout, follow_redirects=True) as response:
                 if response.status_code >= 400:
-                    raise FetchError(f"{uri}: HTTP {response.status_code}")
+                    raise http_status_error(uri, response.status_code, authenticated=False)
                 digest, size = hashlib.sha256(), 0
                 for chunk in response.iter_bytes(CHUNK):
                     digest.update(chunk)
@@ -149,11 +159,11 @@ def _download(
                 return digest.hexdigest(), size
         except (httpx.TransportError, FetchError) as error:
             last = error
-            if isinstance(error, FetchError) and "HTTP 4" in str(error):
-                break  # a 4xx will not get better by retrying
+            if isinstance(error, FetchError) and not isinstance(error, StoreUnreachable):
+                raise  # a 4xx will not get better by retrying
             if attempt < retries:
                 sleep(min(2**attempt, 10))
-    raise FetchError(f"{uri}: download failed after {attempt + 1} attempt(s): {last}")
+    raise StoreUnreachable(f"{uri}: download failed after {attempt + 1} attempt(s): {last}")
 
 
 def fetch(
@@ -179,8 +189,16 @@ def fetch(
     if sha256 and not _SHA256.fullmatch(sha256):
         raise InvalidChecksum(f"expected sha256 {sha256!r} is not 64 hex digits; nothing was fetched")
     scheme = urllib.parse.urlparse(uri).scheme
+    if scheme == "s3":
+        from modelops.runtime.storage import s3
+
+        return s3.fetch(uri, dest, sha256=sha256, timeout=timeout, attempts=retries + 1)
+    if scheme == "oci":
+        from modelops.runtime.storage import oci
+
+        return oci.fetch(uri, dest, sha256=sha256, timeout=timeout, attempts=retries + 1, sleep=sleep)
     if scheme not in {"file", "http", "https", "pvc"}:
-        raise FetchError(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc)")
+        raise InvalidSource(f"{uri}: unsupported scheme {scheme!r} (file, http, https, pvc, s3, oci)")
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / _filename(uri)
     partial = dest / f".{final.name}.partial"
@@ -198,6 +216,10 @@ def fetch(
                 try:
                     with source.open("rb") as f:
                         digest, size = _copy(f, target)
+                except FileNotFoundError as error:
+                    raise NotFound(f"{uri}: cannot read {source}: {error.strerror or error}") from error
+                except PermissionError as error:
+                    raise AccessDenied(f"{uri}: cannot read {source}: {error.strerror or error}") from error
                 except OSError as error:
                     raise FetchError(f"{uri}: cannot read {source}: {error.strerror or error}") from error
         if sha256 and digest != sha256.lower():

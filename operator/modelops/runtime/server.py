@@ -41,6 +41,7 @@ from modelops.runtime.protocol import (
     infer_response_binary,
     parse_infer,
 )
+from modelops.runtime.storage.directory import directory_digest
 from modelops.runtime.telemetry import CLIENT_CLOSED, Telemetry
 from modelops.telemetry_contract import UNKNOWN_MODEL
 
@@ -86,15 +87,34 @@ class ServeOptions:
     decision_threshold: float = telemetry_module.DEFAULT_THRESHOLD
     feedback_capacity: int = feedback_module.DEFAULT_CAPACITY  # predictions remembered for labels; 0: none
     feedback_max_bytes: int = feedback_module.DEFAULT_MAX_BYTES
+    artifact_root: Path | None = None  # the directory artifact holding model_path (its digest is checked)
 
 
 def find_model(directory: Path) -> Path:
-    """The single model artifact in a directory the init container filled."""
+    """The single model artifact in a directory the init container filled: a file at the top, else the
+    one model file inside a directory artifact (an S3 prefix or a multi-file OCI artifact, with side files)."""
     found = sorted(p for p in directory.iterdir() if p.suffix.lower() in MODEL_SUFFIXES and p.is_file())
+    if not found:
+        found = sorted(
+            p
+            for p in directory.rglob("*")
+            if p.suffix.lower() in MODEL_SUFFIXES
+            and p.is_file()
+            and not p.relative_to(directory).parts[0].startswith(".")
+        )
     if len(found) != 1:
-        names = [p.name for p in found] or "none"
+        names = [str(p.relative_to(directory)) for p in found] or "none"
         raise ModelError(f"{directory}: expected exactly one model file ({', '.join(MODEL_SUFFIXES)}), found {names}")
     return found[0]
+
+
+def artifact_root(directory: Path, model_path: Path) -> Path | None:
+    """The directory artifact under `directory` holding `model_path`, or None for a file at the top."""
+    try:
+        parts = model_path.relative_to(directory).parts
+    except ValueError:
+        return None
+    return directory / parts[0] if len(parts) > 1 else None
 
 
 def _sha256(path: Path) -> str:
@@ -116,9 +136,12 @@ class Loaded:
 def load_model(options: ServeOptions) -> Loaded:
     """Load, verify and wire telemetry; raises ModelError with a reason a person can act on."""
     path = options.model_path
-    actual = _sha256(path)  # exported in modelops_model_info, pinned or not (a pvc:// model trained in-cluster)
+    # exported in modelops_model_info, pinned or not (a pvc:// model trained in-cluster); a directory
+    # artifact is identified by its directory digest (runtime.storage.directory), as fetch-model checked it
+    checked = options.artifact_root or path
+    actual = directory_digest(checked) if options.artifact_root else _sha256(path)
     if options.sha256 and actual != options.sha256:
-        raise ModelError(f"{path}: sha256 is {actual}, expected {options.sha256}; refusing to load")
+        raise ModelError(f"{checked}: sha256 is {actual}, expected {options.sha256}; refusing to load")
     fmt = detect_format(path, options.format)
     model = load(path, fmt)
     if not options.telemetry:

@@ -52,6 +52,39 @@ PVC_URI_MESSAGE = (
 )
 
 
+# s3://BUCKET/KEY (one object) or s3://BUCKET/PREFIX/ (a directory): BUCKET as S3 names buckets
+# (3-63 lowercase letters, digits, '.', '-'), no empty path segment, no '..' segment.
+S3_URI = "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|(/[^/]+)+/?)?$"
+S3_URI_MESSAGE = (
+    "model.uri must be s3://BUCKET/KEY (one object) or s3://BUCKET/PREFIX/ (every object below it, a directory): "
+    "BUCKET 3-63 lowercase letters, digits, '.' or '-', no '..' or empty segment, e.g. s3://models/fraud/v3/"
+)
+# oci://REGISTRY[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST], the distribution spec's grammar.
+_OCI_COMPONENT = "[a-z0-9]+(([.]|_|__|[-]+)[a-z0-9]+)*"
+OCI_URI = (
+    f"^oci://[a-zA-Z0-9.-]+(:[0-9]+)?/{_OCI_COMPONENT}(/{_OCI_COMPONENT})*"
+    "(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+OCI_URI_MESSAGE = (
+    "model.uri must be oci://REGISTRY/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:DIGEST (lowercase "
+    "repository, 64 lowercase hex digits), e.g. oci://ghcr.io/acme/models/fraud:v3"
+)
+_URI_RULES = (
+    ("pvc://", PVC_URI, PVC_URI_MESSAGE),
+    ("s3://", S3_URI, S3_URI_MESSAGE),
+    ("oci://", OCI_URI, OCI_URI_MESSAGE),
+)
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a valid pvc://, s3:// or oci:// URI, or None (also None for the other schemes)."""
+    for prefix, pattern, message in _URI_RULES:
+        bad = re.fullmatch(pattern, uri) is None or re.search(PVC_URI_DOTDOT, uri) is not None
+        if uri.startswith(prefix) and bad:
+            return message
+    return None
+
+
 def pvc_uri_problem(uri: str) -> str | None:
     """Why `uri` is not a valid pvc:// URI, or None (also None for the other schemes)."""
     if not uri.startswith("pvc://"):
@@ -68,18 +101,58 @@ def pvc_claim(uri: str) -> str | None:
     return uri[len("pvc://") :].split("/", 1)[0]
 
 
+_URI_VALIDATIONS: list[Any] = [
+    {
+        "rule": f"!self.uri.startsWith('{prefix}') || (self.uri.matches('{pattern}') "
+        f"&& !self.uri.matches('{PVC_URI_DOTDOT}'))",
+        "message": message,
+        "fieldPath": ".uri",
+    }
+    for prefix, pattern, message in _URI_RULES
+]
+CREDENTIALS_MESSAGE = "model.credentialsSecretRef is for s3:// and oci:// URIs only"
+S3_OPTIONS_MESSAGE = "model.s3 is for s3:// URIs only"
+
+
+class S3Options(ApiModel):
+    """Where an S3-compatible store answers (MinIO, Ceph, a cloud's S3 API), when it is not AWS."""
+
+    endpoint: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^https?://[^/?#]+/?$",
+        description=(
+            "Endpoint URL, e.g. http://minio.storage:9000 (AWS_ENDPOINT_URL_S3); path-style addressing "
+            "is used with it unless virtualHostedStyle is set."
+        ),
+    )
+    region: str | None = Field(
+        default=None, max_length=64, pattern=r"^[a-z0-9-]+$", description="Region (AWS_REGION); default us-east-1."
+    )
+    virtual_hosted_style: bool = Field(
+        default=False,
+        description="Address buckets as BUCKET.endpoint instead of endpoint/BUCKET (path style).",
+    )
+
+
 class ModelSource(ApiModel):
     """Which model version to serve and where its artifact lives."""
 
     model_config = {
         "json_schema_extra": {
             "x-kubernetes-validations": [
+                *_URI_VALIDATIONS,
                 {
-                    "rule": f"!self.uri.startsWith('pvc://') || (self.uri.matches('{PVC_URI}') "
-                    f"&& !self.uri.matches('{PVC_URI_DOTDOT}'))",
-                    "message": PVC_URI_MESSAGE,
-                    "fieldPath": ".uri",
-                }
+                    "rule": "!has(self.credentialsSecretRef) || self.uri.startsWith('s3://') "
+                    "|| self.uri.startsWith('oci://')",
+                    "message": CREDENTIALS_MESSAGE,
+                    "fieldPath": ".credentialsSecretRef",
+                },
+                {
+                    "rule": "!has(self.s3) || self.uri.startsWith('s3://')",
+                    "message": S3_OPTIONS_MESSAGE,
+                    "fieldPath": ".s3",
+                },
             ]
         }
     }
@@ -91,20 +164,34 @@ class ModelSource(ApiModel):
     uri: str = Field(
         min_length=1,
         max_length=2048,
-        pattern=r"^(file|https?|pvc)://.+",
+        pattern=r"^(file|https?|pvc|s3|oci)://.+",
         description=(
             "Artifact location fetched and verified by the init container: file:///path, "
-            "http(s)://host/path or pvc://CLAIM/PATH (a PersistentVolumeClaim in this namespace, mounted "
-            "read-only; the pods wait until the file exists)."
+            "http(s)://host/path, pvc://CLAIM/PATH (a PersistentVolumeClaim in this namespace, mounted "
+            "read-only; the pods wait until the file exists), s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (a "
+            "directory), or oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST (an artifact pushed with oras; "
+            "several files make a directory)."
         ),
     )
     sha256: Sha256 | None = Field(
         default=None,
         description=(
-            "Expected SHA-256 of the artifact; the pod refuses to start on a mismatch. Without it the "
-            "artifact is fetched unverified and its computed checksum is reported."
+            "Expected SHA-256 of the artifact, or for a directory its directory digest (sha256 over sorted "
+            "'path NUL sha256-of-file LF' lines, docs/model-server.md); the pod refuses to start on a "
+            "mismatch. Without it the artifact is fetched unverified and its computed digest is reported."
         ),
     )
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret with the store's credentials, for s3:// and oci:// only. s3://: its keys become the fetch "
+            "init container's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optionally "
+            "AWS_SESSION_TOKEN). oci://: a kubernetes.io/dockerconfigjson Secret (key .dockerconfigjson). "
+            "Without it the pod's own identity is used (IRSA/EKS Pod Identity environment on the "
+            "ServiceAccount), else anonymous requests."
+        ),
+    )
+    s3: S3Options | None = Field(default=None, description="Endpoint and region of an s3:// store.")
     format: ModelFormat = Field(
         default="auto",
         description="Artifact format; auto infers it from the file extension (.npz, .joblib, .onnx).",
@@ -118,10 +205,14 @@ class ModelSource(ApiModel):
     )
 
     @model_validator(mode="after")
-    def _pvc_uri(self) -> ModelSource:
-        problem = pvc_uri_problem(self.uri)
+    def _uri(self) -> ModelSource:
+        problem = uri_problem(self.uri)
         if problem is not None:
             raise ValueError(problem)
+        if self.credentials_secret_ref is not None and not self.uri.startswith(("s3://", "oci://")):
+            raise ValueError(CREDENTIALS_MESSAGE)
+        if self.s3 is not None and not self.uri.startswith("s3://"):
+            raise ValueError(S3_OPTIONS_MESSAGE)
         return self
 
 

@@ -114,7 +114,10 @@ class OutputSpec(ApiModel):
     uri_template: str = Field(
         default="file:///models/{model}/{version}",
         max_length=2048,
-        description="Artifact URI for a run; {model}, {version}, {run} and {namespace} are substituted.",
+        description=(
+            "Artifact URI for a run, any scheme spec.model.uri takes (file, http(s), pvc, s3, oci); "
+            "{model}, {version}, {run} and {namespace} are substituted."
+        ),
     )
 
 
