@@ -173,11 +173,12 @@ def build(force: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = build(force="--force" in args)
-    from modelops_devcluster import alertmanager, gotools  # both import this module
+    from modelops_devcluster import alertmanager, cosign, gotools  # all import this module
 
     gotools.build("kstatus-check")  # the kstatus verdicts the conditions tests check against
     gotools.build("argocd-lua")  # Argo CD's Lua VM, for the health checks and actions the chart ships
     alertmanager.build()  # its own cache entry, keyed by its version
+    cosign.build()  # signs the test artifacts as users' tooling does
     if "--print-dir" in args:
         print(out)
     return 0

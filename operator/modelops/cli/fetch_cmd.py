@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
+
+TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_BYTES = 4096  # what the kubelet keeps
 
 
 def add_parser(sub: Any) -> None:
@@ -36,34 +40,82 @@ def add_parser(sub: Any) -> None:
         help="with --wait, give up after this many seconds (default 0: wait as long as it takes)",
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
+    p.add_argument(
+        "--signature-uri",
+        help="a cosign signature or bundle of the artifact (any scheme --uri takes); verified before it is placed",
+    )
+    p.add_argument("--public-key", type=Path, help="PEM public key (cosign.pub) that must have signed it")
+    p.add_argument(
+        "--termination-log",
+        type=Path,
+        help="where to write `REASON: message` on failure, the JSON report on success (the pod's status shows "
+        f"it; default {TERMINATION_LOG} when it exists, as the kubelet mounts it)",
+    )
     p.set_defaults(func=run)
+
+
+def _terminate(path: Path | None, text: str) -> None:
+    """The pod's termination message; best effort (outside a pod there is no /dev/termination-log)."""
+    if path is None:
+        path = Path(TERMINATION_LOG)
+        if not path.is_file():
+            return
+    with contextlib.suppress(OSError):
+        path.write_text(text[:TERMINATION_BYTES])
+
+
+def reason(error: Exception) -> str:
+    """The machine reason of a failed fetch (an error's own `reason`, else by its class)."""
+    from modelops.runtime.fetch import ChecksumMismatch, InvalidChecksum
+
+    own = getattr(error, "reason", None)
+    if isinstance(own, str) and own:
+        return own
+    if isinstance(error, ChecksumMismatch):
+        return "DigestMismatch"
+    if isinstance(error, InvalidChecksum):
+        return "InvalidChecksum"
+    return "FetchFailed"
 
 
 def run(args: argparse.Namespace) -> int:
     from modelops.runtime.fetch import ChecksumMismatch, FetchError, InvalidChecksum, fetch
+    from modelops.runtime.signature import SignatureError, fetch_signed
 
+    signer: dict[str, str] = {}
     try:
+        if (args.signature_uri is None) != (args.public_key is None):
+            raise SignatureError("--signature-uri and --public-key go together", "SignatureMissing")
         wait = (args.wait_timeout or math.inf) if args.wait else 0.0
-        fetched = fetch(
-            args.uri,
-            args.dest,
-            sha256=args.sha256,
-            pvc_root=args.pvc_root,
-            claim_dir=args.claim_dir,
-            timeout=args.timeout,
-            wait=wait,
-        )
-    except InvalidChecksum as error:
-        print(f"error: --sha256: {error}", file=sys.stderr)
-        return 3
-    except ChecksumMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        options = {
+            "sha256": args.sha256,
+            "pvc_root": args.pvc_root,
+            "claim_dir": args.claim_dir,
+            "timeout": args.timeout,
+            "wait": wait,
+        }
+        if args.signature_uri is not None:
+            fetched, verified = fetch_signed(
+                args.uri, args.dest, signature_uri=args.signature_uri, public_key=args.public_key, **options
+            )
+            signer = {"signer": verified.signer, "signatureFormat": verified.format}
+        else:
+            fetched = fetch(args.uri, args.dest, **options)
     except FetchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        why = reason(error)
+        _terminate(args.termination_log, f"{why}: {error}")
+        prefix = "--sha256: " if isinstance(error, InvalidChecksum) else ""
+        print(f"error: {why}: {prefix}{error}", file=sys.stderr)
+        return 3 if isinstance(error, InvalidChecksum) else 2 if isinstance(error, ChecksumMismatch) else 1
     if not fetched.verified:
         print(f"warning: {args.uri} has no expected sha256; fetched unverified ({fetched.sha256})", file=sys.stderr)
-    report = {"path": str(fetched.path), "sha256": fetched.sha256, "bytes": fetched.size, "verified": fetched.verified}
+    report = {
+        "path": str(fetched.path),
+        "sha256": fetched.sha256,
+        "bytes": fetched.size,
+        "verified": fetched.verified,
+        **signer,
+    }
+    _terminate(args.termination_log, json.dumps(report))
     print(json.dumps(report))
     return 0
