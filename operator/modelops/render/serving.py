@@ -19,6 +19,8 @@ from modelops.routers import router_for
 
 MODEL_DIR = "/models"
 BASELINE_DIR = "/etc/modelops/baseline"
+SIGNING_KEY_DIR = "/etc/modelops/signing-key"
+SIGNING_KEY_FILE = "cosign.pub"
 PVC_ROOT = "/mnt/pvc"
 # Draining a pod before it stops listening. When a pod is deleted, the kubelet runs the preStop
 # hook and only then sends SIGTERM, while the endpoints controller, kube-proxy, the Gateway or
@@ -94,6 +96,19 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
         claim_dir = f"{PVC_ROOT}/{pvc['persistentVolumeClaim']['claimName']}"
         init_mounts.append({"name": "source", "mountPath": claim_dir, "readOnly": True})
         fetch_args += ["--claim-dir", claim_dir, "--wait"]
+    signature = spec.model.signature
+    if signature is not None:  # the key mounted read-only into the init container only; the server never needs it
+        ref = signature.public_key
+        items = [{"key": ref.key, "path": SIGNING_KEY_FILE}]
+        key_source = (
+            {"secret": {"secretName": ref.name, "items": items}}
+            if ref.kind == "Secret"
+            else {"configMap": {"name": ref.name, "items": items}}
+        )
+        volumes.append({"name": "signing-key", **key_source})
+        init_mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
+        fetch_args += ["--signature-uri", signature.uri_for(plan.uri)]
+        fetch_args += ["--public-key", f"{SIGNING_KEY_DIR}/{SIGNING_KEY_FILE}"]
     serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
     source = (plan.baseline, "baseline.json") if plan.baseline else None
     if source is None and spec.model.baseline is not None:
@@ -144,6 +159,8 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
                 "volumeMounts": init_mounts,
                 "securityContext": security,
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                # fetch-model writes `REASON: message` there; a crash leaves the log's tail (the operator shows it)
+                "terminationMessagePolicy": "FallbackToLogsOnError",
             }
         ],
         "containers": [container],

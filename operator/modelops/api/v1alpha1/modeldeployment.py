@@ -68,6 +68,49 @@ def pvc_claim(uri: str) -> str | None:
     return uri[len("pvc://") :].split("/", 1)[0]
 
 
+SIGNATURE_SUFFIX = ".sig"
+
+
+class PublicKeyReference(ApiModel):
+    """Where the public key that must have signed the artifact is: a key of a Secret or a ConfigMap."""
+
+    kind: Literal["Secret", "ConfigMap"] = Field(
+        default="Secret", description="Secret or ConfigMap, in the ModelDeployment's namespace."
+    )
+    name: Name = Field(description="Name of the Secret or ConfigMap.")
+    key: str = Field(
+        default="cosign.pub",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key holding the PEM public key (what `cosign generate-key-pair` writes as cosign.pub).",
+    )
+
+
+class SignatureSpec(ApiModel):
+    """A cosign key-based signature the artifact must carry; verified before the server loads anything."""
+
+    public_key: PublicKeyReference = Field(
+        description="The PEM ECDSA public key of the signer, mounted read-only into the fetch init container."
+    )
+    uri: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[a-z][a-z0-9+.-]*://.+",
+        description=(
+            "Where the signature is: the base64 signature of `cosign sign-blob --key` (--output-signature), "
+            "its --bundle, or a sigstore bundle (--new-bundle-format); any scheme model.uri takes (a pvc:// "
+            "signature must be in the model's claim). Default: the artifact's URI with .sig appended, which also "
+            "follows the versions a RetrainPolicy validates."
+        ),
+    )
+
+    def uri_for(self, artifact_uri: str) -> str:
+        """The signature of the artifact at `artifact_uri`: `uri`, else the artifact's URI + .sig."""
+        return self.uri or artifact_uri + SIGNATURE_SUFFIX
+
+
 class ModelSource(ApiModel):
     """Which model version to serve and where its artifact lives."""
 
@@ -114,6 +157,16 @@ class ModelSource(ApiModel):
         description=(
             "ConfigMap holding the training baseline (feature bucket edges); the server uses its "
             "edges for feature histograms so drift tests have populated buckets."
+        ),
+    )
+
+    signature: SignatureSpec | None = Field(
+        default=None,
+        description=(
+            "Require a cosign key-based signature of the artifact (offline: no Rekor, no Fulcio). A missing or "
+            "wrong signature fails the pod's fetch init container; the ModelDeployment says so (Stalled, reason "
+            "SignatureInvalid) and a canary never promotes. The signer's key fingerprint is recorded as the "
+            "version's provenance."
         ),
     )
 
