@@ -44,12 +44,14 @@ from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
     BakeStatus,
     CheckStatus,
+    FetchFailureStatus,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     RetiringVariant,
     VariantStatus,
 )
+from modelops.rollout.fetch_failures import Fetched, FetchFailure, condition_reason, describe
 from modelops.rollout.health import deployment_summary
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
@@ -76,6 +78,9 @@ class RolloutObservations:
     ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
     analysis: Analysis | None = None  # run by the controller when `analysis_due` said so
     stable_slo: StableSLOs | None = None  # read when due during a bake, and whenever a freeze must decide
+    # versions whose pods' fetch init container failed (read only for versions with no ready pod)
+    fetch_failures: Mapping[str, FetchFailure] = field(default_factory=dict)
+    fetched: Mapping[str, Fetched] = field(default_factory=dict)  # provenance a successful fetch reported
 
 
 @dataclass(frozen=True)
@@ -294,6 +299,11 @@ def _progress(t: _Tick) -> None:
     if rollout.abort is not None and rollout.abort != s.acknowledged.abort:
         s.acknowledged.abort = rollout.abort
         _end_rollout(t, "Aborted", "aborted on request")
+        return
+    broken = t.obs.fetch_failures.get(canary.version)
+    if broken is not None and broken.permanent and t.ready(canary.version) == 0:
+        # retrying fetches the same bytes and signature: never promote, roll back now
+        _end_rollout(t, "RolledBack", broken.describe(canary.version), failure=broken.condition_reason)
         return
     if rollout.promote is not None and rollout.promote != s.acknowledged.promote:
         s.acknowledged.promote = rollout.promote
@@ -527,11 +537,11 @@ def _pair_verdict(status: PairStatus) -> Literal["Pass", "Fail", "Unknown"]:
     return {PairStatus.FIRING: "Fail", PairStatus.OK: "Pass"}.get(status, "Unknown")  # type: ignore[return-value]
 
 
-def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True) -> None:
+def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True, failure: str | None = None) -> None:
     s = t.status
     canary = s.canary
     assert canary is not None
-    _history(t, canary.version, outcome, reason)
+    _history(t, canary.version, outcome, reason, failure=failure)
     _retire(t, canary)
     s.canary = None
     s.canary_weight = 0
@@ -551,22 +561,50 @@ def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True)
         t.event("Normal", outcome, f"{canary.version}: {reason}")
 
 
-def _history(t: _Tick, version: str, outcome: HistoryOutcome, reason: str) -> None:
+def _history(t: _Tick, version: str, outcome: HistoryOutcome, reason: str, failure: str | None = None) -> None:
+    s = t.status
     run = t.target.retrain_run if version == t.target.version else None
-    entry = HistoryEntry(version=version, outcome=outcome, reason=reason[:1000], at=t.now, retrain_run=run)
+    variant = next((v for v in (s.canary, s.stable) if v is not None and v.version == version), None)
+    entry = HistoryEntry(
+        version=version,
+        outcome=outcome,
+        reason=reason[:1000],
+        at=t.now,
+        retrain_run=run,
+        digest=variant.digest if variant is not None else None,
+        signer=variant.signer if variant is not None else None,
+        failure_reason=failure,
+    )
     t.status.history = [entry, *t.status.history][: t.spec.history_limit]
 
 
 # ---- what runs ------------------------------------------------------------------------------
 
 
+def _fetch_state(t: _Tick, variant: VariantStatus) -> None:
+    """The variant's fetch failure while none of its pods is ready (an event when it first shows or changes),
+    and the provenance its pods' fetch reported."""
+    found = t.obs.fetch_failures.get(variant.version) if variant.ready_replicas == 0 else None
+    old = variant.fetch_failure
+    if found is None:
+        variant.fetch_failure = None
+    elif old is None or (old.reason, old.message) != (found.reason, found.message):
+        variant.fetch_failure = FetchFailureStatus(reason=found.reason, message=found.message, pod=found.pod)
+        t.event("Warning", found.condition_reason, found.describe(variant.version))
+    report = t.obs.fetched.get(variant.version)
+    if report is not None:
+        variant.digest, variant.signer = report.sha256, report.signer
+
+
 def _readiness(t: _Tick) -> None:
     s = t.status
     assert s.stable is not None
     s.stable.ready_replicas = t.ready(s.stable.version)
+    _fetch_state(t, s.stable)
     if s.canary is not None:
         s.canary.replicas = _canary_replicas(t)
         s.canary.ready_replicas = t.ready(s.canary.version)
+        _fetch_state(t, s.canary)
     if s.phase == "Pending" and s.stable.ready_replicas >= 1:
         s.phase = "Available"
         t.event("Normal", "Available", f"{s.stable.version} is serving")
@@ -663,9 +701,13 @@ def _message(t: _Tick) -> str:
         if s.phase == "Promoting":
             return f"promoting {s.canary.version}: {s.canary.ready_replicas}/{t.spec.replicas} ready"
         where = "shadow" if s.shadowing else f"step {s.current_step}/{len(t.spec.rollout.steps)} at {s.canary_weight}%"
-        return (
-            f"{s.canary.version} {where}: {s.step_passes} passed, {s.failed_checks} failed, {s.unknown_checks} unknown"
-        )
+        counts = f"{s.step_passes} passed, {s.failed_checks} failed, {s.unknown_checks} unknown"
+        failed = s.canary.fetch_failure
+        if failed is not None:  # a store that may come back: held without traffic, the deadlines still apply
+            return f"{s.canary.version} {where}: {counts}; " + describe(
+                s.canary.version, failed.reason, failed.message, failed.pod
+            )
+        return f"{s.canary.version} {where}: {counts}"
     if s.bake is not None:
         previous = s.bake.previous.version
         if s.bake.reverting is not None:
@@ -683,6 +725,9 @@ def _message(t: _Tick) -> str:
     if s.phase == "Frozen" and s.message:
         return s.message  # written by _frozen with the reason
     ready = f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
+    failed = s.stable.fetch_failure
+    if failed is not None:
+        return f"{ready}; " + describe(s.stable.version, failed.reason, failed.message, failed.pod)
     if s.phase == "Pending" and s.stable.ready_replicas == 0 and s.stable.uri.startswith("pvc://"):
         # the pods' fetch init container waits for the file (a training Job may still be writing it)
         return (
@@ -692,15 +737,20 @@ def _message(t: _Tick) -> str:
     return ready
 
 
+def _degraded_reason(s: ModelDeploymentStatus) -> str:
+    failed = s.stable.fetch_failure if s.stable is not None else None
+    return condition_reason(failed.reason) if failed is not None else s.phase
+
+
 def _conditions(t: _Tick, generation: int | None) -> None:
     s = t.status
     assert s.stable is not None
     progressing = s.canary is not None or s.phase == "Promoting"
-    degraded = s.phase in {"Degraded", "RolledBack"}
+    degraded = s.phase in {"Degraded", "RolledBack"} or s.stable.fetch_failure is not None
     frozen = s.phase == "Frozen"
     table: list[tuple[str, bool, str, str]] = [
         ("Progressing", progressing, s.phase, s.message if progressing else "no rollout in progress"),
-        ("Degraded", degraded, s.phase if degraded else "Healthy", s.message if degraded else ""),
+        ("Degraded", degraded, _degraded_reason(s) if degraded else "Healthy", s.message if degraded else ""),
         ("Frozen", frozen, t.frozen_reason or "BudgetBurn" if frozen else "NotFrozen", s.message if frozen else ""),
     ]
     conditions = s.conditions

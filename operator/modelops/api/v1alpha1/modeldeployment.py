@@ -779,6 +779,17 @@ class ModelDeploymentSpec(ApiModel):
 # ---- status -------------------------------------------------------------------------------
 
 
+class FetchFailureStatus(ApiModel):
+    """Why this version's pods cannot load their model: the fetch init container's last failure."""
+
+    reason: str = Field(
+        description="As the init container wrote it: SignatureInvalid, SignatureMissing, PublicKeyInvalid, "
+        "DigestMismatch, FetchFailed, or a storage reason."
+    )
+    message: str = Field(default="", description="The init container's termination message.")
+    pod: str = Field(default="", description="The pod it was read from.")
+
+
 class VariantStatus(ApiModel):
     """What one variant (stable or canary) is running and how ready it is."""
 
@@ -796,6 +807,16 @@ class VariantStatus(ApiModel):
         default="stable",
         description="The variant label its pods carry: how the version entered production (fixed for its life, "
         "so promotion never restarts pods; select series by version, not by this label).",
+    )
+    fetch_failure: FetchFailureStatus | None = Field(
+        default=None, description="Set while no pod of this version is ready because its model fetch failed."
+    )
+    digest: str | None = Field(
+        default=None, description="Provenance: the artifact's SHA-256 as the fetch computed it (reported by a pod)."
+    )
+    signer: str | None = Field(
+        default=None,
+        description="Provenance: fingerprint (SHA256:...) of the public key whose signature the fetch verified.",
     )
 
 
@@ -833,6 +854,13 @@ class HistoryEntry(ApiModel):
     reason: str = Field(default="", description="Why, with the deciding values.")
     at: datetime = Field(description="When it ended.")
     retrain_run: str | None = Field(default=None, description="RetrainPolicy run that produced the version.")
+    digest: str | None = Field(default=None, description="The artifact's SHA-256 as its pods fetched it.")
+    signer: str | None = Field(default=None, description="Fingerprint of the key that signed the artifact.")
+    failure_reason: str | None = Field(
+        default=None,
+        description="ModelFetchFailed or SignatureInvalid when the rollout ended because its pods could not "
+        "fetch or verify the model.",
+    )
 
 
 class Acknowledged(ApiModel):
