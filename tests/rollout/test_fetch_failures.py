@@ -91,6 +91,7 @@ def test_a_canary_that_fails_its_signature_is_rolled_back_at_once_never_promoted
     stalled = get_condition(s.conditions, "Stalled")
     assert stalled is not None and stalled.reason == "SignatureInvalid" and "does not verify" in stalled.message
     assert all(h.outcome != "Promoted" for h in s.history)
+    assert [e.reason for e in decision.events if e.type == "Warning"] == ["SignatureInvalid", "RolledBack"]
 
 
 def test_a_canary_whose_store_is_unreachable_is_held_without_traffic() -> None:

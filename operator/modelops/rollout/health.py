@@ -55,7 +55,7 @@ def deployment_summary(status: ModelDeploymentStatus, target_version: str) -> Su
     if s.phase == "RolledBack" and s.blocked_version is not None:  # else the spec went back to what serves
         ended = next((h for h in s.history if h.version == s.blocked_version), None)
         if ended is not None and ended.failure_reason:
-            return stalled(ended.failure_reason, f"{ended.reason}; {s.message}")
+            return stalled(ended.failure_reason, s.message)  # the message quotes the pods' reason
         return stalled("RolledBack", s.message)
     if s.phase == "Frozen":
         return stalled("Frozen", s.message)

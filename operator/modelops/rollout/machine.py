@@ -303,6 +303,7 @@ def _progress(t: _Tick) -> None:
     broken = t.obs.fetch_failures.get(canary.version)
     if broken is not None and broken.permanent and t.ready(canary.version) == 0:
         # retrying fetches the same bytes and signature: never promote, roll back now
+        t.event("Warning", broken.condition_reason, broken.describe(canary.version))
         _end_rollout(t, "RolledBack", broken.describe(canary.version), failure=broken.condition_reason)
         return
     if rollout.promote is not None and rollout.promote != s.acknowledged.promote:
@@ -721,7 +722,11 @@ def _message(t: _Tick) -> str:
     if t.waiting_for:
         return f"rollout of {t.target.version} starts once {t.waiting_for} has left (rollout.scaleDownDelay)"
     if s.phase == "RolledBack" and s.blocked_version:
-        return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
+        ended = next((h for h in s.history if h.version == s.blocked_version), None)
+        why = f" ({ended.reason})" if ended is not None and ended.failure_reason else ""  # the pods' own words
+        return (
+            f"{s.blocked_version} was rolled back{why}; serving {s.stable.version}. Set spec.rollout.retry to try again"
+        )
     if s.phase == "Frozen" and s.message:
         return s.message  # written by _frozen with the reason
     ready = f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
