@@ -14,13 +14,16 @@ operator reads it from there:
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from modelops_devcluster.cosign import Cosign
+from modelops_devcluster.dataplane import require_loopback
 from modelops_devcluster.stack import Artifact, Stack
 
 pytestmark = pytest.mark.integration
@@ -76,6 +79,10 @@ def test_a_canary_signed_with_another_key_is_rolled_back_with_the_reason(
     status = stack.wait("signed", lambda s: s.get("phase") == "Available", timeout=120)
     signer = status["stable"].get("signer") or ""
     assert signer.startswith("SHA256:") and status["stable"]["digest"] == v1.sha256
+    (server,) = stack.dataplane.wait_ready({"modelops.dev/deployment": "signed"}, timeout=30, count=1)
+    metrics = httpx.get(f"http://{require_loopback(server.ip)}:{server.port}/metrics", timeout=10, trust_env=False)
+    info = re.search(r"modelops_model_info\{([^}]*)\}", metrics.text)
+    assert info is not None and f'signer="{signer}"' in info.group(1) and f'sha256="{v1.sha256}"' in info.group(1)
 
     stack.apply(_md("signed", v2))
     status = stack.wait("signed", lambda s: s.get("phase") == "RolledBack", timeout=120)

@@ -55,8 +55,9 @@ def test_every_cosign_format_verifies_and_names_the_signer(
     assert form == "sigstore_bundle" or signer.verify(artifact, signature, bundle=form == "bundle")
     code, dest, log = _fetch(tmp_path, artifact, signature, signer.public_key, "--sha256", SHA)
     assert code == 0
-    assert sorted(p.name for p in dest.iterdir()) == ["model.npz"]  # no staging left behind
+    assert sorted(p.name for p in dest.iterdir()) == [".provenance", "model.npz"]  # no staging left behind
     report = json.loads(log.read_text())
+    assert json.loads((dest / ".provenance").read_text()) == report  # what the server exports in modelops_model_info
     assert report["signer"].startswith("SHA256:") and report["sha256"] == SHA
     if form == "sigstore_bundle":  # the bundle's hint is the same fingerprint
         hint = json.loads(signature.read_text())["verificationMaterial"]["publicKey"]["hint"]

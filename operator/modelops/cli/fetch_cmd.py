@@ -80,7 +80,7 @@ def reason(error: Exception) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from modelops.runtime.fetch import ChecksumMismatch, FetchError, InvalidChecksum, fetch
-    from modelops.runtime.signature import SignatureError, fetch_signed
+    from modelops.runtime.signature import PROVENANCE_FILE, SignatureError, fetch_signed
 
     signer: dict[str, str] = {}
     try:
@@ -117,5 +117,7 @@ def run(args: argparse.Namespace) -> int:
         **signer,
     }
     _terminate(args.termination_log, json.dumps(report))
+    with contextlib.suppress(OSError):  # provenance for the server's modelops_model_info
+        (args.dest / PROVENANCE_FILE).write_text(json.dumps(report))
     print(json.dumps(report))
     return 0

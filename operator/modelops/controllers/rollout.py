@@ -216,7 +216,7 @@ def _desired(
     status = decision.status
     assert status.stable is not None
     plans = [
-        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline, p.autoscaled)
+        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline, p.autoscaled, p.retrain_run)
         for p in decision.plans
     ]
     router = ROUTERS[spec.traffic.router]

@@ -52,6 +52,7 @@ class VersionPlan:
     variant: str  # stable | canary: how this version entered production (its pods' metrics label)
     baseline: str | None = None  # ConfigMap (key baseline.json) of this version's own baseline
     autoscaled: bool = True  # with spec.autoscaling: an HPA sizes it; False fixes `replicas` (a retiring version)
+    retrain_run: str | None = None  # the RetrainPolicy run behind it: its servers export it (modelops_model_info)
 
 
 def _metadata(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -68,6 +69,8 @@ def _env(spec: ModelDeploymentSpec, plan: VersionPlan) -> list[dict[str, Any]]:
     ]
     if plan.sha256:
         env.append({"name": "MODELOPS_MODEL_SHA256", "value": plan.sha256})
+    if plan.retrain_run:
+        env.append({"name": "MODELOPS_RETRAIN_RUN", "value": plan.retrain_run})
     return env + [e.wire() for e in spec.runtime.env]
 
 

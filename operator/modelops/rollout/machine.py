@@ -95,6 +95,7 @@ class Plan:
     variant: str  # how it entered production: stable | canary | shadow
     autoscaled: bool  # False for a retiring version: its replicas are fixed until it goes
     baseline: str | None = None  # its own baseline ConfigMap, else spec.model.baseline
+    retrain_run: str | None = None  # provenance, exported by its servers (modelops_model_info)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,12 @@ def decide(
 
 def _variant(target: Target, replicas: int) -> VariantStatus:
     return VariantStatus(
-        version=target.version, uri=target.uri, sha256=target.sha256, baseline=target.baseline, replicas=replicas
+        version=target.version,
+        uri=target.uri,
+        sha256=target.sha256,
+        baseline=target.baseline,
+        retrain_run=target.retrain_run,
+        replicas=replicas,
     )
 
 
@@ -564,8 +570,9 @@ def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True,
 
 def _history(t: _Tick, version: str, outcome: HistoryOutcome, reason: str, failure: str | None = None) -> None:
     s = t.status
-    run = t.target.retrain_run if version == t.target.version else None
     variant = next((v for v in (s.canary, s.stable) if v is not None and v.version == version), None)
+    run = t.target.retrain_run if version == t.target.version else None
+    run = run or (variant.retrain_run if variant is not None else None)
     entry = HistoryEntry(
         version=version,
         outcome=outcome,
@@ -644,18 +651,20 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
     assert s.stable is not None
     scaled = spec.autoscaling is not None
     st = s.stable
-    plans = [Plan(st.version, st.uri, st.sha256, spec.replicas, (100 - weight) / 100, st.variant, scaled, st.baseline)]
+    share = (100 - weight) / 100
+    plans = [Plan(st.version, st.uri, st.sha256, spec.replicas, share, st.variant, scaled, st.baseline, st.retrain_run)]
     if s.canary is not None:
         c = s.canary
         share = 1.0 if s.phase == "Promoting" else max(weight, mirror) / 100
-        plans.append(Plan(c.version, c.uri, c.sha256, _canary_replicas(t), share, c.variant, scaled, c.baseline))
+        replicas = _canary_replicas(t)
+        plans.append(Plan(c.version, c.uri, c.sha256, replicas, share, c.variant, scaled, c.baseline, c.retrain_run))
     if s.bake is not None:  # warm and out of traffic; its HPA keeps the full-traffic bounds
         p = s.bake.previous
-        plans.append(Plan(p.version, p.uri, p.sha256, spec.replicas, 1.0, p.variant, scaled, p.baseline))
+        plans.append(Plan(p.version, p.uri, p.sha256, spec.replicas, 1.0, p.variant, scaled, p.baseline, p.retrain_run))
     live = {plan.version for plan in plans}
     for r in s.retiring:  # out of every route and Service, pods kept: nothing is scaled down in a switch's pass
         if r.version not in live:
-            plans.append(Plan(r.version, r.uri, r.sha256, r.replicas, 0.0, r.variant, False, r.baseline))
+            plans.append(Plan(r.version, r.uri, r.sha256, r.replicas, 0.0, r.variant, False, r.baseline, r.retrain_run))
     return tuple(plans)
 
 

@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from modelops.runtime.fetch import Fetched, FetchError, fetch
 
 SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle"
+PROVENANCE_FILE = ".provenance"  # fetch-model's report beside the artifact (no model suffix: never loaded)
 MAX_SIGNATURE_BYTES = 1 << 20  # a signature or bundle is a few hundred bytes; refuse to parse a model by mistake
 
 

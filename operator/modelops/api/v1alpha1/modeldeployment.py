@@ -801,6 +801,9 @@ class VariantStatus(ApiModel):
         description="ConfigMap (key baseline.json) with this version's training baseline, when it came from a "
         "RetrainPolicy run; else spec.model.baseline applies.",
     )
+    retrain_run: str | None = Field(
+        default=None, description="Provenance: the RetrainPolicy run that produced this version, if one did."
+    )
     replicas: int = Field(default=0, description="Desired replicas.")
     ready_replicas: int = Field(default=0, description="Ready replicas (model loaded and verified).")
     variant: Literal["stable", "canary"] = Field(
