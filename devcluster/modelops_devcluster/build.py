@@ -173,7 +173,7 @@ def build(force: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = build(force="--force" in args)
-    from modelops_devcluster import alertmanager, gotools  # both import this module
+    from modelops_devcluster import alertmanager, cosign, gotools  # all import this module
 
     gotools.build("kstatus-check")  # the kstatus verdicts the conditions tests check against
     gotools.build("argocd-lua")  # Argo CD's Lua VM, for the health checks and actions the chart ships
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     oci.build_registry()  # CNCF distribution and the oras CLI: the oci:// fetch tests push and pull with them
     oci.build_oras()
     alertmanager.build()  # its own cache entry, keyed by its version
+    cosign.build()  # signs the test artifacts as users' tooling does
     if "--print-dir" in args:
         print(out)
     return 0

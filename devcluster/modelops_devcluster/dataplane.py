@@ -9,7 +9,9 @@ the modelops image's ``modelops`` command, does what a kubelet would, locally:
    at start) and rewrites container paths under a volume mount, in args and env values, to
    the local directory (``--dest /models`` becomes ``--dest <pod dir>/volumes/models``);
 2. runs the init containers in order, each to completion within `init_timeout`; a failing
-   one is reported by `status()` and the pod's servers are not started;
+   one is reported by `status()` and the pod's servers are not started. ``fetch-model`` gets
+   ``--termination-log`` in the pod's directory, and its end (exit code, termination message)
+   goes into the pod's ``initContainerStatuses`` as a kubelet reports it;
 3. runs each regular container as ``python -m modelops.cli.main <args>`` with the pod's env
    (literal values and ``fieldRef``) and, for ``serve``, ``--host <pod IP>`` appended so
    the server binds the pod's 127.x address on its container port.
@@ -175,7 +177,9 @@ class _Command:
     cwd: Path
     log_path: Path
     serves: bool  # `modelops serve`: probed for readiness
-    termination_log: Path | None = None  # where `modelops train` writes its result (the kubelet's /dev/termination-log)
+    termination_log: Path | None = (
+        None  # where train/fetch-model write their result (the kubelet's /dev/termination-log)
+    )
 
 
 @dataclass
@@ -204,6 +208,7 @@ class _PodRun:
     plan: _Plan | None = None
     pending_init: list[_Command] = field(default_factory=list)
     init: _Process | None = None
+    init_command: _Command | None = None
     init_deadline: float = 0.0
     processes: list[_Process] = field(default_factory=list)
     servers: list[_Process] = field(default_factory=list)
@@ -529,6 +534,7 @@ class DataPlane:
                     why = run.init.describe_failure(f"timed out after {self.init_timeout:.0f}s")
                     self._finish(run, "failed", f"init container {why}")
                 return
+            self._report_init(run, run.init_command, code)
             if code != 0:
                 why = run.init.describe_failure(f"exited with code {code}")
                 self._finish(run, "failed", f"init container {why}")
@@ -536,6 +542,7 @@ class DataPlane:
             run.init = None
         if run.pending_init:
             command = run.pending_init.pop(0)
+            run.init_command = command
             run.init = self._spawn(run, command)
             run.init_deadline = time.monotonic() + _init_timeout(command.argv, self.init_timeout)
             return
@@ -544,6 +551,40 @@ class DataPlane:
         for prober in run.probes.values():
             prober.started(now)
         run.phase, run.message = "running", ""
+
+    def _report_init(self, run: _PodRun, command: _Command | None, code: int) -> None:
+        """An init container's end in the pod's status, as a kubelet reports it: exit code, and its
+        termination message (fetch-model's reason or report), so the operator reads what a real
+        cluster would. kwok's own status says every init container Completed; this replaces it."""
+        if command is None or command.termination_log is None:
+            return
+        message = ""
+        if command.termination_log.is_file():
+            message = command.termination_log.read_text(errors="replace")[-TERMINATION_MESSAGE_BYTES:]
+        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "message": message}
+        statuses = [
+            s
+            for s in (run.pod.get("status") or {}).get("initContainerStatuses") or []
+            if s.get("name") != command.container
+        ]
+        statuses.append(
+            {
+                "name": command.container,
+                "ready": code == 0,
+                "restartCount": 0,
+                "image": "",
+                "imageID": "",
+                "state": {"terminated": terminated},
+            }
+        )
+        meta = run.pod["metadata"]
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
+        body = {"status": {"initContainerStatuses": statuses}}
+        status, answer = self.cluster.api("PATCH", path, body, content_type="application/merge-patch+json")
+        if status != 200:
+            log.warning(
+                "pod %s: reporting init container %s failed (%s): %s", meta["name"], command.container, status, answer
+            )
 
     def _check_servers(self, run: _PodRun) -> None:
         if _runs_to_completion(run.pod):
@@ -800,7 +841,7 @@ class _Planner:
             if self.fault_injection:
                 args.append("--allow-fault-injection")
         termination_log = None
-        if args and args[0] == "train" and "--termination-log" not in args:
+        if args and args[0] in {"train", "fetch-model"} and "--termination-log" not in args:
             termination_log = self.directory / f"termination-log-{container['name']}"
             args += ["--termination-log", str(termination_log)]
         argv = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *args]

@@ -7,6 +7,7 @@ ETCD = "v3.6.8"  # the etcd release Kubernetes KUBERNETES itself depends on
 KWOK = "v0.8.0"
 HELM = "v3.22.0"
 ALERTMANAGER = "v0.35.0"  # `go list -m -versions github.com/prometheus/alertmanager`, 2026-12-05
+COSIGN = "v2.6.5"  # github.com/sigstore/cosign/v2: signs the test artifacts (tests/runtime/test_signature.py)
 
 
 def staging_version(kubernetes: str = KUBERNETES) -> str:

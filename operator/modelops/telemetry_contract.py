@@ -25,6 +25,8 @@ CATEGORY = "category"
 CLASS = "class"  # a classifier's predicted class
 URI = "uri"
 SHA256 = "sha256"
+SIGNER = "signer"  # fingerprint of the key whose signature the fetch verified ("" when unsigned)
+RETRAIN_RUN = "retrain_run"  # the RetrainPolicy run that produced the version ("" otherwise)
 LE = "le"  # a histogram bucket's upper bound (Prometheus' own name)
 OUTCOME = "outcome"  # a labelled prediction at the serving threshold: tp, fp, tn, fn
 LABEL = "label"  # the ground truth a caller sent back for a prediction: "0" or "1"
@@ -38,7 +40,7 @@ FEATURE_VALUE = "modelops_feature_value"  # histogram {feature}, edges from the 
 FEATURE_CATEGORY = "modelops_feature_category_total"  # counter {feature, category}
 PREDICTION_SCORE = "modelops_prediction"  # histogram of scores
 PREDICTION_CLASS = "modelops_prediction_class_total"  # counter {class}
-MODEL_INFO = "modelops_model_info"  # gauge {uri, sha256}, always 1
+MODEL_INFO = "modelops_model_info"  # gauge {uri, sha256, signer, retrain_run}, always 1
 # Label telemetry (binary classifiers): ground truth sent back to POST .../feedback, joined to the predictions.
 FEEDBACK = "modelops_feedback_total"  # counter {outcome}: labelled predictions at the serving threshold
 FEEDBACK_IGNORED = "modelops_feedback_ignored_total"  # counter {reason}: labels not counted (unmatched, ...)
@@ -53,7 +55,7 @@ CORRECT = ("tp", "tn")
 
 # Every exported metric -> its labels besides SERVER_LABELS (a histogram's _bucket series adds LE).
 METRICS: Mapping[str, tuple[str, ...]] = {
-    MODEL_INFO: (URI, SHA256),
+    MODEL_INFO: (URI, SHA256, SIGNER, RETRAIN_RUN),
     REQUESTS: (CODE,),
     REQUEST_DURATION: (),
     INVALID_REQUESTS: (REASON,),

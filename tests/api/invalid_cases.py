@@ -118,6 +118,27 @@ CASES = [
     Case("uri-scheme", "ModelDeployment", ("model", "uri"), "ftp://host/model.npz", "spec.model.uri"),
     Case("sha256-length", "ModelDeployment", ("model", "sha256"), "abc123", "spec.model.sha256"),
     Case(
+        "signature-key-kind",
+        "ModelDeployment",
+        ("model", "signature"),
+        {"publicKey": {"kind": "Pod", "name": "signer"}},
+        "spec.model.signature.publicKey.kind",
+    ),
+    Case(
+        "signature-key-path",
+        "ModelDeployment",
+        ("model", "signature"),
+        {"publicKey": {"name": "signer", "key": "../etc/passwd"}},
+        "spec.model.signature.publicKey.key",
+    ),
+    Case(
+        "signature-uri-scheme",
+        "ModelDeployment",
+        ("model", "signature"),
+        {"uri": "model.npz.sig", "publicKey": {"name": "signer"}},
+        "spec.model.signature.uri",
+    ),
+    Case(
         "pvc-uri-without-path",
         "ModelDeployment",
         ("model", "uri"),

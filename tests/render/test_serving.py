@@ -196,3 +196,44 @@ def test_deployment_names_are_dns_labels_and_distinct(version: str, md: str) -> 
     assert len(name) <= 63 and name == name.lower() and name[0].isalnum() and name[-1].isalnum()
     if version.lower() != version:
         assert name != names.deployment_name(md, version.lower())
+
+
+def _signed(signature: dict[str, Any]) -> ModelDeploymentSpec:
+    model = {"name": "fraud", "version": "v2", "uri": "file:///m/v2/model.npz", "signature": signature}
+    return ModelDeploymentSpec.model_validate({"model": model})
+
+
+def test_a_signature_mounts_the_key_into_the_init_container_only() -> None:
+    pod = deployment(OWNER, _signed({"publicKey": {"name": "signer"}}), PLAN, serving_image=IMAGE)["spec"]["template"]
+    init, model = pod["spec"]["initContainers"][0], pod["spec"]["containers"][0]
+    assert init["args"][-4:] == [
+        "--signature-uri",
+        "file:///m/v2/model.npz.sig",  # the plan's artifact + .sig: follows a RetrainPolicy's versions
+        "--public-key",
+        "/etc/modelops/signing-key/cosign.pub",
+    ]
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "signing-key")
+    assert volume == {
+        "name": "signing-key",
+        "secret": {"secretName": "signer", "items": [{"key": "cosign.pub", "path": "cosign.pub"}]},
+    }
+    assert {"name": "signing-key", "mountPath": "/etc/modelops/signing-key", "readOnly": True} in init["volumeMounts"]
+    assert all(m["name"] != "signing-key" for m in model["volumeMounts"])
+    assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_a_signature_key_from_a_config_map_and_an_explicit_uri() -> None:
+    signature = {
+        "uri": "https://store/sigs/v2.sigstore.json",
+        "publicKey": {"kind": "ConfigMap", "name": "k", "key": "pub"},
+    }
+    pod = deployment(OWNER, _signed(signature), PLAN, serving_image=IMAGE)["spec"]["template"]["spec"]
+    assert "https://store/sigs/v2.sigstore.json" in pod["initContainers"][0]["args"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "signing-key")
+    assert volume["configMap"] == {"name": "k", "items": [{"key": "pub", "path": "cosign.pub"}]}
+
+
+def test_without_a_signature_nothing_about_keys_is_rendered() -> None:
+    pod = deployment(OWNER, spec(), PLAN, serving_image=IMAGE)["spec"]["template"]["spec"]
+    assert "--signature-uri" not in pod["initContainers"][0]["args"]
+    assert all(v["name"] != "signing-key" for v in pod["volumes"])

@@ -102,7 +102,8 @@ def test_requests_invalid_and_info() -> None:
     assert requests["500"] == 0.0 and {code for code, n in requests.items() if n} == {"200", "400"}
     assert 'modelops_invalid_requests_total{model="m",reason="wrong_shape",variant="stable",version="v"} 0.0' in text
     assert 'reason="nan"' in text and 'reason="bad_request"' in text and "something new" not in text
-    assert 'modelops_model_info{model="m",sha256="ab",uri="file:///m.npz",variant="stable",version="v"} 1.0' in text
+    info = 'model="m",retrain_run="",sha256="ab",signer="",uri="file:///m.npz",variant="stable",version="v"'
+    assert f"modelops_model_info{{{info}}} 1.0" in text
     assert _series(text, "modelops_request_duration_seconds_bucket")["0.005"] == 2
 
 

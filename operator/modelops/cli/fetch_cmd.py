@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 URIS = "file:///path, http(s)://host/path, pvc://claim/path, s3://bucket/key, s3://bucket/prefix/, oci://reg/repo:tag"
+TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_BYTES = 4096  # what the kubelet keeps
 
 
 def add_parser(sub: Any) -> None:
@@ -42,25 +45,63 @@ def add_parser(sub: Any) -> None:
         help="with --wait, give up after this many seconds (default 0: wait as long as it takes)",
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
+    p.add_argument(
+        "--signature-uri",
+        help="a cosign signature or bundle of the artifact (any scheme --uri takes); verified before it is placed",
+    )
+    p.add_argument("--public-key", type=Path, help="PEM public key (cosign.pub) that must have signed it")
+    p.add_argument(
+        "--termination-log",
+        type=Path,
+        help="where to write `REASON: message` on failure, the JSON report on success (the pod's status shows "
+        f"it; default {TERMINATION_LOG} when it exists, as the kubelet mounts it)",
+    )
     p.set_defaults(func=run)
+
+
+def _terminate(path: Path | None, text: str) -> None:
+    """The pod's termination message; best effort (outside a pod there is no /dev/termination-log)."""
+    if path is None:
+        path = Path(TERMINATION_LOG)
+        if not path.is_file():
+            return
+    with contextlib.suppress(OSError):
+        path.write_text(text[:TERMINATION_BYTES])
+
+
+def reason(error: Exception) -> str:
+    """The machine reason of a failed fetch (runtime/storage/errors.py: one CamelCase word per failure)."""
+    own = getattr(error, "reason", None)
+    return own if isinstance(own, str) and own else "FetchFailed"
 
 
 def run(args: argparse.Namespace) -> int:
     from modelops.runtime.fetch import FetchError, fetch
+    from modelops.runtime.signature import PROVENANCE_FILE, SignatureMissing, fetch_signed
 
+    signer: dict[str, str] = {}
     try:
+        if (args.signature_uri is None) != (args.public_key is None):
+            raise SignatureMissing("--signature-uri and --public-key go together")
         wait = (args.wait_timeout or math.inf) if args.wait else 0.0
-        fetched = fetch(
-            args.uri,
-            args.dest,
-            sha256=args.sha256,
-            pvc_root=args.pvc_root,
-            claim_dir=args.claim_dir,
-            timeout=args.timeout,
-            wait=wait,
-        )
+        options = {
+            "sha256": args.sha256,
+            "pvc_root": args.pvc_root,
+            "claim_dir": args.claim_dir,
+            "timeout": args.timeout,
+            "wait": wait,
+        }
+        if args.signature_uri is not None:
+            fetched, verified = fetch_signed(
+                args.uri, args.dest, signature_uri=args.signature_uri, public_key=args.public_key, **options
+            )
+            signer = {"signer": verified.signer, "signatureFormat": verified.format}
+        else:
+            fetched = fetch(args.uri, args.dest, **options)
     except FetchError as error:  # its reason (one CamelCase word) first, for a machine to match
-        print(f"error: {error.reason}: {error}", file=sys.stderr)
+        why = reason(error)
+        _terminate(args.termination_log, f"{why}: {error}")
+        print(f"error: {why}: {error}", file=sys.stderr)
         return error.exit_code
     if not fetched.verified:
         print(f"warning: {args.uri} has no expected sha256; fetched unverified ({fetched.sha256})", file=sys.stderr)
@@ -70,8 +111,12 @@ def run(args: argparse.Namespace) -> int:
         "bytes": fetched.size,
         "verified": fetched.verified,
         "kind": fetched.kind,
+        **signer,
     }
     if fetched.resolved:  # an OCI reference: the manifest digest it resolved to
         report["resolved"] = fetched.resolved
+    _terminate(args.termination_log, json.dumps(report))
+    with contextlib.suppress(OSError):  # provenance for the server's modelops_model_info
+        (args.dest / PROVENANCE_FILE).write_text(json.dumps(report))
     print(json.dumps(report))
     return 0

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
+
+
+def _signer(model_dir: Path) -> str:
+    """The signer fetch-model verified, from the provenance it left beside the model ("" if none)."""
+    from modelops.runtime.signature import PROVENANCE_FILE
+
+    try:
+        report = json.loads((model_dir / PROVENANCE_FILE).read_text())
+    except (OSError, ValueError):
+        return ""
+    signer = report.get("signer") if isinstance(report, dict) else None
+    return signer if isinstance(signer, str) else ""
 
 
 def add_parser(sub: Any) -> None:
@@ -23,6 +36,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--variant", default=env("MODELOPS_VARIANT", "stable"), choices=["stable", "canary", "shadow"])
     p.add_argument("--uri", default=env("MODELOPS_MODEL_URI", ""), help="artifact URI, for modelops_model_info")
     p.add_argument("--sha256", default=env("MODELOPS_MODEL_SHA256", ""), help="verify the file before loading")
+    p.add_argument(
+        "--retrain-run",
+        default=env("MODELOPS_RETRAIN_RUN", ""),
+        help="the RetrainPolicy run that produced the version, for modelops_model_info (env MODELOPS_RETRAIN_RUN)",
+    )
     p.add_argument("--host", default="0.0.0.0", help="address to bind")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413")
@@ -84,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         baseline_path=baseline,
         uri=args.uri,
         sha256=args.sha256,
+        signer=_signer(model_path.parent),
+        retrain_run=args.retrain_run,
         max_body_bytes=args.max_body_bytes,
         max_rows=args.max_rows,
         telemetry=not args.no_telemetry,

@@ -23,7 +23,7 @@ import kopf
 from modelops.analysis.checks import Analysis
 from modelops.analysis.slo import StableSLOs
 from modelops.api.conditions import summarize
-from modelops.api.names import Owner
+from modelops.api.names import Owner, version_selector
 from modelops.api.v1alpha1 import (
     GROUP,
     MODEL_DEPLOYMENT,
@@ -50,6 +50,7 @@ from modelops.render.children import key as child_key
 from modelops.render.prometheusrule import RULE_API_VERSION, RULE_KIND, deployment_rule
 from modelops.render.serving import VersionPlan
 from modelops.rollout import alert_rules
+from modelops.rollout.fetch_failures import Fetched, FetchFailure, failure, fetched
 from modelops.rollout.health import deployment_summary
 from modelops.rollout.machine import RolloutDecision, RolloutObservations, Target, decide
 from modelops.rollout.reads import no_prometheus, reads
@@ -75,6 +76,8 @@ async def _observe(
     target: Target,
     ready: dict[str, int],
     now: datetime,
+    fetch_failures: dict[str, FetchFailure],
+    reports: dict[str, Fetched],
 ) -> RolloutObservations:
     """Readiness from the caches; analysis and stable SLO only when due (they cost queries)."""
     analysis: Analysis | None = None
@@ -100,7 +103,36 @@ async def _observe(
         slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=plan.slo_since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
-    return RolloutObservations(ready=ready, analysis=analysis, stable_slo=slo)
+    return RolloutObservations(
+        ready=ready, analysis=analysis, stable_slo=slo, fetch_failures=fetch_failures, fetched=reports
+    )
+
+
+async def _fetch_states(
+    kube: Kube, namespace: str, name: str, status: ModelDeploymentStatus, ready: dict[str, int]
+) -> tuple[dict[str, FetchFailure], dict[str, Fetched]]:
+    """Why a version's pods cannot load their model, and what a new version's fetch reported.
+
+    Pods are listed only for a version with no ready pod (to read its fetch init container's
+    failure) and for a new version (canary, or the first) whose provenance is not recorded yet:
+    a settled ModelDeployment lists nothing."""
+    failures: dict[str, FetchFailure] = {}
+    reports: dict[str, Fetched] = {}
+    variants = [v for v in (status.stable, status.canary) if v is not None]
+    for variant in variants:
+        new = variant is status.canary or status.phase == "Pending"
+        unready = ready.get(variant.version, 0) == 0
+        if not unready and not (new and variant.digest is None):
+            continue
+        selector = ",".join(f"{k}={v}" for k, v in version_selector(name, variant.version).items())
+        pods = await kube.list("v1", "Pod", namespace, selector)
+        found = failure(pods) if unready else None
+        if found is not None:
+            failures[variant.version] = found
+        report = fetched(pods)
+        if report is not None:
+            reports[variant.version] = report
+    return failures, reports
 
 
 async def _target(
@@ -184,7 +216,7 @@ def _desired(
     status = decision.status
     assert status.stable is not None
     plans = [
-        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline, p.autoscaled)
+        VersionPlan(p.version, p.uri, p.sha256, p.replicas, p.share, p.variant, p.baseline, p.autoscaled, p.retrain_run)
         for p in decision.plans
     ]
     router = ROUTERS[spec.traffic.router]
@@ -231,7 +263,18 @@ async def reconcile(
     target = await _target(kube, namespace, spec, logger)
     source = spec.analysis.prometheus
     client = await client_for_deployment(memo, kube, namespace, source)
-    obs = await _observe(client, spec, status, namespace=namespace, target=target, ready=ready, now=now)
+    failures, reports = await _fetch_states(kube, namespace, name, status, ready)
+    obs = await _observe(
+        client,
+        spec,
+        status,
+        namespace=namespace,
+        target=target,
+        ready=ready,
+        now=now,
+        fetch_failures=failures,
+        reports=reports,
+    )
     previous = list(status.conditions)
     decision = decide(spec, status, target, obs, now, generation=generation)
     new = decision.status

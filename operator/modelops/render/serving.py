@@ -19,6 +19,8 @@ from modelops.routers import router_for
 
 MODEL_DIR = "/models"
 BASELINE_DIR = "/etc/modelops/baseline"
+SIGNING_KEY_DIR = "/etc/modelops/signing-key"
+SIGNING_KEY_FILE = "cosign.pub"
 PVC_ROOT = "/mnt/pvc"
 # Draining a pod before it stops listening. When a pod is deleted, the kubelet runs the preStop
 # hook and only then sends SIGTERM, while the endpoints controller, kube-proxy, the Gateway or
@@ -50,6 +52,7 @@ class VersionPlan:
     variant: str  # stable | canary: how this version entered production (its pods' metrics label)
     baseline: str | None = None  # ConfigMap (key baseline.json) of this version's own baseline
     autoscaled: bool = True  # with spec.autoscaling: an HPA sizes it; False fixes `replicas` (a retiring version)
+    retrain_run: str | None = None  # the RetrainPolicy run behind it: its servers export it (modelops_model_info)
 
 
 def _metadata(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -66,6 +69,8 @@ def _env(spec: ModelDeploymentSpec, plan: VersionPlan) -> list[dict[str, Any]]:
     ]
     if plan.sha256:
         env.append({"name": "MODELOPS_MODEL_SHA256", "value": plan.sha256})
+    if plan.retrain_run:
+        env.append({"name": "MODELOPS_RETRAIN_RUN", "value": plan.retrain_run})
     return env + [e.wire() for e in spec.runtime.env]
 
 
@@ -127,6 +132,19 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
     for volume in store_volumes:
         volumes.append(volume)
         init_mounts.append({"name": volume["name"], "mountPath": REGISTRY_AUTH_DIR, "readOnly": True})
+    signature = spec.model.signature
+    if signature is not None:  # the key mounted read-only into the init container only; the server never needs it
+        ref = signature.public_key
+        items = [{"key": ref.key, "path": SIGNING_KEY_FILE}]
+        key_source = (
+            {"secret": {"secretName": ref.name, "items": items}}
+            if ref.kind == "Secret"
+            else {"configMap": {"name": ref.name, "items": items}}
+        )
+        volumes.append({"name": "signing-key", **key_source})
+        init_mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
+        fetch_args += ["--signature-uri", signature.uri_for(plan.uri)]
+        fetch_args += ["--public-key", f"{SIGNING_KEY_DIR}/{SIGNING_KEY_FILE}"]
     serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
     source = (plan.baseline, "baseline.json") if plan.baseline else None
     if source is None and spec.model.baseline is not None:
@@ -177,6 +195,8 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
                 "volumeMounts": init_mounts,
                 "securityContext": security,
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                # fetch-model writes `REASON: message` there; a crash leaves the log's tail (the operator shows it)
+                "terminationMessagePolicy": "FallbackToLogsOnError",
             }
         ],
         "containers": [container],

@@ -8,7 +8,9 @@ get there without a person; each Stalled reason has a runbook in docs/runbooks/.
 | phase / situation                                 | state       | reason                    |
 |---------------------------------------------------|-------------|---------------------------|
 | child objects cannot be applied                   | Stalled     | RouteCRDMissing, ChildSyncFailed |
+| no pod of the stable version can fetch its model   | Stalled     | ModelFetchFailed, SignatureInvalid |
 | RolledBack (canary rolled back, aborted, reverted) | Stalled     | RolledBack                |
+| RolledBack because the canary's fetch failed       | Stalled     | ModelFetchFailed, SignatureInvalid |
 | Frozen (budget burn, or the SLOs cannot be read)  | Stalled     | Frozen                    |
 | Pending (first version not ready yet)             | Reconciling | Deploying                 |
 | Progressing / Paused / Promoting (a canary)       | Reconciling | Progressing, Paused, Promoting |
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 from modelops.api.conditions import Summary, get_condition, ready, reconciling, stalled
 from modelops.api.v1alpha1.modeldeployment import ModelDeploymentStatus
+from modelops.rollout.fetch_failures import CONDITION_REASONS as FETCH_REASONS
+from modelops.rollout.fetch_failures import condition_reason
 from modelops.rollout.sync_problems import REASONS as SYNC_REASONS
 
-STALLED_REASONS = ("InvalidSpec", *SYNC_REASONS, "RolledBack", "Frozen")
+STALLED_REASONS = ("InvalidSpec", *SYNC_REASONS, "RolledBack", *FETCH_REASONS, "Frozen")
 RECONCILING_REASONS = (
     "Deploying",
     "Progressing",
@@ -45,7 +49,13 @@ def deployment_summary(status: ModelDeploymentStatus, target_version: str) -> Su
     degraded = get_condition(s.conditions, "Degraded")
     if degraded is not None and degraded.status == "True" and degraded.reason in SYNC_REASONS:
         return stalled(degraded.reason, degraded.message)
+    failed = s.stable.fetch_failure if s.stable is not None else None
+    if failed is not None and s.stable is not None and s.stable.ready_replicas == 0:
+        return stalled(condition_reason(failed.reason), s.message)
     if s.phase == "RolledBack" and s.blocked_version is not None:  # else the spec went back to what serves
+        ended = next((h for h in s.history if h.version == s.blocked_version), None)
+        if ended is not None and ended.failure_reason:
+            return stalled(ended.failure_reason, s.message)  # the message quotes the pods' reason
         return stalled("RolledBack", s.message)
     if s.phase == "Frozen":
         return stalled("Frozen", s.message)

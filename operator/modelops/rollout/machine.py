@@ -44,12 +44,14 @@ from modelops.api.v1alpha1.modeldeployment import (
     AnalysisResult,
     BakeStatus,
     CheckStatus,
+    FetchFailureStatus,
     HistoryEntry,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     RetiringVariant,
     VariantStatus,
 )
+from modelops.rollout.fetch_failures import Fetched, FetchFailure, condition_reason, describe
 from modelops.rollout.health import deployment_summary
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
@@ -76,6 +78,9 @@ class RolloutObservations:
     ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
     analysis: Analysis | None = None  # run by the controller when `analysis_due` said so
     stable_slo: StableSLOs | None = None  # read when due during a bake, and whenever a freeze must decide
+    # versions whose pods' fetch init container failed (read only for versions with no ready pod)
+    fetch_failures: Mapping[str, FetchFailure] = field(default_factory=dict)
+    fetched: Mapping[str, Fetched] = field(default_factory=dict)  # provenance a successful fetch reported
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Plan:
     variant: str  # how it entered production: stable | canary | shadow
     autoscaled: bool  # False for a retiring version: its replicas are fixed until it goes
     baseline: str | None = None  # its own baseline ConfigMap, else spec.model.baseline
+    retrain_run: str | None = None  # provenance, exported by its servers (modelops_model_info)
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,12 @@ def decide(
 
 def _variant(target: Target, replicas: int) -> VariantStatus:
     return VariantStatus(
-        version=target.version, uri=target.uri, sha256=target.sha256, baseline=target.baseline, replicas=replicas
+        version=target.version,
+        uri=target.uri,
+        sha256=target.sha256,
+        baseline=target.baseline,
+        retrain_run=target.retrain_run,
+        replicas=replicas,
     )
 
 
@@ -294,6 +305,12 @@ def _progress(t: _Tick) -> None:
     if rollout.abort is not None and rollout.abort != s.acknowledged.abort:
         s.acknowledged.abort = rollout.abort
         _end_rollout(t, "Aborted", "aborted on request")
+        return
+    broken = t.obs.fetch_failures.get(canary.version)
+    if broken is not None and broken.permanent and t.ready(canary.version) == 0:
+        # retrying fetches the same bytes and signature: never promote, roll back now
+        t.event("Warning", broken.condition_reason, broken.describe(canary.version))
+        _end_rollout(t, "RolledBack", broken.describe(canary.version), failure=broken.condition_reason)
         return
     if rollout.promote is not None and rollout.promote != s.acknowledged.promote:
         s.acknowledged.promote = rollout.promote
@@ -536,11 +553,11 @@ def _pair_verdict(status: PairStatus) -> Literal["Pass", "Fail", "Unknown"]:
     return {PairStatus.FIRING: "Fail", PairStatus.OK: "Pass"}.get(status, "Unknown")  # type: ignore[return-value]
 
 
-def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True) -> None:
+def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True, failure: str | None = None) -> None:
     s = t.status
     canary = s.canary
     assert canary is not None
-    _history(t, canary.version, outcome, reason)
+    _history(t, canary.version, outcome, reason, failure=failure)
     _retire(t, canary)
     s.canary = None
     s.canary_weight = 0
@@ -560,22 +577,51 @@ def _end_rollout(t: _Tick, outcome: EndOutcome, reason: str, block: bool = True)
         t.event("Normal", outcome, f"{canary.version}: {reason}")
 
 
-def _history(t: _Tick, version: str, outcome: HistoryOutcome, reason: str) -> None:
+def _history(t: _Tick, version: str, outcome: HistoryOutcome, reason: str, failure: str | None = None) -> None:
+    s = t.status
+    variant = next((v for v in (s.canary, s.stable) if v is not None and v.version == version), None)
     run = t.target.retrain_run if version == t.target.version else None
-    entry = HistoryEntry(version=version, outcome=outcome, reason=reason[:1000], at=t.now, retrain_run=run)
+    run = run or (variant.retrain_run if variant is not None else None)
+    entry = HistoryEntry(
+        version=version,
+        outcome=outcome,
+        reason=reason[:1000],
+        at=t.now,
+        retrain_run=run,
+        digest=variant.digest if variant is not None else None,
+        signer=variant.signer if variant is not None else None,
+        failure_reason=failure,
+    )
     t.status.history = [entry, *t.status.history][: t.spec.history_limit]
 
 
 # ---- what runs ------------------------------------------------------------------------------
 
 
+def _fetch_state(t: _Tick, variant: VariantStatus) -> None:
+    """The variant's fetch failure while none of its pods is ready (an event when it first shows or changes),
+    and the provenance its pods' fetch reported."""
+    found = t.obs.fetch_failures.get(variant.version) if variant.ready_replicas == 0 else None
+    old = variant.fetch_failure
+    if found is None:
+        variant.fetch_failure = None
+    elif old is None or (old.reason, old.message) != (found.reason, found.message):
+        variant.fetch_failure = FetchFailureStatus(reason=found.reason, message=found.message, pod=found.pod)
+        t.event("Warning", found.condition_reason, found.describe(variant.version))
+    report = t.obs.fetched.get(variant.version)
+    if report is not None:
+        variant.digest, variant.signer = report.sha256, report.signer
+
+
 def _readiness(t: _Tick) -> None:
     s = t.status
     assert s.stable is not None
     s.stable.ready_replicas = t.ready(s.stable.version)
+    _fetch_state(t, s.stable)
     if s.canary is not None:
         s.canary.replicas = _canary_replicas(t)
         s.canary.ready_replicas = t.ready(s.canary.version)
+        _fetch_state(t, s.canary)
     if s.phase == "Pending" and s.stable.ready_replicas >= 1:
         s.phase = "Available"
         t.event("Normal", "Available", f"{s.stable.version} is serving")
@@ -614,18 +660,20 @@ def _plans(t: _Tick, weight: int, mirror: int) -> tuple[Plan, ...]:
     assert s.stable is not None
     scaled = spec.autoscaling is not None
     st = s.stable
-    plans = [Plan(st.version, st.uri, st.sha256, spec.replicas, (100 - weight) / 100, st.variant, scaled, st.baseline)]
+    share = (100 - weight) / 100
+    plans = [Plan(st.version, st.uri, st.sha256, spec.replicas, share, st.variant, scaled, st.baseline, st.retrain_run)]
     if s.canary is not None:
         c = s.canary
         share = 1.0 if s.phase == "Promoting" else max(weight, mirror) / 100
-        plans.append(Plan(c.version, c.uri, c.sha256, _canary_replicas(t), share, c.variant, scaled, c.baseline))
+        replicas = _canary_replicas(t)
+        plans.append(Plan(c.version, c.uri, c.sha256, replicas, share, c.variant, scaled, c.baseline, c.retrain_run))
     if s.bake is not None:  # warm and out of traffic; its HPA keeps the full-traffic bounds
         p = s.bake.previous
-        plans.append(Plan(p.version, p.uri, p.sha256, spec.replicas, 1.0, p.variant, scaled, p.baseline))
+        plans.append(Plan(p.version, p.uri, p.sha256, spec.replicas, 1.0, p.variant, scaled, p.baseline, p.retrain_run))
     live = {plan.version for plan in plans}
     for r in s.retiring:  # out of every route and Service, pods kept: nothing is scaled down in a switch's pass
         if r.version not in live:
-            plans.append(Plan(r.version, r.uri, r.sha256, r.replicas, 0.0, r.variant, False, r.baseline))
+            plans.append(Plan(r.version, r.uri, r.sha256, r.replicas, 0.0, r.variant, False, r.baseline, r.retrain_run))
     return tuple(plans)
 
 
@@ -672,9 +720,13 @@ def _message(t: _Tick) -> str:
         if s.phase == "Promoting":
             return f"promoting {s.canary.version}: {s.canary.ready_replicas}/{t.spec.replicas} ready"
         where = "shadow" if s.shadowing else f"step {s.current_step}/{len(t.spec.rollout.steps)} at {s.canary_weight}%"
-        return (
-            f"{s.canary.version} {where}: {s.step_passes} passed, {s.failed_checks} failed, {s.unknown_checks} unknown"
-        )
+        counts = f"{s.step_passes} passed, {s.failed_checks} failed, {s.unknown_checks} unknown"
+        failed = s.canary.fetch_failure
+        if failed is not None:  # a store that may come back: held without traffic, the deadlines still apply
+            return f"{s.canary.version} {where}: {counts}; " + describe(
+                s.canary.version, failed.reason, failed.message, failed.pod
+            )
+        return f"{s.canary.version} {where}: {counts}"
     if s.bake is not None:
         previous = s.bake.previous.version
         if s.bake.reverting is not None:
@@ -688,10 +740,17 @@ def _message(t: _Tick) -> str:
     if t.waiting_for:
         return f"rollout of {t.target.version} starts once {t.waiting_for} has left (rollout.scaleDownDelay)"
     if s.phase == "RolledBack" and s.blocked_version:
-        return f"{s.blocked_version} was rolled back; serving {s.stable.version}. Set spec.rollout.retry to try again"
+        ended = next((h for h in s.history if h.version == s.blocked_version), None)
+        why = f" ({ended.reason})" if ended is not None and ended.failure_reason else ""  # the pods' own words
+        return (
+            f"{s.blocked_version} was rolled back{why}; serving {s.stable.version}. Set spec.rollout.retry to try again"
+        )
     if s.phase == "Frozen" and s.message:
         return s.message  # written by _frozen with the reason
     ready = f"{s.stable.version}: {s.stable.ready_replicas}/{s.stable.replicas} ready"
+    failed = s.stable.fetch_failure
+    if failed is not None:
+        return f"{ready}; " + describe(s.stable.version, failed.reason, failed.message, failed.pod)
     if s.phase == "Pending" and s.stable.ready_replicas == 0 and s.stable.uri.startswith("pvc://"):
         # the pods' fetch init container waits for the file (a training Job may still be writing it)
         return (
@@ -701,15 +760,20 @@ def _message(t: _Tick) -> str:
     return ready
 
 
+def _degraded_reason(s: ModelDeploymentStatus) -> str:
+    failed = s.stable.fetch_failure if s.stable is not None else None
+    return condition_reason(failed.reason) if failed is not None else s.phase
+
+
 def _conditions(t: _Tick, generation: int | None) -> None:
     s = t.status
     assert s.stable is not None
     progressing = s.canary is not None or s.phase == "Promoting"
-    degraded = s.phase in {"Degraded", "RolledBack"}
+    degraded = s.phase in {"Degraded", "RolledBack"} or s.stable.fetch_failure is not None
     frozen = s.phase == "Frozen"
     table: list[tuple[str, bool, str, str]] = [
         ("Progressing", progressing, s.phase, s.message if progressing else "no rollout in progress"),
-        ("Degraded", degraded, s.phase if degraded else "Healthy", s.message if degraded else ""),
+        ("Degraded", degraded, _degraded_reason(s) if degraded else "Healthy", s.message if degraded else ""),
         ("Frozen", frozen, t.frozen_reason or "BudgetBurn" if frozen else "NotFrozen", s.message if frozen else ""),
     ]
     conditions = s.conditions

@@ -80,6 +80,8 @@ class ServeOptions:
     baseline_path: Path | None = None
     uri: str = ""
     sha256: str = ""
+    signer: str = ""  # provenance, for modelops_model_info: the verified signer's key fingerprint
+    retrain_run: str = ""  # and the RetrainPolicy run that produced the version
     max_body_bytes: int = 4 * 1024 * 1024
     max_rows: int = 10_000
     telemetry: bool = True
@@ -168,6 +170,8 @@ def load_model(options: ServeOptions) -> Loaded:
         task=sig.task,
         uri=options.uri,
         sha256=actual,
+        signer=options.signer,
+        retrain_run=options.retrain_run,
         decision_threshold=options.decision_threshold,
         feedback_capacity=options.feedback_capacity,
         feedback_max_bytes=options.feedback_max_bytes,

@@ -10,7 +10,7 @@ version, variant:
 - ``modelops_feature_category_total{feature, category}``, categories outside the known set
   pooled under ``__other__``
 - ``modelops_prediction`` histogram (scores) and ``modelops_prediction_class_total{class}``
-- ``modelops_model_info{uri, sha256}`` and ``modelops_invalid_requests_total{reason}``
+- ``modelops_model_info{uri, sha256, signer, retrain_run}`` and ``modelops_invalid_requests_total{reason}``
 - for binary classifiers, labels sent back for recorded predictions (`feedback`):
   ``modelops_feedback_total{outcome}`` (tp/fp/tn/fn at the serving threshold),
   ``modelops_labelled_score{label}`` histogram, ``modelops_label_delay_seconds`` histogram,
@@ -290,6 +290,8 @@ class Telemetry(Collector):
         task: str = "binary",
         uri: str = "",
         sha256: str = "",
+        signer: str = "",
+        retrain_run: str = "",
         registry: CollectorRegistry | None = None,
         decision_threshold: float = DEFAULT_THRESHOLD,
         feedback_capacity: int = feedback_module.DEFAULT_CAPACITY,
@@ -302,7 +304,7 @@ class Telemetry(Collector):
         above `decision_threshold` is a positive prediction. `feedback_capacity` rows (0: none, and
         no label series) and `feedback_max_bytes` bound the record of predictions awaiting labels."""
         self.labels = (model, version, variant)
-        self.info = (uri, sha256)
+        self.info = (uri, sha256, signer, retrain_run)
         self._lock = threading.Lock()
         numeric = [f for f in (baseline.features if baseline else []) if f.type == "numeric"][:MAX_FEATURES]
         self.numeric_names = [f.name for f in numeric]
@@ -485,7 +487,9 @@ class Telemetry(Collector):
     def _collect(self) -> Iterator[Metric]:
         base = list(BASE_LABELS)
         info = GaugeMetricFamily(
-            contract.MODEL_INFO, "The model artifact being served.", labels=[*base, contract.URI, contract.SHA256]
+            contract.MODEL_INFO,
+            "The model artifact being served, and its provenance.",
+            labels=[*base, contract.URI, contract.SHA256, contract.SIGNER, contract.RETRAIN_RUN],
         )
         info.add_metric([*self.labels, *self.info], 1.0)
         yield info

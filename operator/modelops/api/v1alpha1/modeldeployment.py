@@ -135,6 +135,49 @@ class S3Options(ApiModel):
     )
 
 
+SIGNATURE_SUFFIX = ".sig"
+
+
+class PublicKeyReference(ApiModel):
+    """Where the public key that must have signed the artifact is: a key of a Secret or a ConfigMap."""
+
+    kind: Literal["Secret", "ConfigMap"] = Field(
+        default="Secret", description="Secret or ConfigMap, in the ModelDeployment's namespace."
+    )
+    name: Name = Field(description="Name of the Secret or ConfigMap.")
+    key: str = Field(
+        default="cosign.pub",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key holding the PEM public key (what `cosign generate-key-pair` writes as cosign.pub).",
+    )
+
+
+class SignatureSpec(ApiModel):
+    """A cosign key-based signature the artifact must carry; verified before the server loads anything."""
+
+    public_key: PublicKeyReference = Field(
+        description="The PEM ECDSA public key of the signer, mounted read-only into the fetch init container."
+    )
+    uri: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[a-z][a-z0-9+.-]*://.+",
+        description=(
+            "Where the signature is: the base64 signature of `cosign sign-blob --key` (--output-signature), "
+            "its --bundle, or a sigstore bundle (--new-bundle-format); any scheme model.uri takes (a pvc:// "
+            "signature must be in the model's claim). Default: the artifact's URI with .sig appended, which also "
+            "follows the versions a RetrainPolicy validates."
+        ),
+    )
+
+    def uri_for(self, artifact_uri: str) -> str:
+        """The signature of the artifact at `artifact_uri`: `uri`, else the artifact's URI + .sig."""
+        return self.uri or artifact_uri + SIGNATURE_SUFFIX
+
+
 class ModelSource(ApiModel):
     """Which model version to serve and where its artifact lives."""
 
@@ -201,6 +244,16 @@ class ModelSource(ApiModel):
         description=(
             "ConfigMap holding the training baseline (feature bucket edges); the server uses its "
             "edges for feature histograms so drift tests have populated buckets."
+        ),
+    )
+
+    signature: SignatureSpec | None = Field(
+        default=None,
+        description=(
+            "Require a cosign key-based signature of the artifact (offline: no Rekor, no Fulcio). A missing or "
+            "wrong signature fails the pod's fetch init container; the ModelDeployment says so (Stalled, reason "
+            "SignatureInvalid) and a canary never promotes. The signer's key fingerprint is recorded as the "
+            "version's provenance."
         ),
     )
 
@@ -817,6 +870,17 @@ class ModelDeploymentSpec(ApiModel):
 # ---- status -------------------------------------------------------------------------------
 
 
+class FetchFailureStatus(ApiModel):
+    """Why this version's pods cannot load their model: the fetch init container's last failure."""
+
+    reason: str = Field(
+        description="As the init container wrote it: SignatureInvalid, SignatureMissing, PublicKeyInvalid, "
+        "DigestMismatch, FetchFailed, or a storage reason."
+    )
+    message: str = Field(default="", description="The init container's termination message.")
+    pod: str = Field(default="", description="The pod it was read from.")
+
+
 class VariantStatus(ApiModel):
     """What one variant (stable or canary) is running and how ready it is."""
 
@@ -828,12 +892,25 @@ class VariantStatus(ApiModel):
         description="ConfigMap (key baseline.json) with this version's training baseline, when it came from a "
         "RetrainPolicy run; else spec.model.baseline applies.",
     )
+    retrain_run: str | None = Field(
+        default=None, description="Provenance: the RetrainPolicy run that produced this version, if one did."
+    )
     replicas: int = Field(default=0, description="Desired replicas.")
     ready_replicas: int = Field(default=0, description="Ready replicas (model loaded and verified).")
     variant: Literal["stable", "canary"] = Field(
         default="stable",
         description="The variant label its pods carry: how the version entered production (fixed for its life, "
         "so promotion never restarts pods; select series by version, not by this label).",
+    )
+    fetch_failure: FetchFailureStatus | None = Field(
+        default=None, description="Set while no pod of this version is ready because its model fetch failed."
+    )
+    digest: str | None = Field(
+        default=None, description="Provenance: the artifact's SHA-256 as the fetch computed it (reported by a pod)."
+    )
+    signer: str | None = Field(
+        default=None,
+        description="Provenance: fingerprint (SHA256:...) of the public key whose signature the fetch verified.",
     )
 
 
@@ -871,6 +948,13 @@ class HistoryEntry(ApiModel):
     reason: str = Field(default="", description="Why, with the deciding values.")
     at: datetime = Field(description="When it ended.")
     retrain_run: str | None = Field(default=None, description="RetrainPolicy run that produced the version.")
+    digest: str | None = Field(default=None, description="The artifact's SHA-256 as its pods fetched it.")
+    signer: str | None = Field(default=None, description="Fingerprint of the key that signed the artifact.")
+    failure_reason: str | None = Field(
+        default=None,
+        description="ModelFetchFailed or SignatureInvalid when the rollout ended because its pods could not "
+        "fetch or verify the model.",
+    )
 
 
 class Acknowledged(ApiModel):
