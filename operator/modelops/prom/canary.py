@@ -25,6 +25,7 @@ from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import error_budget
 from modelops.api.durations import format_duration
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
+from modelops.prom import quality
 from modelops.prom.client import PrometheusClient, PrometheusError
 from modelops.prom.sli import MissingBucket, counts, find_bucket
 from modelops.promql import expr, sli
@@ -93,17 +94,34 @@ async def analyze(
     min_requests: int,
     at: datetime,
     started: datetime | None = None,
+    step_started: datetime | None = None,
+    shadowing: bool = False,
 ) -> Analysis:
     """Run every enabled check for one analysis interval ending at `at`; with `started` (when the
-    rollout began), the SLO checks over the rollout so far too."""
+    rollout began), the SLO checks over the rollout so far too; with a quality SLO, the label checks
+    over the labels since `step_started` (prom.quality)."""
     since_start = None
     if started is not None:
         seconds = int(min(at - started, SINCE_START_LIMIT).total_seconds())
         if seconds >= 2 * interval.total_seconds():
             since_start = timedelta(seconds=seconds)
     ctx = _Context(client, spec, canary, stable, interval, min_requests, at, since_start)
+    labelled = quality.checks(
+        client,
+        spec,
+        canary=canary.labels,
+        stable=stable.labels,
+        at=at,
+        since=step_started,
+        interval=interval,
+        shadowing=shadowing,
+    )
     try:
-        results = await _checks(ctx)
+        done = await asyncio.gather(_checks(ctx), labelled, return_exceptions=True)
+        for outcome in done:  # both have finished: the first failure decides
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results = [r for found in done if isinstance(found, list) for r in found]
     except PrometheusError as error:
         reason = f"Prometheus {error.headline}: {error.reason} ({error.url})"
         results = [
@@ -123,7 +141,7 @@ def _names(spec: AnalysisSpec, since_start: bool) -> list[str]:
         names.append("invalid-vs-stable")
     if spec.prediction_drift.enabled:
         names.append("prediction-drift")
-    return names + [m.name for m in spec.metrics]
+    return names + [m.name for m in spec.metrics] + quality.names(spec)
 
 
 async def _checks(ctx: _Context) -> list[CheckResult]:

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from modelops.analysis.checks import Analysis, Verdict
+from modelops.analysis.quality import QualityReading
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition, summarize
 from modelops.api.events import Event, EventType
@@ -50,6 +51,7 @@ from modelops.api.v1alpha1.modeldeployment import (
     RetiringVariant,
     VariantStatus,
 )
+from modelops.rollout import quality
 from modelops.rollout.health import deployment_summary
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
@@ -76,6 +78,7 @@ class RolloutObservations:
     ready: Mapping[str, int] = field(default_factory=dict)  # version -> ready replicas (model loaded, verified)
     analysis: Analysis | None = None  # run by the controller when `analysis_due` said so
     stable_slo: StableSLOs | None = None  # read when due during a bake, and whenever a freeze must decide
+    quality: QualityReading | None = None  # the stable version's quality on labels, when reads.quality said so
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ def decide(
         s.stable = _variant(target, spec.replicas)
         s.phase = "Pending"
         t.event("Normal", "Deploying", f"first version {target.version}")
+    quality.observe(s, obs.quality, declared=spec.analysis.slo.quality is not None, now=now, generation=generation)
     if s.bake is not None:
         _bake(t)
     if s.canary is not None:
@@ -450,8 +454,12 @@ def _bake(t: _Tick) -> None:
             for name, ev in slos.evaluations.items()
             if ev.severity == "page" and ev.firing is not None
         ]
-        if paging:
-            bake.reverting = "; ".join(f"page-level {name} burn during bake: {pair.reason}" for name, pair in paging)
+        reasons = [f"page-level {name} burn during bake: {pair.reason}" for name, pair in paging]
+        below = quality.bake_failure(t.obs.quality, stable.version)
+        if below is not None:
+            reasons.append(below)
+        if reasons:
+            bake.reverting = "; ".join(reasons)
             s.blocked_version = stable.version
             t.event("Warning", "Reverting", f"reverting {stable.version} to {bake.previous.version}: {bake.reverting}")
     if bake.reverting is not None:
@@ -489,7 +497,11 @@ def _bake_analysis(t: _Tick, slos: StableSLOs) -> AnalysisResult:
     ]
     if slos.blind is not None:
         checks.append(CheckStatus(name="stable-slo", verdict="Unknown", reason=slos.blind))
+    reading = t.obs.quality
+    if reading is not None and t.status.stable is not None and reading.version == t.status.stable.version:
+        checks.append(quality.bake_check(reading))
     paging = any(ev.severity == "page" for ev in slos.evaluations.values())
+    paging = paging or quality.bake_failure(reading, t.status.stable.version if t.status.stable else "") is not None
     verdict = "Fail" if paging else "Unknown" if slos.blind is not None else "Pass"
     return AnalysisResult(time=t.now, verdict=verdict, checks=checks)
 
