@@ -72,7 +72,7 @@ def _seconds(value: Any) -> str:
     """A lag in the largest unit or two (45s, 5m12s, 3h4m, 2d5h)."""
     if value is None:
         return "-"
-    seconds = int(round(float(value)))
+    seconds = round(float(value))
     for unit, size, smaller, small in (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1)):
         if seconds >= size:
             rest = (seconds % size) // small
