@@ -144,7 +144,7 @@ def test_a_shadow_is_skipped_and_compare_to_stable_off_drops_the_comparison() ->
     assert quality.names(_spec().model_copy(update={"slo": _spec().slo.model_copy(update={"quality": None})})) == []
 
 
-def test_the_canary_window_is_the_step_at_most_the_slo_window() -> None:
+def test_the_canary_window_is_the_rollout_so_far_at_most_the_slo_window() -> None:
     slo = _spec().slo.quality
     assert slo is not None
     assert quality.canary_window(slo, at=AT, since=AT - timedelta(minutes=5), interval=INTERVAL) == timedelta(minutes=5)
@@ -164,10 +164,11 @@ def test_analyze_runs_the_quality_checks_with_the_others() -> None:
         interval=INTERVAL,
         min_requests=20,
         at=AT,
-        step_started=AT - timedelta(minutes=3),
+        started=AT - timedelta(minutes=3),
     )
     analysis = asyncio.run(judged)
-    assert [c.name for c in analysis.checks] == ["availability", "quality"]
+    assert [c.name for c in analysis.checks] == ["availability", "availability-since-start", "quality"]
+    assert "labels over the last 3m" in analysis.checks[-1].reason
     assert analysis.verdict is Verdict.FAIL and "quality" in analysis.failing()
     down = asyncio.run(
         analyze(

@@ -38,13 +38,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--at", help="evaluation time, RFC 3339 (default: now); replays a past decision")
     p.add_argument(
         "--since",
-        help="when the rollout began, RFC 3339, for the since-start checks "
+        help="when the rollout began, RFC 3339, for the since-start checks and the labels the quality checks judge "
         "(default: status.rolloutStartedAt of the rollout in progress)",
-    )
-    p.add_argument(
-        "--step-since",
-        help="when the rollout step began, RFC 3339: the quality checks judge the labels since then "
-        "(default: status.stepStartedAt of the rollout in progress, else one interval)",
     )
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.set_defaults(func=run)
@@ -103,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
     in_progress = canary == (status.get("canary") or {}).get("version")
     since = args.since or (status.get("rolloutStartedAt") if in_progress else None)
     started = _utc(since) if since else None
-    step_since = args.step_since or (status.get("stepStartedAt") if in_progress else None)
-    step_started = _utc(step_since) if step_since else None
 
     async def judge() -> Any:
         async with PrometheusClient(url, verify=not spec.analysis.prometheus.insecure_skip_verify) as client:
@@ -115,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
                 min_requests=spec.rollout.min_requests,
                 at=at,
                 started=started,
-                step_started=step_started,
                 shadowing=in_progress and bool(status.get("shadowing")),
                 canary=Variant(namespace, spec.model.name, canary),
                 stable=Variant(namespace, spec.model.name, stable),

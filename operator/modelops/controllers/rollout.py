@@ -94,7 +94,6 @@ async def _observe(
                 min_requests=spec.rollout.min_requests,
                 interval=spec.rollout.interval.delta,
                 started=status.rollout_started_at,
-                step_started=status.step_started_at,
                 shadowing=status.shadowing,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),

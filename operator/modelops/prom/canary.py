@@ -94,12 +94,11 @@ async def analyze(
     min_requests: int,
     at: datetime,
     started: datetime | None = None,
-    step_started: datetime | None = None,
     shadowing: bool = False,
 ) -> Analysis:
     """Run every enabled check for one analysis interval ending at `at`; with `started` (when the
-    rollout began), the SLO checks over the rollout so far too; with a quality SLO, the label checks
-    over the labels since `step_started` (prom.quality)."""
+    rollout began), the SLO checks over the rollout so far too, and with a quality SLO the label
+    checks over the labels since then (prom.quality)."""
     since_start = None
     if started is not None:
         seconds = int(min(at - started, SINCE_START_LIMIT).total_seconds())
@@ -112,7 +111,7 @@ async def analyze(
         canary=canary.labels,
         stable=stable.labels,
         at=at,
-        since=step_started,
+        since=started,
         interval=interval,
         shadowing=shadowing,
     )

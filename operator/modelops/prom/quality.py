@@ -3,9 +3,12 @@
 
 The label counts come from the servers' feedback telemetry (docs/telemetry.md "labels"), the
 queries from `promql.quality`, the statistics from `analysis.quality`. A canary is judged on the
-labels that arrived since its rollout step began (at most spec.analysis.slo.quality.window), so
-each weight is judged on its own evidence; the stable version over the last window. Fewer labels
-than minLabels is Unknown: never a pass without labels.
+labels that arrived since its rollout began (at most spec.analysis.slo.quality.window; one
+interval before its start is known), the stable version over the same window for the comparison,
+and over the whole window for status and bake. Labels accumulate over the rollout, since a
+version's quality does not depend on its share of traffic: a window restarted at every step
+would open each step with too few labels, an Unknown that counts toward maxUnknownChecks.
+Fewer labels than minLabels is Unknown: never a pass without labels.
 
 A shadow's answers never reach a caller, so no label comes back for its predictions: during the
 shadow phase both checks are Skipped (neither a pass nor an Unknown) and judge it once it takes
@@ -137,7 +140,7 @@ def versus(canary: Labels, stable: Labels, slo: QualitySLO, *, alpha: float, sco
 
 
 def canary_window(slo: QualitySLO, *, at: datetime, since: datetime | None, interval: timedelta) -> timedelta:
-    """Labels since the step began (one interval without a start), at most the SLO's window."""
+    """Labels since the rollout began (one interval without a start), at most the SLO's window."""
     window = at - since if since is not None else interval
     return max(min(window, slo.window.delta), MIN_WINDOW)
 

@@ -489,7 +489,7 @@ class QualitySLO(ApiModel):
         default=Duration("1h"),
         description=(
             "Labels that arrived over this window judge the stable version (status.quality, the bake); a canary "
-            "is judged on the labels since its rollout step began, at most this long. Choose it longer than the "
+            "is judged on the labels since its rollout began, at most this long. Choose it longer than the "
             "usual label delay (status.quality.labelLagP90Seconds)."
         ),
     )
