@@ -51,14 +51,17 @@ from modelops.telemetry_contract import (
     CATEGORY,
     CLASS,
     CODE,
+    CORRECT,
     FEATURE,
     FEATURE_CATEGORY,
     FEATURE_VALUE,
+    FEEDBACK,
     INVALID_REQUESTS,
     LE,
     MODEL,
     MODEL_INFO,
     NAMESPACE,
+    OUTCOME,
     PREDICTION_CLASS,
     PREDICTION_SCORE,
     REASON,
@@ -81,7 +84,6 @@ RATE = "$__rate_interval"
 # label names of the operator's own series (see controllers/metrics.py)
 NAME = "name"
 SLO = "slo"
-OUTCOME = "outcome"
 RESULT = "result"
 KIND = "kind"
 MODEL_DEPLOYMENT = "model_deployment"
@@ -108,6 +110,9 @@ RETRAIN_RUNS = series(om.RETRAIN_RUNS)
 RETRAIN_LAST_FINISHED = series(om.RETRAIN_LAST_FINISHED)
 RECONCILES = series(om.RECONCILES)
 INVALID_RESOURCES = series(om.INVALID)
+QUALITY_RATIO = series(om.QUALITY_RATIO)
+QUALITY_LABELS = series(om.QUALITY_LABELS)
+QUALITY_LABEL_LAG = series(om.QUALITY_LABEL_LAG)
 
 
 # ---- PromQL -----------------------------------------------------------------------------------
@@ -179,6 +184,13 @@ def slow_ratio(group: Sequence[str], window: str = RATE) -> str:
     count = rate(bucket(REQUEST_DURATION), group, window, {LE: "+Inf"})
     fast = rate(bucket(REQUEST_DURATION), group, window, {LE: "$latency_le"})
     return f"({count} - {fast}) / {count}"
+
+
+def accuracy(group: Sequence[str], window: str) -> str:
+    """Correct labels over all labels, per `group`."""
+    correct = {**NS_MODEL, OUTCOME: "|".join(CORRECT)}
+    right = f"sum by ({by(*group)}) (increase({sel(FEEDBACK, correct)}[{window}]))"
+    return f"{right} / sum by ({by(*group)}) (increase({sel(FEEDBACK, NS_MODEL)}[{window}]))"
 
 
 def burn_rate(ratio: str, slo: str) -> str:
@@ -592,6 +604,43 @@ def rollout() -> gd.Dashboard:
                 "_sum / _count: what latency-vs-stable compares (with its rank test).",
                 [target(mean(REQUEST_DURATION, version), "{{version}}")],
                 "s",
+            )
+        )
+        .with_row(gd.Row("Quality on labels"))
+        .with_panel(
+            graph(
+                "Stable quality vs objective",
+                "status.quality.value of each ModelDeployment (spec.analysis.slo.quality: its metric over its "
+                "window), shown only with at least minLabels labels, and the objective ModelopsQualityBelowObjective "
+                "compares it with.",
+                [
+                    target(of_deployments(sel(QUALITY_RATIO, NS)), "{{name}} {{metric}}", "A"),
+                    target(of_deployments(sel(SLO_OBJECTIVE, NS, {SLO: "quality"})), "{{name}} objective", "B"),
+                ],
+                "percentunit",
+                width=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Accuracy on labels by version (1h)",
+                "Correct share of the labels each version received over the last hour (the servers' "
+                "modelops_feedback_total at the serving threshold): what the canary's quality checks compare.",
+                [target(accuracy(version, "1h"), "{{version}}")],
+                "percentunit",
+                width=8,
+            )
+        )
+        .with_panel(
+            graph(
+                "Labels and label lag",
+                "Labels per second each version receives, and the 90th percentile of the time from prediction to "
+                "label (how stale the quality figure is) from the operator's status.quality.",
+                [
+                    target(rate(FEEDBACK, version), "{{version}} labels/s", "A"),
+                    target(of_deployments(sel(QUALITY_LABEL_LAG, NS)), "{{name}} lag p90 (s)", "B"),
+                ],
+                width=8,
             )
         )
         .with_row(gd.Row("Burn rates"))

@@ -14,10 +14,12 @@ from modelops.analysis.quality import (
     Confusion,
     LabelledScores,
     auc_difference_p,
+    auc_floor,
     auc_variance,
     binned_auc,
     compare_accuracy,
     compare_auc,
+    compare_metric,
     labelled_scores,
     quality_floor,
 )
@@ -221,3 +223,54 @@ def test_auc_vs_stable_verdicts() -> None:
     assert compare_auc(None, stable, **args).verdict is Verdict.UNKNOWN  # type: ignore[arg-type]
     mismatch = compare_auc(stable, stable, mismatch="no shared edge", **args)  # type: ignore[arg-type]
     assert mismatch.verdict is Verdict.UNKNOWN and mismatch.reason == "no shared edge"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    canary=st.tuples(*[st.integers(0, 40)] * 4),
+    stable=st.tuples(*[st.integers(0, 40)] * 4),
+    min_labels=st.integers(1, 60),
+)
+def test_compare_metric_on_accuracy_is_compare_accuracy(
+    canary: tuple[int, int, int, int], stable: tuple[int, int, int, int], min_labels: int
+) -> None:
+    c, s = Confusion(*canary), Confusion(*stable)
+    kwargs = {"alpha": 0.05, "min_labels": min_labels, "max_decrease": 0.01, "query": Q}
+    general, accuracy = compare_metric(c, s, metric="accuracy", **kwargs), compare_accuracy(c, s, **kwargs)  # type: ignore[arg-type]
+    assert general.verdict is accuracy.verdict
+    if general.verdict is not Verdict.UNKNOWN:
+        assert general.value == pytest.approx(accuracy.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(canary=st.tuples(*[st.integers(0, 40)] * 4), stable=st.tuples(*[st.integers(0, 40)] * 4))
+def test_compare_metric_p_value_is_scipys_fisher_on_the_metrics_misses(
+    canary: tuple[int, int, int, int], stable: tuple[int, int, int, int]
+) -> None:
+    c, s = Confusion(*canary), Confusion(*stable)
+    for metric in ("precision", "recall"):
+        result = compare_metric(c, s, metric=metric, alpha=0.05, min_labels=1, max_decrease=0.0, query=Q)  # type: ignore[arg-type]
+        (cg, cn), (sg, sn) = c.ratio(metric), s.ratio(metric)  # type: ignore[arg-type]
+        if cn == 0 or sn == 0 or c.labelled == 0 or s.labelled == 0:
+            assert result.verdict is Verdict.UNKNOWN
+            continue
+        p = stats.fisher_exact([[cn - cg, cg], [sn - sg, sg]], alternative="greater").pvalue
+        assert result.verdict is (Verdict.FAIL if p < 0.05 and sg / sn - cg / cn > 0 else Verdict.PASS)
+
+
+def test_auc_floor_fails_only_when_confidently_below() -> None:
+    separated = _scores([(90, 5), (8, 10), (2, 85)])  # AUC about 0.95
+    passed = auc_floor(separated, minimum=0.9, min_labels=50, alpha=0.01, query=Q)
+    assert (
+        passed.verdict is Verdict.PASS and passed.name == "auc" and passed.value == pytest.approx(binned_auc(separated))
+    )
+    coin = _scores([(50, 50), (50, 50)])  # AUC 0.5
+    assert auc_floor(coin, minimum=0.9, min_labels=50, alpha=0.01, query=Q).verdict is Verdict.FAIL
+    close = _scores([(3, 1), (1, 3)])  # AUC 0.8 on 8 labels: not significantly below 0.85
+    result = auc_floor(close, minimum=0.85, min_labels=2, alpha=0.01, query=Q)
+    assert result.verdict is Verdict.PASS and "not significantly" in result.reason
+    few = auc_floor(_scores([(100, 1), (0, 1)]), minimum=0.5, min_labels=10, alpha=0.01, query=Q)
+    assert few.verdict is Verdict.UNKNOWN and "fewer than 10 of each" in few.reason
+    assert auc_floor(None, minimum=0.5, min_labels=1, alpha=0.01, query=Q).verdict is Verdict.UNKNOWN
+    mismatch = auc_floor(separated, minimum=0.5, min_labels=1, alpha=0.01, query=Q, mismatch="no edges")
+    assert mismatch.verdict is Verdict.UNKNOWN and mismatch.reason == "no edges"

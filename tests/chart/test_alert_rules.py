@@ -44,7 +44,7 @@ def test_operator_alerts_link_their_runbooks_and_promtool_accepts_them(helm: Hel
     rule = only(render(helm, *ON, "--set", "alerts.operatorRules.labels.release=kps"), "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kps"
     found = alerts(rule)
-    assert len(found) == 9
+    assert len(found) == 10
     for alert in found:
         name = alert["alert"]
         annotations = alert["annotations"]
@@ -59,7 +59,7 @@ def test_operator_alerts_link_their_runbooks_and_promtool_accepts_them(helm: Hel
     result = subprocess.run(
         [promtool, "check", "rules", str(path)], check=False, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 0 and "SUCCESS: 9 rules found" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "SUCCESS: 10 rules found" in result.stdout, result.stdout + result.stderr
 
 
 @pytest.mark.integration
@@ -72,7 +72,7 @@ def test_operator_alert_values(helm: Helm) -> None:
     ]
     docs = render(helm, *ON, *(arg for value in values for arg in ("--set", value)))
     found = {a["alert"]: a for a in alerts(only(docs, "PrometheusRule"))}
-    assert "ModelopsDriftDetected" not in found and len(found) == 8
+    assert "ModelopsDriftDetected" not in found and len(found) == 9
     assert all(a["labels"]["team"] == "mlp" for a in found.values())
     assert found["ModelopsRolloutRolledBack"]["labels"]["severity"] == "page"
     assert (

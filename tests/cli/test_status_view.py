@@ -158,3 +158,31 @@ def test_history_traces_each_rollout_to_its_run_and_trigger() -> None:
     assert "drift" in promoted and "amount (PSI 0.40)" in promoted
     assert "(run no longer in history)" in next(line for line in lines if line.startswith("2026-11-23T10"))
     assert history({"metadata": {}, "status": {}}, None).endswith("no finished rollouts yet")
+
+
+def test_model_deployment_view_shows_quality_and_label_lag() -> None:
+    quality = {
+        "version": "v1",
+        "metric": "accuracy",
+        "value": 0.9123,
+        "objective": 0.9,
+        "labels": 1234,
+        "labelLagP90Seconds": 330.4,
+        "window": "1h",
+        "verdict": "Pass",
+        "evaluatedAt": "2026-12-06T12:00:00Z",
+    }
+    obj = {"metadata": {"namespace": "ns", "name": "fraud"}, "status": {"phase": "Available", "quality": quality}}
+    line = next(x for x in model_deployment(obj).splitlines() if "Quality:" in x)
+    assert line == (
+        "  Quality:  accuracy 0.912 (objective 0.9) of v1 on 1234 labels over 1h, label lag p90 5m30s: "
+        "meets objective, read at 2026-12-06T12:00:00Z"
+    )
+    few = {**quality, "value": None, "labels": 0, "labelLagP90Seconds": None, "verdict": "Unknown"}
+    text = model_deployment({"metadata": {}, "status": {"quality": few}})
+    assert "accuracy - (objective 0.9) of v1 on 0 labels over 1h, label lag p90 -: insufficient data" in text
+    lag = {**quality, "labelLagP90Seconds": 2 * 86400 + 3600 + 5, "verdict": "Fail"}
+    assert "label lag p90 2d1h: BELOW OBJECTIVE" in model_deployment({"metadata": {}, "status": {"quality": lag}})
+    assert "label lag p90 42s" in model_deployment(
+        {"metadata": {}, "status": {"quality": {**quality, "labelLagP90Seconds": 42}}}
+    )

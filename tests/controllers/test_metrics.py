@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import REGISTRY
 
+from modelops.api.v1alpha1.modeldeployment import QualityStatus
 from modelops.controllers import metrics, retrainpolicy, rollout
 from tests.controllers.fakes import FakeKube, memo
 from tests.controllers.reconcile import run_pass
@@ -71,3 +73,30 @@ def test_a_finished_retraining_run_sets_the_last_finished_time_of_its_outcome(tm
     assert ended is not None and ended > 1.7e9
     metrics.forget_policy("ml", "rp")
     assert sample("modelops_retrain_last_finished_timestamp_seconds", **labels) is None
+
+
+def test_quality_series_follow_status_quality_and_are_judged_only_with_enough_labels() -> None:
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    judged = QualityStatus(
+        version="v1",
+        metric="accuracy",
+        value=0.91,
+        objective=0.9,
+        labels=500,
+        label_lag_p90_seconds=30.0,
+        verdict="Pass",
+        evaluated_at=at,
+    )
+    metrics.set_quality("t", "q", judged)
+    assert sample("modelops_quality_ratio", namespace="t", name="q", metric="accuracy") == 0.91
+    assert sample("modelops_quality_labels", namespace="t", name="q") == 500
+    assert sample("modelops_quality_label_lag_seconds", namespace="t", name="q") == 30.0
+    few = judged.model_copy(update={"labels": 20, "verdict": "Unknown", "label_lag_p90_seconds": None})
+    metrics.set_quality("t", "q", few)
+    assert sample("modelops_quality_ratio", namespace="t", name="q", metric="accuracy") is None  # never on too few
+    assert sample("modelops_quality_labels", namespace="t", name="q") == 20
+    assert sample("modelops_quality_label_lag_seconds", namespace="t", name="q") is None
+    metrics.set_quality("t", "q", judged)
+    metrics.forget_deployment("t", "q")
+    assert sample("modelops_quality_ratio", namespace="t", name="q", metric="accuracy") is None
+    assert sample("modelops_quality_labels", namespace="t", name="q") is None

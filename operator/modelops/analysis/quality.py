@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 import numpy as np
@@ -34,6 +35,7 @@ from modelops.analysis.checks import CheckResult, Verdict, _unknown, common_buck
 from modelops.telemetry_contract import OUTCOMES
 
 Metric = Literal["accuracy", "precision", "recall"]
+QualityMetric = Literal["accuracy", "precision", "recall", "auc"]  # spec.analysis.slo.quality.metric
 
 
 @dataclass(frozen=True)
@@ -267,3 +269,88 @@ def compare_auc(
     reason = f"canary AUC {a_c:.3f} vs stable {a_s:.3f} (binned), one-sided p={p:.3g}"
     samples = round(canary.n_negative + canary.n_positive)
     return CheckResult(name, Verdict.FAIL if worse else Verdict.PASS, decrease, threshold, samples, query, reason)
+
+
+def auc_floor(
+    scores: LabelledScores | None,
+    *,
+    minimum: float,
+    min_labels: int,
+    alpha: float,
+    query: str,
+    mismatch: str | None = None,
+) -> CheckResult:
+    """Fail when the binned AUC is confidently below `minimum`: AUC + z(1-alpha) x its DeLong standard error
+    is. Each class needs `min_labels` (at least 2); fewer is Unknown."""
+    name = "auc"
+    threshold = f"auc >= {minimum:g}"
+    if mismatch is not None:
+        return _unknown(name, threshold, query, mismatch)
+    if scores is None or scores.n_negative + scores.n_positive <= 0:
+        return _unknown(name, threshold, query, "no labels in the window (no data)")
+    total = scores.n_negative + scores.n_positive
+    fewest = min(scores.n_negative, scores.n_positive)
+    if fewest < max(min_labels, 2):
+        why = (
+            f"{scores.n_positive:.0f} positive and {scores.n_negative:.0f} negative labels in the window, "
+            f"fewer than {max(min_labels, 2)} of each"
+        )
+        return _unknown(name, threshold, query, why, total)
+    auc, variance = binned_auc(scores), auc_variance(scores)
+    assert auc is not None and variance is not None
+    upper = min(auc + float(special.ndtri(1.0 - alpha)) * math.sqrt(max(variance, 0.0)), 1.0)
+    reason = f"AUC {auc:.3f} (binned) over {total:.0f} labels, upper bound {upper:.3f} at alpha {alpha:g}"
+    verdict = Verdict.FAIL if upper < minimum else Verdict.PASS
+    if verdict is Verdict.PASS and auc < minimum:
+        reason += f", below {minimum:g} but not significantly at this many labels"
+    return CheckResult(name, verdict, auc, threshold, round(total), query, reason)
+
+
+def compare_metric(
+    canary: Confusion | None,
+    stable: Confusion | None,
+    *,
+    metric: Metric,
+    alpha: float,
+    min_labels: int,
+    max_decrease: float,
+    query: str,
+) -> CheckResult:
+    """`compare_accuracy` for any confusion metric: a one-sided Fisher exact test on the misses in the
+    metric's denominator (wrong predictions, false positives among predicted positives, false negatives
+    among actual positives). Fails when p < alpha and the decrease is above `max_decrease`."""
+    name = f"{metric}-vs-stable"
+    threshold = f"p >= {alpha:g} or decrease <= {max_decrease:.3g}"
+    for label, side in (("canary", canary), ("stable", stable)):
+        if side is None or side.labelled == 0:
+            return _unknown(name, threshold, query, f"no {label} labels in the window (no data)")
+        total = side.ratio(metric)[1]
+        if total < min_labels:
+            why = f"{label} has {total} labels in the {metric} denominator, fewer than {min_labels}"
+            return _unknown(name, threshold, query, why, total)
+    assert canary is not None and stable is not None
+    (cg, cn), (sg, sn) = canary.ratio(metric), stable.ratio(metric)
+    p = fisher_greater(cn - cg, cn, sn - sg, sn)
+    decrease = sg / sn - cg / cn
+    worse = p < alpha and decrease > max_decrease
+    reason = f"canary {metric} {cg}/{cn} ({cg / cn:.2%}) vs stable {sg}/{sn} ({sg / sn:.2%}), one-sided p={p:.3g}"
+    return CheckResult(name, Verdict.FAIL if worse else Verdict.PASS, decrease, threshold, cn, query, reason)
+
+
+@dataclass(frozen=True)
+class QualityReading:
+    """One version's quality over one window, for the bake and status.quality: the point value (even with
+    too few labels, shown but never judged), the labels behind it, how late they come, and the verdict."""
+
+    version: str
+    metric: QualityMetric
+    objective: float
+    window: timedelta
+    labels: int
+    value: float | None
+    label_lag_p90: float | None  # seconds from prediction to label, of the labels in the window
+    check: CheckResult  # Unknown below minLabels
+
+    @property
+    def insufficient(self) -> bool:
+        return self.check.verdict is Verdict.UNKNOWN

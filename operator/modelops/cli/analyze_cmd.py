@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--at", help="evaluation time, RFC 3339 (default: now); replays a past decision")
     p.add_argument(
         "--since",
-        help="when the rollout began, RFC 3339, for the since-start checks "
+        help="when the rollout began, RFC 3339, for the since-start checks and the labels the quality checks judge "
         "(default: status.rolloutStartedAt of the rollout in progress)",
     )
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 min_requests=spec.rollout.min_requests,
                 at=at,
                 started=started,
+                shadowing=in_progress and bool(status.get("shadowing")),
                 canary=Variant(namespace, spec.model.name, canary),
                 stable=Variant(namespace, spec.model.name, stable),
             )

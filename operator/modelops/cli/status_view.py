@@ -48,6 +48,8 @@ def model_deployment(obj: dict[str, Any]) -> str:
         )
     for r in status.get("retiring") or []:
         lines.append(f"  Retiring: {r.get('version')} (no traffic) removed at {r.get('until')}")
+    if status.get("quality"):
+        lines.append(f"  Quality:  {quality(status['quality'])}")
     if status.get("message"):
         lines.append(f"  Message:  {status['message']}")
     analysis = status.get("lastAnalysis")
@@ -64,6 +66,30 @@ def model_deployment(obj: dict[str, Any]) -> str:
         rows = [(h.get("at"), h.get("version"), h.get("outcome"), h.get("reason", "")) for h in history]
         lines += ["", table(("AT", "VERSION", "OUTCOME", "REASON"), rows)]
     return "\n".join(lines)
+
+
+def _seconds(value: Any) -> str:
+    """A lag in the largest unit or two (45s, 5m12s, 3h4m, 2d5h)."""
+    if value is None:
+        return "-"
+    seconds = round(float(value))
+    for unit, size, smaller, small in (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1)):
+        if seconds >= size:
+            rest = (seconds % size) // small
+            return f"{seconds // size}{unit}" + (f"{rest}{smaller}" if rest else "")
+    return f"{seconds}s"
+
+
+def quality(q: dict[str, Any]) -> str:
+    """status.quality in one line: the value against the objective, the labels behind it and how stale they are."""
+    value = q.get("value")
+    shown = "-" if value is None else f"{value:.3f}"
+    verdict = {"Pass": "meets objective", "Fail": "BELOW OBJECTIVE", "Unknown": "insufficient data"}
+    return (
+        f"{q.get('metric')} {shown} (objective {q.get('objective')}) of {q.get('version')} on {q.get('labels', 0)} "
+        f"labels over {q.get('window') or '-'}, label lag p90 {_seconds(q.get('labelLagP90Seconds'))}: "
+        f"{verdict.get(q.get('verdict', ''), q.get('verdict'))}, read at {q.get('evaluatedAt')}"
+    )
 
 
 def _num(value: Any, spec: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 from prometheus_client import Counter, Enum, Gauge, Histogram
 
-from modelops.api.v1alpha1.modeldeployment import HistoryEntry
+from modelops.api.v1alpha1.modeldeployment import HistoryEntry, QualityStatus
 
 RECONCILES = Counter(
     "modelops_reconcile_total",
@@ -137,6 +137,23 @@ SLO_OBJECTIVE = Gauge(
     "Each ModelDeployment's SLO objectives as ratios (availability 0.999 for 99.9%), by slo.",
     ["namespace", "name", "slo"],
 )
+QUALITY_RATIO = Gauge(
+    "modelops_quality_ratio",
+    "Each ModelDeployment's stable version's quality on ground-truth labels (status.quality.value) by metric "
+    "(accuracy, precision, recall, auc); absent while there are fewer labels than minLabels, so it is never "
+    'judged on too few. Compare with modelops_slo_objective_ratio{slo="quality"}.',
+    ["namespace", "name", "metric"],
+)
+QUALITY_LABELS = Gauge(
+    "modelops_quality_labels",
+    "Labels behind modelops_quality_ratio: those that arrived in spec.analysis.slo.quality.window.",
+    ["namespace", "name"],
+)
+QUALITY_LABEL_LAG = Gauge(
+    "modelops_quality_label_lag_seconds",
+    "90th percentile of the time from prediction to label of those labels: how stale the quality figure is.",
+    ["namespace", "name"],
+)
 DRIFT_MONITOR_INFO = Gauge(
     "modelops_drift_monitor_info",
     "Always 1: the ModelDeployment each DriftMonitor watches.",
@@ -177,6 +194,17 @@ def set_deployment(
     """A ModelDeployment's info series and SLO objectives ({slo: ratio}); earlier label values go."""
     _replace(DEPLOYMENT_INFO, namespace, name, {(model, stable_version, canary_version): 1})
     _replace(SLO_OBJECTIVE, namespace, name, {(slo,): ratio for slo, ratio in objectives.items()})
+
+
+def set_quality(namespace: str, name: str, quality: QualityStatus | None) -> None:
+    """status.quality as gauges; without it (no quality SLO, nothing read yet) its series go."""
+    ratio: dict[tuple[str, ...], float] = {}
+    if quality is not None and quality.verdict != "Unknown" and quality.value is not None:
+        ratio = {(quality.metric,): quality.value}
+    _replace(QUALITY_RATIO, namespace, name, ratio)
+    _replace(QUALITY_LABELS, namespace, name, {(): float(quality.labels)} if quality is not None else {})
+    lag = quality.label_lag_p90_seconds if quality is not None else None
+    _replace(QUALITY_LABEL_LAG, namespace, name, {(): lag} if lag is not None else {})
 
 
 def set_drift_monitor(namespace: str, name: str, model_deployment: str) -> None:
@@ -221,6 +249,7 @@ def forget_deployment(namespace: str, name: str) -> None:
     """Drop a deleted ModelDeployment's series."""
     _replace(DEPLOYMENT_INFO, namespace, name, {})
     _replace(SLO_OBJECTIVE, namespace, name, {})
+    set_quality(namespace, name, None)
     metric: Any
     for metric in (CANARY_WEIGHT, PHASE):
         with contextlib.suppress(KeyError):

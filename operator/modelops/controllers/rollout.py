@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 
 from modelops.analysis.checks import Analysis
+from modelops.analysis.quality import QualityReading
 from modelops.analysis.slo import StableSLOs
 from modelops.api.conditions import summarize
 from modelops.api.names import Owner, version_selector
@@ -43,7 +44,8 @@ from modelops.controllers.supervisor import Supervisor
 from modelops.controllers.watch import WAKERS, Child, children_of
 from modelops.kube import KindNotInstalled, Kube
 from modelops.prom.canary import Variant, analyze
-from modelops.prom.client import PrometheusClient
+from modelops.prom.client import PrometheusClient, PrometheusError
+from modelops.prom.quality import stable_reading
 from modelops.prom.sli import stable_slos
 from modelops.render.children import HASH_ANNOTATION, serving_objects, stamp
 from modelops.render.children import key as child_key
@@ -95,6 +97,7 @@ async def _observe(
                 min_requests=spec.rollout.min_requests,
                 interval=spec.rollout.interval.delta,
                 started=status.rollout_started_at,
+                shadowing=status.shadowing,
                 canary=Variant(namespace, model, status.canary.version),
                 stable=Variant(namespace, model, status.stable.version),
             )
@@ -103,8 +106,29 @@ async def _observe(
         slo = await stable_slos(client, spec.analysis.slo, labels, at=now, since=plan.slo_since)
         if slo.blind:
             log.warning("stable SLOs of %s/%s not fully read: %s", namespace, model, slo.blind)
+    quality_slo = spec.analysis.slo.quality
+    reading: QualityReading | None = None
+    if plan.quality and quality_slo is not None and client is not None and status.stable is not None:
+        labels = {"namespace": namespace, "model": model, "version": status.stable.version}
+        try:
+            reading = await stable_reading(
+                client,
+                quality_slo,
+                labels,
+                version=status.stable.version,
+                at=now,
+                alpha=spec.analysis.alpha,
+                since=plan.slo_since,
+            )
+        except PrometheusError as error:  # keep the last reading; the bake's SLO checks say Prometheus is down
+            log.warning("quality of %s/%s not read: %s", namespace, model, error)
     return RolloutObservations(
-        ready=ready, analysis=analysis, stable_slo=slo, fetch_failures=fetch_failures, fetched=reports
+        ready=ready,
+        analysis=analysis,
+        stable_slo=slo,
+        fetch_failures=fetch_failures,
+        fetched=reports,
+        quality=reading,
     )
 
 
@@ -312,6 +336,8 @@ async def reconcile(
     objectives = {"availability": slo.availability.objective / 100}
     if slo.latency is not None:
         objectives["latency"] = slo.latency.objective / 100
+    if slo.quality is not None:
+        objectives["quality"] = slo.quality.objective
     metrics.set_deployment(
         namespace,
         name,
@@ -320,7 +346,11 @@ async def reconcile(
         canary_version=new.canary.version if new.canary else "",
         objectives=objectives,
     )
-    return decision.requeue_after or RESYNC_SECONDS
+    metrics.set_quality(namespace, name, new.quality if slo.quality is not None else None)
+    requeue = decision.requeue_after or RESYNC_SECONDS
+    if slo.quality is not None:  # status.quality is refreshed once an interval
+        requeue = min(requeue, spec.rollout.interval.delta.total_seconds())
+    return requeue
 
 
 def _forget(key: tuple[str, str]) -> None:

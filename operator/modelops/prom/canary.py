@@ -28,6 +28,7 @@ from modelops.analysis.checks import Analysis, CheckResult, Verdict
 from modelops.analysis.slo import error_budget
 from modelops.api.durations import format_duration
 from modelops.api.v1alpha1.modeldeployment import AnalysisSpec
+from modelops.prom import quality
 from modelops.prom.batch import QueryBatch
 from modelops.prom.client import PrometheusClient, PrometheusError
 from modelops.prom.sli import MissingBucket, counts, find_bucket
@@ -100,17 +101,33 @@ async def analyze(
     min_requests: int,
     at: datetime,
     started: datetime | None = None,
+    shadowing: bool = False,
 ) -> Analysis:
     """Run every enabled check for one analysis interval ending at `at`; with `started` (when the
-    rollout began), the SLO checks over the rollout so far too."""
+    rollout began), the SLO checks over the rollout so far too, and with a quality SLO the label
+    checks over the labels since then (prom.quality)."""
     since_start = None
     if started is not None:
         seconds = int(min(at - started, SINCE_START_LIMIT).total_seconds())
         if seconds >= 2 * interval.total_seconds():
             since_start = timedelta(seconds=seconds)
     ctx = _Context(QueryBatch(client), client, spec, canary, stable, interval, min_requests, at, since_start)
+    labelled = quality.checks(
+        ctx.client,
+        spec,
+        canary=canary.labels,
+        stable=stable.labels,
+        at=at,
+        since=started,
+        interval=interval,
+        shadowing=shadowing,
+    )
     try:
-        results = await _checks(ctx)
+        done = await asyncio.gather(_checks(ctx), labelled, return_exceptions=True)
+        for outcome in done:  # both have finished: the first failure decides
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results = [r for found in done if isinstance(found, list) for r in found]
     except PrometheusError as error:
         reason = f"Prometheus {error.headline}: {error.reason} ({error.url})"
         results = [
@@ -130,7 +147,7 @@ def _names(spec: AnalysisSpec, since_start: bool) -> list[str]:
         names.append("invalid-vs-stable")
     if spec.prediction_drift.enabled:
         names.append("prediction-drift")
-    return names + [m.name for m in spec.metrics]
+    return names + [m.name for m in spec.metrics] + quality.names(spec)
 
 
 async def _checks(ctx: _Context) -> list[CheckResult]:

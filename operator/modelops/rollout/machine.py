@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from modelops.analysis.checks import Analysis, Verdict
+from modelops.analysis.quality import QualityReading
 from modelops.analysis.slo import PairStatus, SLOEvaluation, StableSLOs
 from modelops.api.conditions import set_condition, summarize
 from modelops.api.events import Event, EventType
@@ -51,6 +52,7 @@ from modelops.api.v1alpha1.modeldeployment import (
     RetiringVariant,
     VariantStatus,
 )
+from modelops.rollout import quality
 from modelops.rollout.fetch_failures import Fetched, FetchFailure, condition_reason, describe
 from modelops.rollout.health import deployment_summary
 from modelops.routers import TrafficRouter, router_for
@@ -81,6 +83,7 @@ class RolloutObservations:
     # versions whose pods' fetch init container failed (read only for versions with no ready pod)
     fetch_failures: Mapping[str, FetchFailure] = field(default_factory=dict)
     fetched: Mapping[str, Fetched] = field(default_factory=dict)  # provenance a successful fetch reported
+    quality: QualityReading | None = None  # the stable version's quality on labels, when reads.quality said so
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ def decide(
         s.stable = _variant(target, spec.replicas)
         s.phase = "Pending"
         t.event("Normal", "Deploying", f"first version {target.version}")
+    quality.observe(s, obs.quality, declared=spec.analysis.slo.quality is not None, now=now, generation=generation)
     if s.bake is not None:
         _bake(t)
     if s.canary is not None:
@@ -476,8 +480,12 @@ def _bake(t: _Tick) -> None:
             for name, ev in slos.evaluations.items()
             if ev.severity == "page" and ev.firing is not None
         ]
-        if paging:
-            bake.reverting = "; ".join(f"page-level {name} burn during bake: {pair.reason}" for name, pair in paging)
+        reasons = [f"page-level {name} burn during bake: {pair.reason}" for name, pair in paging]
+        below = quality.bake_failure(t.obs.quality, stable.version)
+        if below is not None:
+            reasons.append(below)
+        if reasons:
+            bake.reverting = "; ".join(reasons)
             s.blocked_version = stable.version
             t.event("Warning", "Reverting", f"reverting {stable.version} to {bake.previous.version}: {bake.reverting}")
     if bake.reverting is not None:
@@ -515,7 +523,11 @@ def _bake_analysis(t: _Tick, slos: StableSLOs) -> AnalysisResult:
     ]
     if slos.blind is not None:
         checks.append(CheckStatus(name="stable-slo", verdict="Unknown", reason=slos.blind))
+    reading = t.obs.quality
+    if reading is not None and t.status.stable is not None and reading.version == t.status.stable.version:
+        checks.append(quality.bake_check(reading))
     paging = any(ev.severity == "page" for ev in slos.evaluations.values())
+    paging = paging or quality.bake_failure(reading, t.status.stable.version if t.status.stable else "") is not None
     verdict = "Fail" if paging else "Unknown" if slos.blind is not None else "Pass"
     return AnalysisResult(time=t.now, verdict=verdict, checks=checks)
 

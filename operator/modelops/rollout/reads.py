@@ -21,6 +21,7 @@ class Reads:
     canary_analysis: bool  # canary vs stable checks of the last interval
     stable_slo: bool  # multi-window burn of the stable version's SLOs
     slo_since: datetime | None  # a bake judges only this attempt: from its rollout's start
+    quality: bool = False  # the stable version's quality on labels: with the bake's SLOs, else once an interval
 
 
 def reads(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, target: Target, now: datetime) -> Reads:
@@ -33,10 +34,19 @@ def reads(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, target: Targ
         and target.version != stable.version
         and status.phase != "Pending"
     )
+    bake_due = due and status.bake is not None
+    last = status.quality
+    stale = (
+        last is None
+        or stable is None
+        or last.version != stable.version
+        or now - last.evaluated_at >= spec.rollout.interval.delta
+    )
     return Reads(
         canary_analysis=due and status.canary is not None and stable is not None,
-        stable_slo=stable is not None and ((due and status.bake is not None) or freeze_pending),
+        stable_slo=stable is not None and (bake_due or freeze_pending),
         slo_since=status.rollout_started_at if status.bake is not None else None,
+        quality=spec.analysis.slo.quality is not None and stable is not None and (bake_due or stale),
     )
 
 

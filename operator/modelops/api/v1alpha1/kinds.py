@@ -61,6 +61,7 @@ MODEL_DEPLOYMENT = KindInfo(
             ".status.conditions[?(@.type=='Ready')].status",
             description="The spec's version serves and nothing is in progress",
         ),
+        Column("Quality", ".status.quality.value", "number", "Stable version's quality on labels", priority=1),
         Column("Message", ".status.message", description="What is happening", priority=1),
         AGE,
     ),

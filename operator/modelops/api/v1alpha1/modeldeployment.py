@@ -611,11 +611,65 @@ class LatencySLO(ApiModel):
     )
 
 
+QualityMetric = Literal["accuracy", "precision", "recall", "auc"]
+
+
+class QualitySLO(ApiModel):
+    """A model-quality objective judged on ground-truth labels sent back through the servers' feedback
+    endpoint (docs/analysis.md#quality-checks); too few labels is Unknown, never a pass."""
+
+    metric: QualityMetric = Field(
+        description=(
+            "accuracy, precision or recall at the serving threshold (from the confusion counts), or auc (from the "
+            "label-split score histograms, binned)."
+        )
+    )
+    objective: float = Field(
+        gt=0,
+        le=1,
+        description="Lowest acceptable value of the metric, as a ratio in (0, 1], e.g. 0.9.",
+    )
+    window: Duration = Field(
+        default=Duration("1h"),
+        description=(
+            "Labels that arrived over this window judge the stable version (status.quality, the bake); a canary "
+            "is judged on the labels since its rollout began, at most this long. Choose it longer than the "
+            "usual label delay (status.quality.labelLagP90Seconds)."
+        ),
+    )
+    min_labels: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Labels (in the metric's denominator: all labels for accuracy, labelled positive predictions for "
+            "precision, labelled positives for recall, of each class for auc) before any verdict; fewer is "
+            "Unknown (canary) or InsufficientData (status)."
+        ),
+    )
+    max_drop_vs_stable: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description=(
+            "Largest drop of the canary's metric below stable's that passes quality-vs-stable (0.02 = two "
+            "points); a larger one fails only when also significant at analysis.alpha (one-sided)."
+        ),
+    )
+
+
 class SLOSpec(ApiModel):
     """The service-level objectives canaries and bake windows are judged by."""
 
     availability: AvailabilitySLO = Field(default_factory=AvailabilitySLO, description="Availability objective.")
     latency: LatencySLO | None = Field(default_factory=LatencySLO, description="Latency objective; null disables.")
+    quality: QualitySLO | None = Field(
+        default=None,
+        description=(
+            "Model-quality objective on ground-truth labels: canary checks quality and quality-vs-stable, a bake "
+            "check, status.quality; null (the default) disables."
+        ),
+    )
 
 
 class PredictionDrift(ApiModel):
@@ -978,6 +1032,30 @@ class BakeStatus(ApiModel):
     )
 
 
+class QualityStatus(ApiModel):
+    """The stable version's quality on ground-truth labels (spec.analysis.slo.quality), refreshed once per
+    rollout interval; the Quality condition says whether it meets the objective."""
+
+    version: str = Field(description="The version judged (the stable one).")
+    metric: QualityMetric = Field(description="The metric of spec.analysis.slo.quality.")
+    value: float | None = Field(
+        default=None,
+        description="The metric over the window; shown even with fewer than minLabels labels, but then not judged. "
+        "Null without labels.",
+    )
+    objective: float = Field(description="The objective it is judged against.")
+    labels: int = Field(default=0, description="Labels that arrived in the window.")
+    label_lag_p90_seconds: float | None = Field(
+        default=None,
+        description="90th percentile of the time from prediction to label of those labels: how stale the figure "
+        "is (from modelops_label_delay_seconds). Null without labels.",
+    )
+    window: str = Field(default="", description="The window the labels arrived in.")
+    verdict: Verdict = Field(description="Pass, Fail (confidently below the objective) or Unknown (too few labels).")
+    reason: str = Field(default="", description="The numbers behind the verdict.")
+    evaluated_at: datetime = Field(description="When it was read.")
+
+
 class RetiringVariant(VariantStatus):
     """A version traffic has left, kept running until `until` (spec.rollout.scaleDownDelay), then removed."""
 
@@ -1004,6 +1082,9 @@ class ModelDeploymentStatus(ApiModel):
     step_started_at: datetime | None = Field(default=None, description="When the current step began.")
     last_analysis: AnalysisResult | None = Field(default=None, description="The latest analysis and its checks.")
     bake: BakeStatus | None = Field(default=None, description="The bake window after the last promotion.")
+    quality: QualityStatus | None = Field(
+        default=None, description="The stable version's quality on labels, when spec.analysis.slo.quality is set."
+    )
     retiring: list[RetiringVariant] = Field(
         default_factory=list, description="Versions without traffic, kept until their scale-down delay ends."
     )
