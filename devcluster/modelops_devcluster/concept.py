@@ -28,6 +28,9 @@ PERFORMANCE = {
 }
 
 
+QUALITY = {"metric": "auc", "objective": PERFORMANCE["threshold"], "minLabels": 40, "window": "10m"}
+
+
 def traffic_data(concept: float = 0.0) -> Dataset:
     """Production rows; the same seed, so a concept shift changes the labels and not one feature value."""
     return generate(20_000, seed=21, drift=Drift(concept=concept))
@@ -36,6 +39,9 @@ def traffic_data(concept: float = 0.0) -> Dataset:
 def objects(stack: Stack, model: str, v1: Artifact) -> list[dict[str, Any]]:
     """ConfigMap with v1's baseline, ModelDeployment, DriftMonitor, RetrainPolicy (in that order)."""
     baseline, md, monitor, _ = loop.objects(stack, model, v1)
+    # the retrained canary is judged on labels too: `quality` (AUC not confidently below the floor) and
+    # `quality-vs-stable` (not worse than v1, which the new concept has made poor)
+    md["spec"]["analysis"]["slo"] = {"quality": dict(QUALITY)}
     data = {"name": "MODELOPS_DATA_URI", "value": f"synthetic://?rows=20000&seed=9&concept={CONCEPT:g}"}
     trainer = {"name": "trainer", "image": "ghcr.io/modelops/modelops:0.1.0", "args": ["train"], "env": [data]}
     pod = {

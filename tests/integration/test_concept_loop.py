@@ -96,10 +96,23 @@ def test_concept_drift_is_caught_by_labels_retrained_promoted_and_recovers(stack
         )
         marks["trained"] = time.monotonic()
         assert validated["latestValidated"]["metrics"]["auc"] >= 0.7  # trained on the new concept
-        status = stack.wait(MODEL, lambda s: (s.get("stable") or {}).get("version") == run, timeout=180)
+        canary_checks: dict[str, dict[str, Any]] = {}  # the canary's analyses on labels, as they come
+
+        def promoted(s: dict[str, Any]) -> bool:
+            if (s.get("canary") or {}).get("version") == run:
+                for check in (s.get("lastAnalysis") or {}).get("checks") or []:
+                    if check["name"].startswith("quality"):
+                        canary_checks.setdefault(f"{check['name']} {check['verdict']}", check)
+            return bool((s.get("stable") or {}).get("version") == run)
+
+        status = stack.wait(MODEL, promoted, timeout=180)
         marks["promoted"] = time.monotonic()
         entry = status["history"][0]
         assert (entry["version"], entry["outcome"], entry["retrainRun"]) == (run, "Promoted", run)
+        # the canary was judged on labels too: its quality checks passed, and none failed
+        assert {"quality Pass", "quality-vs-stable Pass"} <= set(canary_checks), list(canary_checks)
+        assert not [k for k in canary_checks if k.endswith("Fail")], list(canary_checks)
+        print("canary on labels:", canary_checks["quality Pass"]["reason"])
         recovered = watch.policy(
             "the new version's AUC on labels at or above the threshold",
             lambda s: (
