@@ -33,7 +33,7 @@ import yaml
 
 from modelops_devcluster import dashboards
 from modelops_devcluster.stack import Artifact, Stack
-from modelops_devcluster.traffic import Fault, Service
+from modelops_devcluster.traffic import Fault, Labels, Service
 
 pytestmark = pytest.mark.integration
 NS = "dash"
@@ -81,8 +81,12 @@ def _md(artifact: Artifact) -> dict[str, Any]:
             "replicas": 2,
             "traffic": {"router": "replicas"},
             "rollout": FAST,
-            # v1 and v2 are trained on different seeds; prediction drift has its own tests
-            "analysis": {"predictionDrift": {"enabled": False}},
+            # v1 and v2 are trained on different seeds; prediction drift has its own tests. The quality SLO
+            # (labels from the traffic) feeds the operator's quality series the rollout dashboard shows.
+            "analysis": {
+                "predictionDrift": {"enabled": False},
+                "slo": {"quality": {"metric": "accuracy", "objective": 0.5, "minLabels": 20}},
+            },
         },
     }
 
@@ -203,7 +207,7 @@ def test_every_dashboard_query_returns_data_from_real_prometheus(stack: Stack, t
     v2 = stack.train(MODEL, "v2", rows=4000, seed=2)
     stack.apply(stack.baseline_configmap(f"{MODEL}-baseline", v1), _md(v1))
     stack.wait(DEPLOYMENT, lambda s: s.get("phase") == "Available", timeout=90)
-    traffic = stack.traffic(Service(DEPLOYMENT), rate=40, seed=5)
+    traffic = stack.traffic(Service(DEPLOYMENT), rate=40, seed=5, labels=Labels(delay_s=1.0))
     old_client = Fault(renamed_input_rate=0.05)  # some requests refused as unknown_input: invalid-request panels
     traffic.faults.update({"v1": old_client, "v2": old_client})
     try:
