@@ -7,8 +7,9 @@ builds each once into `build.cache_root()/bin/<name>-<version>`, keyed by the ve
 
 `RegistryServer(users=...)` runs the registry with filesystem storage in its own directory on a
 free loopback port; with users it requires HTTP Basic authentication (an htpasswd file with
-bcrypt hashes, the only kind distribution accepts), without them it is anonymous. `Oras` runs
-the CLI against it (`--plain-http`, credentials through `--username`/`--password`).
+bcrypt hashes, the only kind distribution accepts), with `token=` a `TokenServer`'s Bearer tokens
+(`auth: token`, the Docker Hub/GHCR/Harbor flow: oci_token.py), without either it is anonymous.
+`Oras` runs the CLI against it (`--plain-http`, credentials through `--username`/`--password`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import bcrypt
 import yaml
 
 from modelops_devcluster import gotools
+from modelops_devcluster.oci_token import TokenServer
 from modelops_devcluster.ports import LOOPBACK, free_port
 from modelops_devcluster.procs import ManagedProcess, ProcessError, keep_workdirs, tail, wait_for
 
@@ -74,10 +76,20 @@ def build_oras(*, timeout: float = 1800.0) -> Path:
 
 
 class RegistryServer:
-    """`with RegistryServer(users={"alice": "secret"}) as reg:` then push to `reg.address`."""
+    """`with RegistryServer(users={"alice": "secret"}) as reg:` then push to `reg.address`; or
+    `RegistryServer(token=tokens)` for a started `TokenServer` (its realm, service, issuer, certificate)."""
 
-    def __init__(self, *, users: Mapping[str, str] | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        users: Mapping[str, str] | None = None,
+        token: TokenServer | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        if users and token is not None:
+            raise OciError("RegistryServer: Basic users or a token server, not both")
         self.users = dict(users or {})
+        self.token = token
         self.start_timeout = start_timeout
         self._workdir: Path | None = None
         self._port: int | None = None
@@ -115,6 +127,17 @@ class RegistryServer:
                 lines = [f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode()}" for u, p in self.users.items()]
                 htpasswd.write_text("\n".join(lines) + "\n")
                 config["auth"] = {"htpasswd": {"realm": "modelops-test", "path": str(htpasswd)}}
+            if self.token is not None:
+                bundle = self.workdir / "token-ca.pem"
+                bundle.write_bytes(self.token.certificate_pem)
+                config["auth"] = {
+                    "token": {
+                        "realm": self.token.realm,
+                        "service": self.token.service,
+                        "issuer": self.token.issuer,
+                        "rootcertbundle": str(bundle),
+                    }
+                }
             (self.workdir / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
             argv = [str(binary), "serve", str(self.workdir / "config.yml")]
             self._process = ManagedProcess("registry", argv, self.workdir / "registry.log")
