@@ -21,9 +21,13 @@ SHA-256 or the directory digest.
 Credentials: a Docker config (``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``;
 the ``.dockerconfigjson`` of a ``kubernetes.io/dockerconfigjson`` Secret), entries
 ``auth`` (base64 user:password), ``username``/``password`` or ``identitytoken``. The registry's
-401 challenge picks the scheme: Basic, or Bearer with a token from its realm (anonymous when no
-credentials). Plain HTTP only for a loopback registry or one listed in ``MODELOPS_OCI_PLAIN_HTTP``
-(comma-separated host:port).
+401 challenge picks the scheme: Basic, or Bearer with a token from its realm: a GET with the
+user and password as Basic (anonymous when no credentials), or, for an ``identitytoken`` (a
+refresh token), the OAuth2 ``grant_type=refresh_token`` POST. A token the registry answers with
+``insufficient_scope`` is AccessDenied (valid credentials without pull on the repository), a
+refused password or identity token BadCredentials, a token service that does not answer
+StoreUnreachable. Plain HTTP only for a loopback registry or one listed in
+``MODELOPS_OCI_PLAIN_HTTP`` (comma-separated host:port).
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ _REFERENCE = re.compile(
     r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+CLIENT_ID = "modelops-fetch-model"  # the OAuth2 client_id distribution's token spec requires
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,23 @@ def _plain_http(registry: str) -> bool:
     return registry in listed or host in ("localhost", "[::1]") or host.startswith("127.")
 
 
-def credentials(registry: str) -> tuple[str, str] | None:
-    """(username, password) for `registry` from the Docker config, or None."""
+@dataclass(frozen=True)
+class Login:
+    """A Docker config entry: a user and password, or an identity token (an OAuth2 refresh token, which
+    `docker login` stores for token services that issue one; the user is then only for messages)."""
+
+    username: str
+    password: str = ""
+    identity_token: str | None = None
+
+    def who(self) -> str:
+        if self.identity_token is not None:
+            return "the identity token" + (f" of {self.username}" if self.username else "")
+        return f"user {self.username!r}"
+
+
+def credentials(registry: str) -> Login | None:
+    """The credentials for `registry` from the Docker config, or None."""
     directory = os.environ.get("DOCKER_CONFIG")
     path = Path(directory) / "config.json" if directory else Path.home() / ".docker" / "config.json"
     try:
@@ -116,16 +136,16 @@ def credentials(registry: str) -> tuple[str, str] | None:
         entry = auths.get(key)
         if not isinstance(entry, dict):
             continue
-        if entry.get("identitytoken"):
-            return "<token>", str(entry["identitytoken"])
-        if entry.get("username"):
-            return str(entry["username"]), str(entry.get("password", ""))
-        if entry.get("auth"):
+        user, password = str(entry.get("username") or ""), str(entry.get("password") or "")
+        if not user and entry.get("auth"):
             try:
                 user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
             except ValueError as error:
                 raise InvalidSource(f"{path}: the auth entry of {key} is not base64 of user:password") from error
-            return user, password
+        if entry.get("identitytoken"):
+            return Login(user if user != "<token>" else "", identity_token=str(entry["identitytoken"]))
+        if user:
+            return Login(user, password)
     return None
 
 
@@ -151,45 +171,100 @@ class Registry:
     def close(self) -> None:
         self.client.close()
 
-    def _authorize(self, challenge: str) -> None:
-        """Answer a 401's WWW-Authenticate: Basic with the credentials, or a Bearer token from the realm."""
+    def _authorize(self, challenge: str, *, renewed: bool) -> None:
+        """Answer a 401's WWW-Authenticate: Basic with the credentials, or a Bearer token from the realm.
+
+        `renewed`: the request was already sent with a token got for it, so a second 401 is a refusal
+        (``insufficient_scope``: no pull grant; ``invalid_token``: the registry distrusts its token
+        service). A token from an earlier request may just have expired (Docker Hub's last 5 minutes):
+        it is renewed once.
+        """
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic":
             if self.login is None:
                 raise AccessDenied(f"{self.uri}: the registry wants credentials and none were given (HTTP 401)")
             if self.authorization is not None:
-                raise BadCredentials(f"{self.uri}: the registry rejected the credentials (HTTP 401)")
-            user, password = self.login
-            self.authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+                raise BadCredentials(
+                    f"{self.uri}: the registry rejected the credentials of {self.login.who()} (HTTP 401)"
+                )
+            if self.login.identity_token is not None:
+                raise BadCredentials(
+                    f"{self.uri}: the Docker config has an identity token, but the registry asks for Basic "
+                    "username/password (HTTP 401)"
+                )
+            userpass = f"{self.login.username}:{self.login.password}"
+            self.authorization = "Basic " + base64.b64encode(userpass.encode()).decode()
             return
         if scheme.lower() != "bearer":
             raise AccessDenied(f"{self.uri}: unsupported authentication scheme {scheme!r} (HTTP 401)")
-        if self.authorization is not None and self.authorization.startswith("Bearer "):
-            raise (BadCredentials if self.login else AccessDenied)(f"{self.uri}: the registry refused the token")
         fields = dict(_CHALLENGE.findall(params))
-        realm = fields.pop("realm", None)
+        who = self.login.who() if self.login else "an anonymous client"
+        if renewed:
+            if fields.get("error") == "insufficient_scope":
+                granted = f"the token service granted none of {fields.get('scope', 'pull')!r} (insufficient_scope)"
+                if self.login is None:
+                    raise AccessDenied(
+                        f"{self.uri}: anonymous pulls are not allowed and no credentials were given: {granted}"
+                    )
+                raise AccessDenied(
+                    f"{self.uri}: {who} has no pull access to {self.ref.repository}: {granted}; "
+                    "grant it pull on the repository or use credentials that have it"
+                )
+            raise AccessDenied(  # not the credentials: the token service took them
+                f"{self.uri}: the registry refused the token its own token service issued for {who} "
+                f"({fields.get('error') or 'HTTP 401'}): the registry's token auth (issuer, service, "
+                "signing certificate) does not match its token service, or their clocks differ"
+            )
+        realm = fields.get("realm")
         if not realm:
             raise AccessDenied(f"{self.uri}: a Bearer challenge without a realm")
+        self.authorization = f"Bearer {self._token(realm, fields, who)}"
+
+    def _token(self, realm: str, fields: dict[str, str], who: str) -> str:
+        """A token from the realm: an identity token is a refresh token, exchanged by the OAuth2 POST
+        (distribution's spec/auth/oauth); else a GET, with Basic credentials when there are some."""
         query = {k: v for k, v in fields.items() if k in ("service", "scope")}
-        auth = None
-        if self.login is not None and self.login[0] != "<token>":
-            auth = httpx.BasicAuth(*self.login)
         try:
-            answer = self.client.get(realm, params=query, auth=auth)
+            if self.login is not None and self.login.identity_token is not None:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": self.login.identity_token,
+                    "client_id": CLIENT_ID,
+                }
+                answer = self.client.post(realm, data={**form, **query})
+            else:
+                auth = httpx.BasicAuth(self.login.username, self.login.password) if self.login else None
+                answer = self.client.get(realm, params=query, auth=auth)
         except httpx.TransportError as error:
-            raise StoreUnreachable(f"{self.uri}: the token service {realm} did not answer: {error}") from error
-        if answer.status_code in (401, 403):
-            cls = BadCredentials if self.login else AccessDenied
-            raise cls(
-                f"{self.uri}: the token service refused {'the credentials' if self.login else 'anonymous access'}"
+            raise StoreUnreachable(
+                f"{self.uri}: the registry's token service {realm} did not answer: {error}"
+            ) from error
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        said = (body.get("error") if isinstance(body, dict) else None) or f"HTTP {answer.status_code}"
+        refused = answer.status_code in (401, 403) or said in ("invalid_grant", "invalid_client", "unauthorized_client")
+        if refused and self.login is None:
+            raise AccessDenied(f"{self.uri}: the registry's token service {realm} refused {who} ({said})")
+        if refused and self.login is not None and self.login.identity_token is not None:
+            raise BadCredentials(
+                f"{self.uri}: the registry's token service {realm} refused {who} ({said}): it is expired, "
+                "revoked or for another registry; log in again and update the credentials Secret"
             )
+        if refused:
+            raise BadCredentials(
+                f"{self.uri}: the registry's token service {realm} refused the password of {who} ({said}): "
+                "check the username and password in the credentials Secret"
+            )
+        if answer.status_code >= 500:
+            raise StoreUnreachable(f"{self.uri}: the registry's token service {realm} answered {said}")
         if answer.status_code >= 400:
-            raise StoreUnreachable(f"{self.uri}: the token service answered HTTP {answer.status_code}")
-        body = answer.json()
-        token = body.get("token") or body.get("access_token")
+            raise FetchError(f"{self.uri}: the registry's token service {realm} answered {said}")
+        token = (body.get("access_token") or body.get("token")) if isinstance(body, dict) else None
         if not token:
-            raise AccessDenied(f"{self.uri}: the token service gave no token")
-        self.authorization = f"Bearer {token}"
+            raise FetchError(f"{self.uri}: the registry's token service {realm} answered without a token")
+        return str(token)
 
     def _open(self, path: str, accept: str | None) -> httpx.Response:
         """A streamed response below 400: auth challenges answered (not counted as attempts), transport
@@ -215,7 +290,7 @@ class Registry:
                     response.close()
                 if response.status_code == 401 and challenges < 2:
                     challenges += 1
-                    self._authorize(response.headers.get("www-authenticate", ""))
+                    self._authorize(response.headers.get("www-authenticate", ""), renewed=challenges > 1)
                     continue
                 if response.status_code == 401:
                     raise BadCredentials(f"{self.uri}: the registry kept refusing the credentials (HTTP 401)")
