@@ -152,8 +152,9 @@ class TokenServer:
                 access.append({"type": kind, "name": name, "actions": given})
         return access
 
-    def issue(self, user: str, scopes: Collection[str]) -> str:
-        """A JWT the registry accepts (module docstring), granting `user` what `granted` says."""
+    def issue(self, user: str, scopes: Collection[str], *, lifetime: int = TOKEN_LIFETIME) -> str:
+        """A JWT the registry accepts (module docstring), granting `user` what `granted` says; a
+        `lifetime` below -60 makes one it refuses as expired."""
         now = int(time.time())
         header = {
             "typ": "JWT",
@@ -164,7 +165,7 @@ class TokenServer:
             "iss": self.issuer,
             "sub": user,
             "aud": self.service,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + lifetime,
             "nbf": now - 1,
             "iat": now,
             "jti": secrets.token_hex(8),

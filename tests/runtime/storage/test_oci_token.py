@@ -12,7 +12,7 @@ import pytest
 
 from modelops.cli.main import main
 from modelops.runtime.fetch import fetch
-from modelops.runtime.storage import errors
+from modelops.runtime.storage import errors, oci
 from modelops_devcluster.oci import Oras, RegistryServer
 from modelops_devcluster.oci_token import TokenServer
 
@@ -83,6 +83,22 @@ def test_an_identity_token_is_exchanged_as_a_refresh_token(
     fetched = fetch(f"oci://{registry.address}/models/fraud:v1", tmp_path / "d")
     assert fetched.path.read_bytes() == MODEL
     assert tokens.requests[before:] == [("POST", "refresh_token", "alice")]
+
+
+def test_an_expired_token_is_renewed(tokens: TokenServer, registry: RegistryServer, tmp_path: Path) -> None:
+    """A token held from an earlier request (a long download before it) may have expired: one new one is got."""
+    _docker_config(tmp_path, registry, _auth("alice", USERS["alice"]))
+    uri = f"oci://{registry.address}/models/fraud:v1"
+    client = oci.Registry(oci.parse(uri), uri, timeout=10, attempts=1)
+    expired = tokens.issue("alice", ["repository:models/fraud:pull"], lifetime=-120)
+    client.authorization = f"Bearer {expired}"
+    before = len(tokens.requests)
+    try:
+        with client.get("/manifests/v1", oci.MANIFEST_TYPES[0]) as response:
+            assert response.status_code == 200
+    finally:
+        client.close()
+    assert tokens.requests[before:] == [("GET", "basic", "alice")] and client.authorization != f"Bearer {expired}"
 
 
 @pytest.mark.parametrize(
