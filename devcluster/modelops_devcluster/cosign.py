@@ -3,7 +3,8 @@
 `build()` compiles `cmd/cosign` of github.com/sigstore/cosign/v2 at `versions.COSIGN` with
 `gotools.build_module` into the cache (`build.cache_root()/bin/cosign-<version>`), once.
 `Cosign(directory)` makes a key pair there (COSIGN_PASSWORD in the environment, so nothing is
-asked on a terminal) and signs blobs offline: `--tlog-upload=false`, no Rekor, no Fulcio.
+asked on a terminal) and signs blobs and registry artifacts offline: `--tlog-upload=false`, no
+Rekor, no Fulcio.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class Cosign:
     def public_key(self) -> Path:
         return self.directory / "cosign.pub"
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, docker_config: Path | None = None) -> str:
         env = {**os.environ, "COSIGN_PASSWORD": PASSWORD}
+        if docker_config is not None:  # the registry's credentials, as `docker login` leaves them
+            env["DOCKER_CONFIG"] = str(docker_config)
         done = subprocess.run(
             [str(self.binary), *args],
             check=False,
@@ -80,6 +83,21 @@ class Cosign:
         """`--new-bundle-format --bundle`: a sigstore bundle (v0.3) with the key's fingerprint as hint."""
         self._sign(blob, "--new-bundle-format", "--bundle", str(out))
         return out
+
+    def sign_artifact(self, reference: str, *, docker_config: Path | None = None) -> None:
+        """`cosign sign --key` of a registry artifact (REGISTRY/REPO@sha256:...): the signature goes to
+        the registry, tagged sha256-<hex>.sig beside it, as users sign images and OCI artifacts."""
+        key = str(self.directory / "cosign.key")
+        self._run("sign", "--key", key, "--tlog-upload=false", "--yes", reference, docker_config=docker_config)
+
+    def verify_artifact(self, reference: str, *, docker_config: Path | None = None) -> bool:
+        """cosign's own verdict on a registry artifact's signature, offline (the cross-check of ours)."""
+        args = ["verify", "--key", str(self.public_key), "--insecure-ignore-tlog=true", reference]
+        try:
+            self._run(*args, docker_config=docker_config)
+        except gotools.GoToolError:
+            return False
+        return True
 
     def verify(self, blob: Path, signature: Path, *, bundle: bool = False) -> bool:
         """cosign's own verdict, offline (the cross-check of ours)."""

@@ -8,7 +8,9 @@ operator reads it from there:
 - a signed first version serves, and its signer's fingerprint is recorded (status, history);
 - a canary signed with another key is rolled back at once, never promoted, the ModelDeployment
   Stalled with reason SignatureInvalid, an event, and the reason in `kubectl get`;
-- a first version whose signature is missing is Stalled with the reason, nothing serving.
+- a first version whose signature is missing is Stalled with the reason, nothing serving;
+- an OCI directory artifact signed in its registry with `cosign sign` serves with its signer, and
+  a canary pushed after it that nobody signed is rolled back with SignatureMissing.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
+from modelops.runtime.storage.directory import directory_digest
 from modelops_devcluster.cosign import Cosign
 from modelops_devcluster.dataplane import require_loopback
+from modelops_devcluster.oci import Oras, RegistryServer
 from modelops_devcluster.stack import Artifact, Stack
+from tests.runtime.models_fixture import write_model_dir
 
 pytestmark = pytest.mark.integration
 NS = "sig"
@@ -117,3 +122,62 @@ def test_a_first_version_without_its_signature_is_stalled_with_the_reason(
     stack.kubectl("delete", "pods", "-n", NS, "-l", "modelops.dev/deployment=unsigned", "--wait=false")
     status = stack.wait("unsigned", lambda s: s.get("phase") == "Available", timeout=120)
     assert _condition(status, "Ready")["status"] == "True" and "fetchFailure" not in status["stable"]
+
+
+def test_an_oci_directory_signed_with_cosign_sign_serves_and_an_unsigned_canary_is_rolled_back(
+    stack: Stack, keys: tuple[Cosign, Cosign], tmp_path: Path
+) -> None:
+    trusted, _ = keys
+    with RegistryServer() as registry:
+        oras = Oras(registry)
+        pushed: dict[str, tuple[str, str]] = {}  # version -> (manifest digest, directory digest)
+        for seed, version in enumerate(("v1", "v2"), start=1):
+            directory = tmp_path / version
+            write_model_dir(directory, seed=seed)
+            (directory / "README.md").write_text(f"fraud {version}\n")
+            files = sorted(p.name for p in directory.iterdir())
+            pushed[version] = (
+                oras.push(f"models/fraud-oci:{version}", files, cwd=directory),
+                directory_digest(directory),
+            )
+        trusted.sign_artifact(f"{registry.address}/models/fraud-oci@{pushed['v1'][0]}")  # v2 is never signed
+
+        def md(version: str) -> dict[str, Any]:
+            model = {
+                "name": "fraud-oci",
+                "version": version,
+                "uri": f"oci://{registry.address}/models/fraud-oci:{version}",
+                "sha256": pushed[version][1],
+                "signature": {"publicKey": {"name": "model-signer"}},  # no uri: what cosign sign stored
+            }
+            spec = {
+                "model": model,
+                "replicas": 1,
+                "rollout": ROLLOUT,
+                "analysis": {"predictionDrift": {"enabled": False}},
+            }
+            return {
+                "apiVersion": "modelops.dev/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": "fraud-oci"},
+                "spec": spec,
+            }
+
+        stack.apply(_key_secret(trusted), md("v1"))
+        status = stack.wait("fraud-oci", lambda s: s.get("phase") == "Available", timeout=120)
+        signer = status["stable"].get("signer") or ""
+        assert signer.startswith("SHA256:") and status["stable"]["digest"] == pushed["v1"][1]
+        (server,) = stack.dataplane.wait_ready({"modelops.dev/deployment": "fraud-oci"}, timeout=30, count=1)
+        metrics = httpx.get(f"http://{require_loopback(server.ip)}:{server.port}/metrics", timeout=10, trust_env=False)
+        info = re.search(r"modelops_model_info\{([^}]*)\}", metrics.text)
+        assert info is not None and f'signer="{signer}"' in info.group(1), metrics.text[:2000]
+
+        stack.apply(md("v2"))
+        status = stack.wait("fraud-oci", lambda s: s.get("phase") == "RolledBack", timeout=120)
+        assert status["stable"]["version"] == "v1" and status["blockedVersion"] == "v2"
+        ended = status["history"][0]
+        assert ended["version"] == "v2" and ended["failureReason"] == "SignatureInvalid"
+        assert "SignatureMissing: no cosign signature of sha256:" in ended["reason"], ended
+        assert "cosign sign --key" in ended["reason"]
+        shown = stack.kubectl("get", "-n", NS, "md", "fraud-oci", "-o", "wide")
+        assert "RolledBack" in shown and "SignatureInvalid" in shown, shown

@@ -222,6 +222,25 @@ def test_a_signature_mounts_the_key_into_the_init_container_only() -> None:
     assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
+@pytest.mark.parametrize(
+    ("uri", "signature_uri"),
+    [
+        ("s3://models/fraud/v2/", "s3://models/fraud/v2.sig"),  # a prefix's signature is beside it, not in it
+        ("oci://registry.example/models/fraud:v2", None),  # what `cosign sign` stored in the registry
+        ("oci://registry.example/models/fraud@sha256:" + "b" * 64, None),
+    ],
+)
+def test_the_default_signature_of_a_directory_and_of_an_oci_artifact(uri: str, signature_uri: str | None) -> None:
+    plan = VersionPlan("v2", uri, None, 1, 1.0, "stable")
+    pod = deployment(OWNER, _signed({"publicKey": {"name": "signer"}}), plan, serving_image=IMAGE)["spec"]["template"]
+    args = pod["spec"]["initContainers"][0]["args"]
+    assert args[-2:] == ["--public-key", "/etc/modelops/signing-key/cosign.pub"]
+    if signature_uri is None:
+        assert "--signature-uri" not in args
+    else:
+        assert args[args.index("--signature-uri") + 1] == signature_uri
+
+
 def test_a_signature_key_from_a_config_map_and_an_explicit_uri() -> None:
     signature = {
         "uri": "https://store/sigs/v2.sigstore.json",

@@ -14,9 +14,12 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from modelops.cli.main import main
-from modelops.runtime.signature import SignatureError, parse, verify
+from modelops.runtime.signature import COSIGN_IMAGE_SIGNATURE, SignatureError, parse, verify, verify_image
+from modelops.runtime.storage.oci import SignedPayload
 from modelops_devcluster.cosign import Cosign
 
 PAYLOAD = b"model bytes " * 1000
@@ -140,3 +143,46 @@ def test_a_key_that_is_not_an_ecdsa_pem_is_refused_with_its_reason() -> None:
     with pytest.raises(SignatureError, match="not a PEM public key") as caught:
         verify(SHA, signature, b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
     assert caught.value.reason == "PublicKeyInvalid"
+
+
+# ---- cosign's registry signatures (simple-signing payloads), hand-made ----------------------------
+
+
+def _key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, pem
+
+
+def _payload(private: ec.EllipticCurvePrivateKey, digest: str, kind: str = COSIGN_IMAGE_SIGNATURE) -> SignedPayload:
+    critical = {"identity": {"docker-reference": "r/m"}, "image": {"docker-manifest-digest": digest}, "type": kind}
+    body = json.dumps({"critical": critical, "optional": None}).encode()
+    return SignedPayload(body, base64.b64encode(private.sign(body, ec.ECDSA(hashes.SHA256()))).decode())
+
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def test_a_payload_signed_by_the_key_naming_the_manifest_verifies() -> None:
+    private, pem = _key()
+    stranger, _ = _key()
+    signed = [_payload(stranger, DIGEST), _payload(private, DIGEST)]  # one of several is enough
+    verified = verify_image(DIGEST, signed, pem)
+    assert verified.format == "cosign-image-signature" and verified.signer.startswith("SHA256:")
+
+
+def test_image_signatures_that_do_not_vouch_for_this_manifest_say_why() -> None:
+    private, pem = _key()
+    cases = [
+        ([_payload(private, "sha256:" + "d" * 64)], "signs sha256:dddd"),
+        ([_payload(private, DIGEST, kind="something else")], "not 'cosign container image signature'"),
+        ([SignedPayload(b"{}", "not base64!")], "not base64"),
+        ([_payload(_key()[0], DIGEST)], "not signed by this key"),
+    ]
+    for signed, why in cases:
+        with pytest.raises(SignatureError, match=why) as caught:
+            verify_image(DIGEST, signed, pem)
+        assert caught.value.reason == "SignatureInvalid"
+    with pytest.raises(SignatureError, match="holds no signed payload") as missing:
+        verify_image(DIGEST, [], pem)
+    assert missing.value.reason == "SignatureMissing"

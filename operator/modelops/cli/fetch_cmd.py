@@ -47,9 +47,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP attempt")
     p.add_argument(
         "--signature-uri",
-        help="a cosign signature or bundle of the artifact (any scheme --uri takes); verified before it is placed",
+        help="a cosign signature or bundle of the artifact (any scheme --uri takes; of a directory: of its "
+        "digest manifest, `modelops digest DIR --manifest F`); verified before it is placed",
     )
-    p.add_argument("--public-key", type=Path, help="PEM public key (cosign.pub) that must have signed it")
+    p.add_argument(
+        "--public-key",
+        type=Path,
+        help="PEM public key (cosign.pub) that must have signed it; for an oci:// artifact without "
+        "--signature-uri, the signature `cosign sign --key` stored in its registry",
+    )
     p.add_argument(
         "--termination-log",
         type=Path,
@@ -81,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     signer: dict[str, str] = {}
     try:
-        if (args.signature_uri is None) != (args.public_key is None):
-            raise SignatureMissing("--signature-uri and --public-key go together")
+        if args.signature_uri is not None and args.public_key is None:
+            raise SignatureMissing("--signature-uri needs --public-key, the key that must have signed it")
         wait = (args.wait_timeout or math.inf) if args.wait else 0.0
         options = {
             "sha256": args.sha256,
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             "timeout": args.timeout,
             "wait": wait,
         }
-        if args.signature_uri is not None:
+        if args.public_key is not None:
             fetched, verified = fetch_signed(
                 args.uri, args.dest, signature_uri=args.signature_uri, public_key=args.public_key, **options
             )

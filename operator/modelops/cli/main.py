@@ -22,6 +22,7 @@ COMMANDS = {
     "drift": "modelops.cli.drift_cmd",
     "serve": "modelops.cli.serve_cmd",
     "fetch-model": "modelops.cli.fetch_cmd",
+    "digest": "modelops.cli.digest_cmd",
     "train": "modelops.cli.train_cmd",
     "dataset": "modelops.cli.dataset_cmd",
 }

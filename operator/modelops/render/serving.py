@@ -143,7 +143,9 @@ def deployment(owner: Owner, spec: ModelDeploymentSpec, plan: VersionPlan, *, se
         )
         volumes.append({"name": "signing-key", **key_source})
         init_mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
-        fetch_args += ["--signature-uri", signature.uri_for(plan.uri)]
+        signature_uri = signature.uri_for(plan.uri)
+        if signature_uri is not None:  # else the oci:// artifact's signature in its registry (cosign sign)
+            fetch_args += ["--signature-uri", signature_uri]
         fetch_args += ["--public-key", f"{SIGNING_KEY_DIR}/{SIGNING_KEY_FILE}"]
     serve_args = ["serve", "--model-dir", MODEL_DIR, "--port", str(port)]
     source = (plan.baseline, "baseline.json") if plan.baseline else None

@@ -14,7 +14,14 @@ of three things, all accepted here (the format is read from the content):
 What is signed is the artifact's SHA-256 digest as the fetch computed it while copying (ECDSA
 verifies the pre-hashed digest, so the artifact is never read twice). For a single file that is
 the file's own digest, exactly what `cosign sign-blob FILE` signs. For a directory artifact it
-is the digest of its digest manifest: sign the manifest file (docs/model-server.md).
+is the directory digest, the SHA-256 of its digest manifest: `modelops digest DIR --manifest F`
+writes that file and `cosign sign-blob F` signs the directory (docs/model-server.md).
+
+An `oci://` artifact is signed where cosign users sign things in a registry: `cosign sign --key
+cosign.key REGISTRY/REPO@sha256:...` stores a simple-signing payload naming the manifest digest,
+and its signature, under the tag `sha256-<hex>.sig`. With no signature URI that is what is
+verified: a payload signed by the key, of type "cosign container image signature", naming the
+manifest digest the reference resolved to (so a signature copied to another artifact fails).
 
 The signer's identity is the key's fingerprint, `SHA256:` and the base64 SHA-256 of its DER
 SubjectPublicKeyInfo (the sigstore bundle's `hint`), recorded as the version's provenance.
@@ -26,10 +33,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +48,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from modelops.runtime.fetch import Fetched, FetchError, fetch
+from modelops.runtime.storage import oci
+from modelops.runtime.storage.directory import replace
+from modelops.runtime.storage.errors import InvalidSource, NotFound
 
 SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle"
 PROVENANCE_FILE = ".provenance"  # fetch-model's report beside the artifact (no model suffix: never loaded)
 MAX_SIGNATURE_BYTES = 1 << 20  # a signature or bundle is a few hundred bytes; refuse to parse a model by mistake
+COSIGN_IMAGE_SIGNATURE = "cosign container image signature"  # the simple-signing payload's critical.type
 
 
 class SignatureError(FetchError):
@@ -193,6 +204,45 @@ def verify(sha256_hex: str, signature: Signature, public_key_pem: bytes) -> Veri
     return Verified(fingerprint(key), signature.format)
 
 
+def _payload_digest(payload: bytes) -> str:
+    """The manifest digest a simple-signing payload names; SignatureError when it is not cosign's."""
+    try:
+        doc = json.loads(payload)
+        critical = doc["critical"]
+        kind, digest = critical["type"], critical["image"]["docker-manifest-digest"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise SignatureError("the signed payload is not a cosign simple-signing payload") from error
+    if kind != COSIGN_IMAGE_SIGNATURE or not isinstance(digest, str):
+        raise SignatureError(f"the signed payload's type is {kind!r}, not {COSIGN_IMAGE_SIGNATURE!r}")
+    return digest
+
+
+def verify_image(digest: str, signed: list[oci.SignedPayload], public_key_pem: bytes) -> Verified:
+    """Accept manifest `digest` if one of `cosign sign`'s payloads is signed by the key and names it."""
+    key = load_public_key(public_key_pem)
+    if not signed:
+        raise missing(f"the cosign signature manifest of {digest} holds no signed payload")
+    why: list[str] = []
+    for item in signed:
+        try:
+            der = _b64(item.signature, "the signature annotation")
+            key.verify(der, item.payload, ec.ECDSA(hashes.SHA256()))
+            named = _payload_digest(item.payload)
+        except InvalidSignature:
+            why.append("not signed by this key")
+            continue
+        except SignatureError as error:
+            why.append(str(error))
+            continue
+        if hmac.compare_digest(named, digest):
+            return Verified(fingerprint(key), "cosign-image-signature")
+        why.append(f"signs {named}, another artifact")
+    raise SignatureError(
+        f"none of the {len(signed)} cosign signature(s) stored for {digest} verifies with key "
+        f"{fingerprint(key)}: {'; '.join(why)}"
+    )
+
+
 def read_public_key(path: Path) -> bytes:
     """The mounted key file's bytes; PublicKeyInvalid when it is absent or empty."""
     try:
@@ -204,33 +254,58 @@ def read_public_key(path: Path) -> bytes:
     return pem
 
 
+def _registry_signature(uri: str, fetched: Fetched, pem: bytes, options: dict[str, Any]) -> Verified:
+    """Verify what `cosign sign` stored in the registry for the manifest `uri` resolved to."""
+    digest = fetched.resolved
+    if digest is None:  # oci.fetch always resolves; a guard, not a path
+        raise missing(f"{uri}: no manifest digest to look a cosign signature up by")
+    try:
+        signed = oci.cosign_signatures(uri, digest, timeout=float(options.get("timeout") or 60.0))
+    except NotFound as error:
+        raise missing(
+            f"no cosign signature of {digest} in the registry (tag {oci.cosign_tag(digest)}): "
+            f"sign it with `cosign sign --key cosign.key REGISTRY/REPOSITORY@{digest}`: {error}"
+        ) from error
+    return verify_image(digest, signed, pem)
+
+
 def fetch_signed(
     uri: str,
     dest: Path,
     *,
-    signature_uri: str,
+    signature_uri: str | None,
     public_key: Path,
     **options: Any,
 ) -> tuple[Fetched, Verified]:
     """Fetch the artifact and its signature into hidden staging directories under `dest`, verify, and
     only then move the artifact into `dest`: a server never sees an unverified file.
 
+    `signature_uri` None: the signature `cosign sign` stored in the artifact's registry (oci:// only).
     `options` are `fetch`'s (sha256, pvc_root, claim_dir, timeout, wait, ...); the signature is
     fetched the same way, without the artifact's sha256. Nothing of either stays behind on failure.
     """
+    if signature_uri is None and not uri.startswith("oci://"):
+        raise missing(f"{uri}: a signature URI is needed (only an oci:// artifact carries its signature)")
+    if signature_uri is not None and uri.endswith("/") and signature_uri.startswith(uri):
+        raise InvalidSource(
+            f"the signature {signature_uri} is inside the directory artifact {uri}: it would change the "
+            "directory's digest; keep it beside the prefix (the default is the prefix + .sig)"
+        )
     pem = read_public_key(public_key)  # a missing key fails before anything is downloaded
     load_public_key(pem)
     staging, signatures = dest / ".unverified", dest / ".signature"
     try:
         fetched = fetch(uri, staging, **options)
-        try:
-            sig = fetch(signature_uri, signatures, **{**options, "sha256": None})
-        except FetchError as error:
-            raise missing(f"no signature for {uri} at {signature_uri}: {error}") from error
-        verified = verify(fetched.sha256, parse(sig.path.read_bytes()), pem)
-        final = dest / fetched.path.name
-        os.replace(fetched.path, final)
+        if signature_uri is None:
+            verified = _registry_signature(uri, fetched, pem, options)
+        else:
+            try:
+                sig = fetch(signature_uri, signatures, **{**options, "sha256": None})
+            except FetchError as error:
+                raise missing(f"no signature for {uri} at {signature_uri}: {error}") from error
+            verified = verify(fetched.sha256, parse(sig.path.read_bytes()), pem)
+        final = replace(fetched.path, dest / fetched.path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(signatures, ignore_errors=True)
-    return Fetched(final, fetched.sha256, fetched.size, fetched.verified), verified
+    return dataclasses.replace(fetched, path=final), verified  # kind and resolved kept

@@ -168,14 +168,23 @@ class SignatureSpec(ApiModel):
         description=(
             "Where the signature is: the base64 signature of `cosign sign-blob --key` (--output-signature), "
             "its --bundle, or a sigstore bundle (--new-bundle-format); any scheme model.uri takes (a pvc:// "
-            "signature must be in the model's claim). Default: the artifact's URI with .sig appended, which also "
-            "follows the versions a RetrainPolicy validates."
+            "signature must be in the model's claim). A directory (an s3:// prefix) is signed by signing its "
+            "digest manifest (`modelops digest DIR --manifest F`). Default: the artifact's URI with .sig "
+            "appended (a prefix's without its trailing /: s3://b/fraud/v3/ has s3://b/fraud/v3.sig), which "
+            "also follows the versions a RetrainPolicy validates; for an oci:// artifact, the signature "
+            "`cosign sign --key` stored in its registry."
         ),
     )
 
-    def uri_for(self, artifact_uri: str) -> str:
-        """The signature of the artifact at `artifact_uri`: `uri`, else the artifact's URI + .sig."""
-        return self.uri or artifact_uri + SIGNATURE_SUFFIX
+    def uri_for(self, artifact_uri: str) -> str | None:
+        """The signature of the artifact at `artifact_uri`: `uri`, else the artifact's URI + .sig (a
+        prefix's without its slash, so the signature is not part of the directory), else None for an
+        oci:// artifact: the signature cosign stored in its registry."""
+        if self.uri:
+            return self.uri
+        if artifact_uri.startswith("oci://"):
+            return None
+        return artifact_uri.rstrip("/") + SIGNATURE_SUFFIX
 
 
 class ModelSource(ApiModel):

@@ -76,12 +76,32 @@ def manifest(root: Path) -> list[tuple[str, str]]:
     return sorted(entries, key=lambda e: e[0].encode())
 
 
+def encode_manifest(entries: list[tuple[str, str]]) -> bytes:
+    """The digest manifest of `manifest()`'s entries: the "path\\0sha256\\n" lines. Its SHA-256 is the
+    directory digest, so `cosign sign-blob` of it signs the directory (`modelops digest DIR --manifest F`)."""
+    return b"".join(rel.encode() + b"\0" + sha.encode() + b"\n" for rel, sha in entries)
+
+
+def manifest_bytes(root: Path) -> bytes:
+    return encode_manifest(manifest(root))
+
+
 def directory_digest(root: Path) -> str:
     """The digest of a directory (module docstring): sha256 over sorted "path\\0sha256\\n" lines."""
-    digest = hashlib.sha256()
-    for rel, sha in manifest(root):
-        digest.update(rel.encode() + b"\0" + sha.encode() + b"\n")
-    return digest.hexdigest()
+    return hashlib.sha256(manifest_bytes(root)).hexdigest()
+
+
+def replace(source: Path, final: Path) -> Path:
+    """Rename `source` (a file or a directory) to `final`, replacing whatever is there: a file, or a
+    directory an earlier run of the init container placed (moved aside first, then removed)."""
+    if final.is_symlink() or final.is_file():
+        final.unlink()
+    elif final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.replace(final, old / "x")
+        shutil.rmtree(old)
+    os.replace(source, final)
+    return final
 
 
 def size_of(root: Path) -> int:
@@ -123,13 +143,7 @@ class Staging:
 
     def commit(self) -> Path:
         """Rename the staged directory to its final name (replacing a previous one) and return that path."""
-        if self.final.is_symlink() or self.final.is_file():
-            self.final.unlink()
-        elif self.final.exists():  # an earlier run of the init container placed it: replace it whole
-            old = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.old-", dir=self.final.parent))
-            os.replace(self.final, old / "x")
-            shutil.rmtree(old)
-        os.replace(self.root, self.final)
+        replace(self.root, self.final)  # an earlier run of the init container's result is replaced whole
         self.committed = True
         return self.final
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -455,3 +456,62 @@ def fetch(
         return Fetched(path, digest, size, verified=bool(sha256), kind="directory", resolved=resolved)
     finally:
         registry.close()
+
+
+# `cosign sign --key` of an artifact in a registry: a manifest tagged `sha256-<hex>.sig` in the same
+# repository whose layers are simple-signing payloads naming the signed manifest digest, each with
+# its signature in an annotation (cosign's "tag" scheme, its default before v3).
+COSIGN_PAYLOAD_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+MAX_PAYLOAD = 64 << 10  # a payload is a few hundred bytes of JSON
+
+
+@dataclass(frozen=True)
+class SignedPayload:
+    """One signature `cosign sign` stored: the payload's bytes and the base64 signature over them."""
+
+    payload: bytes
+    signature: str
+
+
+def cosign_tag(digest: str) -> str:
+    """The tag cosign stores the signatures of manifest `digest` under: `sha256-<hex>.sig`."""
+    return digest.replace(":", "-", 1) + ".sig"
+
+
+def cosign_signatures(
+    uri: str,
+    digest: str,
+    *,
+    timeout: float = 60.0,
+    attempts: int = 5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[SignedPayload]:
+    """The payloads and signatures `cosign sign` stored for manifest `digest` of `uri`'s repository.
+
+    NotFound when the repository holds no signature for it; the payloads are checked against their
+    descriptors' digests (what they say is the verifier's business: runtime/signature.py).
+    """
+    ref = parse(uri)
+    tag = cosign_tag(digest)
+    what = f"{uri} (cosign signature tag {tag})"
+    registry = Registry(
+        Reference(ref.registry, ref.repository, tag, None), what, timeout=timeout, attempts=attempts, sleep=sleep
+    )
+    found: list[SignedPayload] = []
+    try:
+        manifest, _ = _manifest(registry)
+        for layer in manifest["layers"]:
+            if not isinstance(layer, dict) or layer.get("mediaType") != COSIGN_PAYLOAD_TYPE:
+                continue
+            signature = (layer.get("annotations") or {}).get(COSIGN_SIGNATURE_ANNOTATION)
+            if not isinstance(signature, str) or not signature:
+                continue
+            if int(layer.get("size") or 0) > MAX_PAYLOAD:
+                raise InvalidArtifact(f"{what}: a signature payload of {layer.get('size')} bytes: not cosign's")
+            payload = io.BytesIO()
+            _blob(registry, layer, payload, f"{what}: payload")
+            found.append(SignedPayload(payload.getvalue(), signature))
+    finally:
+        registry.close()
+    return found
