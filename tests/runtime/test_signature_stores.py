@@ -119,7 +119,8 @@ def test_the_digest_command_and_its_manifest(
     assert "a manifest is for a directory" in capsys.readouterr().err
     assert main(["digest", str(model_dir), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report == {"path": str(model_dir), "kind": "directory", "sha256": digest, "files": 3, "bytes": sum(map(len, SKLEARN.values()))}
+    size = sum(map(len, SKLEARN.values()))
+    assert report == {"path": str(model_dir), "kind": "directory", "sha256": digest, "files": 3, "bytes": size}
 
 
 def test_a_signed_s3_prefix_is_verified_against_the_directory_it_placed(
