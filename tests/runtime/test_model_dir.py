@@ -3,14 +3,17 @@ its directory digest, as fetch-model placed and verified it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from modelops.models import ModelError
 from modelops.runtime.server import ServeOptions, artifact_root, find_model, load_model
 from modelops.runtime.storage.directory import directory_digest
 from modelops.train.dataset import generate
+from tests.runtime.serve_process import start_server
 
 joblib = pytest.importorskip("joblib")
 linear_model = pytest.importorskip("sklearn.linear_model")
@@ -57,3 +60,18 @@ def test_the_directory_digest_is_checked_before_loading(tmp_path: Path) -> None:
     (root / "README").write_text("tampered\n")
     with pytest.raises(ModelError, match="refusing to load"):
         load_model(options)
+
+
+def test_the_signer_fetch_model_verified_is_exported_for_a_directory_artifact(tmp_path: Path) -> None:
+    """fetch-model leaves its report in --dest (/models/.provenance), above the directory the model is in."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / ".provenance").write_text(json.dumps({"signer": "SHA256:abc=", "kind": "directory"}))
+    proc, url, _ = start_server(models / "fraud-v3", "--model-dir", str(models))  # the last --model-dir wins
+    try:
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    info = next(line for line in metrics.splitlines() if line.startswith("modelops_model_info{"))
+    assert 'signer="SHA256:abc="' in info, info

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         baseline_path=baseline,
         uri=args.uri,
         sha256=args.sha256,
-        signer=_signer(model_path.parent),
+        signer=_signer(args.model_dir or model_path.parent),  # fetch-model leaves it in --dest, above a directory
         retrain_run=args.retrain_run,
         max_body_bytes=args.max_body_bytes,
         max_rows=args.max_rows,
