@@ -232,7 +232,7 @@ def test_an_oci_artifact_signed_with_cosign_sign_is_verified_in_the_registry(
     [
         ("models/other:v1", "SignatureInvalid: none of the 1 cosign signature(s) stored for sha256:"),
         ("models/sk:v3", "SignatureInvalid: none of the 1 cosign signature(s) stored for sha256:"),
-        ("models/unsigned:v1", "SignatureMissing: no cosign signature of sha256:"),
+        ("models/unsigned:v1", "SignatureMissing: oci://"),
     ],
 )
 def test_oci_artifacts_another_key_signed_or_that_nobody_signed_are_refused(
@@ -250,3 +250,6 @@ def test_oci_artifacts_another_key_signed_or_that_nobody_signed_are_refused(
         assert f"signs {digests['sk']}, another artifact" in log
     if reference == "models/other:v1":
         assert "not signed by this key" in log
+    if reference == "models/unsigned:v1":
+        assert f"is {digests['unsigned']}, which has no cosign signature in its registry" in log
+        assert f"cosign sign --key cosign.key REGISTRY/REPOSITORY@{digests['unsigned']}" in log

@@ -263,8 +263,8 @@ def _registry_signature(uri: str, fetched: Fetched, pem: bytes, options: dict[st
         signed = oci.cosign_signatures(uri, digest, timeout=float(options.get("timeout") or 60.0))
     except NotFound as error:
         raise missing(
-            f"no cosign signature of {digest} in the registry (tag {oci.cosign_tag(digest)}): "
-            f"sign it with `cosign sign --key cosign.key REGISTRY/REPOSITORY@{digest}`: {error}"
+            f"{uri} is {digest}, which has no cosign signature in its registry (no tag {oci.cosign_tag(digest)}): "
+            f"sign it with `cosign sign --key cosign.key REGISTRY/REPOSITORY@{digest}`"
         ) from error
     return verify_image(digest, signed, pem)
 
