@@ -19,6 +19,7 @@ Run as ``python -m modelops_devcluster.gotools NAME...`` to build tools/NAME and
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,11 +62,27 @@ def _go_build(package: str, out: Path, cwd: Path, *, ldflags: str = "-s -w", tim
     if shutil.which("go") is None:
         raise GoToolError(f"go is not on PATH: {out.name} is built from the Go module proxy")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    partial = out.with_name(f"{out.name}.partial-{os.getpid()}")  # two processes never share one
     cmd = ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), package]
     print("+", " ".join(cmd), f"(in {cwd})", flush=True)
-    subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout)
-    partial.replace(out)
+    try:
+        subprocess.run(cmd, cwd=cwd, check=True, timeout=timeout)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def _building(out: Path) -> Iterator[None]:
+    """Hold `out`'s build lock: a second process (another worktree's tests, a parallel test run) waits
+    for the first build and then finds it cached, instead of building the same binary beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(f".{out.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build(name: str) -> Path:
@@ -72,7 +90,9 @@ def build(name: str) -> Path:
     out = binary(name)
     if os.access(out, os.X_OK):
         return out
-    _go_build(".", out, source_dir(name))
+    with _building(out):
+        if not os.access(out, os.X_OK):
+            _go_build(".", out, source_dir(name))
     return out
 
 
@@ -98,6 +118,14 @@ def build_module(spec: Module, *, timeout: float = 1800.0) -> Path:
         return out
     if shutil.which("go") is None:
         raise GoToolError(f"go is not on PATH: {spec.name} is built from the Go module proxy")
+    with _building(out):
+        if os.access(out, os.X_OK):  # another process built it while this one waited
+            return out
+        _build_module(spec, out, timeout)
+    return out
+
+
+def _build_module(spec: Module, out: Path, timeout: float) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"modelops-{spec.name}-build-") as tmp:
         work = Path(tmp)
@@ -118,7 +146,6 @@ def build_module(spec: Module, *, timeout: float = 1800.0) -> Path:
             spec.prepare(source)
         _go_build(spec.package, out, source, ldflags=spec.ldflags, timeout=timeout)
     print(f"built {spec.name} {spec.version} into {out.parent} in {time.monotonic() - started:.0f}s", flush=True)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from modelops_devcluster import alertmanager, build, gotools, oci, versions
+from modelops_devcluster import alertmanager, build, cosign, gotools, oci, versions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,9 +104,37 @@ def test_make_cluster_binaries_builds_the_go_tools_too(monkeypatch: pytest.Monke
     monkeypatch.setattr(alertmanager, "build", recorder("alertmanager"))
     monkeypatch.setattr(oci, "build_registry", recorder("registry"))
     monkeypatch.setattr(oci, "build_oras", recorder("oras"))
+    monkeypatch.setattr(cosign, "build", recorder("cosign"))  # unstubbed, a unit run built cosign for real
     assert build.main([]) == 0
     tools = ["tool('kstatus-check',)", "tool('argocd-lua',)"]
-    assert calls == ["control plane()", *tools, "registry()", "oras()", "alertmanager()"]
+    assert calls == ["control plane()", *tools, "registry()", "oras()", "alertmanager()", "cosign()"]
+
+
+def test_a_second_build_of_the_same_binary_waits_and_finds_it_cached(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two worktrees' test runs asked for the same module at once: both built it into one .partial
+    file and one of them failed on the rename. Now the second waits for the lock, then finds it."""
+    monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path))
+    monkeypatch.setattr(gotools.shutil, "which", lambda name: "/usr/bin/go")
+    spec = gotools.Module(name="x", module="example.com/x", version="v1.0.0", package="./cmd/x")
+    builds: list[int] = []
+    inside = threading.Event()
+
+    def fake_build(spec: gotools.Module, out: Path, timeout: float) -> None:
+        builds.append(1)
+        inside.set()
+        time.sleep(0.3)  # the other caller arrives meanwhile
+        out.write_text("#!/bin/sh\n")
+        out.chmod(0o755)
+
+    monkeypatch.setattr(gotools, "_build_module", fake_build)
+    first = threading.Thread(target=gotools.build_module, args=(spec,))
+    first.start()
+    assert inside.wait(5)
+    assert gotools.build_module(spec) == spec.binary()  # blocked on the lock until the first finished
+    first.join(5)
+    assert builds == [1]
 
 
 def test_the_registry_and_oras_are_upstream_modules_keyed_by_version(
