@@ -78,6 +78,16 @@ def _check(analysis: dict[str, Any], name: str) -> dict[str, Any]:
     return next((c for c in analysis.get("checks") or [] if c.get("name") == name), {})
 
 
+def _failed(analysis: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """(name, value, threshold, samples, reason) of each failed check: what a flaky rollback needs to be read."""
+    checks = analysis.get("checks") or []
+    return [
+        (c.get("name"), c.get("value"), c.get("threshold"), c.get("samples"), c.get("reason"))
+        for c in checks
+        if c.get("verdict") == "Fail"
+    ]
+
+
 def _events(stack: Stack, name: str) -> list[str]:
     found = objects.events(stack.cluster, NS, name, kind="ModelDeployment")
     return [f"{e.get('lastTimestamp') or e.get('eventTime')} {e['reason']}: {e['message']}" for e in found]
@@ -103,11 +113,12 @@ def test_good_labels_promote_and_concept_drift_rolls_back(stack: Stack, versions
         analyses: list[dict[str, Any]] = []
         status = stack.wait(
             name,
-            lambda s: _serving(s, "v2"),
+            lambda s: _serving(s, "v2") or s.get("phase") == "RolledBack",  # a rollback says why at once
             timeout=240,
             on_change=lambda s: analyses.append(s.get("lastAnalysis") or {}),
         )
-        assert status["history"][0]["outcome"] == "Promoted", (status["history"][0], _events(stack, name))
+        failed = [_failed(a) for a in analyses if _failed(a)]  # the checks that failed, analysis by analysis
+        assert status["history"][0]["outcome"] == "Promoted", (status["history"][0], failed, _events(stack, name))
         judged = [(_check(a, "quality"), _check(a, "quality-vs-stable")) for a in analyses if _check(a, "quality")]
         print("v2:", [(q.get("verdict"), q.get("reason"), v.get("verdict")) for q, v in judged])
         passed = [(q, v) for q, v in judged if q.get("verdict") == "Pass" and v.get("verdict") == "Pass"]
