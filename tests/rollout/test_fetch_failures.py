@@ -90,6 +90,9 @@ def test_a_canary_that_fails_its_signature_is_rolled_back_at_once_never_promoted
     assert entry.retrain_run == "rp-7"
     stalled = get_condition(s.conditions, "Stalled")
     assert stalled is not None and stalled.reason == "SignatureInvalid" and "does not verify" in stalled.message
+    for type_ in ("Ready", "Degraded"):  # the same reason everywhere (docs/runbooks/stalled-signature-invalid.md)
+        condition = get_condition(s.conditions, type_)
+        assert condition is not None and condition.reason == "SignatureInvalid", condition
     assert all(h.outcome != "Promoted" for h in s.history)
     assert [e.reason for e in decision.events if e.type == "Warning"] == ["SignatureInvalid", "RolledBack"]
 
@@ -125,3 +128,40 @@ def test_provenance_reaches_the_history_of_a_promotion() -> None:
     assert promoted.version == "v2" and promoted.signer == SIGNER and promoted.digest == "cd" * 32
     assert promoted.retrain_run == "rp-7"
     assert ModelDeploymentStatus.model_validate(sim.status.wire()).history[0].signer == SIGNER
+
+
+def test_a_canary_whose_digest_does_not_match_is_rolled_back_with_model_fetch_failed_everywhere() -> None:
+    sim = _canary()
+    mismatch = FetchFailure(
+        "DigestMismatch", "s3://models/fraud/v2/: directory digest mismatch: expected 00, got ab", "fraud-v2-a"
+    )
+    decision = _decide(sim, V2, RolloutObservations(ready={"v1": 3}, fetch_failures={"v2": mismatch}))
+    s = decision.status
+    assert s.phase == "RolledBack" and s.blocked_version == "v2" and s.history[0].failure_reason == "ModelFetchFailed"
+    conditions = {t: get_condition(s.conditions, t) for t in ("Stalled", "Ready", "Degraded")}
+    assert {t: (c.status, c.reason) for t, c in conditions.items() if c is not None} == {
+        "Stalled": ("True", "ModelFetchFailed"),
+        "Ready": ("False", "ModelFetchFailed"),
+        "Degraded": ("True", "ModelFetchFailed"),
+    }
+    assert "DigestMismatch: s3://models/fraud/v2/: directory digest mismatch" in s.message
+    assert [e.reason for e in decision.events if e.type == "Warning"] == ["ModelFetchFailed", "RolledBack"]
+    # a canary rolled back by its analysis keeps the RolledBack reason
+    plain = _canary()
+    plain.spec = plain.spec.model_copy(update={"rollout": plain.spec.rollout.model_copy(update={"abort": "now"})})
+    aborted = _decide(plain, V2, RolloutObservations(ready={"v1": 3, "v2": 1})).status
+    assert aborted.phase == "RolledBack"
+    assert get_condition(aborted.conditions, "Degraded").reason == "RolledBack"  # type: ignore[union-attr]
+    assert get_condition(aborted.conditions, "Stalled").reason == "RolledBack"  # type: ignore[union-attr]
+
+
+def test_a_first_version_whose_store_refuses_it_is_stalled_whatever_the_store_said() -> None:
+    """Held or not for a canary, a first version with nothing serving is Stalled: a person must look."""
+    for reason in ("DigestMismatch", "BadCredentials", "NotFound", "PathEscapes", "StoreUnreachable", "AccessDenied"):
+        sim = Sim(spec())
+        failing = FetchFailure(reason, f"s3://models/fraud/v1/: what the store said about {reason}", "fraud-v1-a")
+        s = _decide(sim, V1, RolloutObservations(ready={}, fetch_failures={"v1": failing})).status
+        for type_, status in (("Stalled", "True"), ("Ready", "False"), ("Degraded", "True")):
+            condition = get_condition(s.conditions, type_)
+            assert condition is not None and (condition.status, condition.reason) == (status, "ModelFetchFailed")
+            assert f"v1 cannot load its model (pod fraud-v1-a): {reason}: s3://models/fraud/v1/" in condition.message

@@ -43,6 +43,15 @@ RECONCILING_REASONS = (
 )
 
 
+def rolled_back_reason(status: ModelDeploymentStatus) -> str | None:
+    """ModelFetchFailed or SignatureInvalid when the blocked version was rolled back because its pods
+    could not fetch or verify it (its history entry's failureReason), else None."""
+    if status.phase != "RolledBack" or status.blocked_version is None:
+        return None
+    ended = next((h for h in status.history if h.version == status.blocked_version), None)
+    return ended.failure_reason if ended is not None and ended.failure_reason else None
+
+
 def deployment_summary(status: ModelDeploymentStatus, target_version: str) -> Summary:
     """The one state the ModelDeployment is in, given the version it should serve."""
     s = status
@@ -53,10 +62,8 @@ def deployment_summary(status: ModelDeploymentStatus, target_version: str) -> Su
     if failed is not None and s.stable is not None and s.stable.ready_replicas == 0:
         return stalled(condition_reason(failed.reason), s.message)
     if s.phase == "RolledBack" and s.blocked_version is not None:  # else the spec went back to what serves
-        ended = next((h for h in s.history if h.version == s.blocked_version), None)
-        if ended is not None and ended.failure_reason:
-            return stalled(ended.failure_reason, s.message)  # the message quotes the pods' reason
-        return stalled("RolledBack", s.message)
+        # a fetch failure's reason (the message quotes the pods' own words), else RolledBack
+        return stalled(rolled_back_reason(s) or "RolledBack", s.message)
     if s.phase == "Frozen":
         return stalled("Frozen", s.message)
     if s.stable is None or s.phase == "Pending":

@@ -54,7 +54,7 @@ from modelops.api.v1alpha1.modeldeployment import (
 )
 from modelops.rollout import quality
 from modelops.rollout.fetch_failures import Fetched, FetchFailure, condition_reason, describe
-from modelops.rollout.health import deployment_summary
+from modelops.rollout.health import deployment_summary, rolled_back_reason
 from modelops.routers import TrafficRouter, router_for
 from modelops.routers.base import load_replicas
 
@@ -773,8 +773,12 @@ def _message(t: _Tick) -> str:
 
 
 def _degraded_reason(s: ModelDeploymentStatus) -> str:
+    """The stable version's fetch failure, a canary rolled back for its fetch failure (the same reason as
+    Stalled and Ready, as the runbooks say), else the phase."""
     failed = s.stable.fetch_failure if s.stable is not None else None
-    return condition_reason(failed.reason) if failed is not None else s.phase
+    if failed is not None:
+        return condition_reason(failed.reason)
+    return rolled_back_reason(s) or s.phase
 
 
 def _conditions(t: _Tick, generation: int | None) -> None:
