@@ -153,3 +153,25 @@ def test_an_unreachable_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(errors.StoreUnreachable, match=r"s3://models/m\.npz: cannot connect"):
         fetch("s3://models/m.npz", tmp_path / "dest", timeout=2, retries=1)
     assert time.monotonic() - started < 30 and _leftovers(tmp_path / "dest") == []
+
+
+def test_attempts_counts_the_first_request_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fetch's retries=4 means 5 attempts in all, as for http(s) (botocore's max_attempts made 6)."""
+    from modelops.runtime.storage import s3
+
+    for name, value in aws_env(tmp_path, f"http://127.0.0.1:{free_port()}").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    sent: list[float] = []
+    made = s3.client
+
+    def counted(**kwargs: object) -> tuple[object, bool]:
+        client, signed = made(**kwargs)  # type: ignore[arg-type]
+        client.meta.events.register("before-send.s3", lambda **_: sent.append(time.monotonic()))
+        return client, signed
+
+    monkeypatch.setattr(s3, "client", counted)
+    with pytest.raises(errors.StoreUnreachable):
+        fetch("s3://models/m.npz", tmp_path / "dest", timeout=2)
+    assert len(sent) == 5
