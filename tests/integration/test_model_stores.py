@@ -239,6 +239,7 @@ def test_a_first_version_that_cannot_be_fetched_is_stalled_with_the_reason(
 
     shown = stack.kubectl("get", "-n", NS, "modeldeployment", case.name, "-o", "wide")
     assert f": {reason}: " in shown and "False" in shown, shown  # READY False, MESSAGE with the reason
+    print(shown)
     selector = f"reason=ModelFetchFailed,involvedObject.name={case.name},type=Warning"
     events = stack.kubectl("get", "events", "-n", NS, "--field-selector", selector)
     assert f"cannot load its model (pod {case.name}-" in events and f": {reason}: " in events, events
@@ -286,6 +287,7 @@ def test_a_canary_whose_digest_does_not_match_is_rolled_back_while_the_stable_ve
     assert degraded["status"] == "True" and degraded["reason"] == "ModelFetchFailed", degraded
     shown = stack.kubectl("get", "-n", NS, "modeldeployment", name, "-o", "wide")
     assert "RolledBack" in shown and "DigestMismatch" in shown, shown
+    print(shown)
     selector = f"reason=ModelFetchFailed,involvedObject.name={name},type=Warning"
     events = stack.kubectl("get", "events", "-n", NS, "--field-selector", selector)
     assert "v2 cannot load its model" in events and "DigestMismatch" in events, events
