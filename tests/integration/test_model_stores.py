@@ -9,7 +9,7 @@ for real, so a Ready pod answering inference requests proves the whole path.
 A fetch that fails reaches what a user sees, as docs/runbooks/stalled-model-fetch-failed.md says:
 a first version whose store refuses it (DigestMismatch, BadCredentials, NotFound, PathEscapes,
 StoreUnreachable) is Stalled/Degraded with reason ModelFetchFailed, the fine reason and the
-store's own words in the message, a Warning event and the reason in `kubectl get -o wide`, no pod
+store's own words in the message, a Warning event, the reason in `kubectl get` (the message with -o wide), no pod
 Ready; a canary whose directory digest does not match is rolled back at once while the stable
 version keeps answering.
 """
@@ -130,6 +130,14 @@ def _serves(stack: Stack, name: str, version: str) -> LocalPod:
     return server
 
 
+def _columns(table: str) -> dict[str, str]:
+    """The first row of `kubectl get`'s table by its header's columns (empty cells stay empty)."""
+    header, row = next(line for line in table.splitlines() if line.startswith("NAME")), table.splitlines()[-1]
+    starts = [i for i, c in enumerate(header) if c != " " and (i == 0 or header[i - 1] == " ")]
+    bounds = zip(starts, [*starts[1:], None], strict=True)
+    return {header[a:b].strip(): row[a:b].strip() for a, b in bounds}
+
+
 def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
 
@@ -237,6 +245,9 @@ def test_a_first_version_that_cannot_be_fetched_is_stalled_with_the_reason(
     assert status["stable"]["fetchFailure"]["reason"] == reason
     assert status["message"] == message
 
+    plain = stack.kubectl("get", "-n", NS, "modeldeployment", case.name)
+    row = _columns(plain)
+    assert (row.get("READY"), row.get("REASON")) == ("False", "ModelFetchFailed"), plain  # no -o wide needed
     shown = stack.kubectl("get", "-n", NS, "modeldeployment", case.name, "-o", "wide")
     assert f": {reason}: " in shown and "False" in shown, shown  # READY False, MESSAGE with the reason
     print(shown)
@@ -293,3 +304,69 @@ def test_a_canary_whose_digest_does_not_match_is_rolled_back_while_the_stable_ve
     assert "v2 cannot load its model" in events and "DigestMismatch" in events, events
     assert _infer(server, name).status_code == 200
     print(f"{name}: {stalled['message']}")
+
+
+def test_a_canary_whose_model_is_not_written_yet_is_held_then_promoted_once_it_is(
+    stack: Stack, s3: S3Server, model_dir: Path
+) -> None:
+    """NotFound is what a training Job that has not finished looks like: the canary is held, never rolled
+    back at once, the stable version answers everything meanwhile, and once the objects are there the
+    canary serves and is promoted. (A kubelet restarts the failed init container with back-off; the
+    dev data plane does not, so the test replaces the pod as that restart would.)"""
+    import boto3
+
+    name, digest = "fraud-held", directory_digest(model_dir)
+    # the held canary's analyses have no data: Unknown, not Fail; 10 requests/s reach it once it serves
+    rollout = {**ROLLOUT, "maxUnknownChecks": 30, "minRequests": 20, "bakeTime": "5s"}
+    spec = {"rollout": rollout, "analysis": {"predictionDrift": {"enabled": False}}}
+    v1 = _s3_model("v1", "s3://models/fraud/v2/", digest, s3.endpoint)
+    _apply(stack, [_s3_secret("s3-reader", *s3.reader), _model_deployment(name, v1, **spec)])
+    _serves(stack, name, "v1")
+
+    traffic = stack.traffic(Service(name), rate=20, seed=5)
+    try:
+        began = time.monotonic()
+        v2 = _s3_model("v2", "s3://models/fraud/late/", digest, s3.endpoint)
+        _apply(stack, [_model_deployment(name, v2, **spec)])
+        held = stack.wait(
+            name,
+            lambda s: ((s.get("canary") or {}).get("fetchFailure") or {}).get("reason") == "NotFound",
+            timeout=90,
+        )
+        held_after = time.monotonic() - began
+        assert held["phase"] == "Progressing" and held["stable"]["version"] == "v1", held
+        print(stack.kubectl("get", "-n", NS, "modeldeployment", name, "-o", "wide"))
+        print(f"{name}: held: {held.get('message')}")
+        assert held["message"].startswith("v2 held at 0%") and "NotFound: s3://models/fraud/late/" in held["message"]
+        time.sleep(6)  # an analysis interval later it is still held, not rolled back
+        status = stack.status(name)
+        assert status["phase"] == "Progressing" and status["canary"]["version"] == "v2", status
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint,
+            aws_access_key_id=s3.reader[0],
+            aws_secret_access_key=s3.reader[1],
+            region_name="us-east-1",
+        )
+        for path in sorted(model_dir.iterdir()):  # the "training Job" writes v2
+            client.put_object(Bucket="models", Key=f"fraud/late/{path.name}", Body=path.read_bytes())
+        written = time.monotonic()
+        selector = f"{names.DEPLOYMENT_LABEL}={name},{names.VERSION_LABEL}=v2"
+        stack.kubectl("delete", "pods", "-n", NS, "-l", selector, "--wait=false")
+        status = stack.wait(name, lambda s: _serving(s, "v2") or s.get("phase") == "RolledBack", timeout=240)
+        promoted_after = time.monotonic() - written
+        assert _serving(status, "v2"), (status["history"][0], status.get("lastAnalysis"))
+    finally:
+        traffic.stop()
+    print(f"{name}: held {held_after:.1f}s after apply; promoted {promoted_after:.1f}s after the objects were written")
+    assert status["history"][0]["version"] == "v2" and status["history"][0]["outcome"] == "Promoted", status["history"]
+    assert "fetchFailure" not in (status.get("stable") or {}), status["stable"]
+    assert not traffic.unexpected_failures(since=began), traffic.summary(since=began)
+    answered_while_held = traffic.answered(since=began, until=written)
+    assert set(answered_while_held) == {"v1"}, answered_while_held  # nothing reached the canary that had no model
+    print(f"{name}: answered {traffic.answered(since=began)}")
+
+
+def _serving(status: dict[str, Any], version: str) -> bool:
+    return bool((status.get("stable") or {}).get("version") == version and status.get("phase") == "Available")

@@ -104,6 +104,7 @@ def test_a_canary_whose_store_is_unreachable_is_held_without_traffic() -> None:
     s = decision.status
     assert s.canary is not None and s.canary.fetch_failure is not None and decision.canary_weight == 0
     assert "FetchFailed: http://store/m" in s.message
+    assert s.message.startswith("v2 held at 0% (step 0/"), s.message  # the step's weight is not what it gets
     assert [e.reason for e in decision.events if e.type == "Warning"] == ["ModelFetchFailed"]
     deadline = sim.spec.rollout.progress_deadline.delta
     later = _decide(sim, V2, RolloutObservations(ready={"v1": 3}, fetch_failures={"v2": unreachable}), step=0)

@@ -735,6 +735,8 @@ def _message(t: _Tick) -> str:
         counts = f"{s.step_passes} passed, {s.failed_checks} failed, {s.unknown_checks} unknown"
         failed = s.canary.fetch_failure
         if failed is not None:  # a store that may come back: held without traffic, the deadlines still apply
+            if not s.shadowing:  # the step's weight is what it gets once a pod is ready, not what it gets now
+                where = f"held at 0% (step {s.current_step}/{len(t.spec.rollout.steps)}: {s.canary_weight}% once ready)"
             return f"{s.canary.version} {where}: {counts}; " + describe(
                 s.canary.version, failed.reason, failed.message, failed.pod
             )

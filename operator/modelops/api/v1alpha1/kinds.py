@@ -61,6 +61,11 @@ MODEL_DEPLOYMENT = KindInfo(
             ".status.conditions[?(@.type=='Ready')].status",
             description="The spec's version serves and nothing is in progress",
         ),
+        Column(  # at 3 a.m. the reason (ModelFetchFailed, SignatureInvalid, RolledBack...) without -o wide
+            "Reason",
+            ".status.conditions[?(@.type=='Ready')].reason",
+            description="Why it is or is not Ready",
+        ),
         Column("Quality", ".status.quality.value", "number", "Stable version's quality on labels", priority=1),
         Column("Message", ".status.message", description="What is happening", priority=1),
         AGE,
