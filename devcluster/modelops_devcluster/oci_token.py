@@ -98,6 +98,7 @@ class TokenServer:
         return f"http://{LOOPBACK}:{self._port}/token"
 
     def start(self) -> TokenServer:
+        """Listen on a free loopback port, or, after `stop()`, on the same one (the registry's realm)."""
         if self._server is not None:
             return self
         owner = self
@@ -105,7 +106,7 @@ class TokenServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server = ThreadingHTTPServer((LOOPBACK, self._port or 0), Handler)  # a restart keeps the realm
         self._server.daemon_threads = True
         self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(

@@ -130,6 +130,27 @@ def test_refused(
     assert _leftovers(tmp_path / "d") == []
 
 
+def test_a_token_service_that_comes_back_is_retried_like_the_registry(
+    tokens: TokenServer, registry: RegistryServer, tmp_path: Path
+) -> None:
+    """A token service restarting (a rollout of Harbor's core, a blip) is waited for with the registry's
+    back-off, not a StoreUnreachable at the first refused connection."""
+    _docker_config(tmp_path, registry, _auth("alice", USERS["alice"]))
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            tokens.start()  # back on the same port after two refused connections
+
+    tokens.stop()
+    try:
+        fetched = fetch(f"oci://{registry.address}/models/fraud:v1", tmp_path / "d", retries=4, sleep=sleep)
+    finally:
+        tokens.start()
+    assert fetched.path.read_bytes() == MODEL and waits == [1, 2]
+
+
 @pytest.mark.parametrize("trouble", ["token-service-down", "untrusted-issuer"])
 def test_a_broken_token_service(tmp_path: Path, trouble: str) -> None:
     """Not the credentials' fault, so neither is BadCredentials: the realm refuses connections (the store

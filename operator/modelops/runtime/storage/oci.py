@@ -221,25 +221,36 @@ class Registry:
             raise AccessDenied(f"{self.uri}: a Bearer challenge without a realm")
         self.authorization = f"Bearer {self._token(realm, fields, who)}"
 
+    def _ask_token_service(self, realm: str, query: dict[str, str]) -> httpx.Response:
+        """One answer of the token service below 500; a transport error or a 5xx is retried as a
+        registry request is (`attempts` in all, 1, 2, 4, 8 s apart), then StoreUnreachable."""
+        last = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                if self.login is not None and self.login.identity_token is not None:
+                    form = {
+                        "grant_type": "refresh_token",
+                        "refresh_token": self.login.identity_token,
+                        "client_id": CLIENT_ID,
+                    }
+                    answer = self.client.post(realm, data={**form, **query})
+                else:
+                    auth = httpx.BasicAuth(self.login.username, self.login.password) if self.login else None
+                    answer = self.client.get(realm, params=query, auth=auth)
+            except httpx.TransportError as error:
+                last = f"did not answer: {error}"
+            else:
+                if answer.status_code < 500:
+                    return answer
+                last = f"answered HTTP {answer.status_code}"
+            if attempt < self.attempts:
+                self.sleep(min(2 ** (attempt - 1), 10))
+        raise StoreUnreachable(f"{self.uri}: the registry's token service {realm} {last} ({self.attempts} attempt(s))")
+
     def _token(self, realm: str, fields: dict[str, str], who: str) -> str:
         """A token from the realm: an identity token is a refresh token, exchanged by the OAuth2 POST
         (distribution's spec/auth/oauth); else a GET, with Basic credentials when there are some."""
-        query = {k: v for k, v in fields.items() if k in ("service", "scope")}
-        try:
-            if self.login is not None and self.login.identity_token is not None:
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": self.login.identity_token,
-                    "client_id": CLIENT_ID,
-                }
-                answer = self.client.post(realm, data={**form, **query})
-            else:
-                auth = httpx.BasicAuth(self.login.username, self.login.password) if self.login else None
-                answer = self.client.get(realm, params=query, auth=auth)
-        except httpx.TransportError as error:
-            raise StoreUnreachable(
-                f"{self.uri}: the registry's token service {realm} did not answer: {error}"
-            ) from error
+        answer = self._ask_token_service(realm, {k: v for k, v in fields.items() if k in ("service", "scope")})
         try:
             body = answer.json()
         except ValueError:
@@ -258,8 +269,6 @@ class Registry:
                 f"{self.uri}: the registry's token service {realm} refused the password of {who} ({said}): "
                 "check the username and password in the credentials Secret"
             )
-        if answer.status_code >= 500:
-            raise StoreUnreachable(f"{self.uri}: the registry's token service {realm} answered {said}")
         if answer.status_code >= 400:
             raise FetchError(f"{self.uri}: the registry's token service {realm} answered {said}")
         token = (body.get("access_token") or body.get("token")) if isinstance(body, dict) else None
