@@ -33,7 +33,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Collection, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from cryptography import x509
@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from modelops_devcluster.httpthread import LoopbackHTTP
 from modelops_devcluster.ports import LOOPBACK
 
 TOKEN_LIFETIME = 300  # seconds, Docker Hub's
@@ -83,9 +84,7 @@ class TokenServer:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
         self.requests: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
+        self._http = LoopbackHTTP("token-server", poll_interval=0.1)
 
     @property
     def certificate_pem(self) -> bytes:
@@ -93,37 +92,23 @@ class TokenServer:
 
     @property
     def realm(self) -> str:
-        if self._port is None:
+        if self._http.port is None:
             raise RuntimeError("TokenServer is not started")
-        return f"http://{LOOPBACK}:{self._port}/token"
+        return f"http://{LOOPBACK}:{self._http.port}/token"
 
     def start(self) -> TokenServer:
         """Listen on a free loopback port, or, after `stop()`, on the same one (the registry's realm)."""
-        if self._server is not None:
-            return self
         owner = self
 
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer((LOOPBACK, self._port or 0), Handler)  # a restart keeps the realm
-        self._server.daemon_threads = True
-        self._port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="token-server", daemon=True
-        )
-        self._thread.start()
+        self._http.start(Handler)  # a restart keeps the port, so the registry's realm stays right
         return self
 
     def stop(self) -> None:
         """Stop listening (the realm then refuses connections); `realm` still names the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> TokenServer:
         return self.start()

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.parse
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 from modelops_devcluster.cluster import DevCluster
+from modelops_devcluster.httpthread import LoopbackHTTP
 from modelops_devcluster.ports import LOOPBACK
 
 JOB_NAME = "modelops-pods"
@@ -186,14 +186,13 @@ class PodDiscovery:
     def __init__(self, cluster: DevCluster, namespaces: Sequence[str] = ()) -> None:
         self.cluster = cluster
         self.namespaces = list(namespaces)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHTTP("modelops-pod-sd")
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if not self._http.running:
             raise RuntimeError("PodDiscovery is not started")
-        return f"http://{LOOPBACK}:{self._server.server_address[1]}/targets"
+        return f"http://{LOOPBACK}:{self._http.port}/targets"
 
     def target_groups(self) -> list[dict[str, Any]]:
         paths = [f"/api/v1/namespaces/{ns}/pods" for ns in self.namespaces] or ["/api/v1/pods"]
@@ -207,7 +206,7 @@ class PodDiscovery:
         return groups
 
     def start(self) -> PodDiscovery:
-        if self._server is not None:
+        if self._http.running:
             return self
         discovery = self
 
@@ -230,19 +229,11 @@ class PodDiscovery:
             def log_message(self, format: str, *args: Any) -> None:  # one request per second: stay quiet
                 pass
 
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="modelops-pod-sd", daemon=True)
-        self._thread.start()
+        self._http.start(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> PodDiscovery:
         return self.start()
